@@ -1,0 +1,75 @@
+"""system-packages (apt) and python-packages (pip into the studio's Python environment)."""
+
+from __future__ import annotations
+
+from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step
+from ._schema import URL, options
+
+APT_PACKAGE = {"type": "string", "maxLength": 200,
+               "pattern": r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$",
+               "x-kind": "Debian package name (name or name=version)"}
+
+
+def _system(ctx: BlockContext) -> Contributions:
+    apt = ctx.options.get("apt", [])
+    return Contributions(steps=[Step(Phase.SYSTEM, [Run([("/opt/blockc/bin/apt-install", *apt)])])])
+
+
+SYSTEM_PACKAGES = BlockType(
+    name="system-packages",
+    description="Debian packages, installed in one cached apt layer.",
+    schema=options({"apt": {"type": "array", "minItems": 1, "items": APT_PACKAGE,
+                            "uniqueItems": True}}, required=("apt",)),
+    contribute=_system,
+)
+
+
+def requirement_errors(ctx: BlockContext, requirements, *path) -> list[str]:
+    """Check PEP 508 requirements; report each bad one at its index. Returns the good ones."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    good = []
+    for i, req in enumerate(requirements):
+        try:
+            Requirement(req)
+        except InvalidRequirement as exc:
+            ctx.error(f"{req!r} is not a valid PEP 508 requirement: {exc}", *path, i)
+            continue
+        good.append(req)
+    return good
+
+
+def pip_install(ctx: BlockContext, requirements, *, index_url=None, extra_index_urls=()) -> Run:
+    """The one way blocks pip-install into the studio's Python environment (as the studio
+    user, so the user can add packages later)."""
+    argv = [f"{ctx.image.python}/bin/pip", "install", "--no-cache-dir",
+            "--disable-pip-version-check"]
+    if index_url:
+        argv += ["--index-url", index_url]
+    for url in extra_index_urls:
+        argv += ["--extra-index-url", url]
+    return Run([tuple(argv) + ("--", *requirements)], user="studio")
+
+
+REQUIREMENT = {"type": "string", "minLength": 1, "maxLength": 1000,
+               "pattern": r"^[A-Za-z0-9]", "x-kind": "PEP 508 requirement"}
+
+
+def _python(ctx: BlockContext) -> Contributions:
+    reqs = requirement_errors(ctx, ctx.options.get("packages", []), "packages")
+    run = pip_install(ctx, reqs, index_url=ctx.options.get("index_url"),
+                      extra_index_urls=ctx.options.get("extra_index_urls", ()))
+    return Contributions(steps=[Step(Phase.RUNTIME, [run])])
+
+
+PYTHON_PACKAGES = BlockType(
+    name="python-packages",
+    description="pip packages in the studio's Python environment (/opt/studio/venv).",
+    schema=options({
+        "packages": {"type": "array", "minItems": 1, "items": REQUIREMENT},
+        "index_url": URL,
+        "extra_index_urls": {"type": "array", "items": URL},
+    }, required=("packages",)),
+    contribute=_python,
+    after=("system-packages",),
+)

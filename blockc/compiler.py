@@ -1,0 +1,150 @@
+"""The pipeline: load -> validate -> resolve -> plan -> render -> emit.
+
+Each stage is a function of the value before it. All errors of a stage are collected and
+raised together as one :class:`BlockcError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import loader
+from .errors import BlockcError, Diagnostic, did_you_mean
+from .model import Artifact, BlockSpec, Plan, Resolved, Template
+from .plugins import Registry, broken_diagnostics
+from .types import BlockContext, Contributions, StudioImage
+from .validate import locate, schema_errors, template_schema
+
+DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
+
+
+def validate_template(doc: loader.Document, registry: Registry, *, base_image: str | None = None
+                      ) -> Template:
+    """Stage 2: the template envelope and every block's options, all errors at once."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise BlockcError([Diagnostic("a template is a mapping with apiVersion, kind, metadata "
+                                      "and spec", file=doc.file, line=1, col=1)])
+    diags = locate(doc, (), schema_errors(data, template_schema()))
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    raw_blocks = spec.get("blocks") if isinstance(spec.get("blocks"), list) else []
+    blocks: list[BlockSpec] = []
+    seen: dict[str, int] = {}
+    broken = {info.name for info, _ in registry.broken}
+    for i, raw in enumerate(raw_blocks):
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            continue  # already reported by the template schema
+        btype = raw["type"]
+        bid = raw.get("id", btype)
+        path = ("spec", "blocks", i)
+        entry = registry.get(btype)
+        if entry is None:
+            line, col = doc.where(path + ("type",))
+            hint = did_you_mean(btype, registry.types)
+            msg = f"unknown block type '{btype}'"
+            if broken:
+                msg += f" (plugins that failed to load: {', '.join(sorted(broken))})"
+            diags.append(Diagnostic(msg, file=doc.file, line=line, col=col, block_id=bid,
+                                    block_type=btype, hint=hint or "see `blockc plugins`",
+                                    path=path + ("type",)))
+            continue
+        if not isinstance(bid, str):
+            continue
+        if bid in seen:
+            line, col = doc.where(path + ("id",) if "id" in raw else path)
+            first = doc.where(("spec", "blocks", seen[bid]))[0]
+            diags.append(Diagnostic(f"duplicate block id '{bid}' (first used by the block at "
+                                    f"line {first}); give one of them another `id:`",
+                                    file=doc.file, line=line, col=col, block_id=bid,
+                                    block_type=btype, path=path))
+            continue
+        seen[bid] = i
+        options = raw.get("with", {})
+        if not isinstance(options, dict):
+            continue
+        block = BlockSpec(i, bid, btype, options, entry)
+        diags += locate(doc, path + ("with",), schema_errors(options, entry.type.schema),
+                        **block.who())
+        blocks.append(block)
+    if diags:
+        raise BlockcError(diags)
+    meta, image = data["metadata"], spec["image"]
+    user = {**DEFAULT_USER, **image.get("user", {})}
+    studio_image = StudioImage(
+        base=base_image or image["base"], user=user["name"], uid=user["uid"], gid=user["gid"],
+        workdir=image.get("workdir", f"/home/{user['name']}/workspace"))
+    return Template(doc=doc, name=meta["name"], description=meta.get("description", ""),
+                    labels=meta.get("labels", {}), image=studio_image, env=spec.get("env", {}),
+                    blocks=tuple(blocks), registry=registry)
+
+
+def resolve(template: Template) -> Resolved:
+    """Stage 3: each block type turns its block's options into contributions."""
+    doc = template.doc
+    diags: list[Diagnostic] = []
+    out = []
+    for block in template.blocks:
+        ctx = BlockContext(id=block.id, type=block.type, options=block.options,
+                           image=template.image, template_name=template.name,
+                           template_dir=doc.dir, template_env=template.env)
+        try:
+            contrib = block.entry.type.contribute(ctx)
+            if not isinstance(contrib, Contributions):
+                raise TypeError(f"contribute() returned {type(contrib).__name__}, "
+                                f"not Contributions")
+        except Exception as exc:  # a plugin that raises is named, never a traceback
+            line, col = doc.where(block.path)
+            diags.append(Diagnostic(f"the block type's plugin failed: {type(exc).__name__}: "
+                                    f"{exc}", file=doc.file, line=line, col=col, path=block.path,
+                                    **block.who()))
+            continue
+        for message, opt_path in ctx.errors:
+            path = block.path + ("with",) + opt_path
+            line, col = doc.where(path)
+            diags.append(Diagnostic(message, file=doc.file, line=line, col=col, path=path,
+                                    **block.who()))
+        out.append((block, contrib))
+    if diags:
+        raise BlockcError(diags)
+    return Resolved(template, tuple(out))
+
+
+def load_registry(plugins: str | None = None) -> Registry:
+    from .plugins import load
+
+    return load(spec=plugins)
+
+
+def plan_template(path: str | Path, *, registry: Registry | None = None,
+                  base_image: str | None = None) -> Plan:
+    from .plan import plan
+
+    registry = registry or load_registry()
+    doc = loader.load_file(path)
+    try:
+        template = validate_template(doc, registry, base_image=base_image)
+    except BlockcError as exc:
+        if registry.broken and any("unknown block type" in d.message for d in exc.diagnostics):
+            exc.diagnostics.extend(broken_diagnostics(registry))
+        raise
+    return plan(resolve(template))
+
+
+def compile(path: str | Path, *, registry: Registry | None = None,
+            base_image: str | None = None) -> Artifact:
+    """Compile a template file into an in-memory :class:`Artifact` (nothing is written)."""
+    from .render import render
+
+    return render(plan_template(path, registry=registry, base_image=base_image))
+
+
+def validate(path: str | Path, *, registry: Registry | None = None, strict: bool = False
+             ) -> Artifact:
+    """Everything short of writing files; ``strict`` also checks the manifests against the
+    Kubernetes OpenAPI schemas. Raises :class:`BlockcError` with every problem found."""
+    artifact = compile(path, registry=registry)
+    if strict:
+        from .kube_validate import check_manifests
+
+        check_manifests(artifact)
+    return artifact

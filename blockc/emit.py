@@ -1,0 +1,61 @@
+"""Emit: write an artifact to a directory, or check a directory against it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import BlockcError
+from .model import Artifact
+
+
+def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
+    """Paths that differ between ``outdir`` and the artifact (missing, changed or extra)."""
+    outdir = Path(outdir)
+    diffs = []
+    for rel, (content, mode) in sorted(artifact.files.items()):
+        p = outdir / rel
+        try:
+            if p.read_bytes() != content or (p.stat().st_mode & 0o777) != mode:
+                diffs.append(f"changed: {rel}")
+        except OSError:
+            diffs.append(f"missing: {rel}")
+    if outdir.is_dir():
+        for p in sorted(outdir.rglob("*")):
+            rel = p.relative_to(outdir).as_posix()
+            if p.is_file() and rel not in artifact.files:
+                diffs.append(f"extra: {rel}")
+    return diffs
+
+
+def emit(artifact: Artifact, outdir: str | Path) -> Path:
+    """Write the artifact: built beside ``outdir`` then swapped in, so a reader never sees a
+    half-written artifact and files left from an older compile do not linger."""
+    outdir = Path(outdir).resolve()
+    if outdir.exists() and not outdir.is_dir():
+        raise BlockcError(f"{outdir} exists and is not a directory")
+    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / "studio.json").exists():
+        raise BlockcError(f"{outdir} is not empty and holds no blockc artifact; "
+                          f"refusing to replace it")
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        for rel, (content, mode) in artifact.files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(content)
+            os.chmod(p, mode)
+        os.chmod(tmp, 0o755)
+        if outdir.exists():
+            old = outdir.with_name(f".{outdir.name}.old.{os.getpid()}")
+            os.rename(outdir, old)
+            os.rename(tmp, outdir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return outdir

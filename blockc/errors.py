@@ -1,0 +1,67 @@
+"""User-facing errors: every problem is a located Diagnostic, never a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem, located as precisely as we know."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    block_id: str | None = None
+    block_type: str | None = None
+    plugin: str | None = None
+    hint: str | None = None
+    path: tuple = field(default=())  # path inside the template document
+
+    def location(self) -> str:
+        if self.file is None and self.line is None:
+            return ""
+        parts = [self.file or "<template>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        where = self.location()
+        who = ""
+        if self.block_id or self.block_type:
+            who = f"block '{self.block_id}' ({self.block_type})"
+            if self.plugin:
+                who += f" [plugin {self.plugin}]"
+            who += ": "
+        elif self.plugin:
+            who = f"plugin {self.plugin}: "
+        text = f"{where + ': ' if where else ''}error: {who}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["path"] = [str(p) for p in self.path]
+        return data
+
+
+class BlockcError(Exception):
+    """A user-facing failure: the CLI prints the diagnostics and exits 1."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | str, *, hint: str | None = None):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics, hint=hint)]
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

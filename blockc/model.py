@@ -1,0 +1,93 @@
+"""The immutable value each pipeline stage hands to the next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .loader import Document
+from .plugins import BlockTypeEntry, Registry
+from .types import App, ContextFile, Contributions, StudioImage, Step, Zone
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    index: int
+    id: str
+    type: str
+    options: Mapping[str, Any]
+    entry: BlockTypeEntry
+
+    @property
+    def path(self) -> tuple:
+        return ("spec", "blocks", self.index)
+
+    @property
+    def plugin(self) -> str:
+        p = self.entry.plugin
+        return f"{p.name} ({p.dist} {p.version})"
+
+    def who(self) -> dict:
+        """Diagnostic fields naming this block."""
+        return {"block_id": self.id, "block_type": self.type, "plugin": self.plugin}
+
+
+@dataclass(frozen=True)
+class Template:
+    """Stage 2 (validate): the checked template."""
+
+    doc: Document
+    name: str
+    description: str
+    labels: Mapping[str, str]
+    image: StudioImage
+    env: Mapping[str, str]
+    blocks: tuple[BlockSpec, ...]
+    registry: Registry
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Stage 3 (resolve): each block's contributions."""
+
+    template: Template
+    contributions: tuple[tuple[BlockSpec, Contributions], ...]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: Step
+    owner: str  # block id, or "blockc"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Stage 4 (plan): ordered steps, merged manifests, no conflicts."""
+
+    template: Template
+    steps: tuple[PlannedStep, ...]
+    files: tuple[tuple[ContextFile, str], ...]
+    apps: tuple[tuple[App, BlockSpec], ...]
+    zones: tuple[tuple[Zone, BlockSpec], ...]
+    env: Mapping[str, tuple[str, str]]  # name -> (value, owner)
+    manifests: tuple[dict, ...]
+    manifest_owners: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Stage 5 (render): every file of the artifact, in memory, and its hash."""
+
+    name: str
+    files: Mapping[str, tuple[bytes, int]]  # relative path -> (content, mode)
+    studio: Mapping[str, Any]
+    hash: str
+    containerfile_owners: tuple[str, ...] = field(default=())  # owner of each Containerfile line
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+    @property
+    def image_ref(self) -> str:
+        return f"localhost/blockc/{self.name}:{self.short_hash}"

@@ -1,0 +1,185 @@
+"""Plugin discovery and the plugin manager factory.
+
+Block types come from the entry-point group ``blockc`` (core blocks are registered the same
+way, by blockc's own distribution). Discovery is cached by the state of ``sys.path`` so that
+short commands don't pay for an entry-point scan; set ``BLOCKC_NO_CACHE=1`` to bypass it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pluggy
+
+from . import hookspecs
+from .errors import BlockcError, Diagnostic
+from .types import BlockType
+
+GROUP = "blockc"
+CORE = "core"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str  # entry-point name
+    value: str  # module[:attr]
+    dist: str
+    version: str
+
+
+@dataclass(frozen=True)
+class BlockTypeEntry:
+    type: BlockType
+    plugin: PluginInfo
+
+
+@dataclass
+class Registry:
+    """Loaded block types, and the plugins that failed to load."""
+
+    pm: pluggy.PluginManager
+    types: dict[str, BlockTypeEntry] = field(default_factory=dict)
+    broken: list[tuple[PluginInfo, str]] = field(default_factory=list)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def get(self, name: str) -> BlockTypeEntry | None:
+        return self.types.get(name)
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager with blockc's hookspecs (one per compile or test)."""
+    pm = pluggy.PluginManager("blockc")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _cache_file() -> Path:
+    from .settings import blockc_home
+
+    return blockc_home() / "cache" / "plugins.json"
+
+
+def _path_key() -> str:
+    h = hashlib.sha256()
+    for entry in sys.path:
+        try:
+            st = os.stat(entry or ".")
+            h.update(f"{entry}\0{st.st_mtime_ns}\0".encode())
+        except OSError:
+            h.update(f"{entry}\0-\0".encode())
+    return h.hexdigest()
+
+
+def discover() -> list[PluginInfo]:
+    """Entry points of the group ``blockc``, cached per sys.path state."""
+    use_cache = not os.environ.get("BLOCKC_NO_CACHE")
+    key = _path_key()
+    cache = _cache_file()
+    if use_cache:
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("key") == key:
+                return [PluginInfo(**p) for p in data["plugins"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    from importlib.metadata import distributions
+
+    found: dict[str, PluginInfo] = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == GROUP and ep.name not in found:
+                found[ep.name] = PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version)
+    plugins = sorted(found.values(), key=lambda p: p.name)
+    if use_cache:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "plugins": [p.__dict__ for p in plugins]}))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return plugins
+
+
+def selected(plugins: list[PluginInfo], spec: str | None) -> list[PluginInfo]:
+    """Apply the allow/deny switch ``BLOCKC_PLUGINS``: ``a,b`` allows only those (core is
+    always kept), ``-a,-b`` denies those; ``none`` keeps only core."""
+    if spec is None:
+        spec = os.environ.get("BLOCKC_PLUGINS", "")
+    items = [s.strip() for s in spec.split(",") if s.strip()]
+    if not items:
+        return plugins
+    if items == ["none"]:
+        return [p for p in plugins if p.name == CORE]
+    deny = {s[1:] for s in items if s.startswith("-")}
+    allow = {s for s in items if not s.startswith("-")}
+    return [p for p in plugins
+            if p.name not in deny and (not allow or p.name in allow or p.name == CORE)]
+
+
+def _import(value: str):
+    import importlib
+
+    module, _, attr = value.partition(":")
+    obj = importlib.import_module(module)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()) -> Registry:
+    """Build a registry: load every selected plugin, collect its block types.
+
+    A plugin that fails to import, or whose hook raises or returns garbage, is recorded in
+    ``registry.broken`` with its name and distribution; the others still load.
+    """
+    pm = make_plugin_manager()
+    reg = Registry(pm)
+    candidates: list[tuple[object, PluginInfo]] = []
+    for info in selected(discover(), spec):
+        try:
+            candidates.append((_import(info.value), info))
+        except Exception as exc:  # a plugin that fails to import is named, not fatal
+            reg.broken.append((info, f"import failed: {type(exc).__name__}: {exc}"))
+    candidates.extend(extra)
+    for obj, info in candidates:
+        try:
+            pm.register(obj, name=info.name)
+        except Exception as exc:
+            reg.broken.append((info, f"registration failed: {type(exc).__name__}: {exc}"))
+            continue
+        reg.plugins.append(info)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise BlockcError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+    for impl in pm.hook.blockc_block_types.get_hookimpls():
+        info = next(i for o, i in candidates if o is impl.plugin)
+        try:
+            types = impl.function()
+            types = list(types or ())
+            for bt in types:
+                if not isinstance(bt, BlockType):
+                    raise TypeError(f"expected BlockType, got {type(bt).__name__}")
+        except Exception as exc:
+            reg.broken.append((info, f"blockc_block_types raised {type(exc).__name__}: {exc}"))
+            continue
+        for bt in types:
+            if bt.name in reg.types:
+                other = reg.types[bt.name].plugin
+                reg.broken.append((info, f"block type '{bt.name}' is already provided by plugin "
+                                         f"'{other.name}' ({other.dist})"))
+                continue
+            reg.types[bt.name] = BlockTypeEntry(bt, info)
+    reg.types = dict(sorted(reg.types.items()))
+    return reg
+
+
+def broken_diagnostics(reg: Registry) -> list[Diagnostic]:
+    return [Diagnostic(f"{why}", plugin=f"{info.name} ({info.dist} {info.version})")
+            for info, why in reg.broken]

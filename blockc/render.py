@@ -1,0 +1,208 @@
+"""Render: the plan into the artifact's files, in memory, with its content hash.
+
+Layout lives in Jinja2 templates owned by blockc (``blockc/templates``); option values are
+passed to them as data and quoted for their context by the filters below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from functools import lru_cache
+from importlib import resources
+
+from . import __version__
+from .errors import BlockcError, Diagnostic
+from .model import Artifact, Plan
+from .types import Copy, Raw, Run, Shell
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TEMPLATES = resources.files("blockc").joinpath("templates")
+
+
+class _Unsafe(ValueError):
+    pass
+
+
+def sh_word(value) -> str:
+    """One shell word. Control characters (which would end a Containerfile line) are refused."""
+    if isinstance(value, Shell):
+        return str(value)
+    value = str(value)
+    if _CONTROL.search(value):
+        raise _Unsafe(f"value {value!r} contains a control character")
+    return shlex.quote(value)
+
+
+def json_word(value) -> str:
+    return json.dumps(value, ensure_ascii=True)
+
+
+@lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("blockc", "templates"),
+                             autoescape=False, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters["sh"] = sh_word
+    env.filters["json"] = json_word
+    env.filters["json_word"] = json_word
+    return env
+
+
+def _text(name: str) -> bytes:
+    return _TEMPLATES.joinpath(name).read_bytes()
+
+
+def _instructions(plan: Plan, errors: list) -> list[dict]:
+    img = plan.template.image
+    studio_user = f"{img.uid}:{img.gid}"
+    known = {f.path for f, _ in plan.files} | {f"blockc/{n}" for n in _BLOCKC_FILES}
+    current = "root"
+    steps = []
+    for planned in plan.steps:
+        rendered = []
+        for ins in planned.step.instructions:
+            user = ins.user
+            if isinstance(ins, Copy):
+                user = "root"  # COPY runs as root; ownership is set with --chown
+            line = None
+            if user != current:
+                line = "USER root" if user == "root" else f"USER {studio_user}"
+                current = user
+            if isinstance(ins, Run):
+                rendered.append({"kind": "run", "user_line": line, "commands": ins.commands})
+            elif isinstance(ins, Copy):
+                if ins.src not in known:
+                    errors.append((planned.owner, f"COPY of {ins.src!r}, which no block wrote "
+                                                  f"into the build context"))
+                chown = studio_user if ins.user == "studio" else "0:0"
+                rendered.append({"kind": "copy", "user_line": line, "src": f"context/{ins.src}",
+                                 "dest": ins.dest, "mode": ins.mode, "chown": chown})
+            elif isinstance(ins, Raw):
+                rendered.append({"kind": "raw", "user_line": line, "text": ins.text.rstrip("\n")})
+        steps.append({"owner": planned.owner, "phase": planned.step.phase.name.lower(),
+                      "instructions": rendered})
+    return steps
+
+
+_BLOCKC_FILES = ("studio-setup.sh", "apt-install.sh", "launch.py", "supervisord.conf",
+                 "apps.json")
+
+
+def _owners(containerfile: str) -> tuple[str, ...]:
+    """The owner (block id or "blockc") of each Containerfile line, from the step headers."""
+    owners, owner = [], "blockc"
+    for line in containerfile.splitlines():
+        if line.startswith("# --- "):
+            owner = line[6:].split(":", 1)[0]
+        owners.append(owner)
+    owners[-3:] = ["blockc"] * 3  # the closing USER, WORKDIR and CMD
+    return tuple(owners)
+
+
+def _ranges(owners: tuple[str, ...]) -> list[dict]:
+    out = []
+    for n, owner in enumerate(owners, start=1):
+        if out and out[-1]["block"] == owner and out[-1]["lines"][1] == n - 1:
+            out[-1]["lines"][1] = n
+        else:
+            out.append({"lines": [n, n], "block": owner})
+    return out
+
+
+def content_hash(files: dict[str, tuple[bytes, int]], studio: dict) -> str:
+    h = hashlib.sha256()
+    for path in sorted(files):
+        content, mode = files[path]
+        h.update(f"{path}\0{mode:o}\0{len(content)}\0".encode())
+        h.update(content)
+    h.update(_canonical(studio))
+    return h.hexdigest()
+
+
+def _canonical(data) -> bytes:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, indent=2).encode() + b"\n"
+
+
+def render(plan: Plan) -> Artifact:
+    import yaml
+
+    t = plan.template
+    img = t.image
+    env = _env()
+    errors: list[tuple[str, str]] = []
+    try:
+        steps = _instructions(plan, errors)
+        containerfile = env.get_template("Containerfile.j2").render(
+            name=t.name, version=__version__, base=img.base, steps=steps, uid=img.uid,
+            gid=img.gid, workdir=img.workdir)
+    except _Unsafe as exc:
+        errors.append(("blockc", f"{exc}; it cannot be placed in the Containerfile"))
+        containerfile = ""
+    if errors:
+        by_id = {b.id: b for b in t.blocks}
+        raise BlockcError([
+            Diagnostic(msg, file=t.doc.file, **(by_id[o].who() if o in by_id else {}))
+            for o, msg in errors])
+    launched = [a for a, _ in plan.apps if a.command is not None]
+    supervisord = env.get_template("supervisord.conf.j2").render(name=t.name, apps=launched)
+    apps_json = {"apps": [{
+        "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
+        "env": dict(sorted(a.env.items())), "health": a.health,
+        "health_redirect_ok": a.health_redirect_ok, "path": a.path,
+        "requires": list(getattr(a, "requires", ())), "workdir": a.workdir,
+    } for a, _ in plan.apps]}
+
+    files: dict[str, tuple[bytes, int]] = {
+        "Containerfile": (containerfile.encode(), 0o644),
+        "manifests.yaml": (yaml.safe_dump_all(list(plan.manifests), sort_keys=True,
+                                              default_flow_style=False,
+                                              allow_unicode=True).encode(), 0o644),
+        "context/blockc/studio-setup.sh": (_text("studio-setup.sh"), 0o755),
+        "context/blockc/apt-install.sh": (_text("apt-install.sh"), 0o755),
+        "context/blockc/launch.py": (_text("launch.py"), 0o644),
+        "context/blockc/supervisord.conf": (supervisord.encode(), 0o644),
+        "context/blockc/apps.json": (_canonical(apps_json), 0o644),
+    }
+    context_owners = {f"context/blockc/{n}": "blockc" for n in _BLOCKC_FILES}
+    for f, owner in plan.files:
+        files[f"context/{f.path}"] = (f.content, f.mode)
+        context_owners[f"context/{f.path}"] = owner
+
+    owners = _owners(containerfile)
+    used = {}
+    for b in t.blocks:
+        p = b.entry.plugin
+        used[p.name] = {"distribution": p.dist, "version": p.version}
+    studio = {
+        "apiVersion": "blockc/v1",
+        "name": t.name,
+        "description": t.description,
+        "labels": dict(t.labels),
+        "image": {"base": img.base, "user": img.user, "uid": img.uid, "gid": img.gid,
+                  "workdir": img.workdir, "python": img.python},
+        "apps": [{"id": a.id, "type": b.type, "block": b.id, "port": a.port, "path": a.path,
+                  "health": a.health, "health_redirect_ok": a.health_redirect_ok,
+                  "websocket": a.websocket, "label": a.label or a.id,
+                  "launched": a.command is not None} for a, b in plan.apps],
+        "zones": [{"name": z.name, "block": b.id, "host": z.host, "container": z.container,
+                   "direction": z.direction, "exclude": list(z.exclude)} for z, b in plan.zones],
+        "env": {k: v for k, (v, _) in sorted(plan.env.items())},
+        "provenance": {
+            "Containerfile": _ranges(owners),
+            "manifests": dict(sorted(plan.manifest_owners.items())),
+            "env": {k: o for k, (_, o) in sorted(plan.env.items())},
+            "context": dict(sorted(context_owners.items())),
+        },
+        "plugins": dict(sorted(used.items())),
+        "blockc": __version__,
+    }
+    digest = content_hash(files, studio)
+    studio = {"hash": digest, **studio}
+    files["studio.json"] = (_canonical(studio), 0o644)
+    return Artifact(name=t.name, files=files, studio=studio, hash=digest,
+                    containerfile_owners=owners)

@@ -1,0 +1,60 @@
+"""Site settings (SPEC §8): ``$BLOCKC_HOME/config.toml`` or ``--config FILE``, each key also
+as an env var ``BLOCKC_<KEY>`` (the env var wins)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import BlockcError
+
+
+def blockc_home() -> Path:
+    return Path(os.environ.get("BLOCKC_HOME") or Path.home() / ".local/share/blockc")
+
+
+@dataclass(frozen=True)
+class Settings:
+    ca_bundle: str | None = None
+    pip_index_url: str | None = None
+    npm_registry: str | None = None
+    apt_mirror: str | None = None
+    registry: str | None = None
+    isolation: str = "chroot"
+    runtime: str = "podman"
+    kubeconfig: str | None = None
+    namespace: str = "default"
+    pull: str = "missing"  # buildah pull policy: always | missing | never
+
+
+def load_settings(config: str | None = None) -> Settings:
+    path = Path(config) if config else blockc_home() / "config.toml"
+    data: dict = {}
+    if path.exists():
+        import tomllib
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BlockcError(f"{path}: invalid TOML: {exc}") from None
+    elif config:
+        raise BlockcError(f"{path}: config file not found")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BlockcError(f"{path}: unknown setting(s): {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    for name in known:
+        env = os.environ.get(f"BLOCKC_{name.upper()}")
+        if env:
+            data[name] = env
+    for name, value in data.items():
+        if value is not None and not isinstance(value, str):
+            raise BlockcError(f"{path}: setting '{name}' must be a string")
+    settings = Settings(**data)
+    if settings.runtime not in ("podman", "kubernetes"):
+        raise BlockcError(f"setting 'runtime' must be podman or kubernetes, not {settings.runtime!r}")
+    if settings.pull not in ("always", "missing", "never", "newer"):
+        raise BlockcError(f"setting 'pull' must be always, missing, never or newer")
+    return settings

@@ -1,0 +1,283 @@
+"""The values block plugins return. All frozen, validated on construction.
+
+A plugin registers :class:`BlockType` objects; the compiler (not pluggy's call order)
+decides when each block's ``contribute`` runs and where its output lands.
+Option values only ever travel inside these values as *data*: blockc's renderer quotes
+them for the place they end up (Containerfile, shell, YAML, JSON).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Any, Callable, Literal, Mapping, Sequence, Union
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Phase(IntEnum):
+    """Where a Containerfile step lands: slow, stable steps first, volatile ones last."""
+
+    BASE = 0  # blockc's own: studio user, Python environments, supervisor
+    SYSTEM = 10  # system packages
+    RUNTIME = 20  # language runtimes and packages
+    APP = 30  # app installs
+    CONFIG = 40  # configuration
+    FILES = 50  # template files
+    LAUNCH = 60  # supervisor and launcher configuration
+
+
+User = Literal["root", "studio"]
+
+
+class Shell(str):
+    """A shell token written by a plugin author (``|``, ``>``, ``&&``), emitted unquoted.
+
+    Never wrap an option value in this: option values are quoted by the renderer.
+    """
+
+
+@dataclass(frozen=True)
+class Run:
+    """A ``RUN`` instruction: commands (argv tuples) joined with ``&&``, each argument quoted."""
+
+    commands: tuple[tuple[str, ...], ...]
+    user: User = "root"
+
+    def __post_init__(self):
+        cmds = tuple(tuple(str(a) if not isinstance(a, Shell) else a for a in c) for c in self.commands)
+        if not cmds or any(not c for c in cmds):
+            raise ValueError("Run needs at least one non-empty command")
+        object.__setattr__(self, "commands", cmds)
+        _check_user(self.user)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A ``COPY`` of a build-context file (a :class:`ContextFile` path) to an absolute path."""
+
+    src: str
+    dest: str
+    mode: int | None = None
+    user: User = "root"  # owner of the copied file
+
+    def __post_init__(self):
+        _check_relative(self.src, "Copy.src")
+        if not self.dest.startswith("/"):
+            raise ValueError(f"Copy.dest must be absolute: {self.dest!r}")
+        _check_user(self.user)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Admin-authored Containerfile text (the ``dockerfile`` block only), already checked."""
+
+    text: str
+    user: User = "studio"
+
+
+Instruction = Union[Run, Copy, Raw]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A Containerfile fragment: instructions placed in one phase."""
+
+    phase: Phase
+    instructions: tuple[Instruction, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "phase", Phase(self.phase))
+        object.__setattr__(self, "instructions", tuple(self.instructions))
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """A file written into the artifact's ``context/`` (path relative to it)."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+
+    def __post_init__(self):
+        _check_relative(self.path, "ContextFile.path")
+        if isinstance(self.content, str):
+            object.__setattr__(self, "content", self.content.encode())
+
+
+@dataclass(frozen=True)
+class App:
+    """An HTTP app in the studio. ``command`` None means a bare port (nothing launched).
+
+    ``health`` is a path; ``{base}`` in it stands for the app's URL prefix. With
+    ``health_redirect_ok`` a 3xx answer also counts as healthy (apps without a health endpoint).
+    """
+
+    id: str
+    port: int
+    command: tuple[str, ...] | None = None
+    path: Literal["strip", "preserve"] = "strip"
+    health: str | None = "/"
+    websocket: bool = False
+    label: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    health_redirect_ok: bool = False
+    workdir: str | None = None
+
+    def __post_init__(self):
+        if not DNS_LABEL.match(self.id):
+            raise ValueError(f"App.id must be a DNS-1123 label: {self.id!r}")
+        if not 1 <= int(self.port) <= 65535:
+            raise ValueError(f"App.port out of range: {self.port}")
+        if self.path not in ("strip", "preserve"):
+            raise ValueError(f"App.path must be strip or preserve: {self.path!r}")
+        if self.command is not None:
+            object.__setattr__(self, "command", tuple(str(a) for a in self.command))
+        for k in self.env:
+            if not ENV_NAME.match(k):
+                raise ValueError(f"bad env var name {k!r}")
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A sync zone: a host dir (relative to the workspace) <-> a container path."""
+
+    name: str
+    host: str
+    container: str
+    direction: Literal["both", "in", "out"] = "both"
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.direction not in ("both", "in", "out"):
+            raise ValueError(f"Zone.direction: {self.direction!r}")
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+
+
+@dataclass(frozen=True)
+class ManifestPatch:
+    """A patch merged into one generated Kubernetes object.
+
+    target: ``deployment`` (the Deployment object), ``pod`` (its pod template spec),
+    ``container`` (the main container), ``service``. Dicts merge recursively; lists of
+    dicts merge by ``name`` (containers, env, ports, volumes, volumeMounts); a scalar
+    set to two different values by two blocks is a conflict.
+    """
+
+    target: Literal["deployment", "pod", "container", "service"]
+    patch: Mapping[str, Any]
+
+    def __post_init__(self):
+        if self.target not in ("deployment", "pod", "container", "service"):
+            raise ValueError(f"ManifestPatch.target: {self.target!r}")
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Everything one block adds to the artifact."""
+
+    steps: Sequence[Step] = ()
+    files: Sequence[ContextFile] = ()
+    apps: Sequence[App] = ()
+    zones: Sequence[Zone] = ()
+    patches: Sequence[ManifestPatch] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("steps", "files", "apps", "zones", "patches"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for k in self.env:
+            if not ENV_NAME.match(k):
+                raise ValueError(f"bad env var name {k!r}")
+
+
+@dataclass(frozen=True)
+class StudioImage:
+    """Facts about the image every block can rely on."""
+
+    base: str
+    user: str
+    uid: int
+    gid: int
+    workdir: str
+    python: str = "/opt/studio/venv"  # the studio's Python environment (user-writable)
+    home: str = ""
+
+    def __post_init__(self):
+        if not self.home:
+            object.__setattr__(self, "home", f"/home/{self.user}")
+
+
+class BlockContext:
+    """What a block's ``contribute`` gets: its id, options and the template's facts.
+
+    Report bad options with :meth:`error` (located at the option's path) instead of raising;
+    every error of every block is reported in one run.
+    """
+
+    def __init__(self, *, id: str, type: str, options: Mapping[str, Any], image: StudioImage,
+                 template_name: str, template_dir: str | None, template_env: Mapping[str, str]):
+        self.id = id
+        self.type = type
+        self.options = options
+        self.image = image
+        self.template_name = template_name
+        self.template_dir = template_dir
+        self.template_env = template_env
+        self.errors: list[tuple[str, tuple]] = []
+
+    def error(self, message: str, *path) -> None:
+        """Record a problem with the option at ``path`` (keys/indices under ``with:``)."""
+        self.errors.append((message, tuple(path)))
+
+    @property
+    def env_id(self) -> str:
+        """The block id as used in env var names (``my-lab`` -> ``MY_LAB``)."""
+        return env_id(self.id)
+
+    def context_path(self, *parts: str) -> str:
+        """A path in the build context reserved for this block."""
+        return "/".join(("blocks", self.id) + parts)
+
+
+def env_id(block_id: str) -> str:
+    return block_id.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """A block type: a name, the JSON Schema of its options and what it contributes.
+
+    ``after`` names block types that, when present, must be placed before this one within a
+    phase (a cycle is an error). ``contribute`` is called once per block of this type.
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    contribute: Callable[[BlockContext], Contributions]
+    description: str = ""
+    after: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not DNS_LABEL.match(self.name):
+            raise ValueError(f"block type name must be a DNS-1123 label: {self.name!r}")
+        if not callable(self.contribute):
+            raise ValueError(f"block type {self.name!r}: contribute must be callable")
+        if not isinstance(self.schema, Mapping) or self.schema.get("type", "object") != "object":
+            raise ValueError(f"block type {self.name!r}: schema must be a JSON Schema object")
+        object.__setattr__(self, "after", tuple(self.after))
+
+
+def _check_relative(path: str, what: str) -> None:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{what} must be a plain relative path: {path!r}")
+
+
+def _check_user(user: str) -> None:
+    if user not in ("root", "studio"):
+        raise ValueError(f"user must be 'root' or 'studio': {user!r}")
