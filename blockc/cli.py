@@ -238,5 +238,176 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     click.echo(yaml.safe_dump_all(out, sort_keys=True), nl=False)
 
 
+# --- build and run -------------------------------------------------------------------------
+
+@main.command()
+@TEMPLATE
+@BASE_IMAGE
+@click.option("--no-cache", is_flag=True, help="Rebuild every step, even if the image exists.")
+@click.option("--push", is_flag=True, help="Push the image to the site's registry.")
+@click.option("--pull", type=click.Choice(["always", "missing", "never", "newer"]),
+              help="Base image pull policy (default: the site's, else missing).")
+@click.pass_obj
+@command
+def build(obj, template, base_image, no_cache, push, pull):
+    """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
+    import dataclasses
+
+    from .build import build as build_image, ensure_artifact, push as push_image
+    from .compiler import compile
+    from .progress import Progress
+
+    settings = obj.settings()
+    if pull:
+        settings = dataclasses.replace(settings, pull=pull)
+    artifact = compile(template, registry=obj.registry, base_image=base_image)
+    with Progress() as progress:
+        ref, built = build_image(artifact, ensure_artifact(artifact), settings,
+                                 no_cache=no_cache, progress=progress)
+        progress.line(f"{'built' if built else 'up to date'}: {ref} "
+                      f"({progress.elapsed():.1f} s)")
+        if push:
+            progress.line(f"pushed: {push_image(ref, settings)}")
+    click.echo(ref)
+
+
+def _print_urls(studio, apps) -> None:
+    for a in apps:
+        health = {True: "healthy", False: "unhealthy", None: "-"}[a.healthy]
+        click.echo(f"  {a.id:<12} {a.url or '-':<48} {health}  ({a.label})")
+
+
+@main.command()
+@TEMPLATE
+@click.option("--studio", "name", required=True, help="Studio name (DNS-1123 label).")
+@click.option("--owner", help="The studio's owner (default: $USER).")
+@click.option("--workspace", type=click.Path(file_okay=False),
+              help="Host directory that sync zones are relative to (default: current dir).")
+@click.option("--runtime", type=click.Choice(["podman", "kubernetes"]),
+              help="Where the studio runs (default: the site's runtime, podman).")
+@click.option("--timeout", default=300.0, show_default=True,
+              help="Seconds to wait for every app to be healthy.")
+@BASE_IMAGE
+@click.pass_obj
+@command
+def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
+    """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
+    from . import studios
+    from .progress import Progress
+
+    with Progress() as progress:
+        studio = studios.start(template, name, owner=owner, workspace=workspace, runtime=runtime,
+                               base_image=base_image, settings=obj.settings(),
+                               registry=obj.registry, timeout=timeout, progress=progress)
+        progress.line(f"studio {name} is running ({progress.elapsed():.1f} s)")
+    studio, apps = studios.status(studio, obj.settings())
+    click.echo(f"studio {studio.name} (owner {studio.owner}) is {studio.state}:")
+    _print_urls(studio, apps)
+
+
+@main.command()
+@click.argument("name", required=False)
+@FORMAT
+@click.pass_obj
+@command
+def status(obj, name, fmt):
+    """State of one studio (or all), with each app's URL and health."""
+    from . import state, studios
+
+    settings = obj.settings()
+    rows = [state.require(name)] if name else state.all_studios()
+    out = []
+    for s in rows:
+        s, apps = studios.status(s, settings)
+        out.append((s, apps))
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "name": s.name, "state": s.state, "owner": s.owner, "template": s.template,
+            "image": s.image, "runtime": s.runtime, "message": s.message,
+            "workspace": s.workspace, "apps": [a.to_json() for a in apps]} for s, apps in out],
+            indent=2))
+        return
+    if not out:
+        click.echo("no studios")
+    for s, apps in out:
+        click.echo(f"{s.name}: {s.state}  owner {s.owner}  image {s.image}  runtime {s.runtime}")
+        if s.message:
+            click.echo(f"  ({s.message})")
+        _print_urls(s, apps)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--app", "app", metavar="ID", help="Only this app's log.")
+@click.option("-n", "--lines", default=100, show_default=True, help="Lines per log.")
+@click.pass_obj
+@command
+def logs(obj, name, app, lines):
+    """The studio's app logs (each app's own log from the supervisor)."""
+    from . import studios
+
+    click.echo(studios.logs(name, obj.settings(), app, lines))
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+@command
+def exec_(obj, name, argv):
+    """Run a command in the studio's main container, as the studio user."""
+    from . import studios
+
+    sys.exit(studios.exec_(name, list(argv), obj.settings()))
+
+
+@main.command()
+@click.argument("name")
+@click.pass_obj
+@command
+def stop(obj, name):
+    """Sync files back out, then stop the studio (its state is kept)."""
+    from . import studios
+    from .progress import Progress
+
+    with Progress() as progress:
+        result = studios.stop(name, obj.settings(), progress=progress)
+    click.echo(f"studio {name}: {result}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Remove even if unsynced changes would be lost.")
+@click.pass_obj
+@command
+def rm(obj, name, force):
+    """Remove the studio (refuses if unsynced changes would be lost, unless --force)."""
+    from . import studios
+
+    studios.rm(name, obj.settings(), force=force)
+    click.echo(f"studio {name}: removed")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--push", "direction", flag_value="push", help="Only host -> studio.")
+@click.option("--pull", "direction", flag_value="pull", help="Only studio -> host.")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Apply deletions even when they remove most of a zone.")
+@click.pass_obj
+@command
+def sync(obj, name, direction, allow_mass_delete):
+    """Sync the studio's zones both ways (or one way)."""
+    from . import state, syncing
+    from .progress import Progress
+
+    settings = obj.settings()
+    with Progress() as progress, state.lock(name):
+        studio = state.require(name)
+        code = syncing.sync_command(studio, settings, mode=direction or "both",
+                                    progress=progress, allow_mass_delete=allow_mass_delete)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     main()

@@ -21,11 +21,34 @@ DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
 def validate_template(doc: loader.Document, registry: Registry, *, base_image: str | None = None
                       ) -> Template:
     """Stage 2: the template envelope and every block's options, all errors at once."""
+    template, diags = _validate(doc, registry, base_image)
+    if diags:
+        raise BlockcError(diags)
+    return template
+
+
+def _in_block(path: tuple) -> int | None:
+    """The index of the block a document path lies in, if any."""
+    if len(path) >= 3 and path[:2] == ("spec", "blocks") and isinstance(path[2], int):
+        return path[2]
+    return None
+
+
+def _validate(doc: loader.Document, registry: Registry, base_image: str | None
+              ) -> tuple[Template | None, list[Diagnostic]]:
+    """The template and its problems. With problems only inside some blocks, the template
+    holds the other blocks, so that later stages can still report theirs in the same run."""
     data = doc.data
     if not isinstance(data, dict):
-        raise BlockcError([Diagnostic("a template is a mapping with apiVersion, kind, metadata "
-                                      "and spec", file=doc.file, line=1, col=1)])
+        return None, [Diagnostic("a template is a mapping with apiVersion, kind, metadata "
+                                 "and spec", file=doc.file, line=1, col=1)]
     diags = locate(doc, (), schema_errors(data, template_schema()))
+    if base_image is not None:
+        base_schema = template_schema()["properties"]["spec"]["properties"]["image"][
+            "properties"]["base"]
+        if schema_errors(base_image, base_schema):
+            diags.append(Diagnostic(f"--base-image: {base_image!r} is not a valid base image "
+                                    f"reference", file=doc.file))
     spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
     raw_blocks = spec.get("blocks") if isinstance(spec.get("blocks"), list) else []
     blocks: list[BlockSpec] = []
@@ -66,8 +89,10 @@ def validate_template(doc: loader.Document, registry: Registry, *, base_image: s
         diags += locate(doc, path + ("with",), schema_errors(options, entry.type.schema),
                         **block.who())
         blocks.append(block)
-    if diags:
-        raise BlockcError(diags)
+    if any(_in_block(d.path) is None for d in diags):
+        return None, diags  # the envelope itself is wrong: nothing more to check
+    bad = {_in_block(d.path) for d in diags}
+    blocks = [b for b in blocks if b.index not in bad]
     meta, image = data["metadata"], spec["image"]
     user = {**DEFAULT_USER, **image.get("user", {})}
     studio_image = StudioImage(
@@ -75,11 +100,18 @@ def validate_template(doc: loader.Document, registry: Registry, *, base_image: s
         workdir=image.get("workdir", f"/home/{user['name']}/workspace"))
     return Template(doc=doc, name=meta["name"], description=meta.get("description", ""),
                     labels=meta.get("labels", {}), image=studio_image, env=spec.get("env", {}),
-                    blocks=tuple(blocks), registry=registry)
+                    blocks=tuple(blocks), registry=registry), diags
 
 
 def resolve(template: Template) -> Resolved:
     """Stage 3: each block type turns its block's options into contributions."""
+    resolved, diags = _resolve(template)
+    if diags:
+        raise BlockcError(diags)
+    return resolved
+
+
+def _resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
     doc = template.doc
     diags: list[Diagnostic] = []
     out = []
@@ -103,10 +135,9 @@ def resolve(template: Template) -> Resolved:
             line, col = doc.where(path)
             diags.append(Diagnostic(message, file=doc.file, line=line, col=col, path=path,
                                     **block.who()))
-        out.append((block, contrib))
-    if diags:
-        raise BlockcError(diags)
-    return Resolved(template, tuple(out))
+        if not ctx.errors:
+            out.append((block, contrib))
+    return Resolved(template, tuple(out)), diags
 
 
 def load_registry(plugins: str | None = None) -> Registry:
@@ -121,13 +152,21 @@ def plan_template(path: str | Path, *, registry: Registry | None = None,
 
     registry = registry or load_registry()
     doc = loader.load_file(path)
+    template, diags = _validate(doc, registry, base_image)
+    if registry.broken and any("unknown block type" in d.message for d in diags):
+        diags.extend(broken_diagnostics(registry))
+    if template is None:
+        raise BlockcError(diags)
+    # blocks that passed one stage go on to the next, so one run reports every problem
+    resolved, more = _resolve(template)
+    diags += more
     try:
-        template = validate_template(doc, registry, base_image=base_image)
+        planned = plan(resolved)
     except BlockcError as exc:
-        if registry.broken and any("unknown block type" in d.message for d in exc.diagnostics):
-            exc.diagnostics.extend(broken_diagnostics(registry))
-        raise
-    return plan(resolve(template))
+        diags += exc.diagnostics
+    if diags:
+        raise BlockcError(diags)
+    return planned
 
 
 def compile(path: str | Path, *, registry: Registry | None = None,

@@ -23,6 +23,7 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:float", "tag:yaml.org,2002:str",
 }
 _STR_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}  # kept as written
+_ALLOWED_TAGS = _PLAIN_TAGS | _STR_TAGS | {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,14 @@ def load_text(text: str, file: str = "<template>") -> Document:
 
     def walk(node, path):
         positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if node.tag not in _ALLOWED_TAGS:
+            errors.append(Diagnostic(f"unsupported YAML tag {node.tag!r}", file=file,
+                                     line=positions[path][0], col=positions[path][1]))
+            return None
         if isinstance(node, MappingNode):
             out = {}
             for knode, vnode in node.value:
-                if not isinstance(knode, ScalarNode):
+                if not isinstance(knode, ScalarNode) or knode.tag not in _PLAIN_TAGS:
                     errors.append(Diagnostic("mapping keys must be plain strings", file=file,
                                              line=knode.start_mark.line + 1,
                                              col=knode.start_mark.column + 1))
@@ -123,11 +128,7 @@ def load_text(text: str, file: str = "<template>") -> Document:
             return [walk(child, path + (i,)) for i, child in enumerate(node.value)]
         if node.tag in _PLAIN_TAGS:
             return constructor.construct_object(node)
-        if node.tag in _STR_TAGS:
-            return node.value
-        errors.append(Diagnostic(f"unsupported YAML tag {node.tag!r}", file=file,
-                                 line=positions[path][0], col=positions[path][1]))
-        return None
+        return node.value  # a _STR_TAGS scalar, kept as written
 
     data = walk(root, ())
     if errors:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pluggy
 
 from . import hookspecs
-from .errors import BlockcError, Diagnostic
+from .errors import Diagnostic
 from .types import BlockType
 
 GROUP = "blockc"
@@ -132,16 +132,20 @@ def _import(value: str):
     return obj
 
 
-def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()) -> Registry:
+def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = (),
+         entry_points: bool = True) -> Registry:
     """Build a registry: load every selected plugin, collect its block types.
 
-    A plugin that fails to import, or whose hook raises or returns garbage, is recorded in
-    ``registry.broken`` with its name and distribution; the others still load.
+    ``extra`` adds plugin objects directly (tests, embedding); ``entry_points=False`` skips
+    discovery so that only ``extra`` is loaded (see :mod:`blockc.testing`).
+    A plugin that fails to import, implements an unknown hook, or whose hook raises or
+    returns garbage, is recorded in ``registry.broken`` with its name and distribution; the
+    others still load.
     """
     pm = make_plugin_manager()
     reg = Registry(pm)
     candidates: list[tuple[object, PluginInfo]] = []
-    for info in selected(discover(), spec):
+    for info in (selected(discover(), spec) if entry_points else ()):
         try:
             candidates.append((_import(info.value), info))
         except Exception as exc:  # a plugin that fails to import is named, not fatal
@@ -154,10 +158,15 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
             reg.broken.append((info, f"registration failed: {type(exc).__name__}: {exc}"))
             continue
         reg.plugins.append(info)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise BlockcError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+    while True:  # an unknown hook is named like any other broken plugin; the rest still load
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            info = next(i for o, i in candidates if o is exc.plugin)
+            pm.unregister(exc.plugin)
+            reg.plugins.remove(info)
+            reg.broken.append((info, f"implements an unknown hook: {exc}"))
     for impl in pm.hook.blockc_block_types.get_hookimpls():
         info = next(i for o, i in candidates if o is impl.plugin)
         try:

@@ -154,7 +154,7 @@ def render(plan: Plan) -> Artifact:
         "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
         "env": dict(sorted(a.env.items())), "health": a.health,
         "health_redirect_ok": a.health_redirect_ok, "path": a.path,
-        "requires": list(getattr(a, "requires", ())), "workdir": a.workdir,
+        "requires": list(a.requires), "workdir": a.workdir,
     } for a, _ in plan.apps]}
 
     files: dict[str, tuple[bytes, int]] = {

@@ -26,6 +26,19 @@ class Settings:
     kubeconfig: str | None = None
     namespace: str = "default"
     pull: str = "missing"  # buildah pull policy: always | missing | never
+    containers_conf: str | None = None  # a containers.conf for podman/buildah (CONTAINERS_CONF)
+
+    def effective_ca_bundle(self) -> str | None:
+        """The CA bundle mounted into build steps: the setting, or by default the host's own
+        trust store when it exists ("none" turns it off)."""
+        if self.ca_bundle == "none":
+            return None
+        if self.ca_bundle:
+            if not os.path.isfile(self.ca_bundle):
+                raise BlockcError(f"setting ca_bundle: {self.ca_bundle} is not a file")
+            return self.ca_bundle
+        default = "/etc/ssl/certs/ca-certificates.crt"
+        return default if os.path.isfile(default) else None
 
 
 def load_settings(config: str | None = None) -> Settings:

@@ -114,6 +114,8 @@ class App:
 
     ``health`` is a path; ``{base}`` in it stands for the app's URL prefix. With
     ``health_redirect_ok`` a 3xx answer also counts as healthy (apps without a health endpoint).
+    ``requires`` lists files (``${VAR}`` allowed) that must exist before the app starts; when
+    one is missing the launcher logs a clear message and the app is not started.
     """
 
     id: str
@@ -126,6 +128,7 @@ class App:
     env: Mapping[str, str] = field(default_factory=dict)
     health_redirect_ok: bool = False
     workdir: str | None = None
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.id):
@@ -140,6 +143,9 @@ class App:
             if not ENV_NAME.match(k):
                 raise ValueError(f"bad env var name {k!r}")
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        if isinstance(self.requires, str):
+            raise ValueError("App.requires is a tuple of paths, not a string")
+        object.__setattr__(self, "requires", tuple(str(r) for r in self.requires))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,32 @@ def requirement_errors(ctx: BlockContext, requirements, *path) -> list[str]:
     return good
 
 
+def pinned(ctx: BlockContext, name: str, version: str, *path) -> str | None:
+    """``name`` pinned to ``version``, a PEP 440 version (``4.2.1``), wildcard (``4.*``) or
+    specifier (``==4.2.1``, ``>=4,<5``), as a requirement string; or None after reporting a
+    located error at ``path``. For app blocks' ``version`` option."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    text = "".join(version.split())
+    try:
+        Version(text)
+        return f"{name}=={text}"
+    except InvalidVersion:
+        pass
+    for candidate in (text, f"=={text}"):  # "4.*" is "==4.*"
+        if not text or "===" in candidate:  # arbitrary equality: not a pin blockc can check
+            break
+        try:
+            SpecifierSet(candidate)
+        except InvalidSpecifier:
+            continue
+        return f"{name}{candidate}"
+    ctx.error(f"{version!r} is not a PEP 440 version or specifier "
+              f"(e.g. \"4.*\", \"4.2.1\", \"==4.2.1\", \">=4,<5\")", *path)
+    return None
+
+
 def pip_install(ctx: BlockContext, requirements, *, index_url=None, extra_index_urls=()) -> Run:
     """The one way blocks pip-install into the studio's Python environment (as the studio
     user, so the user can add packages later)."""
@@ -51,6 +77,9 @@ def pip_install(ctx: BlockContext, requirements, *, index_url=None, extra_index_
     return Run([tuple(argv) + ("--", *requirements)], user="studio")
 
 
+PIP_VERSION = {"type": "string", "minLength": 1, "maxLength": 200,
+               "pattern": r"^[0-9A-Za-z<>=!~*.,+ ]+$",
+               "x-kind": "PEP 440 version or specifier (\"4.*\", \"==4.2.1\")"}
 REQUIREMENT = {"type": "string", "minLength": 1, "maxLength": 1000,
                "pattern": r"^[A-Za-z0-9]", "x-kind": "PEP 508 requirement"}
 

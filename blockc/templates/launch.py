@@ -11,6 +11,7 @@ import json
 import os
 import string
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -34,11 +35,22 @@ def base_path(app, env=os.environ):
     return env.get("BLOCKC_BASE_PATH_" + _env_id(app["id"]), "/")
 
 
+def _wait_for_sync(app_id, gate, timeout=900):
+    """Under `blockc start`, apps wait until the files of the sync zones are pushed in."""
+    if not gate or os.path.exists(gate):
+        return
+    print(f"blockc: app '{app_id}' waits for the studio's files to be synced in", flush=True)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def run(app_id):
     app = _apps().get(app_id)
     if app is None:
         sys.exit(f"blockc launcher: no app {app_id!r} in {APPS}")
     env = dict(os.environ)
+    _wait_for_sync(app_id, env.get("BLOCKC_WAIT_FOR_SYNC"))
     for key, value in app.get("env", {}).items():
         env[key] = _expand(value, env)
     for path in app.get("requires", []):

@@ -1,0 +1,188 @@
+"""Build: the artifact into an image with buildah (driven through ``sh``).
+
+The image is tagged ``localhost/blockc/<template>:<first 12 hex of the hash>`` and the build is
+skipped when that image exists. Site settings (CA bundle, pip index, npm registry, apt mirror)
+reach build steps through a read-only mount at ``/run/blockc-site``, never through a layer.
+buildah only tags an image once every step succeeded, so an interrupted build leaves no tag.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import tempfile
+from collections import deque
+from pathlib import Path
+
+from .errors import BlockcError, Diagnostic
+from .model import Artifact
+from .progress import Progress
+from .settings import Settings, blockc_home
+
+SITE_MOUNT = "/run/blockc-site"
+_STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
+
+
+def container_env(settings: Settings) -> dict:
+    env = dict(os.environ)
+    if settings.containers_conf and "CONTAINERS_CONF" not in os.environ:
+        env["CONTAINERS_CONF"] = str(Path(settings.containers_conf).resolve())
+    return env
+
+
+def tool(name: str, settings: Settings):
+    """The ``sh`` command for buildah/podman with the site's environment, or a clear error."""
+    import sh
+
+    try:
+        cmd = sh.Command(name)
+    except sh.CommandNotFound:
+        raise BlockcError(f"{name} is not installed (on Debian: apt-get install -y buildah "
+                          f"podman runc)") from None
+    return cmd.bake(_env=container_env(settings))
+
+
+def image_exists(ref: str, settings: Settings) -> bool:
+    import sh
+
+    try:
+        tool("podman", settings)("image", "exists", ref)
+        return True
+    except sh.ErrorReturnCode:
+        return False
+
+
+def instructions(containerfile: str, owners: tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """(line number, owner, first line) of each instruction, in buildah's STEP order."""
+    out, cont = [], False
+    for n, line in enumerate(containerfile.splitlines(), start=1):
+        stripped = line.strip()
+        if not cont and stripped and not stripped.startswith("#"):
+            out.append((n, owners[n - 1], stripped))
+        cont = stripped.endswith("\\") and (cont or bool(stripped))
+    return out
+
+
+def _site_dir(settings: Settings) -> Path:
+    d = Path(tempfile.mkdtemp(prefix="blockc-site-"))
+    if settings.pip_index_url:
+        (d / "pip.conf").write_text(f"[global]\nindex-url = {settings.pip_index_url}\n")
+    if settings.npm_registry:
+        (d / "npmrc").write_text(f"registry={settings.npm_registry}\n")
+    if settings.apt_mirror:
+        (d / "apt-mirror").write_text(settings.apt_mirror + "\n")
+    ca = settings.effective_ca_bundle()
+    if ca:
+        shutil.copyfile(ca, d / "ca.crt")
+    for p in d.iterdir():
+        p.chmod(0o644)
+    d.chmod(0o755)
+    return d
+
+
+def _die_with_parent():
+    """Make buildah die with blockc, so a killed blockc leaves no build running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cache: bool = False,
+          progress: Progress | None = None) -> tuple[str, bool]:
+    """Build (unless already built); return (image ref, built?)."""
+    import sh
+
+    ref = artifact.image_ref
+    progress = progress or Progress(quiet=True)
+    if not no_cache and image_exists(ref, settings):
+        return ref, False
+    containerfile = artifact.files["Containerfile"][0].decode()
+    steps = instructions(containerfile, artifact.containerfile_owners)
+    site = _site_dir(settings)
+    args = ["bud", "--layers", f"--isolation={settings.isolation}", f"--pull={settings.pull}",
+            "-f", str(artifact_dir / "Containerfile"), "-t", ref,
+            "--label", f"blockc.dev/template={artifact.name}",
+            "--label", f"blockc.dev/hash={artifact.hash}",
+            "-v", f"{site}:{SITE_MOUNT}:ro"]
+    ca = settings.effective_ca_bundle()
+    if ca:
+        args += ["-v", f"{Path(ca).resolve()}:/etc/ssl/certs/ca-certificates.crt:ro"]
+    if no_cache:
+        args.append("--no-cache")
+    args.append(str(artifact_dir))
+    tail: deque[str] = deque(maxlen=25)
+    current = None
+    try:
+        for raw in tool("buildah", settings)(*args, _iter=True, _err_to_out=True,
+                                             _preexec_fn=_die_with_parent):
+            line = raw.rstrip("\n")
+            m = _STEP.match(line)
+            if m:
+                n, total = int(m.group(1)), int(m.group(2))
+                owner = steps[n - 1][1] if n - 1 < len(steps) else "blockc"
+                current = (n, total, owner, m.group(3))
+                tail.clear()
+                text = f"step {n}/{total} [{owner}] {m.group(3)[:100]}"
+                if progress.tty:
+                    progress.update(text)
+                else:
+                    progress.line(text)
+            tail.append(line)
+    except sh.ErrorReturnCode as exc:
+        if current:
+            n, total, owner, what = current
+            msg = f"build failed at step {n}/{total} (from block '{owner}'): {what[:200]}"
+        else:
+            msg = f"build failed before the first step (buildah exit {exc.exit_code})"
+        last = "\n".join(f"    {ln}" for ln in tail)
+        raise BlockcError([Diagnostic(f"{msg}\n  last lines of its log:\n{last}",
+                                      block_id=current[2] if current else None,
+                                      block_type=_type_of(artifact, current[2]) if current else None)]
+                          ) from None
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+    return ref, True
+
+
+def _type_of(artifact: Artifact, block_id: str) -> str | None:
+    if block_id == "blockc":
+        return "blockc"
+    for a in artifact.studio["apps"]:
+        if a["block"] == block_id:
+            return a["type"]
+    return None
+
+
+def push(ref: str, settings: Settings) -> str:
+    if not settings.registry:
+        raise BlockcError("--push needs the site setting 'registry' (config.toml or "
+                          "BLOCKC_REGISTRY)")
+    import sh
+
+    name, tag = ref.removeprefix("localhost/").rsplit(":", 1)
+    dest = f"{settings.registry.rstrip('/')}/{name}:{tag}"
+    try:
+        tool("buildah", settings)("push", ref, f"docker://{dest}")
+    except sh.ErrorReturnCode as exc:
+        err = exc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise BlockcError(f"push to {dest} failed: {' / '.join(err)}") from None
+    return dest
+
+
+def artifact_dir_for(artifact: Artifact) -> Path:
+    return blockc_home() / "artifacts" / f"{artifact.name}-{artifact.short_hash}"
+
+
+def ensure_artifact(artifact: Artifact) -> Path:
+    """Write the artifact to the cache (once per hash) and return its directory."""
+    from .emit import differences, emit
+
+    d = artifact_dir_for(artifact)
+    if not d.is_dir() or differences(artifact, d):
+        emit(artifact, d)
+    return d

@@ -1,0 +1,42 @@
+"""Runtimes run studios: one pod, one main container per studio.
+
+A runtime implements :class:`Runtime`; :func:`get_runtime` is the explicit registry.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..errors import BlockcError
+from ..settings import Settings
+
+
+class Runtime(Protocol):
+    name: str
+
+    def deploy(self, studio: str, manifests: list[dict]) -> None:
+        """Create (or replace) the studio's pod from its instance manifests."""
+
+    def remove(self, studio: str) -> None:
+        """Remove the studio's pod and everything it created; no error when absent."""
+
+    def state(self, studio: str) -> str:
+        """``running``, ``stopped`` (exists, not running) or ``missing``."""
+
+    def exec_argv(self, studio: str, argv: list[str], *, user: str, workdir: str | None = None,
+                  interactive: bool = False, tty: bool = False) -> list[str]:
+        """The command line that runs ``argv`` in the main container."""
+
+    def logs_argv(self, studio: str) -> list[str]:
+        """The command line that prints the main container's own output."""
+
+
+def get_runtime(name: str, settings: Settings) -> Runtime:
+    if name == "podman":
+        from .podman import PodmanRuntime
+
+        return PodmanRuntime(settings)
+    if name == "kubernetes":
+        raise BlockcError("the kubernetes runtime is not available in this version of blockc; "
+                          "use `blockc manifests` with kubectl, or --runtime podman")
+    raise BlockcError(f"unknown runtime {name!r} (podman or kubernetes)")

@@ -1,0 +1,87 @@
+"""The podman runtime: ``podman kube play`` of the studio's instance manifests.
+
+Pod and container names follow podman's kube play convention for a Deployment named
+``studio-<name>``: pod ``studio-<name>-pod-0``, main container ``studio-<name>-pod-0-studio``
+(podman 4.3).
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import yaml
+
+from ..build import tool
+from ..errors import BlockcError
+from ..manifests import CONTAINER
+from ..settings import Settings
+
+
+class PodmanRuntime:
+    name = "podman"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.podman = tool("podman", settings)
+
+    @staticmethod
+    def pod(studio: str) -> str:
+        return f"studio-{studio}-pod-0"
+
+    def container(self, studio: str) -> str:
+        return f"{self.pod(studio)}-{CONTAINER}"
+
+    def deploy(self, studio: str, manifests: list[dict]) -> None:
+        import sh
+
+        # podman runs the Deployment; the Service has no meaning on one host
+        objs = [m for m in manifests if m["kind"] == "Deployment"]
+        self.remove(studio)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="blockc-") as f:
+            yaml.safe_dump_all(objs, f, sort_keys=True)
+            f.flush()
+            try:
+                self.podman("kube", "play", f.name)
+            except sh.ErrorReturnCode as exc:
+                self.remove(studio)
+                err = exc.stderr.decode(errors="replace").strip()
+                raise BlockcError(f"podman kube play failed for studio '{studio}': {err}"
+                                  ) from None
+
+    def remove(self, studio: str) -> None:
+        import sh
+
+        try:
+            self.podman("pod", "rm", "--force", "--time", "3", "--ignore", self.pod(studio))
+        except sh.ErrorReturnCode as exc:
+            err = exc.stderr.decode(errors="replace").strip()
+            raise BlockcError(f"podman could not remove the pod of studio '{studio}': {err}"
+                              ) from None
+
+    def state(self, studio: str) -> str:
+        import sh
+
+        try:
+            out = self.podman("container", "inspect", "--format", "{{.State.Status}}",
+                              self.container(studio))
+        except sh.ErrorReturnCode:
+            return "missing"
+        return "running" if str(out).strip() == "running" else "stopped"
+
+    def exec_argv(self, studio, argv, *, user, workdir=None, interactive=False, tty=False):
+        cmd = ["podman", "exec", "--user", user]
+        if interactive:
+            cmd.append("--interactive")
+        if tty:
+            cmd.append("--tty")
+        if workdir:
+            cmd += ["--workdir", workdir]
+        return cmd + [self.container(studio), *argv]
+
+    def logs_argv(self, studio):
+        return ["podman", "logs", self.container(studio)]
+
+    def env(self) -> dict:
+        from ..build import container_env
+
+        return container_env(self.settings)

@@ -1,0 +1,154 @@
+"""Studio state in SQLite under ``$BLOCKC_HOME`` (SPEC §6).
+
+One row per studio. Writers take a per-studio lock (``lock(name)``) for the whole of a
+lifecycle action, so two CLI processes acting on one studio at once serialize instead of
+corrupting state; SQLite (WAL, busy timeout) keeps every single write atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BlockcError
+from .settings import blockc_home
+
+STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS studios (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    template TEXT NOT NULL,
+    template_path TEXT NOT NULL,
+    artifact_hash TEXT NOT NULL,
+    image TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('STOPPED','STARTING','RUNNING','STOPPING','FAILED')),
+    ports TEXT NOT NULL DEFAULT '{}',
+    workspace TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Studio:
+    name: str
+    owner: str
+    template: str
+    template_path: str
+    artifact_hash: str
+    image: str
+    runtime: str
+    state: str
+    ports: dict = field(default_factory=dict)  # app id -> host port
+    workspace: str | None = None
+    message: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def artifact_dir(self) -> Path:
+        return blockc_home() / "artifacts" / f"{self.template}-{self.artifact_hash[:12]}"
+
+
+def db_path() -> Path:
+    return blockc_home() / "state.db"
+
+
+def connect() -> sqlite3.Connection:
+    path = db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(_SCHEMA)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _row(row) -> Studio:
+    data = dict(row)
+    data["ports"] = json.loads(data["ports"])
+    return Studio(**data)
+
+
+def get(name: str) -> Studio | None:
+    with contextlib.closing(connect()) as conn:
+        row = conn.execute("SELECT * FROM studios WHERE name = ?", (name,)).fetchone()
+    return _row(row) if row else None
+
+
+def require(name: str) -> Studio:
+    studio = get(name)
+    if studio is None:
+        names = [s.name for s in all_studios()]
+        from .errors import did_you_mean
+
+        raise BlockcError(f"no studio named '{name}'",
+                          hint=did_you_mean(name, names) or "see `blockc status`")
+    return studio
+
+
+def all_studios() -> list[Studio]:
+    with contextlib.closing(connect()) as conn:
+        return [_row(r) for r in conn.execute("SELECT * FROM studios ORDER BY name")]
+
+
+def save(studio: Studio) -> Studio:
+    if studio.state not in STATES:
+        raise ValueError(studio.state)
+    now = time.time()
+    studio.updated_at = now
+    studio.created_at = studio.created_at or now
+    with contextlib.closing(connect()) as conn:
+        conn.execute(
+            "INSERT INTO studios (name, owner, template, template_path, artifact_hash, image, "
+            "runtime, state, ports, workspace, message, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+            "owner=excluded.owner, template=excluded.template, "
+            "template_path=excluded.template_path, artifact_hash=excluded.artifact_hash, "
+            "image=excluded.image, runtime=excluded.runtime, state=excluded.state, "
+            "ports=excluded.ports, workspace=excluded.workspace, message=excluded.message, "
+            "updated_at=excluded.updated_at",
+            (studio.name, studio.owner, studio.template, studio.template_path,
+             studio.artifact_hash, studio.image, studio.runtime, studio.state,
+             json.dumps(studio.ports, sort_keys=True), studio.workspace, studio.message,
+             studio.created_at, studio.updated_at))
+    return studio
+
+
+def set_state(studio: Studio, state: str, message: str = "") -> Studio:
+    studio.state = state
+    studio.message = message
+    return save(studio)
+
+
+def delete(name: str) -> None:
+    with contextlib.closing(connect()) as conn:
+        conn.execute("DELETE FROM studios WHERE name = ?", (name,))
+
+
+@contextlib.contextmanager
+def lock(name: str, *, wait: bool = True):
+    """Hold the studio's lock for a lifecycle action (start, stop, sync, rm)."""
+    path = blockc_home() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise BlockcError(f"studio '{name}' is busy: another blockc process is acting on "
+                              f"it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

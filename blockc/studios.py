@@ -1,0 +1,373 @@
+"""Studio lifecycle: start, status, logs, exec, stop, rm (SPEC §5, §6).
+
+Every action that changes a studio holds its lock; the state row is written at each
+transition so a crash leaves an honest state behind (STARTING/STOPPING/FAILED).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import state
+from .errors import BlockcError, Diagnostic
+from .manifests import base_path, instance_manifests
+from .names import check_owner, check_studio
+from .progress import Progress
+from .runtime import get_runtime
+from .settings import Settings
+
+SYNC_GATE = "/tmp/blockc-sync-done"
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    id: str
+    type: str
+    label: str
+    url: str | None
+    healthy: bool | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "type": self.type, "label": self.label, "url": self.url,
+                "healthy": self.healthy}
+
+
+def _studio_json(studio: state.Studio) -> dict:
+    import json
+
+    path = studio.artifact_dir / "studio.json"
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        raise BlockcError(f"studio '{studio.name}': its artifact {studio.artifact_dir} is "
+                          f"missing; run `blockc start` again") from None
+
+
+def app_url(studio: str, app: dict, port: int) -> str:
+    path = "/" if app["path"] == "strip" else base_path(studio, app["id"])
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def health_url(studio: str, app: dict, port: int) -> str | None:
+    if app.get("health") is None:
+        return None
+    return f"http://127.0.0.1:{port}{app['health'].replace('{base}', base_path(studio, app['id']))}"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def check_health(url: str, redirect_ok: bool, timeout: float = 2.0) -> bool:
+    try:
+        with _opener.open(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except urllib.error.HTTPError as exc:
+        return redirect_ok and 300 <= exc.code < 400
+    except (OSError, ValueError):
+        return False
+
+
+def _free_port(preferred: int | None = None) -> int:
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise BlockcError("no free port on 127.0.0.1")
+
+
+def _runtime(studio: state.Studio, settings: Settings):
+    return get_runtime(studio.runtime, settings)
+
+
+def _run(argv: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, errors="replace", **kw)
+
+
+def app_log_tail(studio: state.Studio, settings: Settings, app_id: str, lines: int = 20) -> str:
+    rt = _runtime(studio, settings)
+    argv = rt.exec_argv(studio.name, ["tail", "-n", str(lines), f"/var/log/blockc/{app_id}.log"],
+                        user="0")
+    res = _run(argv, rt.env())
+    return (res.stdout or res.stderr).rstrip()
+
+
+def start(template: str, name: str, *, owner: str | None, workspace: str | None,
+          runtime: str | None, base_image: str | None, settings: Settings,
+          registry=None, timeout: float = 300.0, progress: Progress | None = None) -> state.Studio:
+    from .build import build, ensure_artifact
+    from .compiler import compile
+
+    check_studio(name)
+    progress = progress or Progress()
+    with state.lock(name):
+        existing = state.get(name)
+        owner = owner or (existing.owner if existing else os.environ.get("USER") or "studio")
+        check_owner(owner)
+        if existing and existing.owner != owner:
+            raise BlockcError(f"studio '{name}' belongs to owner '{existing.owner}', not "
+                              f"'{owner}'; pick another --studio name")
+        runtime = runtime or (existing.runtime if existing else settings.runtime)
+        if workspace is None:
+            workspace = existing.workspace if existing and existing.workspace else os.getcwd()
+        workspace = str(Path(workspace).resolve())
+        artifact = compile(template, registry=registry, base_image=base_image)
+        if existing and existing.template != artifact.name:
+            raise BlockcError(f"studio '{name}' runs template '{existing.template}', not "
+                              f"'{artifact.name}'; `blockc rm {name}` first or pick another name")
+        artifact_dir = ensure_artifact(artifact)
+        progress.line(f"studio {name}: template {artifact.name} ({artifact.short_hash})")
+        ref, built = build(artifact, artifact_dir, settings, progress=progress)
+        progress.line(f"image {ref} ({'built' if built else 'up to date'})")
+        rt = get_runtime(runtime, settings)
+        studio_json = dict(artifact.studio)
+        if existing and existing.state == "RUNNING" and existing.artifact_hash == artifact.hash \
+                and rt.state(name) == "running":
+            studio = existing
+            progress.line(f"studio {name} is already running")
+            _wait_healthy(studio, studio_json, settings, timeout, progress)
+            return studio
+        if existing and rt.state(name) == "running" and studio_json.get("zones"):
+            progress.line("template changed: syncing files out before redeploying")
+            _sync(existing, settings, mode="pull", progress=progress)
+        ports = {}
+        for app in studio_json["apps"]:
+            prev = existing.ports.get(app["id"]) if existing else None
+            port = _free_port(prev)
+            while port in ports.values():
+                port = _free_port()
+            ports[app["id"]] = port
+        studio = state.Studio(
+            name=name, owner=owner, template=artifact.name,
+            template_path=str(Path(template).resolve()), artifact_hash=artifact.hash,
+            image=ref, runtime=runtime, state="STARTING", ports=ports, workspace=workspace,
+            created_at=existing.created_at if existing else 0.0)
+        state.save(studio)
+        try:
+            manifests = list(yaml.safe_load_all(artifact.files["manifests.yaml"][0]))
+            objs = instance_manifests(manifests, studio_json, studio=name, owner=owner,
+                                      image=ref, host_ports=ports)
+            if studio_json.get("zones"):
+                _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)
+            progress.update(f"starting studio {name}")
+            rt.deploy(name, objs)
+            _wait_running(studio, settings, progress)
+            if studio_json.get("zones"):
+                _sync(studio, settings, mode="push", progress=progress)
+                _open_gate(studio, settings)
+            _wait_healthy(studio, studio_json, settings, timeout, progress)
+        except BaseException as exc:
+            msg = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, BlockcError) \
+                else f"interrupted ({type(exc).__name__})"
+            state.set_state(studio, "FAILED", msg[:2000])
+            raise
+        state.set_state(studio, "RUNNING")
+        return studio
+
+
+def _add_env(objs: list[dict], name: str, value: str) -> None:
+    for obj in objs:
+        if obj["kind"] == "Deployment":
+            for c in obj["spec"]["template"]["spec"]["containers"]:
+                c.setdefault("env", []).append({"name": name, "value": value})
+
+
+def _open_gate(studio: state.Studio, settings: Settings) -> None:
+    rt = _runtime(studio, settings)
+    res = _run(rt.exec_argv(studio.name, ["touch", SYNC_GATE], user="0"), rt.env())
+    if res.returncode:
+        raise BlockcError(f"studio '{studio.name}': could not release the apps after sync: "
+                          f"{res.stderr.strip()}")
+
+
+def _wait_running(studio: state.Studio, settings: Settings, progress: Progress,
+                  timeout: float = 60) -> None:
+    rt = _runtime(studio, settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if rt.state(studio.name) == "running":
+            return
+        time.sleep(0.1)
+    raise BlockcError(f"studio '{studio.name}': its container did not start within "
+                      f"{timeout:.0f} s (see `podman ps -a` and `blockc logs {studio.name}`)")
+
+
+def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
+    apps = [a for a in studio_json["apps"] if a.get("health") is not None]
+    pending = {a["id"]: a for a in apps}
+    deadline = time.monotonic() + timeout
+    rt = _runtime(studio, settings)
+    while pending:
+        for app_id, app in list(pending.items()):
+            url = health_url(studio.name, app, studio.ports[app_id])
+            if check_health(url, app.get("health_redirect_ok", False)):
+                progress.line(f"app {app_id} is healthy ({progress.elapsed():.1f} s)")
+                del pending[app_id]
+        if not pending:
+            break
+        if rt.state(studio.name) != "running":
+            raise BlockcError(f"studio '{studio.name}': its container stopped while apps were "
+                              f"starting; `blockc logs {studio.name}` shows why")
+        if time.monotonic() > deadline:
+            diags = []
+            for app_id, app in pending.items():
+                tail = app_log_tail(studio, settings, app_id)
+                diags.append(Diagnostic(
+                    f"app '{app_id}' did not become healthy within {timeout:.0f} s "
+                    f"(GET {health_url(studio.name, app, studio.ports[app_id])}); last lines of "
+                    f"its log:\n" + "\n".join(f"    {ln}" for ln in tail.splitlines()),
+                    block_id=app["block"], block_type=app["type"]))
+            raise BlockcError(diags)
+        progress.update(f"waiting for {', '.join(pending)} ({progress.elapsed():.0f} s)")
+        time.sleep(0.2)
+
+
+def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatus]:
+    studio_json = studio_json or _studio_json(studio)
+    out = []
+    for app in studio_json["apps"]:
+        port = studio.ports.get(app["id"])
+        out.append(AppStatus(app["id"], app["type"], app.get("label") or app["id"],
+                             app_url(studio.name, app, port) if port else None, None))
+    return out
+
+
+def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list[AppStatus]]:
+    """The studio's state reconciled with its runtime, and each app's health."""
+    rt = _runtime(studio, settings)
+    actual = rt.state(studio.name)
+    if studio.state in ("RUNNING", "STARTING") and actual != "running":
+        if studio.state == "RUNNING":
+            why = "its pod vanished" if actual == "missing" else "its container stopped"
+            studio = state.set_state(studio, "FAILED", f"{why} outside blockc")
+    studio_json = _studio_json(studio)
+    apps = []
+    for a in urls(studio, studio_json):
+        app = next(x for x in studio_json["apps"] if x["id"] == a.id)
+        healthy = None
+        if actual == "running" and a.url and app.get("health") is not None:
+            healthy = check_health(health_url(studio.name, app, studio.ports[a.id]),
+                                   app.get("health_redirect_ok", False), timeout=1.0)
+        elif actual != "running":
+            healthy = False
+        apps.append(AppStatus(a.id, a.type, a.label, a.url if actual == "running" else None,
+                              healthy))
+    return studio, apps
+
+
+def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> str:
+    progress = progress or Progress()
+    with state.lock(name):
+        studio = state.require(name)
+        rt = _runtime(studio, settings)
+        actual = rt.state(name)
+        if actual == "missing" and studio.state == "STOPPED":
+            return "already stopped"
+        state.set_state(studio, "STOPPING")
+        try:
+            if actual == "running" and _studio_json(studio).get("zones"):
+                _sync(studio, settings, mode="pull", progress=progress)
+            rt.remove(name)
+        except BaseException as exc:
+            msg = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, BlockcError) \
+                else f"interrupted ({type(exc).__name__})"
+            state.set_state(studio, "FAILED", f"stop failed: {msg}"[:2000])
+            raise
+        state.set_state(studio, "STOPPED")
+        return "stopped"
+
+
+def rm(name: str, settings: Settings, *, force: bool = False,
+       progress: Progress | None = None) -> None:
+    progress = progress or Progress()
+    with state.lock(name):
+        studio = state.require(name)
+        rt = _runtime(studio, settings)
+        zones = _studio_json(studio).get("zones") if studio.artifact_dir.exists() else []
+        if not force and zones:
+            pending = _pending(studio, settings, running=rt.state(name) == "running")
+            if pending:
+                raise BlockcError(
+                    f"studio '{name}' has unsynced changes that `rm` would lose:\n" +
+                    "\n".join(f"    {p}" for p in pending[:20]) +
+                    ("\n    ..." if len(pending) > 20 else "") +
+                    f"\n  run `blockc sync {name}` (or `blockc stop {name}`) first, or "
+                    f"`blockc rm --force {name}` to discard them")
+        rt.remove(name)
+        _forget(studio)
+        state.delete(name)
+
+
+def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
+    studio = state.require(name)
+    rt = _runtime(studio, settings)
+    if rt.state(name) == "missing":
+        raise BlockcError(f"studio '{name}' is not running (state {studio.state}); no logs")
+    studio_json = _studio_json(studio)
+    ids = [a["id"] for a in studio_json["apps"] if a.get("launched", True)]
+    if app is not None and app not in ids:
+        from .errors import did_you_mean
+
+        raise BlockcError(f"studio '{name}' has no app '{app}' (apps: {', '.join(ids) or 'none'})",
+                          hint=did_you_mean(app, ids))
+    out = []
+    for app_id in ([app] if app else ids + ["supervisord"]):
+        out.append(f"==> {app_id} <==")
+        out.append(app_log_tail(studio, settings, app_id, lines))
+    return "\n".join(out)
+
+
+def exec_(name: str, argv: list[str], settings: Settings) -> int:
+    import sys
+
+    studio = state.require(name)
+    rt = _runtime(studio, settings)
+    if rt.state(name) != "running":
+        raise BlockcError(f"studio '{name}' is not running (state {studio.state})")
+    studio_json = _studio_json(studio)
+    img = studio_json["image"]
+    cmd = rt.exec_argv(name, argv, user=f"{img['uid']}:{img['gid']}",
+                       workdir=img["workdir"], interactive=True,
+                       tty=sys.stdin.isatty() and sys.stdout.isatty())
+    try:
+        return subprocess.call(cmd, env=rt.env())
+    except FileNotFoundError:
+        raise BlockcError("podman is not installed") from None
+
+
+# --- file sync wiring ------------------------------------------------------------------------
+
+def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
+          allow_mass_delete: bool = False):
+    from . import syncing
+
+    return syncing.sync_studio(studio, settings, mode=mode, progress=progress,
+                               allow_mass_delete=allow_mass_delete)
+
+
+def _pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:
+    from . import syncing
+
+    return syncing.pending(studio, settings, running=running)
+
+
+def _forget(studio: state.Studio) -> None:
+    from . import syncing
+
+    syncing.forget(studio)

@@ -1,0 +1,1 @@
+"""Wiring between studios and the sync engine (filled in with the engine)."""
