@@ -14,6 +14,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import sys as _sys
+import types as _types
+
 import pluggy as _pluggy
 
 hookimpl = _pluggy.HookimplMarker("blockc")
@@ -21,15 +24,42 @@ hookimpl = _pluggy.HookimplMarker("blockc")
 __all__ = ["__version__", "hookimpl", "compile", "validate", "emit", "BlockcError"]
 
 
+def compile(path, **kwargs):
+    """Compile a template file into an in-memory artifact (see :func:`blockc.compiler.compile`)."""
+    from .compiler import compile as compile_
+
+    return compile_(path, **kwargs)
+
+
+def validate(path, **kwargs):
+    """Everything short of writing files (see :func:`blockc.compiler.validate`)."""
+    from .compiler import validate as validate_
+
+    return validate_(path, **kwargs)
+
+
+def emit(artifact, outdir):
+    """Write an artifact to a directory (see :func:`blockc.emit.emit`)."""
+    from .emit import emit as emit_
+
+    return emit_(artifact, outdir)
+
+
+class _Package(_types.ModuleType):
+    """Keeps ``blockc.validate`` and ``blockc.emit`` the functions above: importing the
+    submodules of the same names would otherwise rebind them (the submodules stay reachable
+    through ``sys.modules`` and ``from blockc.validate import ...``)."""
+
+    def __setattr__(self, name, value):
+        if name in ("validate", "emit") and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name):
-    if name in ("compile", "validate"):
-        from . import compiler
-
-        return getattr(compiler, name)
-    if name == "emit":
-        from .emit import emit
-
-        return emit
     if name == "BlockcError":
         from .errors import BlockcError
 

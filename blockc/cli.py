@@ -232,8 +232,7 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     check_studio(studio)
     check_owner(owner)
     artifact = compile(template, registry=obj.registry, base_image=base_image)
-    objs = yaml.safe_load_all(artifact.files["manifests.yaml"][0])
-    out = instance_manifests(list(objs), artifact.studio, studio=studio, owner=owner,
+    out = instance_manifests(list(artifact.manifests), artifact.studio, studio=studio, owner=owner,
                              image=image or artifact.image_ref, namespace=namespace)
     click.echo(yaml.safe_dump_all(out, sort_keys=True), nl=False)
 

@@ -86,8 +86,16 @@ def _validate(doc: loader.Document, registry: Registry, base_image: str | None
         if not isinstance(options, dict):
             continue
         block = BlockSpec(i, bid, btype, options, entry)
-        diags += locate(doc, path + ("with",), schema_errors(options, entry.type.schema),
-                        **block.who())
+        try:
+            problems = schema_errors(options, entry.type.schema)
+        except Exception as exc:  # the plugin's own schema is broken: name it, no traceback
+            line, col = doc.where(path)
+            diags.append(Diagnostic(f"the block type's options schema is invalid: "
+                                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                                    file=doc.file, line=line, col=col, path=path,
+                                    **block.who()))
+            continue
+        diags += locate(doc, path + ("with",), problems, **block.who())
         blocks.append(block)
     if any(_in_block(d.path) is None for d in diags):
         return None, diags  # the envelope itself is wrong: nothing more to check
@@ -170,18 +178,20 @@ def plan_template(path: str | Path, *, registry: Registry | None = None,
 
 
 def compile(path: str | Path, *, registry: Registry | None = None,
-            base_image: str | None = None) -> Artifact:
-    """Compile a template file into an in-memory :class:`Artifact` (nothing is written)."""
+            base_image: str | None = None, save_cache: bool = True) -> Artifact:
+    """Compile a template file into an in-memory :class:`Artifact` (nothing is written but
+    blockc's own render cache)."""
     from .render import render
 
-    return render(plan_template(path, registry=registry, base_image=base_image))
+    return render(plan_template(path, registry=registry, base_image=base_image),
+                  save_cache=save_cache)
 
 
 def validate(path: str | Path, *, registry: Registry | None = None, strict: bool = False
              ) -> Artifact:
     """Everything short of writing files; ``strict`` also checks the manifests against the
     Kubernetes OpenAPI schemas. Raises :class:`BlockcError` with every problem found."""
-    artifact = compile(path, registry=registry)
+    artifact = compile(path, registry=registry, save_cache=False)
     if strict:
         from .kube_validate import check_manifests
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import yaml
-
 from .errors import BlockcError, Diagnostic
 from .model import Artifact
 
@@ -21,8 +19,9 @@ def check_objects(objects: list[dict], where: str = "manifests.yaml") -> None:
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except ValidationError as exc:
-            path = ".".join(str(p) for p in exc.caused_by.path)
-            diags.append(Diagnostic(f"{where}: {name}: {path}: {exc.caused_by.message}"))
+            err = getattr(exc, "caused_by", exc)  # older releases wrapped the jsonschema error
+            path = ".".join(str(p) for p in err.path)
+            diags.append(Diagnostic(f"{where}: {name}: {path}: {err.message}"))
         except (SchemaNotFoundError, InvalidSchemaError) as exc:
             diags.append(Diagnostic(f"{where}: {name}: cannot validate: {exc}"))
     if diags:
@@ -30,4 +29,4 @@ def check_objects(objects: list[dict], where: str = "manifests.yaml") -> None:
 
 
 def check_manifests(artifact: Artifact) -> None:
-    check_objects(list(yaml.safe_load_all(artifact.files["manifests.yaml"][0])))
+    check_objects(list(artifact.manifests))

@@ -8,11 +8,11 @@ several documents, tags other than the plain JSON-like ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import Composer
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import BlockcError, Diagnostic
@@ -46,20 +46,22 @@ class Document:
             path = path[:-1]
         return self.positions.get(path, (None, None))
 
-    @property
+    @cached_property
     def dir(self) -> str:
         return str(Path(self.file).resolve().parent)
 
 
-class _Loader(yaml.SafeLoader):
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+# libyaml (C) when available: loading is the hot path of validating many templates
+_CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _refuse_anchors(text: str) -> None:
+    """Anchors and aliases are refused before anything is composed (no expansion bombs)."""
+    for event in yaml.parse(text, Loader=_CLoader):
+        if isinstance(event, yaml.AliasEvent):
             raise _Refused("YAML aliases are not allowed in templates", event.start_mark)
-        event = self.peek_event()
         if getattr(event, "anchor", None):
             raise _Refused("YAML anchors are not allowed in templates", event.start_mark)
-        return Composer.compose_node(self, parent, index)
 
 
 class _Refused(Exception):
@@ -79,8 +81,10 @@ def load_text(text: str, file: str = "<template>") -> Document:
         raise _err(file, "the template is empty", line=1, col=1)
     if "\x00" in text:
         raise _err(file, "the template is a binary file (it contains NUL bytes)", line=1, col=1)
-    loader = _Loader(text)
+    loader = None
     try:
+        _refuse_anchors(text)
+        loader = _CLoader(text)
         root = loader.get_single_node()
     except _Refused as exc:
         raise _err(file, exc.message, exc.mark) from None
@@ -91,7 +95,8 @@ def load_text(text: str, file: str = "<template>") -> Document:
     except yaml.YAMLError as exc:
         raise _err(file, f"invalid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise _err(file, "the template is empty", line=1, col=1)
     positions: dict = {}

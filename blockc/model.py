@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Any, Callable, Mapping
 
 from .loader import Document
 from .plugins import BlockTypeEntry, Registry
@@ -76,13 +77,22 @@ class Plan:
 
 @dataclass(frozen=True)
 class Artifact:
-    """Stage 5 (render): every file of the artifact, in memory, and its hash."""
+    """Stage 5 (render): the artifact in memory, and its hash.
+
+    ``files`` (relative path -> (content, mode)) is serialized on first use, so validating
+    never pays for writing YAML and JSON nobody reads.
+    """
 
     name: str
-    files: Mapping[str, tuple[bytes, int]]  # relative path -> (content, mode)
     studio: Mapping[str, Any]
     hash: str
-    containerfile_owners: tuple[str, ...] = field(default=())  # owner of each Containerfile line
+    manifests: tuple[dict, ...]
+    containerfile_owners: tuple[str, ...]
+    serialize: Callable[[], Mapping[str, tuple[bytes, int]]] = field(repr=False, compare=False)
+
+    @cached_property
+    def files(self) -> Mapping[str, tuple[bytes, int]]:
+        return self.serialize()
 
     @property
     def short_hash(self) -> str:

@@ -62,18 +62,32 @@ def _order_blocks(resolved: Resolved, diags: list[Diagnostic]) -> list[BlockSpec
     return ordered
 
 
+def _owner(owners, path: str) -> str:
+    """Who set ``path``: its own entry, else that of the nearest ancestor that has one."""
+    while path not in owners:
+        cut = max(path.rfind("."), path.rfind("["))
+        if cut <= 0:
+            return "blockc"
+        path = path[:cut]
+    return owners[path]
+
+
 def _merge(base, patch, owners, path, who, conflicts):
     for key, value in patch.items():
         p = f"{path}.{key}"
         if key not in base:
-            base[key] = copy.deepcopy(value)
             owners[p] = who
+            if isinstance(value, list):  # item by item, so each named item has its owner
+                base[key] = []
+                _merge_list(base[key], value, owners, p, who, conflicts)
+            else:
+                base[key] = copy.deepcopy(value)
         elif isinstance(base[key], dict) and isinstance(value, dict):
             _merge(base[key], value, owners, p, who, conflicts)
         elif isinstance(base[key], list) and isinstance(value, list):
             _merge_list(base[key], value, owners, p, who, conflicts)
         elif base[key] != value:
-            conflicts.append((p, owners.get(p, "blockc"), who, base[key], value))
+            conflicts.append((p, _owner(owners, p), who, base[key], value))
 
 
 def _merge_list(base, items, owners, path, who, conflicts):

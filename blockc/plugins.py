@@ -167,8 +167,12 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
             pm.unregister(exc.plugin)
             reg.plugins.remove(info)
             reg.broken.append((info, f"implements an unknown hook: {exc}"))
-    for impl in pm.hook.blockc_block_types.get_hookimpls():
-        info = next(i for o, i in candidates if o is impl.plugin)
+    impls = [(next(i for o, i in candidates if o is impl.plugin), impl)
+             for impl in pm.hook.blockc_block_types.get_hookimpls()]
+    # core first, then by plugin name: which plugin keeps a contested block type name never
+    # depends on registration order (pluggy calls the last registered first)
+    impls.sort(key=lambda pair: (pair[0].name != CORE, pair[0].name))
+    for info, impl in impls:
         try:
             types = impl.function()
             types = list(types or ())

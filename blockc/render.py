@@ -53,6 +53,41 @@ def _env():
     return env
 
 
+def render_template(template: str, *, save: bool = True, **context) -> str:
+    """Render one of blockc's Jinja2 templates.
+
+    Rendering is a pure function of the template's source and the context, so its result is
+    cached on disk by a hash of both (``$BLOCKC_HOME/cache/render``): an unchanged artifact
+    re-renders without loading Jinja2. ``BLOCKC_NO_CACHE=1`` turns the cache off; ``save=False``
+    only reads it (validating many templates should not fill a cache).
+    """
+    import hashlib
+    import os
+
+    from .settings import blockc_home
+
+    use_cache = not os.environ.get("BLOCKC_NO_CACHE")
+    key = hashlib.sha256(_text(template) + b"\0" + repr(sorted(context.items())).encode()
+                         ).hexdigest()
+    path = blockc_home() / "cache" / "render" / key[:2] / key
+    if use_cache:
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError:
+            pass
+    text = _env().get_template(template).render(**context)
+    if use_cache and save:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return text
+
+
+@lru_cache(maxsize=None)
 def _text(name: str) -> bytes:
     return _TEMPLATES.joinpath(name).read_bytes()
 
@@ -74,8 +109,19 @@ def _instructions(plan: Plan, errors: list) -> list[dict]:
                 line = "USER root" if user == "root" else f"USER {studio_user}"
                 current = user
             if isinstance(ins, Run):
+                bad = [a for c in ins.commands for a in c
+                       if not isinstance(a, Shell) and _CONTROL.search(a)]
+                if bad:  # found here, not mid-render, so the error names the block
+                    errors.append((planned.owner, f"value {bad[0]!r} contains a control "
+                                                  f"character; it cannot be placed in the "
+                                                  f"Containerfile"))
+                    continue
                 rendered.append({"kind": "run", "user_line": line, "commands": ins.commands})
             elif isinstance(ins, Copy):
+                if _CONTROL.search(ins.src + ins.dest):
+                    errors.append((planned.owner, f"COPY {ins.src!r} to {ins.dest!r}: a path "
+                                                  f"with a control character"))
+                    continue
                 if ins.src not in known:
                     errors.append((planned.owner, f"COPY of {ins.src!r}, which no block wrote "
                                                   f"into the build context"))
@@ -114,42 +160,61 @@ def _ranges(owners: tuple[str, ...]) -> list[dict]:
     return out
 
 
-def content_hash(files: dict[str, tuple[bytes, int]], studio: dict) -> str:
+def content_hash(files: dict[str, tuple[bytes, int]], manifests, studio: dict) -> str:
+    """sha256 over every file of the artifact but studio.json, and studio.json's content.
+
+    The manifests and studio.json enter as canonical JSON of their data (manifests.yaml is a
+    deterministic rendering of the same data), so hashing needs no YAML serialization.
+    """
     h = hashlib.sha256()
     for path in sorted(files):
         content, mode = files[path]
         h.update(f"{path}\0{mode:o}\0{len(content)}\0".encode())
         h.update(content)
-    h.update(_canonical(studio))
+    for data in (list(manifests), studio):
+        h.update(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+                            ).encode())
     return h.hexdigest()
+
+
+def manifests_yaml(manifests) -> bytes:
+    import yaml
+
+    return yaml.dump_all(list(manifests), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                         sort_keys=True, default_flow_style=False, allow_unicode=True).encode()
 
 
 def _canonical(data) -> bytes:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, indent=2).encode() + b"\n"
 
 
-def render(plan: Plan) -> Artifact:
-    import yaml
-
+def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
     t = plan.template
     img = t.image
-    env = _env()
     errors: list[tuple[str, str]] = []
     try:
         steps = _instructions(plan, errors)
-        containerfile = env.get_template("Containerfile.j2").render(
-            name=t.name, version=__version__, base=img.base, steps=steps, uid=img.uid,
+        containerfile = render_template(
+            "Containerfile.j2", save=save_cache, name=t.name, version=__version__, base=img.base, steps=steps, uid=img.uid,
             gid=img.gid, workdir=img.workdir)
     except _Unsafe as exc:
         errors.append(("blockc", f"{exc}; it cannot be placed in the Containerfile"))
         containerfile = ""
     if errors:
         by_id = {b.id: b for b in t.blocks}
-        raise BlockcError([
-            Diagnostic(msg, file=t.doc.file, **(by_id[o].who() if o in by_id else {}))
-            for o, msg in errors])
+        diags = []
+        for owner, msg in errors:
+            block = by_id.get(owner)
+            if block is None:
+                diags.append(Diagnostic(msg, file=t.doc.file))
+                continue
+            line, col = t.doc.where(block.path)
+            diags.append(Diagnostic(msg, file=t.doc.file, line=line, col=col, path=block.path,
+                                    **block.who()))
+        raise BlockcError(diags)
     launched = [a for a, _ in plan.apps if a.command is not None]
-    supervisord = env.get_template("supervisord.conf.j2").render(name=t.name, apps=launched)
+    supervisord = render_template("supervisord.conf.j2", save=save_cache, name=t.name,
+                                  apps=[{"id": a.id} for a in launched])
     apps_json = {"apps": [{
         "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
         "env": dict(sorted(a.env.items())), "health": a.health,
@@ -159,9 +224,6 @@ def render(plan: Plan) -> Artifact:
 
     files: dict[str, tuple[bytes, int]] = {
         "Containerfile": (containerfile.encode(), 0o644),
-        "manifests.yaml": (yaml.safe_dump_all(list(plan.manifests), sort_keys=True,
-                                              default_flow_style=False,
-                                              allow_unicode=True).encode(), 0o644),
         "context/blockc/studio-setup.sh": (_text("studio-setup.sh"), 0o755),
         "context/blockc/apt-install.sh": (_text("apt-install.sh"), 0o755),
         "context/blockc/launch.py": (_text("launch.py"), 0o644),
@@ -201,8 +263,12 @@ def render(plan: Plan) -> Artifact:
         "plugins": dict(sorted(used.items())),
         "blockc": __version__,
     }
-    digest = content_hash(files, studio)
+    digest = content_hash(files, plan.manifests, studio)
     studio = {"hash": digest, **studio}
-    files["studio.json"] = (_canonical(studio), 0o644)
-    return Artifact(name=t.name, files=files, studio=studio, hash=digest,
-                    containerfile_owners=owners)
+
+    def serialize() -> dict[str, tuple[bytes, int]]:
+        return {**files, "manifests.yaml": (manifests_yaml(plan.manifests), 0o644),
+                "studio.json": (_canonical(studio), 0o644)}
+
+    return Artifact(name=t.name, studio=studio, hash=digest, manifests=plan.manifests,
+                    containerfile_owners=owners, serialize=serialize)

@@ -15,8 +15,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from . import state
 from .errors import BlockcError, Diagnostic
 from .manifests import base_path, instance_manifests
@@ -160,8 +158,7 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
             created_at=existing.created_at if existing else 0.0)
         state.save(studio)
         try:
-            manifests = list(yaml.safe_load_all(artifact.files["manifests.yaml"][0]))
-            objs = instance_manifests(manifests, studio_json, studio=name, owner=owner,
+            objs = instance_manifests(list(artifact.manifests), studio_json, studio=name, owner=owner,
                                       image=ref, host_ports=ports)
             if studio_json.get("zones"):
                 _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)

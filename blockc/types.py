@@ -39,6 +39,9 @@ class Shell(str):
     Never wrap an option value in this: option values are quoted by the renderer.
     """
 
+    def __repr__(self) -> str:
+        return f"Shell({str.__repr__(self)})"
+
 
 @dataclass(frozen=True)
 class Run:

@@ -1,6 +1,14 @@
 """Validate: JSON Schema checks with located, readable errors.
 
-Validators are built once per schema and cached for the life of the process.
+Two validators per schema, both built once and cached:
+
+- a fast yes/no check: the schema compiled to Python by fastjsonschema, whose code is cached
+  on disk (``$BLOCKC_HOME/cache/schemas``), so a valid template costs no jsonschema import;
+- when that says no (or the schema uses keywords it does not know), jsonschema's
+  Draft 2020-12 validator, which reports every error with its path.
+
+A template is invalid only if jsonschema finds an error, so the fast check can never reject
+what the reference validator accepts.
 """
 
 from __future__ import annotations
@@ -21,6 +29,94 @@ _validators: dict[int, tuple[Any, Any]] = {}
 @lru_cache(maxsize=1)
 def template_schema() -> dict:
     return json.loads(resources.files("blockc").joinpath("schemas/template.schema.json").read_text())
+
+
+# keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
+_FAST_KEYWORDS = {
+    "$schema", "$id", "title", "description", "default", "examples", "type", "enum", "const",
+    "properties", "additionalProperties", "required", "propertyNames", "maxProperties",
+    "minProperties", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
+    "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind",
+}
+_SCHEMA_MAPS = {"properties", "patternProperties"}
+_fast: dict[int, tuple[Any, Any]] = {}
+
+
+def _fast_ok(schema) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping) or not set(schema) <= _FAST_KEYWORDS:
+        return False
+    if "format" in schema:
+        return False
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and not all(_fast_ok(v) for v in value.values()):
+            return False
+        if key in ("additionalProperties", "items", "not", "propertyNames") and \
+                not _fast_ok(value):
+            return False
+        if key in ("anyOf", "oneOf", "allOf") and not all(_fast_ok(v) for v in value):
+            return False
+    return True
+
+
+def _fast_validator(schema: Mapping):
+    """The cached fastjsonschema check, or None when the schema needs the reference validator."""
+    hit = _fast.get(id(schema))
+    if hit is not None:
+        return hit[1]
+    func = None
+    if _fast_ok(schema):
+        try:
+            func = _load_fast(schema)
+        except Exception:  # a schema fastjsonschema cannot compile: use the reference validator
+            func = None
+    _fast[id(schema)] = (schema, func)
+    return func
+
+
+class _Invalid(ValueError):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args)
+
+
+def _load_fast(schema: Mapping):
+    import hashlib
+    import marshal
+    import os
+    import sys
+
+    from .settings import blockc_home
+
+    body = json.dumps(schema, sort_keys=True)
+    key = hashlib.sha256(f"{sys.version}\0{body}".encode()).hexdigest()[:32]
+    path = blockc_home() / "cache" / "schemas" / f"{key}.marshal"
+    code = None
+    if not os.environ.get("BLOCKC_NO_CACHE"):
+        try:
+            code = marshal.loads(path.read_bytes())
+        except (OSError, ValueError, EOFError):
+            code = None
+    if code is None:
+        import fastjsonschema
+
+        source = fastjsonschema.compile_to_code(
+            {k: v for k, v in json.loads(body).items() if k not in ("$schema", "$id")})
+        source = source.replace(
+            "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException",
+            "JsonSchemaValueException = JsonSchemaValuesException = _Invalid")
+        code = compile(source, f"<schema {key}>", "exec")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(code))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    namespace = {"_Invalid": _Invalid}
+    exec(code, namespace)
+    return namespace["validate"]
 
 
 def _validator(schema: Mapping):
@@ -107,6 +203,13 @@ def _describe(err) -> Iterator[tuple[str, tuple, bool, str | None]]:
 
 def schema_errors(instance, schema: Mapping) -> list[tuple[str, tuple, bool, str | None]]:
     """All errors of ``instance`` against ``schema``, as (message, path, at_key, hint)."""
+    fast = _fast_validator(schema)
+    if fast is not None:
+        try:
+            fast(instance)
+            return []
+        except _Invalid:
+            pass
     validator = _validator(schema)
     out = []
     for err in validator.iter_errors(instance):

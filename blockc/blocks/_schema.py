@@ -13,11 +13,11 @@ PATH_MODE = {"enum": ["strip", "preserve"],
              "description": "strip: the app is served at /; preserve: it is served under its "
                             "URL prefix BLOCKC_BASE_PATH_<ID>."}
 ABS_PATH = {"type": "string", "maxLength": 4096,
-            "pattern": r"^(/[^/\x00-\x1f\x7f$\\]+)+/?$",
+            "pattern": r"^(/[^/\x00-\x1f\x7f\$\\]+)+/?$",
             "not": {"pattern": r"(^|/)\.\.?(/|$)"},
             "x-kind": "absolute path (no '..', '$' or '\\')"}
 REL_PATH = {"type": "string", "maxLength": 4096,
-            "pattern": r"^[^/\x00-\x1f\x7f$\\][^\x00-\x1f\x7f$\\]*$",
+            "pattern": r"^[^/\x00-\x1f\x7f\$\\][^\x00-\x1f\x7f\$\\]*$",
             "not": {"pattern": r"(^|/)\.\.(/|$)"},
             "x-kind": "relative path without '..'"}
 HTTP_PATH = {"type": "string", "maxLength": 1024, "pattern": r"^(\{base\}|/)[^\s\x00-\x1f\x7f]*$",

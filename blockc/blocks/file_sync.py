@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step, Zone
-from ._schema import ABS_PATH, REL_PATH, options
+from ._schema import ABS_PATH, NO_CONTROL, REL_PATH, options
 
+EXCLUDE = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NO_CONTROL,
+           "x-kind": "gitignore pattern"}
 ZONE = options({
     "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 40,
              "x-kind": "zone name (a DNS-1123 label)"},
     "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
     "container": ABS_PATH | {"description": "Directory in the studio."},
     "direction": {"enum": ["both", "in", "out"]},
-    "exclude": {"type": "array", "items": {"type": "string", "maxLength": 1024}},
+    "exclude": {"type": "array", "items": EXCLUDE},
 }, required=("name", "host", "container"))
 
 RESERVED = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt/blockc", "/proc",
@@ -19,8 +21,6 @@ RESERVED = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt/blockc
 
 
 def _contribute(ctx: BlockContext) -> Contributions:
-    import pathspec
-
     common = list(ctx.options.get("exclude", []))
     zones = []
     for i, z in enumerate(ctx.options["zones"]):
@@ -31,11 +31,6 @@ def _contribute(ctx: BlockContext) -> Contributions:
                       "container")
             continue
         excludes = common + list(z.get("exclude", []))
-        try:
-            pathspec.GitIgnoreSpec.from_lines(excludes)
-        except Exception as exc:
-            ctx.error(f"bad exclude pattern: {exc}", "zones", i, "exclude")
-            continue
         zones.append(Zone(z["name"], z["host"].rstrip("/"), container,
                           z.get("direction", "both"), tuple(excludes)))
     dirs = tuple(z.container for z in zones)
@@ -52,7 +47,7 @@ FILE_SYNC = BlockType(
     description="Sync zones: host directories (relative to the workspace) <-> studio paths.",
     schema=options({
         "zones": {"type": "array", "minItems": 1, "items": ZONE},
-        "exclude": {"type": "array", "items": {"type": "string", "maxLength": 1024},
+        "exclude": {"type": "array", "items": EXCLUDE,
                     "description": "gitignore-style patterns excluded in every zone."},
     }, required=("zones",)),
     contribute=_contribute,

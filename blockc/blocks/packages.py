@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step
 from ._schema import URL, options
 
@@ -24,16 +26,38 @@ SYSTEM_PACKAGES = BlockType(
 )
 
 
-def requirement_errors(ctx: BlockContext, requirements, *path) -> list[str]:
-    """Check PEP 508 requirements; report each bad one at its index. Returns the good ones."""
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_RELEASE = r"[0-9]+(?:\.[0-9]+)*"
+_VERSION = _RELEASE + r"(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
+_CLAUSE = (rf"(?:(?:==|!=)\s*{_RELEASE}\.\*|(?:==|!=|>=|<=|>|<)\s*{_VERSION}"
+           rf"|~=\s*[0-9]+(?:\.[0-9]+)+)")
+# The common shapes (name, extras, version clauses): a strict subset of PEP 508, so a match is
+# always a valid requirement; anything else is judged by `packaging`.
+_SIMPLE_REQUIREMENT = re.compile(
+    rf"^{_NAME}\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?\s*"
+    rf"(?:{_CLAUSE}(?:\s*,\s*{_CLAUSE})*)?$")
+
+
+def requirement_problem(req: str) -> str | None:
+    """Why ``req`` is not a valid PEP 508 requirement, or None."""
+    if _SIMPLE_REQUIREMENT.match(req):
+        return None
     from packaging.requirements import InvalidRequirement, Requirement
 
+    try:
+        Requirement(req)
+    except InvalidRequirement as exc:
+        return str(exc)
+    return None
+
+
+def requirement_errors(ctx: BlockContext, requirements, *path) -> list[str]:
+    """Check PEP 508 requirements; report each bad one at its index. Returns the good ones."""
     good = []
     for i, req in enumerate(requirements):
-        try:
-            Requirement(req)
-        except InvalidRequirement as exc:
-            ctx.error(f"{req!r} is not a valid PEP 508 requirement: {exc}", *path, i)
+        problem = requirement_problem(req)
+        if problem:
+            ctx.error(f"{req!r} is not a valid PEP 508 requirement: {problem}", *path, i)
             continue
         good.append(req)
     return good

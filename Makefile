@@ -1,0 +1,58 @@
+# blockc: `make demo` and `make test` set up everything they need on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BASE_IMAGE := localhost/blockc-base/debian-python:bookworm
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+APT_PACKAGES := buildah podman runc debootstrap rsync
+# podman/buildah settings that work on these machines (see etc/containers.conf)
+export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
+
+.PHONY: help system venv base-image demo test test-fast golden bench clean
+
+help:
+	@echo "make demo       compile, build and start the example studio, print its URLs"
+	@echo "make test       the whole test suite (containers included)"
+	@echo "make test-fast  the tests that need no containers"
+	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
+	@echo "make bench      run the benchmarks"
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(BIN)/blockc: pyproject.toml $(PLUGINS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -e ,$(dir $(PLUGINS)))
+	touch $@
+
+venv: $(BIN)/blockc
+
+base-image: system
+	scripts/make-base-image.sh
+
+demo: system venv base-image
+	scripts/demo.sh
+
+test: system venv base-image
+	$(BIN)/pytest -q
+
+test-fast: venv
+	$(BIN)/pytest -q -m "not containers"
+
+golden: venv
+	BLOCKC_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
+	git diff --stat tests/golden
+
+bench: system venv base-image
+	$(BIN)/python benchmarks/compile.py
+	$(BIN)/python benchmarks/build_run.py
+	$(BIN)/python benchmarks/sync.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
