@@ -14,9 +14,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-import sys as _sys
-import types as _types
-
 import pluggy as _pluggy
 
 hookimpl = _pluggy.HookimplMarker("blockc")
@@ -39,24 +36,10 @@ def validate(path, **kwargs):
 
 
 def emit(artifact, outdir):
-    """Write an artifact to a directory (see :func:`blockc.emit.emit`)."""
-    from .emit import emit as emit_
+    """Write an artifact to a directory (see :func:`blockc.emitter.emit`)."""
+    from .emitter import emit as emit_
 
     return emit_(artifact, outdir)
-
-
-class _Package(_types.ModuleType):
-    """Keeps ``blockc.validate`` and ``blockc.emit`` the functions above: importing the
-    submodules of the same names would otherwise rebind them (the submodules stay reachable
-    through ``sys.modules`` and ``from blockc.validate import ...``)."""
-
-    def __setattr__(self, name, value):
-        if name in ("validate", "emit") and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name):

@@ -118,8 +118,10 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
     tail: deque[str] = deque(maxlen=25)
     current = None
     try:
-        for raw in tool("buildah", settings)(*args, _iter=True, _err_to_out=True,
-                                             _preexec_fn=_die_with_parent):
+        # every exit code is "ok" to sh: the failure is reported below, with its step and block
+        proc = tool("buildah", settings)(*args, _iter=True, _err_to_out=True,
+                                         _ok_code=range(256), _preexec_fn=_die_with_parent)
+        for raw in proc:
             line = raw.rstrip("\n")
             m = _STEP.match(line)
             if m:
@@ -133,29 +135,26 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
                 else:
                     progress.line(text)
             tail.append(line)
-    except sh.ErrorReturnCode as exc:
+        proc.wait()
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+    if proc.exit_code:
         if current:
             n, total, owner, what = current
             msg = f"build failed at step {n}/{total} (from block '{owner}'): {what[:200]}"
         else:
-            msg = f"build failed before the first step (buildah exit {exc.exit_code})"
+            msg = f"build failed before the first step (buildah exit {proc.exit_code})"
         last = "\n".join(f"    {ln}" for ln in tail)
+        block = current[2] if current else None
         raise BlockcError([Diagnostic(f"{msg}\n  last lines of its log:\n{last}",
-                                      block_id=current[2] if current else None,
-                                      block_type=_type_of(artifact, current[2]) if current else None)]
-                          ) from None
-    finally:
-        shutil.rmtree(site, ignore_errors=True)
+                                      block_id=block, block_type=_type_of(artifact, block))])
     return ref, True
 
 
-def _type_of(artifact: Artifact, block_id: str) -> str | None:
+def _type_of(artifact: Artifact, block_id: str | None) -> str | None:
     if block_id == "blockc":
         return "blockc"
-    for a in artifact.studio["apps"]:
-        if a["block"] == block_id:
-            return a["type"]
-    return None
+    return next((b["type"] for b in artifact.studio["blocks"] if b["id"] == block_id), None)
 
 
 def push(ref: str, settings: Settings) -> str:
@@ -180,7 +179,7 @@ def artifact_dir_for(artifact: Artifact) -> Path:
 
 def ensure_artifact(artifact: Artifact) -> Path:
     """Write the artifact to the cache (once per hash) and return its directory."""
-    from .emit import differences, emit
+    from .emitter import differences, emit
 
     d = artifact_dir_for(artifact)
     if not d.is_dir() or differences(artifact, d):

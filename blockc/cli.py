@@ -136,7 +136,7 @@ def validate(obj, templates, strict, fmt):
 def compile_(obj, template, outdir, check, base_image):
     """Write the artifact of TEMPLATE to OUTPUT and print its hash."""
     from .compiler import compile
-    from .emit import differences, emit
+    from .emitter import differences, emit
 
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     if check:

@@ -13,7 +13,7 @@ from .errors import BlockcError, Diagnostic, did_you_mean
 from .model import Artifact, BlockSpec, Plan, Resolved, Template
 from .plugins import Registry, broken_diagnostics
 from .types import BlockContext, Contributions, StudioImage
-from .validate import locate, schema_errors, template_schema
+from .validation import locate, schema_errors, template_schema
 
 DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
 

@@ -247,6 +247,8 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
         "labels": dict(t.labels),
         "image": {"base": img.base, "user": img.user, "uid": img.uid, "gid": img.gid,
                   "workdir": img.workdir, "python": img.python},
+        "blocks": [{"id": b.id, "type": b.type, "plugin": b.entry.plugin.name}
+                   for b in t.blocks],
         "apps": [{"id": a.id, "type": b.type, "block": b.id, "port": a.port, "path": a.path,
                   "health": a.health, "health_redirect_ok": a.health_redirect_ok,
                   "websocket": a.websocket, "label": a.label or a.id,

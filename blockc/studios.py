@@ -350,12 +350,17 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
 
 # --- file sync wiring ------------------------------------------------------------------------
 
-def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
-          allow_mass_delete: bool = False):
+def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress) -> None:
+    """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
+    action, so a container is never removed while it holds files the host lacks; conflicts
+    are not errors here (both versions are kept on the host and reported)."""
     from . import syncing
 
-    return syncing.sync_studio(studio, settings, mode=mode, progress=progress,
-                               allow_mass_delete=allow_mass_delete)
+    reports = syncing.sync_studio(studio, settings, mode=mode, progress=progress)
+    errors = [f"{r.zone}: {p.path}: {p.reason}" for r in reports for p in r.errors]
+    if errors:
+        raise BlockcError(f"studio '{studio.name}': {mode} left paths unsynced:\n" +
+                          "\n".join(f"    {e}" for e in errors[:20]))
 
 
 def _pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:

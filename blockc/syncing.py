@@ -1,1 +1,108 @@
-"""Wiring between studios and the sync engine (filled in with the engine)."""
+"""File sync for studios: the sync engine (``blockc.sync``) wired to studio state.
+
+``start`` pushes in, ``stop`` pulls back out, ``blockc sync`` does either or both on demand;
+``rm`` asks :func:`pending` whether removing the studio would lose data.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import state
+from .build import container_env
+from .errors import BlockcError
+from .progress import Progress
+from .settings import Settings
+from .types import Zone
+
+
+def _studio_json(studio: state.Studio) -> dict:
+    try:
+        return json.loads((studio.artifact_dir / "studio.json").read_text())
+    except OSError:
+        raise BlockcError(f"studio '{studio.name}': its artifact is missing; run `blockc start` "
+                          f"again") from None
+
+
+def zones(studio: state.Studio) -> list[Zone]:
+    return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
+            for z in _studio_json(studio).get("zones", [])]
+
+
+def _transport(studio: state.Studio, settings: Settings):
+    from .runtime import get_runtime
+    from .sync import PodmanTransport
+
+    rt = get_runtime(studio.runtime, settings)
+    uid = _studio_json(studio)["image"]["uid"]
+    return PodmanTransport(rt.container(studio.name), user=uid, env=container_env(settings))
+
+
+def _progress_callback(progress: Progress):
+    def report(p):
+        mb = p.bytes_done / 1e6
+        total = f"/{p.bytes_total / 1e6:.1f}" if p.bytes_total else ""
+        progress.update(f"sync {p.zone}: {p.phase} {p.files_done}/{p.files_total} files, "
+                        f"{mb:.1f}{total} MB")
+    return report
+
+
+def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
+                allow_mass_delete: bool = False) -> list:
+    """Sync every zone of the studio; print a summary per zone; return the reports."""
+    from .sync import Baseline, format_report, sync_zone
+
+    if not studio.workspace:
+        raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
+    transport = _transport(studio, settings)
+    reports = []
+    with Baseline(state.db_path()) as baseline:
+        for zone in zones(studio):
+            report = sync_zone(transport, studio=studio.name, zone=zone,
+                               workspace=studio.workspace, mode=mode, baseline=baseline,
+                               allow_mass_delete=allow_mass_delete,
+                               progress=_progress_callback(progress))
+            progress.line(format_report(report))
+            reports.append(report)
+    return reports
+
+
+def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
+                 allow_mass_delete: bool = False) -> int:
+    from .runtime import get_runtime
+
+    if not zones(studio):
+        progress.line(f"studio '{studio.name}' has no sync zones")
+        return 0
+    if get_runtime(studio.runtime, settings).state(studio.name) != "running":
+        raise BlockcError(f"studio '{studio.name}' is not running (state {studio.state}); "
+                          f"start it to sync")
+    reports = sync_studio(studio, settings, mode=mode, progress=progress,
+                          allow_mass_delete=allow_mass_delete)
+    return max((r.exit_code for r in reports), default=0)
+
+
+def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:
+    """Studio-side changes the host does not have (what ``rm`` would lose)."""
+    if not running or not studio.workspace:
+        return []  # a studio that is not running holds no files: stop pulled them out
+    from .sync import Baseline, pending_changes
+
+    transport = _transport(studio, settings)
+    lost = []
+    with Baseline(state.db_path()) as baseline:
+        for zone in zones(studio):
+            report = pending_changes(transport, studio=studio.name, zone=zone,
+                                     workspace=studio.workspace, baseline=baseline)
+            if report.unsynced_in_studio:
+                lost += [f"{zone.name}: {c.kind} {c.path}" for c in report.pulled
+                         if c.kind != "deleted"]
+                lost += [f"{zone.name}: conflict {c.path}" for c in report.conflicts]
+    return lost
+
+
+def forget(studio: state.Studio) -> None:
+    from .sync import Baseline
+
+    with Baseline(state.db_path()) as baseline:
+        baseline.forget(studio.name)

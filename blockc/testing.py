@@ -111,7 +111,8 @@ def write_template(directory: str | Path, content: str | bytes | Mapping[str, An
     if isinstance(content, Mapping):
         import yaml
 
-        content = yaml.safe_dump(dict(content), sort_keys=False, allow_unicode=True)
+        content = yaml.dump(dict(content), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                            sort_keys=False, allow_unicode=True)
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     return path
 

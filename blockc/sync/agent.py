@@ -1,0 +1,859 @@
+"""The container-side sync agent, and the wire helpers both sides share.
+
+This module is standard-library only: its source text is sent to the studio over the
+transport (``python3 -c SOURCE``) and runs there as the studio user, one process per
+zone sync. The host imports the same module for the framing and the confined-write
+helpers, so both ends speak exactly one protocol.
+
+Wire protocol (one session = one exec; version ``PROTOCOL``):
+
+* a *message* is one JSON line (``\\n``-terminated, ASCII: non-UTF-8 file names travel as
+  surrogate escapes);
+* a *stream* is a sequence of chunks ``[4-byte big-endian length][data]`` ended by a
+  zero-length chunk; it carries a tar archive (GNU format, regular files only) or JSON
+  lines;
+* the host sends a request message (some requests are followed by a stream); the agent
+  answers with one message (some answers are preceded by a stream).
+
+Paths are zone-relative, ``/``-separated, never empty, absolute, ``.`` or ``..``.
+The host trusts nothing the agent says: it re-checks every name, type and size.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import re
+import stat
+import struct
+import sys
+
+PROTOCOL = 1
+MARKER = ".blockc-sync-id"  # zone identity, at the zone root; never synced
+TMP_PREFIX = ".blockc-tmp."  # in-flight temp files; never synced, cleaned up when found
+CHUNK = 1 << 18  # stream chunk size on the wire
+MAX_CHUNK = 1 << 24  # largest chunk a reader accepts
+IO = 1 << 20  # file read size
+MODE_MASK = 0o777  # permissions kept; setuid, setgid and sticky bits never are
+OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class ProtocolError(Exception):
+    """The other side broke the protocol (or the stream ended early)."""
+
+
+class PathRefused(Exception):
+    """A path that is not a plain zone-relative path, or that would leave the zone."""
+
+
+# --------------------------------------------------------------------------- framing
+
+def send(out, obj):
+    out.write(json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n")
+    out.flush()
+
+
+def recv(inp, limit=1 << 26):
+    line = inp.readline(limit + 1)
+    if not line:
+        raise EOFError("stream closed")
+    if not line.endswith(b"\n"):
+        raise ProtocolError("message too long or truncated")
+    return json.loads(line)
+
+
+class ChunkWriter:
+    """A write-only file object framing its data into chunks; ``close`` ends the stream."""
+
+    def __init__(self, out, size=CHUNK):
+        self.out = out
+        self.size = size
+        self.buf = bytearray()
+        self.closed = False
+
+    def write(self, data):
+        n = len(data)
+        if not self.buf and n >= self.size:
+            self.out.write(struct.pack(">I", n))
+            self.out.write(data)
+            return n
+        self.buf += data
+        if len(self.buf) >= self.size:
+            self._flush()
+        return n
+
+    def _flush(self):
+        if self.buf:
+            self.out.write(struct.pack(">I", len(self.buf)))
+            self.out.write(self.buf)
+            self.buf = bytearray()
+
+    def flush(self):
+        pass  # chunks go out when full or at close; flushing small ones would only cost
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self._flush()
+            self.out.write(b"\0\0\0\0")
+            self.out.flush()
+
+
+class ChunkReader:
+    """A read-only file object over a chunked stream; EOF at the end-of-stream chunk."""
+
+    def __init__(self, inp):
+        self.inp = inp
+        self.left = 0
+        self.eof = False
+
+    def _next(self):
+        head = self.inp.read(4)
+        if len(head) != 4:
+            raise ProtocolError("stream ended early")
+        n = struct.unpack(">I", head)[0]
+        if n > MAX_CHUNK:
+            raise ProtocolError("chunk too large")
+        if n == 0:
+            self.eof = True
+        self.left = n
+
+    def read(self, n=-1):
+        if self.eof:
+            return b""
+        if self.left == 0:
+            self._next()
+            if self.eof:
+                return b""
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        data = self.inp.read(n)
+        if len(data) != n:
+            raise ProtocolError("stream ended early")
+        self.left -= n
+        return data
+
+    def readinto(self, b):
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def readable(self):
+        return True
+
+    def drain(self):
+        while self.read(MAX_CHUNK):
+            pass
+
+    def lines(self, limit=1 << 20):
+        """JSON values, one per line (each line at most ``limit`` bytes)."""
+        pending = b""
+        while True:
+            data = self.read()
+            if not data:
+                break
+            pending += data
+            *full, pending = pending.split(b"\n")
+            for line in full:
+                yield json.loads(line)
+            if len(pending) > limit:
+                raise ProtocolError("line too long")
+        if pending:
+            raise ProtocolError("truncated line")
+
+
+def send_lines(out, items):
+    w = ChunkWriter(out)
+    for item in items:
+        w.write(json.dumps(item, separators=(",", ":")).encode("ascii") + b"\n")
+    w.close()
+
+
+# ------------------------------------------------------------------------------- tar
+# A minimal GNU tar writer/reader: regular files only (anything else in a stream is a
+# protocol error), long names via GNU 'L' records, sizes >= 8 GiB in base-256. The
+# stdlib tarfile module is general and several times slower per member.
+
+ZERO_BLOCK = bytes(512)
+
+
+def _num(n, width):
+    if n < 8 ** (width - 1):
+        return b"%0*o\0" % (width - 1, n)
+    return b"\x80" + n.to_bytes(width - 1, "big")
+
+
+def tar_header(name, size, mode, mtime, typ=b"0"):
+    """512-byte header(s) for a regular file; ``name`` is a str (UTF-8, surrogateescape)."""
+    raw = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else name
+    out = b""
+    if len(raw) > 100:
+        long = raw + b"\0"
+        out = tar_header(b"././@LongLink", len(long), 0, 0, b"L") + long + bytes(-len(long) % 512)
+        raw = raw[:100]
+    h = bytearray(512)
+    h[0:len(raw)] = raw
+    h[100:108] = _num(mode & MODE_MASK, 8)
+    h[108:116] = _num(0, 8)
+    h[116:124] = _num(0, 8)
+    h[124:136] = _num(size, 12)
+    h[136:148] = _num(max(0, mtime), 12)
+    h[148:156] = b"        "
+    h[156:157] = typ
+    h[257:265] = b"ustar  \0"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return out + bytes(h)
+
+
+def tar_file(out, name, size, src, mode, mtime, tick=None):
+    """Header, exactly ``size`` bytes read from ``src.read(n)``, padding."""
+    out.write(tar_header(name, size, mode, mtime))
+    left = size
+    while left:
+        data = src.read(min(IO, left))
+        if not data:
+            raise ProtocolError("short read")
+        out.write(data)
+        left -= len(data)
+        if tick:
+            tick(len(data))
+    if size % 512:
+        out.write(bytes(512 - size % 512))
+
+
+def tar_end(out):
+    out.write(ZERO_BLOCK * 2)
+
+
+def _parse_num(field):
+    if field[:1] in (b"\x80", b"\xff"):
+        if field[:1] == b"\xff":
+            raise ProtocolError("negative number in tar header")
+        return int.from_bytes(field[1:], "big")
+    field = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(field, 8) if field else 0
+    except ValueError:
+        raise ProtocolError("bad number in tar header")
+
+
+def read_exact(f, n):
+    data = f.read(n)
+    if len(data) == n:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            raise ProtocolError("tar stream ended early")
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class TarMember:
+    """A regular file in a tar stream: ``read(n)`` its data (then the reader skips padding)."""
+
+    def __init__(self, f, name, size, mode, mtime):
+        self.f, self.name, self.size, self.mode, self.mtime = f, name, size, mode, mtime
+        self.left = size
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        if n == 0:
+            return b""
+        data = self.f.read(n)
+        if not data:
+            raise ProtocolError("tar stream ended early")
+        self.left -= len(data)
+        return data
+
+    def skip(self):
+        while self.left:
+            self.read(min(IO, self.left))
+
+
+def tar_members(f, max_name=4096):
+    """Yield the regular-file members of a tar stream; ProtocolError on anything else."""
+    longname = None
+    while True:
+        h = read_exact(f, 512)
+        if h == ZERO_BLOCK:
+            return
+        chk = _parse_num(h[148:156])
+        if chk != sum(h[:148]) + 256 + sum(h[156:]):
+            raise ProtocolError("bad tar header checksum")
+        typ = h[156:157]
+        size = _parse_num(h[124:136])
+        if typ == b"L":
+            if size > max_name + 1:
+                raise ProtocolError("tar long name too long")
+            longname = read_exact(f, size + (-size % 512))[:size].rstrip(b"\0")
+            continue
+        if typ not in (b"0", b"\0"):
+            raise ProtocolError("tar member of type %r refused (regular files only)" % typ)
+        if longname is not None:
+            raw, longname = longname, None
+        else:
+            raw = h[0:100].split(b"\0", 1)[0]
+            if h[257:263] == b"ustar\0" and h[345]:
+                raw = h[345:500].split(b"\0", 1)[0] + b"/" + raw
+        m = TarMember(f, raw.decode("utf-8", "surrogateescape"), size,
+                      _parse_num(h[100:108]), _parse_num(h[136:148]))
+        yield m
+        m.skip()
+        if size % 512:
+            read_exact(f, 512 - size % 512)
+
+
+# ----------------------------------------------------------------- confined file access
+
+def check_rel(rel):
+    """The parts of a plain zone-relative path, or PathRefused."""
+    if not isinstance(rel, str) or not rel or "\0" in rel or rel.startswith("/"):
+        raise PathRefused("not a relative path: %r" % (rel,))
+    parts = rel.split("/")
+    for p in parts:
+        if p in ("", ".", ".."):
+            raise PathRefused("not a plain relative path: %r" % (rel,))
+    if parts[0] == MARKER or any(p.startswith(TMP_PREFIX) for p in parts):
+        raise PathRefused("reserved name: %r" % (rel,))
+    return parts
+
+
+class Zone:
+    """A directory tree reached only through directory fds opened with O_NOFOLLOW.
+
+    Every path is resolved component by component from the zone root, so no symlink (a
+    planted one, or one swapped in mid-sync) is ever followed: writes, deletes and reads
+    stay inside the zone. Directory fds are cached (bounded) for speed.
+    """
+
+    def __init__(self, root, create=False):
+        if create:
+            os.makedirs(root, exist_ok=True)
+        self.root = root
+        self.root_fd = os.open(root, OPEN_DIR)
+        self.fds = {}
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        os.close(self.root_fd)
+
+    def forget(self, reldir=None):
+        """Drop cached fds (of ``reldir`` and below, or all)."""
+        for k in list(self.fds):
+            if reldir is None or k == reldir or k.startswith(reldir + "/"):
+                os.close(self.fds.pop(k))
+
+    def dir_fd(self, parts, create=False, mode=0o755):
+        """An fd for the directory ``parts`` (a list of components); '' is the root."""
+        if not parts:
+            return self.root_fd
+        key = "/".join(parts)
+        fd = self.fds.get(key)
+        if fd is not None:
+            return fd
+        parent = self.dir_fd(parts[:-1], create, mode)
+        name = parts[-1]
+        try:
+            fd = os.open(name, OPEN_DIR, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise
+            try:
+                os.mkdir(name, mode | 0o700, dir_fd=parent)
+            except FileExistsError:
+                pass
+            fd = os.open(name, OPEN_DIR, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise PathRefused("%s is not a directory (symlinks are not followed)" % key)
+            raise
+        if len(self.fds) > 256:
+            self.forget()
+        self.fds[key] = fd
+        return fd
+
+    def lstat(self, rel):
+        parts = check_rel(rel)
+        try:
+            return os.stat(parts[-1], dir_fd=self.dir_fd(parts[:-1]), follow_symlinks=False)
+        except (FileNotFoundError, PathRefused):
+            return None
+        except NotADirectoryError:
+            return None
+
+    def open_read(self, rel):
+        """(fd, stat) of a regular file, never following a link; PathRefused otherwise."""
+        parts = check_rel(rel)
+        dfd = self.dir_fd(parts[:-1])
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=dfd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PathRefused("%s is a symlink (not synced)" % rel)
+            raise
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise PathRefused("%s is not a regular file" % rel)
+        return fd, st
+
+    def write(self, rel, src, size, mode, mtime_ns, expect=False, progress=None, hash=True):
+        """Write ``size`` bytes read from ``src`` to ``rel`` atomically (temp + rename).
+
+        ``expect``: False = no check; None = the path must not exist (or be a file or dir
+        about to be replaced only if listed); a stat tuple (type, size, mtime_ns) = the
+        current file must still match it (else the write is abandoned: it changed since the
+        scan). Returns (stat of the written file, sha256 hex) or raises.
+        """
+        parts = check_rel(rel)
+        dfd = self.dir_fd(parts[:-1], create=True)
+        name = parts[-1]
+        tmp = "%s%s.%d" % (TMP_PREFIX, os.urandom(6).hex(), os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dfd)
+        h = hashlib.sha256() if hash else None
+        try:
+            try:
+                left = size
+                while left:
+                    data = src.read(min(IO, left))
+                    if not data:
+                        raise ProtocolError("file data ended early: %s" % rel)
+                    left -= len(data)
+                    if h is not None:
+                        h.update(data)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if progress:
+                        progress(len(data))
+                os.fchmod(fd, mode & MODE_MASK)
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if expect is not False:
+                _check_expect(rel, name, dfd, expect)
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+        return st, h.hexdigest() if h is not None else None
+
+    def mkdir(self, rel, mode, expect=None):
+        parts = check_rel(rel)
+        dfd = self.dir_fd(parts[:-1], create=True)
+        try:
+            os.mkdir(parts[-1], (mode & MODE_MASK) | 0o700, dir_fd=dfd)
+        except FileExistsError:
+            st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                raise
+        fd = self.dir_fd(parts)
+        os.fchmod(fd, (mode & MODE_MASK) | 0o700)
+        return os.fstat(fd)
+
+    def delete(self, rel, expect=False):
+        """Delete a file or an (empty) directory if it still matches ``expect``."""
+        parts = check_rel(rel)
+        dfd = self.dir_fd(parts[:-1])
+        name = parts[-1]
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if expect is not False:
+            _check_expect(rel, name, dfd, expect)
+        if stat.S_ISDIR(st.st_mode):
+            self.forget(rel)
+            os.rmdir(name, dir_fd=dfd)
+        else:
+            os.unlink(name, dir_fd=dfd)
+
+
+class Changed(Exception):
+    """The target changed since it was scanned: the operation was not done."""
+
+
+def ftype(mode):
+    if stat.S_ISREG(mode):
+        return "f"
+    if stat.S_ISDIR(mode):
+        return "d"
+    if stat.S_ISLNK(mode):
+        return "l"
+    return "o"
+
+
+def _check_expect(rel, name, dfd, expect):
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if expect is None:
+        if st is not None:
+            raise Changed("%s appeared since the scan" % rel)
+        return
+    if st is None:
+        raise Changed("%s vanished since the scan" % rel)
+    t = ftype(st.st_mode)
+    if t != expect[0] or (t == "f" and (st.st_size != expect[1] or st.st_mtime_ns != expect[2])):
+        raise Changed("%s changed since the scan" % rel)
+
+
+def hash_fd(fd):
+    h = hashlib.sha256()
+    while True:
+        data = os.read(fd, IO)
+        if not data:
+            return h.hexdigest()
+        h.update(data)
+
+
+# ------------------------------------------------------------------------------ scan
+
+def walk(root, prune=None, on_error=None):
+    """Yield (rel, stat) for everything under root (not root itself), never following links.
+
+    ``prune(rel, is_dir)`` True skips an entry (and a directory's subtree). Stale temp
+    files are removed on the way.
+    """
+    stack = [("", root)]
+    while stack:
+        prefix, path = stack.pop()
+        try:
+            it = os.scandir(path)
+        except OSError as exc:
+            if on_error:
+                on_error(prefix, exc)
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(TMP_PREFIX):
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass
+                    continue
+                if not prefix and name == MARKER:
+                    continue
+                rel = prefix + name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    if on_error:
+                        on_error(rel, exc)
+                    continue
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if prune is not None and prune(rel, is_dir):
+                    continue
+                yield rel, st
+                if is_dir:
+                    stack.append((rel + "/", entry.path))
+
+
+def make_pruner(patterns):
+    """patterns: [(regex, include)] in gitignore order (last match wins); no negations."""
+    if not patterns:
+        return None
+    compiled = [(re.compile(rx), inc) for rx, inc in patterns]
+
+    def prune(rel, is_dir):
+        p = rel + "/" if is_dir else rel
+        hit = False
+        for rx, inc in compiled:
+            if rx.match(p):
+                hit = inc
+        return hit
+
+    return prune
+
+
+def entry_of(rel, st, h=None):
+    t = ftype(st.st_mode)
+    return [rel, t, st.st_size if t == "f" else 0, st.st_mtime_ns, st.st_mode & 0o7777, h]
+
+
+# ---------------------------------------------------------------------------- agent
+
+class Agent:
+    def __init__(self, inp, out):
+        self.inp = inp
+        self.out = out
+        self.zone = None
+        self.root = None
+        self.zone_id = None
+
+    def serve(self):
+        while True:
+            try:
+                msg = recv(self.inp)
+            except EOFError:
+                return
+            op = msg.get("op")
+            if op == "bye":
+                send(self.out, {"ok": True})
+                return
+            handler = getattr(self, "op_" + str(op), None)
+            if handler is None:
+                raise ProtocolError("unknown op %r" % op)
+            handler(msg)
+
+    def op_hello(self, msg):
+        root = msg["root"]
+        self.root = root
+        info = {"ok": True, "protocol": PROTOCOL, "uid": os.getuid(), "exists": False,
+                "zone_id": None}
+        try:
+            st = os.lstat(root)
+        except FileNotFoundError:
+            st = None
+        if st is None and msg.get("create"):
+            try:
+                os.makedirs(root)
+            except OSError as exc:
+                send(self.out, {"ok": False, "error": "cannot create %s: %s" % (root, exc.strerror)})
+                return
+            st = os.lstat(root)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            send(self.out, {"ok": False, "error": "%s is not a directory" % root})
+            return
+        if st is not None:
+            info["exists"] = True
+            self.zone = Zone(root)
+            zid = self._read_marker()
+            if zid is None and msg.get("mark"):
+                zid = "%s-%d" % (os.urandom(12).hex(), st.st_ino)
+                fd = os.open(MARKER + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                             0o644, dir_fd=self.zone.root_fd)
+                os.write(fd, zid.encode())
+                os.close(fd)
+                os.rename(MARKER + ".new", MARKER, src_dir_fd=self.zone.root_fd,
+                          dst_dir_fd=self.zone.root_fd)
+                info["created"] = True
+            info["zone_id"] = zid
+        self.zone_id = info["zone_id"]
+        send(self.out, info)
+
+    def _read_marker(self):
+        try:
+            fd = os.open(MARKER, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.zone.root_fd)
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, 200).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        return data or None
+
+    def op_scan(self, msg):
+        """Report what differs from the baseline: changed or new entries, and deletions.
+
+        The baseline (path -> [type, size, mtime_ns, mode]) arrives as a stream. A file
+        whose size matches the baseline but whose mtime or mode does not is hashed (a
+        touch is not a change). Baseline paths not met on the walk are checked one by one,
+        so "deleted" is only ever said of a path whose absence was observed.
+        """
+        r = ChunkReader(self.inp)
+        base = json.loads(b"".join(iter(r.read, b"")) or b"{}")
+        if msg.get("zone_id") != self.zone_id:
+            base = {}  # not the zone the baseline describes: report everything
+        out = ChunkWriter(self.out)
+        stats = {"entries": 0, "hashed": 0}
+        if self.zone is None:
+            out.close()
+            send(self.out, {"ok": True, "exists": False, **stats})
+            return
+        prune = make_pruner(msg.get("prune"))
+        errors = []
+
+        def emit(item):
+            out.write(json.dumps(item, separators=(",", ":")).encode("ascii") + b"\n")
+
+        def on_error(rel, exc):
+            errors.append(rel)
+            emit(["!", rel, exc.strerror or str(exc)])
+
+        seen = set()
+        for rel, st in walk(self.root, prune, on_error):
+            stats["entries"] += 1
+            b = base.get(rel)
+            if b is not None:
+                seen.add(rel)
+                t = ftype(st.st_mode)
+                mode = st.st_mode & 0o7777
+                if t == b[0] and mode == b[3] and (t != "f" or (st.st_size == b[1] and st.st_mtime_ns == b[2])):
+                    continue
+                if t == "f" and st.st_size == b[1] and b[0] == "f":
+                    emit(entry_of(rel, st, self._hash(rel, stats)))
+                    continue
+            emit(entry_of(rel, st))
+        for rel in base:
+            if rel in seen:
+                continue
+            if any(e == rel or rel.startswith(e + "/") for e in errors) if errors else False:
+                continue  # under an unreadable directory: not observed
+            try:
+                st = self.zone.lstat(rel)
+            except OSError:
+                continue
+            if st is None:
+                emit(["-", rel])
+            else:  # excluded by the pruner, or raced: report it as it is
+                b = base[rel]
+                h = None
+                if ftype(st.st_mode) == "f" and b[0] == "f" and st.st_size == b[1]:
+                    h = self._hash(rel, stats)
+                emit(entry_of(rel, st, h))
+        out.close()
+        send(self.out, {"ok": True, "exists": True, **stats})
+
+    def _hash(self, rel, stats):
+        try:
+            fd, _ = self.zone.open_read(rel)
+        except (OSError, PathRefused):
+            return None
+        try:
+            stats["hashed"] += 1
+            return hash_fd(fd)
+        finally:
+            os.close(fd)
+
+    def op_hash(self, msg):
+        stats = {"hashed": 0}
+        send(self.out, {"ok": True, "hashes": {p: self._hash(p, stats) for p in msg["paths"]}})
+
+    def op_delete(self, msg):
+        """items: [[path, expect]] in order (children before parents)."""
+        results = {}
+        for rel, expect in msg["items"]:
+            results[rel] = _try(lambda: self.zone.delete(rel, _expect(expect)))
+        send(self.out, {"ok": True, "results": results})
+
+    def op_mkdir(self, msg):
+        results = {}
+        for rel, mode in msg["items"]:
+            r = _try(lambda: self.zone.mkdir(rel, mode))
+            results[rel] = r if r[0] != "ok" else ["ok", entry_of(rel, r[1])]
+        send(self.out, {"ok": True, "results": results})
+
+    def op_put(self, msg):
+        """files: {path: [mode, mtime_ns, expect]}, then a tar stream with their data."""
+        files = msg["files"]
+        results = {}
+        reader = ChunkReader(self.inp)
+        try:
+            for m in tar_members(reader):
+                spec = files.get(m.name)
+                if spec is None or m.name in results:
+                    raise ProtocolError("unexpected tar member %r" % m.name)
+                try:
+                    st, _ = self.zone.write(m.name, m, m.size, spec[0], spec[1], _expect(spec[2]),
+                                            hash=False)
+                    results[m.name] = ["ok", entry_of(m.name, st)]
+                except (OSError, PathRefused, Changed) as exc:
+                    results[m.name] = ["err", _msg(exc), isinstance(exc, Changed)]
+        finally:
+            reader.drain()
+        send(self.out, {"ok": True, "results": results})
+
+    def op_get(self, msg):
+        """Send the listed regular files as a tar stream, then a message with what failed."""
+        results = {}
+        out = ChunkWriter(self.out)
+        for rel in msg["paths"]:
+            try:
+                fd, st = self.zone.open_read(rel)
+            except (OSError, PathRefused) as exc:
+                results[rel] = ["err", _msg(exc)]
+                continue
+            try:
+                f = _Exact(fd, st.st_size)
+                tar_file(out, rel, st.st_size, f, st.st_mode, st.st_mtime_ns // 1000000000)
+                results[rel] = ["ok", st.st_mtime_ns, f.torn]
+            finally:
+                os.close(fd)
+        tar_end(out)
+        out.close()
+        send(self.out, {"ok": True, "results": results})
+
+
+class _Exact:
+    """Exactly ``size`` bytes of an fd: padded with zeros if the file shrank meanwhile."""
+
+    def __init__(self, fd, size):
+        self.fd = fd
+        self.left = size
+        self.torn = False
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        if n == 0:
+            return b""
+        data = os.read(self.fd, n)
+        while len(data) < n:
+            more = os.read(self.fd, n - len(data))
+            if not more:
+                self.torn = True
+                data += bytes(n - len(data))
+                break
+            data += more
+        self.left -= len(data)
+        return data
+
+
+def _skip(src, size):
+    while size > 0:
+        data = src.read(min(IO, size))
+        if not data:
+            break
+        size -= len(data)
+
+
+def _expect(e):
+    if e is False or e == "any":
+        return False
+    return e
+
+
+def _msg(exc):
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def _try(fn):
+    try:
+        r = fn()
+        return ["ok", r]
+    except (OSError, PathRefused, Changed) as exc:
+        return ["err", _msg(exc), isinstance(exc, Changed)]
+
+
+def main():
+    inp = sys.stdin.buffer
+    out = sys.stdout.buffer
+    try:
+        Agent(inp, out).serve()
+    except BrokenPipeError:
+        pass
+    except Exception as exc:  # report, then stop: the host sees the message or EOF
+        try:
+            send(out, {"ok": False, "error": "agent: %s: %s" % (type(exc).__name__, exc)})
+        except Exception:
+            pass
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

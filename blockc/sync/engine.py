@@ -1,0 +1,1022 @@
+"""The sync engine: a three-way diff (host, baseline, studio) and a careful apply.
+
+One :func:`sync_zone` call syncs one zone over one agent session (one ``exec``):
+
+1. ``hello``: the studio zone's identity (its marker file). A missing or different identity
+   means the studio side is new or was reset: the baseline is set aside, so nothing is ever
+   deleted because the studio came back empty.
+2. ``scan``: the host sends the baseline's studio-side stats; the agent answers with what
+   differs (hashing only files whose size is unchanged but whose stat is not). Meanwhile the
+   host walks its own side. Paths reported deleted were checked one by one.
+3. Decide per path (see docs/sync.md for the table); refuse mass deletions.
+4. Apply: studio deletions, directories, files (a tar stream in), then host deletions,
+   directories, files (a tar stream out). Every write is a temp file + rename, checked
+   against what was scanned just before the rename. The baseline records only what was
+   really applied, in short transactions, so an interrupted sync resumes cleanly: a change
+   applied but not recorded is found identical on both sides next time (same hash) and
+   simply recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from . import agent as wire
+from .agent import MODE_MASK, ChunkReader, ChunkWriter, Changed, PathRefused, ProtocolError, Zone
+from .baseline import Baseline, Entry
+from .report import (Change, Conflict, MassDeletionRefused, Problem, SyncError, SyncProgress,
+                     SyncReport)
+from .transport import Transport
+from ..types import Zone as ZoneSpec
+
+Mode = Literal["both", "push", "pull"]
+Progress = Callable[[SyncProgress], None]
+
+MASS_DELETE_MIN = 10  # more than this many files ...
+MASS_DELETE_SHARE = 0.5  # ... and more than this share of the zone's files: refused
+BATCH_FILES = 2000  # files per put/get request (the baseline is recorded after each)
+BATCH_BYTES = 256 << 20
+RECORD_EVERY = 2.0  # seconds between baseline commits while pulling
+
+CHANGED = ("added", "modified", "deleted")
+_AGENT_SOURCE: str | None = None
+
+
+def agent_source() -> str:
+    global _AGENT_SOURCE
+    if _AGENT_SOURCE is None:
+        _AGENT_SOURCE = Path(wire.__file__).read_text(encoding="utf-8")
+    return _AGENT_SOURCE
+
+
+class Obs:
+    """One side's view of a path now."""
+
+    __slots__ = ("type", "size", "mtime", "mode", "hash")
+
+    def __init__(self, type, size, mtime, mode, hash=None):
+        self.type, self.size, self.mtime, self.mode, self.hash = type, size, mtime, mode, hash
+
+    @classmethod
+    def of(cls, st):
+        t = wire.ftype(st.st_mode)
+        return cls(t, st.st_size if t == "f" else 0, st.st_mtime_ns, st.st_mode & 0o7777)
+
+    def expect(self):
+        return [self.type, self.size, self.mtime]
+
+
+# ------------------------------------------------------------------------- session
+
+class Session:
+    """One agent process in the studio."""
+
+    def __init__(self, transport: Transport, python: str, source: str | None = None):
+        self.transport = transport
+        try:
+            self.proc = transport.popen([python, "-c", source or agent_source()])
+        except OSError as exc:
+            raise SyncError(f"cannot reach the studio ({transport.describe()}): {exc}")
+        self.inp = self.proc.stdout
+        self.out = self.proc.stdin
+
+    def _lost(self, why: str) -> SyncError:
+        try:
+            self.out.close()
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+        err = self.transport.stderr(self.proc)
+        detail = f": {err}" if err else ""
+        return SyncError(f"lost the sync agent in {self.transport.describe()} ({why}){detail}",
+                         hint="is the studio running, with python3 in its image?")
+
+    def send(self, msg: dict) -> None:
+        try:
+            wire.send(self.out, msg)
+        except (BrokenPipeError, OSError) as exc:
+            raise self._lost(f"write failed: {exc}")
+
+    def reply(self) -> dict:
+        try:
+            msg = wire.recv(self.inp)
+        except EOFError:
+            raise self._lost("it exited")
+        except (ProtocolError, ValueError) as exc:
+            raise self._lost(f"bad reply: {exc}")
+        if not isinstance(msg, dict):
+            raise self._lost("bad reply")
+        if not msg.get("ok"):
+            raise SyncError(f"studio side: {msg.get('error', 'failed')}")
+        return msg
+
+    def call(self, msg: dict) -> dict:
+        self.send(msg)
+        return self.reply()
+
+    def close(self) -> None:
+        ended = False
+        try:
+            wire.send(self.out, {"op": "bye"})
+            ended = wire.recv(self.inp).get("ok", False)
+        except Exception:
+            pass
+        try:
+            self.out.close()
+        except Exception:
+            pass
+        if ended:
+            # the agent is done; the exec client's teardown (~0.1 s) need not hold us up
+            threading.Thread(target=self._reap, daemon=True).start()
+            return
+        self._reap()
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ------------------------------------------------------------------------ excludes
+
+class Excludes:
+    """gitignore patterns (pathspec's GitIgnoreSpec), applied to files and directories.
+
+    A path is excluded if it, or any directory above it, matches (git does not look into
+    an excluded directory), so both sides agree whatever they prune.
+    """
+
+    def __init__(self, patterns):
+        import pathspec
+
+        self.patterns = [p for p in patterns if p.strip()]
+        self.spec = pathspec.GitIgnoreSpec.from_lines(self.patterns) if self.patterns else None
+        self._dirs: dict[str, bool] = {}
+
+    def _dir(self, rel: str) -> bool:
+        hit = self._dirs.get(rel)
+        if hit is None:
+            parent = rel.rpartition("/")[0]
+            hit = (bool(parent) and self._dir(parent)) or self.spec.match_file(rel + "/")
+            self._dirs[rel] = hit
+        return hit
+
+    def __call__(self, rel: str, is_dir: bool = False) -> bool:
+        if self.spec is None:
+            return False
+        if is_dir:
+            return self._dir(rel)
+        parent = rel.rpartition("/")[0]
+        return (bool(parent) and self._dir(parent)) or self.spec.match_file(rel)
+
+    def prune(self, rel: str, is_dir: bool) -> bool:
+        """For a walk that descends: parents were already checked."""
+        if self.spec is None:
+            return False
+        if is_dir:
+            hit = self.spec.match_file(rel + "/")
+            self._dirs[rel] = hit
+            return hit
+        return self.spec.match_file(rel)
+
+    def agent_patterns(self) -> list | None:
+        """Regexes the agent may prune with: only without negations (then last-match-wins
+        over plain regexes is exactly gitignore). The host filters again in any case."""
+        if self.spec is None:
+            return None
+        pats = [p for p in self.spec.patterns if p.include is not None]
+        if any(not p.include for p in pats):
+            return None
+        return [[p.regex.pattern, True] for p in pats]
+
+
+# ---------------------------------------------------------------------------- core
+
+@dataclass
+class _Plan:
+    c_delete: list  # [rel, expect, Change]
+    c_mkdir: list  # [rel, Obs(host), Change]
+    c_put: list  # [rel, Obs(host), expect, Change]
+    h_delete: list  # [rel, expect, Change]
+    h_mkdir: list  # [rel, Obs(studio), Change, Conflict|None]
+    h_get: list  # [rel, dest, Obs(studio), expect, Change|None, Conflict|None]
+    records: list  # [rel, Entry]
+    drops: list  # [rel]
+
+
+def _bsize(b: Entry) -> int:
+    return b.c_size if b.c_size >= 0 else b.h_size
+
+
+def _bmode(b: Entry) -> int:
+    return (b.c_mode if b.c_mode >= 0 else b.h_mode) & MODE_MASK
+
+
+def _change(b: Entry | None, o: Obs | None, size: int, mtime: int, mode: int, get_hash) -> str:
+    """none | same | touched | added | modified | deleted | need (a hash is missing)."""
+    if b is None:
+        return "none" if o is None else "added"
+    if o is None:
+        return "deleted"
+    if o.type != b.type:
+        return "modified"
+    if o.type == "d":
+        ref = mode if mode >= 0 else _bmode(b)
+        return "same" if (o.mode & MODE_MASK) == (ref & MODE_MASK) else "modified"
+    if o.size == size and o.mtime == mtime and o.mode == mode:
+        return "same"
+    if o.size != _bsize(b):
+        return "modified"
+    h = get_hash()
+    if h is None:
+        return "need"
+    if h != b.sha256:
+        return "modified"
+    ref = mode if mode >= 0 else _bmode(b)
+    return "touched" if (o.mode & MODE_MASK) == (ref & MODE_MASK) else "modified"
+
+
+def _read_exact(fd, n):
+    """n bytes from fd, zero-padded if the file ended (it shrank while being read)."""
+    data = os.read(fd, n)
+    if len(data) < n:
+        parts = [data]
+        got = len(data)
+        while got < n:
+            more = os.read(fd, n - got)
+            if not more:
+                parts.append(bytes(n - got))
+                break
+            parts.append(more)
+            got += len(more)
+        data = b"".join(parts)
+    return data
+
+
+class _HashingReader:
+    """Exactly ``size`` bytes of an fd (zero-padded if it shrank), hashed on the way."""
+
+    def __init__(self, fd, size, tick):
+        self.fd, self.left, self.tick = fd, size, tick
+        self.h = hashlib.sha256()
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        if n == 0:
+            return b""
+        data = _read_exact(self.fd, n)
+        self.left -= len(data)
+        self.h.update(data)
+        return data
+
+
+def conflict_name(rel: str, studio: str, when: float | None = None, n: int = 1) -> str:
+    """``dir/name.conflict-STUDIO-YYYYmmdd-HHMMSS.ext`` (UTC) for ``dir/name.ext``
+    (``...-HHMMSS-N.ext`` for the N-th one within a second)."""
+    d, _, base = rel.rpartition("/")
+    stem, dot, ext = base[1:].rpartition(".") if base.startswith(".") else base.rpartition(".")
+    if base.startswith("."):
+        stem, ext = ("." + stem, ext) if dot else (base, "")
+    elif not dot:
+        stem, ext = base, ""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
+    name = f"{stem}.conflict-{studio}-{stamp}" + (f"-{n}" if n > 1 else "") + (f".{ext}" if ext else "")
+    return f"{d}/{name}" if d else name
+
+
+def _conflict_re(rel: str, studio: str):
+    c = conflict_name(rel, studio, 0)
+    d, _, base = c.rpartition("/")
+    head, _, tail = base.partition(f".conflict-{studio}-19700101-000000")
+    rx = re.escape(head) + re.escape(f".conflict-{studio}-") + r"\d{8}-\d{6}(?:-\d+)?" + re.escape(tail)
+    return d, re.compile(rx + r"\Z")
+
+
+@contextlib.contextmanager
+def _zone_lock(baseline: Baseline, studio: str, zone: str):
+    d = Path(baseline.db_path).resolve().parent / "locks"
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / f"sync-{studio}-{zone}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncError(f"another sync of studio {studio!r} zone {zone!r} is running")
+        yield
+    finally:
+        os.close(fd)
+
+
+class _Sync:
+    def __init__(self, transport, studio, zone: ZoneSpec, workspace, mode, baseline: Baseline,
+                 allow_mass_delete, progress, python, dry_run, agent_src=None):
+        if mode not in ("both", "push", "pull"):
+            raise ValueError(f"mode must be both, push or pull: {mode!r}")
+        self.transport = transport
+        self.studio = studio
+        self.spec = zone
+        self.workspace = os.fspath(workspace)
+        self.mode = mode
+        self.baseline = baseline
+        self.allow_mass_delete = allow_mass_delete
+        self.progress_cb = progress
+        self.python = python
+        self.dry_run = dry_run
+        self.agent_src = agent_src
+        self.P = zone.direction in ("both", "in") and mode in ("both", "push")
+        self.L = zone.direction in ("both", "out") and mode in ("both", "pull")
+        self.keep_copies = zone.direction in ("both", "out")
+        self.report = SyncReport(studio, zone.name, mode, zone.direction, dry_run=dry_run)
+        self.excludes = Excludes(zone.exclude)
+        self.host: Zone | None = None
+        self.session: Session | None = None
+        self.zone_id = None
+        self._taken: set = set()
+        self._ups: list = []
+        self._dels: list = []
+        self._last_flush = time.monotonic()
+
+    # --------------------------------------------------------------- helpers
+    def _progress(self, phase, **kw):
+        if self.progress_cb:
+            self.progress_cb(SyncProgress(self.spec.name, phase, **kw))
+
+    def _problem(self, path, side, reason, refused=False):
+        self.report.problems.append(Problem(path, side, reason, refused))
+
+    def _record(self, rel, entry):
+        self._ups.append((rel, entry))
+        self._maybe_flush()
+
+    def _drop(self, rel):
+        self._flush_ups_if(rel)
+        self._dels.append(rel)
+        self._maybe_flush()
+
+    def _flush_ups_if(self, rel):
+        if any(p == rel for p, _ in self._ups):
+            self._flush()
+
+    def _maybe_flush(self):
+        if len(self._ups) + len(self._dels) >= 1000 or time.monotonic() - self._last_flush > RECORD_EVERY:
+            self._flush()
+
+    def _flush(self):
+        if self.dry_run:
+            self._ups, self._dels = [], []
+            return
+        # deletions first: a path dropped then re-added (type change) ends up recorded
+        if self._dels:
+            self.baseline.apply(self.studio, self.spec.name, (), self._dels)
+        if self._ups:
+            self.baseline.apply(self.studio, self.spec.name, self._ups, ())
+        self._ups, self._dels = [], []
+        self._last_flush = time.monotonic()
+
+    # -------------------------------------------------------------- run
+    def run(self) -> SyncReport:
+        t0 = time.monotonic()
+        self._open_host()
+        self.session = Session(self.transport, self.python, self.agent_src)
+        try:
+            self._sync()
+        finally:
+            try:
+                self._flush()
+            finally:
+                self.session.close()
+                if self.host is not None:
+                    self.host.close()
+        self.report.seconds = time.monotonic() - t0
+        if not self.dry_run:
+            self.baseline.finish(self.studio, self.spec.name, self.zone_id, self.mode,
+                                 clean=self.report.ok and not self.report.pending_pull
+                                 and not self.report.pending_push,
+                                 summary=f"{len(self.report.pushed)} pushed, {len(self.report.pulled)} pulled, "
+                                         f"{len(self.report.conflicts)} conflicts")
+        return self.report
+
+    def _open_host(self):
+        ws = self.workspace
+        if not os.path.isdir(ws):
+            raise SyncError(f"workspace {ws} is not a directory")
+        try:
+            parts = wire.check_rel(self.spec.host)
+        except PathRefused as exc:
+            raise SyncError(f"zone {self.spec.name}: host path {self.spec.host!r}: {exc}")
+        self.host_root = os.path.join(ws, *parts)
+        wz = Zone(ws)
+        try:
+            try:
+                wz.dir_fd(parts, create=self.L and not self.dry_run)
+            except FileNotFoundError:
+                self.host_missing = True
+                return
+            except PathRefused as exc:
+                raise SyncError(f"zone {self.spec.name}: {self.host_root}: {exc}")
+        finally:
+            wz.close()
+        self.host_missing = False
+        self.host = Zone(self.host_root)
+
+    def _scan_host(self):
+        host: dict[str, Obs] = {}
+        unobs: set[str] = set()
+        if self.host is None:
+            return host, unobs, []
+
+        def on_error(rel, exc):
+            unobs.add(rel.rstrip("/"))
+            self._problem(rel.rstrip("/") or ".", "host", exc.strerror or str(exc))
+
+        for rel, st in wire.walk(self.host_root, self.excludes.prune, on_error):
+            o = Obs.of(st)
+            if o.type in ("l", "o"):
+                unobs.add(rel)
+                self._problem(rel, "host", "symlink: not synced" if o.type == "l" else
+                              "special file: not synced", refused=True)
+                continue
+            host[rel] = o
+        return host, unobs, []
+
+    def _host_hash(self, rel, o: Obs):
+        if o.hash is None:
+            try:
+                fd, _ = self.host.open_read(rel)
+            except (OSError, PathRefused):
+                return None
+            try:
+                o.hash = wire.hash_fd(fd)
+            finally:
+                os.close(fd)
+        return o.hash
+
+    def _sync(self):
+        rep = self.report
+        s = self.session
+        self._progress("scan")
+        state = self.baseline.zone_state(self.studio, self.spec.name)
+        base = {} if self.host_missing else self.baseline.load(self.studio, self.spec.name)
+        expected = state.container_id if (state is not None and base) else None
+        # hello, scan request and baseline go out from a thread (the exec may still be
+        # starting) while this thread walks the host side
+        sent_err: list = []
+
+        def writer():
+            try:
+                wire.send(s.out, {"op": "hello", "root": self.spec.container,
+                                  "create": self.P and not self.dry_run, "mark": not self.dry_run})
+                wire.send(s.out, {"op": "scan", "prune": self.excludes.agent_patterns(),
+                                  "zone_id": expected})
+                w = ChunkWriter(s.out)
+                w.write(json.dumps({p: [e.type, e.c_size, e.c_mtime, e.c_mode] for p, e in base.items()},
+                                   separators=(",", ":")).encode("ascii"))
+                w.close()
+            except Exception as exc:  # reported below, when the reply is missing
+                sent_err.append(exc)
+
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        host, h_unobs, _ = self._scan_host()
+        rep.host_entries = len(host)
+        th.join()
+        hello = s.reply()
+        if hello.get("protocol") != wire.PROTOCOL:
+            raise SyncError(f"sync agent protocol mismatch ({hello.get('protocol')} != {wire.PROTOCOL})")
+        self.zone_id = hello.get("zone_id")
+        exists = bool(hello.get("exists"))
+        known = exists and self.zone_id is not None and expected == self.zone_id
+        rep.studio_missing = not exists
+        if not known:
+            rep.studio_reset = bool(base)
+            base = {}
+            if not self.dry_run and self.zone_id is not None:
+                self.baseline.reset_zone(self.studio, self.spec.name, self.zone_id)
+        cont: dict[str, Obs] = {}
+        c_deleted: set[str] = set()
+        c_unobs: set[str] = set()
+        hexre = re.compile(r"[0-9a-f]{64}")
+        try:
+            for item in ChunkReader(s.inp).lines():
+                tag = item[0]
+                if tag == "-":
+                    c_deleted.add(self._rel(item[1]))
+                elif tag == "!":
+                    rel = str(item[1]).rstrip("/")
+                    c_unobs.add(rel)
+                    self._problem(rel or ".", "studio", str(item[2]))
+                else:
+                    rel = self._rel(tag)
+                    t, size, mtime, mode, h = item[1:6]
+                    if t not in ("f", "d", "l", "o") or type(size) is not int or type(mtime) is not int \
+                            or type(mode) is not int:
+                        raise ProtocolError(f"bad entry for {rel!r}")
+                    if h is not None and not (isinstance(h, str) and hexre.fullmatch(h)):
+                        raise ProtocolError(f"bad hash for {rel!r}")
+                    cont[rel] = Obs(t, size, mtime, mode, h)
+                if len(cont) > 5_000_000:
+                    raise ProtocolError("too many entries")
+        except (ProtocolError, ValueError, TypeError, IndexError) as exc:
+            raise s._lost(f"bad scan: {exc}")
+        done = s.reply()
+        rep.studio_entries = int(done.get("entries") or 0)
+        for rel, o in list(cont.items()):
+            if o.type in ("l", "o"):
+                del cont[rel]
+                c_unobs.add(rel)
+                self._problem(rel, "studio", "symlink: not synced" if o.type == "l" else
+                              "special file: not synced", refused=True)
+        self._decide(base, host, h_unobs, cont, c_deleted, c_unobs)
+
+    def _rel(self, rel):
+        if not isinstance(rel, str):
+            raise ProtocolError("bad path")
+        try:
+            wire.check_rel(rel)
+        except PathRefused as exc:
+            raise ProtocolError(str(exc))
+        return rel
+
+    # ---------------------------------------------------------------- decide
+    def _decide(self, base, host, h_unobs, cont, c_deleted, c_unobs):
+        rep = self.report
+        ex = self.excludes
+
+        def under(rel, unobs):
+            if not unobs:
+                return False
+            if "" in unobs or rel in unobs:
+                return True
+            p = rel
+            while "/" in p:
+                p = p.rpartition("/")[0]
+                if p in unobs:
+                    return True
+            return False
+
+        def c_obs(rel, b):
+            """(obs or None, observed?) on the studio side."""
+            if rel in cont:
+                return cont[rel], True
+            if rel in c_deleted:
+                return None, True
+            if under(rel, c_unobs):
+                return None, False
+            if b is not None:  # not reported: unchanged since the baseline
+                return Obs(b.type, b.c_size if b.type == "f" else 0, b.c_mtime, b.c_mode), True
+            return None, True
+
+        rows = []
+        need = set()
+        paths = set(base) | set(host) | set(cont) | c_deleted
+        plain = not (c_unobs or h_unobs or ex.spec)
+        for rel in sorted(paths):
+            b = base.get(rel)
+            ho = host.get(rel)
+            if plain and b is not None and ho is not None and rel not in cont and rel not in c_deleted \
+                    and ho.type == b.type and ho.mode == b.h_mode and \
+                    (b.type == "d" or (ho.size == b.h_size and ho.mtime == b.h_mtime)):
+                continue  # unchanged on both sides
+            co, c_seen = c_obs(rel, b)
+            is_dir = any(o is not None and o.type == "d" for o in (ho, co)) or (b is not None and b.type == "d")
+            if ex(rel, is_dir):
+                if b is not None:
+                    self._drop(rel)
+                continue
+            if (ho is None and under(rel, h_unobs)) or not c_seen:
+                continue  # not observed on one side: nothing is decided about it
+            hs = _change(b, ho, *(b.h_size, b.h_mtime, b.h_mode) if b else (0, 0, 0),
+                         (lambda rel=rel, ho=ho: self._host_hash(rel, ho)))
+            if hs == "need":  # unreadable host file
+                self._problem(rel, "host", "cannot read")
+                continue
+            cs = _change(b, co, *(b.c_size, b.c_mtime, b.c_mode) if b else (0, 0, 0),
+                         (lambda co=co: co.hash))
+            if cs == "need":
+                need.add(rel)
+            elif hs in CHANGED and cs in CHANGED and co is not None and co.type == "f" and co.hash is None:
+                need.add(rel)
+            rows.append([rel, b, ho, hs, co, cs])
+        if need:
+            hashes = self.session.call({"op": "hash", "paths": sorted(need)}).get("hashes") or {}
+            for row in rows:
+                rel, b, ho, hs, co, cs = row
+                if rel in need:
+                    h = hashes.get(rel)
+                    if h is not None and not (isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)):
+                        raise SyncError("studio side: bad hash")
+                    co.hash = h
+                    if cs == "need":
+                        row[5] = _change(b, co, b.c_size, b.c_mtime, b.c_mode, lambda: co.hash)
+                        if row[5] == "need":
+                            self._problem(rel, "studio", "cannot read")
+                            row[5] = "skip"
+
+        plan = _Plan([], [], [], [], [], [], [], [])
+        for rel, b, ho, hs, co, cs in rows:
+            if cs == "skip":
+                continue
+            self._decide_one(plan, rel, b, ho, hs, co, cs)
+        self._check_mass(plan, base)
+        if self.dry_run:
+            for item in plan.c_delete + plan.c_mkdir + plan.c_put:
+                rep.pushed.append(item[-1])
+            for item in plan.h_delete:
+                rep.pulled.append(item[-1])
+            for item in plan.h_mkdir + plan.h_get:
+                ch, cf = item[-2:]
+                if ch is not None:
+                    rep.pulled.append(ch)
+                if cf is not None:
+                    rep.conflicts.append(cf)
+            return
+        self._apply(plan)
+
+    def _decide_one(self, plan, rel, b, ho, hs, co, cs):
+        rep = self.report
+        hchg, cchg = hs in CHANGED, cs in CHANGED
+        if not hchg and not cchg:
+            if "touched" in (hs, cs) and b is not None:
+                plan.records.append([rel, self._entry(b.type, b.sha256, ho, co)])
+            return
+        if hchg and not cchg:
+            ch = Change(rel, hs, (ho or b).type, ho.size if ho else 0)
+            if self.P:
+                self._plan_push(plan, rel, ho, co, ch)
+            else:
+                rep.pending_push.append(ch)
+            return
+        if cchg and not hchg:
+            ch = Change(rel, cs, (co or b).type, co.size if co else 0)
+            if self.L:
+                self._plan_pull(plan, rel, ho, co, ch)
+            else:
+                rep.pending_pull.append(ch)
+            return
+        # changed on both sides
+        if hs == "deleted" and cs == "deleted":
+            plan.drops.append(rel)
+            return
+        if cs == "deleted":  # changed here, deleted there: the change is kept (restored there)
+            cf = Conflict(rel, "changed on the host, deleted in the studio: the host version is kept")
+            rep.conflicts.append(cf)
+            plan.drops.append(rel)
+            if self.P:
+                self._plan_push(plan, rel, ho, None, Change(rel, "added", ho.type, ho.size))
+            return
+        if hs == "deleted":
+            cf = Conflict(rel, "deleted on the host, changed in the studio: the studio version is kept")
+            rep.conflicts.append(cf)
+            plan.drops.append(rel)
+            if self.keep_copies:
+                self._plan_pull(plan, rel, None, co, Change(rel, "added", co.type, co.size))
+            return
+        # added or modified on both sides
+        if ho.type == co.type == "d":
+            plan.records.append([rel, self._entry("d", None, ho, co)])
+            return
+        if ho.type == co.type == "f" and ho.size == co.size and co.hash is not None and \
+                self._host_hash(rel, ho) == co.hash:
+            plan.records.append([rel, self._entry("f", co.hash, ho, co)])  # same content: in sync
+            return
+        if ho.type == "f" and co.type == "f" and self.keep_copies and co.hash is not None:
+            copy = self._existing_copy(rel, co)
+            cf_reason = "changed on both sides: the host version is kept in place"
+            if copy is not None:  # kept by an earlier, interrupted sync
+                rep.conflicts.append(Conflict(rel, cf_reason, copy))
+                plan.records.append([rel, Entry("f", co.hash, -1, -1, -1, co.size, co.mtime, co.mode)])
+                return
+            dest = self._free_name(rel)
+            cf = Conflict(rel, cf_reason, dest)
+            plan.h_get.append([rel, dest, co, None, None, cf])
+            return
+        what = {"f": "a file", "d": "a directory"}
+        self.report.conflicts.append(Conflict(
+            rel, f"changed on both sides (host: {what.get(ho.type)}, studio: {what.get(co.type)}); "
+                 "nothing was changed"))
+
+    def _entry(self, t, sha, ho: Obs | None, co: Obs | None) -> Entry:
+        h = (ho.size, ho.mtime, ho.mode) if ho else (-1, -1, -1)
+        c = (co.size, co.mtime, co.mode) if co else (-1, -1, -1)
+        return Entry(t, sha, *h, *c)
+
+    def _plan_push(self, plan, rel, ho, co, ch):
+        cur = co.expect() if co is not None else None
+        if ho is None:  # deleted on the host
+            plan.c_delete.append([rel, cur, ch])
+        elif ho.type == "d":
+            if co is not None and co.type != "d":
+                plan.c_delete.append([rel, cur, None])
+            plan.c_mkdir.append([rel, ho, ch])
+        else:
+            if co is not None and co.type == "d":
+                plan.c_delete.append([rel, cur, None])
+                cur = None
+            plan.c_put.append([rel, ho, cur, ch])
+
+    def _plan_pull(self, plan, rel, ho, co, ch, conflict=None):
+        cur = ho.expect() if ho is not None else None
+        if co is None:
+            plan.h_delete.append([rel, cur, ch])
+        elif co.type == "d":
+            if ho is not None and ho.type != "d":
+                plan.h_delete.append([rel, cur, None])
+            plan.h_mkdir.append([rel, co, ch, conflict])
+        else:
+            if ho is not None and ho.type == "d":
+                plan.h_delete.append([rel, cur, None])
+                cur = None
+            plan.h_get.append([rel, rel, co, cur, ch, conflict])
+
+    def _existing_copy(self, rel, co):
+        d, rx = _conflict_re(rel, self.studio)
+        try:
+            names = os.listdir(os.path.join(self.host_root, d) if d else self.host_root)
+        except OSError:
+            return None
+        for name in names:
+            if rx.match(name):
+                cand = f"{d}/{name}" if d else name
+                st = self.host.lstat(cand)
+                if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == co.size:
+                    o = Obs.of(st)
+                    if self._host_hash(cand, o) == co.hash:
+                        return cand
+        return None
+
+    def _free_name(self, rel):
+        now = time.time()
+        n = 1
+        while True:
+            cand = conflict_name(rel, self.studio, now, n)
+            if cand not in self._taken and (self.host is None or self.host.lstat(cand) is None):
+                self._taken.add(cand)
+                return cand
+            n += 1
+
+    def _check_mass(self, plan, base):
+        total = sum(1 for e in base.values() if e.type == "f")
+        for side, items, where in (("studio", plan.c_delete, "in the studio"),
+                                   ("host", plan.h_delete, "on the host")):
+            n = sum(1 for it in items if it[-1] is not None and it[-1].type == "f")
+            if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total and not self.allow_mass_delete:
+                if self.dry_run:
+                    self._problem(".", side, f"would delete {n} of {total} files {where} (refused without "
+                                  "allow_mass_delete)")
+                    continue
+                raise MassDeletionRefused(
+                    f"zone {self.spec.name}: this sync would delete {n} of the zone's {total} files "
+                    f"{where}; nothing was changed",
+                    hint="if that is really wanted, sync again allowing mass deletion "
+                         "(--allow-mass-delete)")
+
+    # ------------------------------------------------------------------ apply
+    def _apply(self, plan):
+        rep = self.report
+        for rel in plan.drops:
+            self._drop(rel)
+        for rel, entry in plan.records:
+            self._record(rel, entry)
+        s = self.session
+        # studio side: deletions (deepest first), directories (shallowest first), files
+        if plan.c_delete:
+            items = sorted(plan.c_delete, key=lambda it: -it[0].count("/"))
+            res = s.call({"op": "delete", "items": [[rel, exp] for rel, exp, _ in items]})["results"]
+            for rel, exp, ch in items:
+                r = res.get(rel) or ["err", "no answer"]
+                if r[0] == "ok":
+                    self._drop(rel)
+                    if ch is not None:
+                        rep.pushed.append(ch)
+                else:
+                    self._failed(rel, "studio", r)
+        if plan.c_mkdir:
+            items = sorted(plan.c_mkdir, key=lambda it: it[0].count("/"))
+            res = s.call({"op": "mkdir", "items": [[rel, ho.mode & MODE_MASK] for rel, ho, _ in items]})["results"]
+            for rel, ho, ch in items:
+                r = res.get(rel) or ["err", "no answer"]
+                if r[0] == "ok":
+                    e = r[1]
+                    self._record(rel, Entry("d", None, ho.size, ho.mtime, ho.mode, 0, int(e[3]), int(e[4])))
+                    rep.pushed.append(ch)
+                else:
+                    self._failed(rel, "studio", r)
+        if plan.c_put:
+            self._push_files(plan.c_put)
+        # host side
+        for rel, exp, ch in sorted(plan.h_delete, key=lambda it: -it[0].count("/")):
+            try:
+                self.host.delete(rel, exp)
+            except (OSError, PathRefused, Changed) as exc:
+                self._failed(rel, "host", ["err", wire._msg(exc), isinstance(exc, Changed)])
+                continue
+            self._drop(rel)
+            if ch is not None:
+                rep.pulled.append(ch)
+        if (plan.h_mkdir or plan.h_get) and self.host is None:
+            try:
+                self.host = Zone(self.host_root, create=True)
+            except OSError as exc:
+                raise SyncError(f"cannot create {self.host_root}: {exc.strerror}")
+        for rel, co, ch, cf in sorted(plan.h_mkdir, key=lambda it: it[0].count("/")):
+            try:
+                st = self.host.mkdir(rel, co.mode)
+            except (OSError, PathRefused) as exc:
+                self._failed(rel, "host", ["err", wire._msg(exc)])
+                continue
+            self._record(rel, Entry("d", None, 0, st.st_mtime_ns, st.st_mode & 0o7777, 0, co.mtime, co.mode))
+            rep.pulled.append(ch)
+        if plan.h_get:
+            self._pull_files(plan.h_get)
+
+    def _failed(self, rel, side, r):
+        changed = len(r) > 2 and r[2]
+        reason = f"{r[1]} (will sync next time)" if changed else str(r[1])
+        self._problem(rel, side, reason)
+
+    def _push_files(self, items):
+        rep = self.report
+        total_bytes = sum(ho.size for _, ho, _, _ in items)
+        done = {"files": 0, "bytes": 0}
+        batch: list = []
+        size = 0
+        for it in items:
+            batch.append(it)
+            size += it[1].size
+            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+                self._put_batch(batch, done, len(items), total_bytes)
+                batch, size = [], 0
+        if batch:
+            self._put_batch(batch, done, len(items), total_bytes)
+
+    def _put_batch(self, batch, done, nfiles, nbytes):
+        rep = self.report
+        s = self.session
+        s.send({"op": "put", "files": {rel: [ho.mode & MODE_MASK, ho.mtime, exp if exp is not None else None]
+                                      for rel, ho, exp, _ in batch}})
+        sent = {}
+        last = [0.0]
+
+        def tick(n):
+            done["bytes"] += n
+            now = time.monotonic()
+            if now - last[0] > 0.1:
+                last[0] = now
+                self._progress("push", files_done=done["files"], files_total=nfiles,
+                               bytes_done=done["bytes"], bytes_total=nbytes)
+
+        w = ChunkWriter(s.out)
+        try:
+            for rel, ho, exp, ch in batch:
+                try:
+                    fd, st = self.host.open_read(rel)
+                except (OSError, PathRefused) as exc:
+                    self._problem(rel, "host", wire._msg(exc))
+                    continue
+                try:
+                    r = _HashingReader(fd, st.st_size, tick)
+                    wire.tar_file(w, rel, st.st_size, r, st.st_mode, st.st_mtime_ns // 1_000_000_000, tick)
+                    sent[rel] = r.h.hexdigest()
+                finally:
+                    os.close(fd)
+                done["files"] += 1
+            wire.tar_end(w)
+            w.close()
+        except (BrokenPipeError, ConnectionError) as exc:
+            raise s._lost(f"write failed: {exc}")
+        res = s.reply()["results"]
+        for rel, ho, exp, ch in batch:
+            if rel not in sent:
+                continue
+            r = res.get(rel) or ["err", "no answer"]
+            if r[0] == "ok":
+                e = r[1]
+                self._record(rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode,
+                                        int(e[2]), int(e[3]), int(e[4])))
+                rep.pushed.append(ch)
+                rep.bytes_pushed += ho.size
+            else:
+                self._failed(rel, "studio", r)
+        self._progress("push", files_done=done["files"], files_total=nfiles, bytes_done=done["bytes"],
+                       bytes_total=nbytes)
+
+    def _pull_files(self, items):
+        total_bytes = sum(co.size for _, _, co, _, _, _ in items)
+        done = {"files": 0, "bytes": 0}
+        batch: list = []
+        size = 0
+        for it in items:
+            batch.append(it)
+            size += it[2].size
+            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+                self._get_batch(batch, done, len(items), total_bytes)
+                batch, size = [], 0
+        if batch:
+            self._get_batch(batch, done, len(items), total_bytes)
+
+    def _get_batch(self, batch, done, nfiles, nbytes):
+        rep = self.report
+        s = self.session
+        want = {it[0]: it for it in batch}
+        s.send({"op": "get", "paths": list(want)})
+        got = set()
+        last = [0.0]
+
+        def tick(n):
+            done["bytes"] += n
+            now = time.monotonic()
+            if now - last[0] > 0.1:
+                last[0] = now
+                self._progress("pull", files_done=done["files"], files_total=nfiles,
+                               bytes_done=done["bytes"], bytes_total=nbytes)
+
+        reader = ChunkReader(s.inp)
+        try:
+            for m in wire.tar_members(reader):
+                # trust nothing: only the regular files we asked for (tar_members refuses
+                # every other type), each once, written through the confined Zone
+                if m.name not in want or m.name in got:
+                    raise ProtocolError(f"unexpected entry {m.name!r} in the studio's stream")
+                got.add(m.name)
+                rel, dest, co, exp, ch, cf = want[m.name]
+                try:
+                    st, sha = self.host.write(dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp,
+                                              progress=tick)
+                except (OSError, PathRefused, Changed) as exc:
+                    self._failed(dest, "host", ["err", wire._msg(exc), isinstance(exc, Changed)])
+                    continue
+                done["files"] += 1
+                if cf is not None:  # the studio's version kept beside the host's
+                    rep.conflicts.append(cf)
+                    self._record(rel, Entry("f", sha, -1, -1, -1, co.size, co.mtime, co.mode))
+                else:
+                    self._record(rel, Entry("f", sha, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777,
+                                            co.size, co.mtime, co.mode))
+                    rep.pulled.append(ch)
+                rep.bytes_pulled += m.size
+            reader.drain()  # the end of the stream
+        except (ProtocolError, EOFError) as exc:
+            raise s._lost(str(exc))
+        res = s.reply()["results"]
+        for rel in want:
+            if rel not in got:
+                r = res.get(rel) or ["err", "not sent"]
+                self._failed(rel, "studio", r if r[0] == "err" else ["err", "not sent"])
+        self._progress("pull", files_done=done["files"], files_total=nfiles, bytes_done=done["bytes"],
+                       bytes_total=nbytes)
+
+
+# --------------------------------------------------------------------------- API
+
+def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: str | os.PathLike,
+              mode: Mode = "both", baseline: Baseline, allow_mass_delete: bool = False,
+              progress: Progress | None = None, python: str = "python3") -> SyncReport:
+    """Sync one zone between ``workspace/zone.host`` and ``zone.container`` in the studio.
+
+    ``mode``: ``both``, ``push`` (host -> studio) or ``pull`` (studio -> host), further
+    limited by the zone's direction. Returns what moved; ``report.exit_code`` is 1 when there
+    were conflicts or paths that could not be synced. Raises :class:`SyncError` (a
+    BlockcError) when the sync cannot run, :class:`MassDeletionRefused` when it would delete
+    most of a zone (nothing is changed then).
+    """
+    with _zone_lock(baseline, studio, zone.name):
+        return _Sync(transport, studio, zone, workspace, mode, baseline, allow_mass_delete,
+                     progress, python, dry_run=False).run()
+
+
+def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
+                    workspace: str | os.PathLike, baseline: Baseline,
+                    python: str = "python3") -> SyncReport:
+    """What a two-way sync of the zone would do now, changing nothing on either side.
+
+    ``report.unsynced_in_studio`` says whether removing the studio would lose data.
+    """
+    return _Sync(transport, studio, zone, workspace, "both", baseline, False, None, python,
+                 dry_run=True).run()
+
+
+def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mode = "both",
+               baseline: Baseline, allow_mass_delete: bool = False, progress: Progress | None = None,
+               python: str = "python3") -> list[SyncReport]:
+    """Every zone in turn; the first zone that cannot sync raises (zones synced before it
+    stay synced)."""
+    return [sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
+                      baseline=baseline, allow_mass_delete=allow_mass_delete, progress=progress,
+                      python=python) for z in zones]

@@ -1,0 +1,103 @@
+"""How the sync engine reaches a studio: a process in the studio with stdin/stdout pipes.
+
+The engine needs exactly one thing from a runtime: start a command in the studio's main
+container, as the studio user, and give back its stdin (binary, writable), stdout (binary,
+readable), a way to wait for it and to kill it. ``podman exec -i`` gives that today;
+a Kubernetes ``exec`` (a websocket with stdin/stdout channels) gives it tomorrow behind
+the same :class:`Transport` protocol.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from typing import IO, Protocol, Sequence, runtime_checkable
+
+
+@runtime_checkable
+class Process(Protocol):
+    """A running command: ``stdin``/``stdout`` are binary streams (``subprocess.Popen``-like)."""
+
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Starts commands in a studio's main container."""
+
+    def popen(self, argv: Sequence[str]) -> Process:
+        """Start ``argv`` in the container with piped stdin/stdout; stderr kept for :meth:`stderr`."""
+        ...
+
+    def stderr(self, proc: Process) -> str:
+        """What ``proc`` wrote on stderr (after it ended), for error messages."""
+        ...
+
+    def describe(self) -> str:
+        """A short human description (``podman container demo-studio``)."""
+        ...
+
+
+class _Subprocess:
+    """Shared base: run a local command line, stderr to a temp file (no pipe deadlock)."""
+
+    def _argv(self, argv: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    env: dict | None = None
+
+    def popen(self, argv: Sequence[str]) -> subprocess.Popen:
+        err = tempfile.TemporaryFile()
+        proc = subprocess.Popen(self._argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err, bufsize=1 << 20, env=self.env, start_new_session=True)
+        proc._blockc_stderr = err  # type: ignore[attr-defined]
+        return proc
+
+    def stderr(self, proc) -> str:
+        err = getattr(proc, "_blockc_stderr", None)
+        if err is None:
+            return ""
+        err.seek(0)
+        return err.read()[-4000:].decode("utf-8", "replace").strip()
+
+
+class PodmanTransport(_Subprocess):
+    """``podman exec -i [-u USER] CONTAINER argv...``.
+
+    ``env`` is the environment of the podman client (e.g. with ``CONTAINERS_CONF``);
+    default: the current one.
+    """
+
+    def __init__(self, container: str, *, user: str | int | None = None, podman: str = "podman",
+                 env: dict | None = None):
+        self.container = container
+        self.user = None if user is None else str(user)
+        self.podman = podman
+        self.env = env
+
+    def _argv(self, argv):
+        cmd = [self.podman, "exec", "-i"]
+        if self.user is not None:
+            cmd += ["-u", self.user]
+        return cmd + [self.container, *argv]
+
+    def describe(self) -> str:
+        return f"podman container {self.container}"
+
+
+class LocalTransport(_Subprocess):
+    """Runs the agent as a local process (tests, and a zone on this very machine)."""
+
+    def __init__(self, env: dict | None = None):
+        self.env = env
+
+    def _argv(self, argv):
+        return list(argv)
+
+    def describe(self) -> str:
+        return "local process"

@@ -1,0 +1,216 @@
+"""The main job end to end on real buildah and podman: build, start, health, exec as non-root,
+logs, stop, restart, rm, and the failure paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BLOCKC = str(Path(sys.executable).parent / "blockc")
+
+WEB = """    - type: app
+      id: web
+      with:
+        command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
+        port: 8000
+        label: Files
+    - type: app
+      id: echo
+      with:
+        command: [python3, -c, "import http.server as h, os; h.HTTPServer(('0.0.0.0', 8001), type('H', (h.BaseHTTPRequestHandler,), {'do_GET': lambda s: (s.send_response(200), s.end_headers(), s.wfile.write(os.environ['BLOCKC_BASE_PATH_ECHO'].encode()))})).serve_forever()"]
+        port: 8001
+        path: preserve
+        health: "{base}"
+"""
+
+
+def blockc(*args, timeout=600, check=None, env=None):
+    proc = subprocess.run([BLOCKC, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def status(name):
+    return json.loads(blockc("status", name, "--format", "json", check=0).stdout)[0]
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read().decode()
+
+
+def test_build_start_exec_logs_stop_restart_rm(tmp_path, template, studio_name):
+    t = template(tmp_path, "webby", WEB)
+    name = studio_name("life")
+    first = blockc("build", t, check=0)
+    ref = first.stdout.strip().splitlines()[-1]
+    assert ref.startswith("localhost/blockc/webby:") and len(ref.split(":")[1]) == 12
+    again = blockc("build", t, check=0)
+    assert again.stdout.strip() == ref and "up to date" in again.stderr
+
+    started = blockc("start", t, "--studio", name, "--owner", "alice", check=0)
+    assert "RUNNING" in started.stdout
+    st = status(name)
+    assert st["state"] == "RUNNING" and st["owner"] == "alice" and st["image"] == ref
+    apps = {a["id"]: a for a in st["apps"]}
+    assert apps["web"]["healthy"] and apps["echo"]["healthy"]
+    assert apps["web"]["url"].startswith("http://127.0.0.1:") and apps["web"]["url"].endswith("/")
+    assert apps["echo"]["url"].endswith(f"/studios/{name}/echo/")
+    assert get(apps["web"]["url"])[0] == 200
+    assert get(apps["echo"]["url"])[1] == f"/studios/{name}/echo/"  # BLOCKC_BASE_PATH_ECHO
+
+    ident = blockc("exec", name, "--", "id", "-u", check=0).stdout.strip()
+    assert ident == "1000"  # the studio user, never root
+    env = blockc("exec", name, "--", "env", check=0).stdout
+    assert f"BLOCKC_STUDIO={name}" in env and "BLOCKC_OWNER=alice" in env
+    assert "BLOCKC_PORT_WEB=8000" in env
+    assert blockc("exec", name, "--", "sh", "-c", "exit 7").returncode == 7
+    sudo = blockc("exec", name, "--", "sh", "-c", "cat /proc/self/status | grep NoNewPrivs")
+    assert "1" in sudo.stdout
+
+    logs = blockc("logs", name, "--app", "web", check=0).stdout
+    assert "GET / HTTP/1.1" in logs
+    bad = blockc("logs", name, "--app", "wbe", check=1)
+    assert "did you mean 'web'" in bad.stderr
+
+    # a crashed app is restarted by the supervisor
+    blockc("exec", name, "--", "sh", "-c", "kill -9 $(/opt/blockc/venv/bin/supervisorctl "
+           "-c /etc/blockc/supervisord.conf pid web)", check=0)
+    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not status(name)["apps"][0]["healthy"]:
+        time.sleep(0.5)
+    assert status(name)["apps"][0]["healthy"]
+
+    # start of an unchanged template: no rebuild, nothing restarted
+    again = blockc("start", t, "--studio", name, "--owner", "alice", check=0)
+    assert "up to date" in again.stderr and "already running" in again.stderr
+
+    assert "stopped" in blockc("stop", name, check=0).stdout
+    assert status(name)["state"] == "STOPPED"
+    assert "already stopped" in blockc("stop", name, check=0).stdout  # idempotent
+    assert blockc("exec", name, "--", "true", check=1).stderr
+
+    blockc("start", t, "--studio", name, check=0)  # restart: owner kept
+    st = status(name)
+    assert st["state"] == "RUNNING" and st["owner"] == "alice"
+    blockc("rm", name, check=0)
+    assert "no studio named" in blockc("status", name, check=1).stderr
+    assert subprocess.run(["podman", "pod", "exists", f"studio-{name}-pod-0"]).returncode == 1
+
+
+def test_two_owners_side_by_side_and_concurrent_cli(tmp_path, template, studio_name):
+    t = template(tmp_path, "shared", WEB)
+    a, b = studio_name("alice"), studio_name("bob")
+    procs = [subprocess.Popen([BLOCKC, "start", t, "--studio", n, "--owner", o],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n, o in ((a, "alice"), (b, "bob"), (a, "alice"))]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    sa, sb = status(a), status(b)
+    assert sa["state"] == sb["state"] == "RUNNING"
+    assert sa["apps"][0]["url"] != sb["apps"][0]["url"]
+    assert {sa["owner"], sb["owner"]} == {"alice", "bob"}
+    pods = subprocess.run(["podman", "pod", "ps", "--filter", f"label=blockc.dev/studio={a}",
+                           "--format", "{{.Name}}"], capture_output=True, text=True).stdout.split()
+    assert pods == [f"studio-{a}-pod-0"]
+    other = blockc("start", t, "--studio", a, "--owner", "mallory", check=1)
+    assert "belongs to owner 'alice'" in other.stderr
+
+
+def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name):
+    t = template(tmp_path, "vanish", WEB)
+    name = studio_name("gone")
+    blockc("start", t, "--studio", name, check=0)
+    port = int(status(name)["apps"][0]["url"].split(":")[2].split("/")[0])
+    subprocess.run(["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"], check=True,
+                   capture_output=True)
+    st = status(name)
+    assert st["state"] == "FAILED" and "vanished" in st["message"]
+    # the studio's old port is now taken by someone else: a restart picks another one
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        blockc("start", t, "--studio", name, check=0)
+        new = status(name)
+        assert new["state"] == "RUNNING"
+        assert f":{port}/" not in new["apps"][0]["url"]
+
+
+def test_failing_build_step_names_step_block_and_log(tmp_path, template, studio_name):
+    t = template(tmp_path, "broken", """    - type: dockerfile
+      id: oops
+      with:
+        instructions: |
+          RUN echo "about to fail" && exit 3
+""")
+    res = blockc("build", t, check=1)
+    assert "build failed at step" in res.stderr
+    assert "block 'oops'" in res.stderr and "about to fail" in res.stderr
+    res = blockc("start", t, "--studio", studio_name("broken"), check=1)
+    assert "block 'oops'" in res.stderr
+
+
+def test_app_never_healthy_names_app_and_shows_log(tmp_path, template, studio_name):
+    t = template(tmp_path, "sleepy", """    - type: app
+      id: sleepy
+      with:
+        command: [sh, -c, "echo warming up forever; sleep 1000"]
+        port: 9000
+""")
+    name = studio_name("sleepy")
+    res = blockc("start", t, "--studio", name, "--timeout", "6", check=1)
+    assert "app 'sleepy' did not become healthy within 6 s" in res.stderr
+    assert "warming up forever" in res.stderr
+    st = status(name)
+    assert st["state"] == "FAILED" and st["apps"][0]["healthy"] is False
+
+
+def test_podman_missing(tmp_path, template):
+    t = template(tmp_path, "nopod", WEB)
+    env = {"PATH": str(Path(sys.executable).parent)}
+    res = blockc("build", t, env=env, check=1)
+    assert "is not installed (on Debian: apt-get install" in res.stderr
+    res = blockc("start", t, "--studio", "nopod", env=env, check=1)
+    assert "is not installed" in res.stderr
+
+
+def test_interrupted_build_leaves_no_tag(tmp_path, template):
+    t = template(tmp_path, "slow", """    - type: dockerfile
+      id: slow
+      with:
+        instructions: |
+          RUN sleep 20
+""")
+    proc = subprocess.Popen([BLOCKC, "build", t], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    seen = ""
+    while time.monotonic() < deadline:  # wait until the slow step runs
+        line = proc.stderr.readline()
+        seen += line
+        if "sleep 20" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ref = json.loads(blockc("compile", t, "-o", tmp_path / "art", check=0) and
+                     (tmp_path / "art" / "studio.json").read_text())["hash"][:12]
+    image = f"localhost/blockc/slow:{ref}"
+    time.sleep(1)
+    assert subprocess.run(["podman", "image", "exists", image]).returncode == 1
+    assert not subprocess.run(["pgrep", "-f", "buildah bud.*slow"], capture_output=True).stdout
+    done = blockc("build", t, check=0)
+    assert done.stdout.strip() == image

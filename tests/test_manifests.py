@@ -1,0 +1,104 @@
+"""Generated Kubernetes objects pass kubernetes-validate --strict, as artifact and per instance."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import blockc
+from blockc.kube_validate import check_manifests, check_objects
+from blockc.manifests import LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE, instance_manifests
+
+from compiler_support import EXAMPLE_FILES, EXAMPLES, compile_example
+
+IDS = [p.stem for p in EXAMPLE_FILES]
+
+
+def objects(artifact):
+    return list(yaml.safe_load_all(artifact.files["manifests.yaml"][0]))
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
+def test_artifact_manifests_are_strictly_valid(example, installed_registry):
+    artifact = compile_example(example, installed_registry)
+    check_manifests(artifact)
+    kinds = [o["kind"] for o in objects(artifact)]
+    assert kinds[:2] == ["Deployment", "Service"]
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
+def test_instance_manifests_are_strictly_valid(example, installed_registry):
+    artifact = compile_example(example, installed_registry)
+    out = instance_manifests(objects(artifact), artifact.studio, studio="alice-lab",
+                             owner="alice", image=artifact.image_ref, namespace="studios",
+                             host_ports={a["id"]: 20000 + n
+                                         for n, a in enumerate(artifact.studio["apps"])})
+    check_objects(out)
+    labels = {LABEL_STUDIO: "alice-lab", LABEL_OWNER: "alice",
+              LABEL_TEMPLATE: artifact.studio["name"]}
+    for obj in out:
+        assert labels.items() <= obj["metadata"]["labels"].items()
+        assert obj["metadata"]["namespace"] == "studios"
+    dep = out[0]
+    pod = dep["spec"]["template"]
+    assert labels.items() <= pod["metadata"]["labels"].items()
+    assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert dep["spec"]["replicas"] == 1
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == artifact.image_ref
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert "readinessProbe" in container
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["BLOCKC_STUDIO"] == "alice-lab" and env["BLOCKC_OWNER"] == "alice"
+    for app in artifact.studio["apps"]:
+        key = app["id"].upper().replace("-", "_")
+        assert env[f"BLOCKC_PORT_{key}"] == str(app["port"])
+        assert env[f"BLOCKC_BASE_PATH_{key}"] == f"/studios/alice-lab/{app['id']}/"
+
+
+def test_cli_manifests_are_kubectl_applicable(cli):
+    proc = cli("manifests", EXAMPLES / "data-science.yaml", "--studio", "bob-ds",
+               "--owner", "bob")
+    assert proc.returncode == 0, proc.stderr
+    objs = list(yaml.safe_load_all(proc.stdout))
+    check_objects(objs)
+    assert {o["metadata"]["name"] for o in objs} == {"studio-bob-ds"}
+    assert all(o["metadata"]["labels"][LABEL_OWNER] == "bob" for o in objs)
+
+
+@pytest.mark.parametrize("args", [("--studio", "Bad_Name", "--owner", "bob"),
+                                  ("--studio", "ok", "--owner", "bob smith")])
+def test_cli_manifests_refuses_bad_names(cli, args):
+    proc = cli("manifests", EXAMPLES / "minimal.yaml", *args)
+    assert proc.returncode == 1
+
+
+def test_cli_validate_strict(cli):
+    proc = cli("validate", "--strict", EXAMPLES / "data-science.yaml", EXAMPLES / "minimal.yaml")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_strict_check_catches_an_invalid_object():
+    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+           "spec": {"ports": [{"port": "not-a-number"}], "bogus": True}}
+    with pytest.raises(blockc.BlockcError):
+        check_objects([bad])
+
+
+def test_no_apps_gives_a_headless_service(compile_t):
+    from blockc.testing import template
+
+    r = compile_t(template({"type": "system-packages", "with": {"apt": ["git"]}}), strict=True)
+    assert r.ok, r.messages
+    svc = objects(r.artifact)[1]
+    assert svc["spec"]["clusterIP"] == "None" and "ports" not in svc["spec"]
+
+
+def test_strict_check_names_object_and_field():
+    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+           "spec": {"ports": [{"port": "not-a-number"}]}}
+    with pytest.raises(blockc.BlockcError) as exc:
+        check_objects([bad])
+    (d,) = exc.value.diagnostics
+    assert d.message.startswith("manifests.yaml: Service/x: spec.ports.0.port: ")

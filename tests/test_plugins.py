@@ -1,0 +1,324 @@
+"""The plugin system: discovery, broken plugins named, allow/deny, hook validation."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pluggy
+import pytest
+
+import blockc
+from blockc import hookspecs, plugins, testing
+from blockc.errors import BlockcError
+from blockc.testing import template
+from blockc.types import BlockType, Contributions, Phase, Run, Step
+
+GOOD = '''
+from blockc import hookimpl
+from blockc.types import BlockType, Contributions, Phase, Run, Step
+
+def contribute(ctx):
+    return Contributions(steps=[Step(Phase.CONFIG, [Run([("echo", ctx.options.get("msg", "hi"))])])])
+
+@hookimpl
+def blockc_block_types():
+    return [BlockType("greeting", {"type": "object", "additionalProperties": False,
+                                   "properties": {"msg": {"type": "string"}}}, contribute)]
+'''
+RAISES_IN_HOOK = '''
+from blockc import hookimpl
+
+@hookimpl
+def blockc_block_types():
+    raise RuntimeError("no block types today")
+'''
+RAISES_IN_CONTRIBUTE = '''
+from blockc import hookimpl
+from blockc.types import BlockType
+
+def contribute(ctx):
+    raise KeyError("oops")
+
+@hookimpl
+def blockc_block_types():
+    return [BlockType("fragile", {"type": "object"}, contribute)]
+'''
+UNKNOWN_HOOK = '''
+from blockc import hookimpl
+
+@hookimpl
+def blockc_block_typez():
+    return []
+'''
+GARBAGE = '''
+from blockc import hookimpl
+
+@hookimpl
+def blockc_block_types():
+    return [{"name": "not-a-block-type"}]
+'''
+CLASHES_WITH_CORE = '''
+from blockc import hookimpl
+from blockc.types import BlockType, Contributions
+
+@hookimpl
+def blockc_block_types():
+    return [BlockType("app", {"type": "object"}, lambda ctx: Contributions())]
+'''
+
+
+def install(site, name, source=None, *, entry_value=None, version="1.2.3"):
+    """A fake installed distribution ``blockc-<name>`` with entry point ``<name>``."""
+    module = f"fake_blockc_{name.replace('-', '_')}"
+    if source is not None:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"blockc_{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: blockc-{name}\n"
+                                   f"Version: {version}\n")
+    (info / "entry_points.txt").write_text(f"[blockc]\n{name} = {entry_value or module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("BLOCKC_NO_CACHE", "1")
+    monkeypatch.delenv("BLOCKC_PLUGINS", raising=False)
+    return site
+
+
+@pytest.fixture
+def broken_site(site):
+    install(site, "good", GOOD)
+    install(site, "missing", entry_value="no_such_module_anywhere")
+    install(site, "raises", RAISES_IN_HOOK)
+    install(site, "unknown-hook", UNKNOWN_HOOK)
+    install(site, "garbage", GARBAGE)
+    install(site, "clash", CLASHES_WITH_CORE)
+    return site
+
+
+def test_discover_finds_entry_points(site):
+    install(site, "good", GOOD)
+    found = {p.name: p for p in plugins.discover()}
+    assert found["good"].dist == "blockc-good" and found["good"].version == "1.2.3"
+    assert found["core"].dist == "blockc"
+
+
+def test_broken_plugins_are_named_and_others_load(broken_site):
+    reg = plugins.load()
+    assert "greeting" in reg.types and "app" in reg.types
+    assert reg.types["app"].plugin.name == "core"
+    broken = {info.name: (info.dist, why) for info, why in reg.broken}
+    assert set(broken) == {"missing", "raises", "unknown-hook", "garbage", "clash"}
+    assert "import failed: ModuleNotFoundError" in broken["missing"][1]
+    assert "RuntimeError: no block types today" in broken["raises"][1]
+    assert "unknown hook 'blockc_block_typez'" in broken["unknown-hook"][1]
+    assert "expected BlockType, got dict" in broken["garbage"][1]
+    assert "already provided by plugin 'core' (blockc)" in broken["clash"][1]
+    assert all(dist == f"blockc-{name}" for name, (dist, _) in broken.items())
+
+
+def test_cli_plugins_lists_the_others_and_names_the_broken(broken_site, cli):
+    env = {"PYTHONPATH": str(broken_site)}
+    proc = cli("plugins", env=env)
+    assert proc.returncode == 1
+    for block_type in ("app", "dockerfile", "files", "greeting"):
+        assert any(line.startswith(block_type + " ") for line in proc.stdout.splitlines())
+    assert "greeting         blockc-good 1.2.3  (plugin good)" in proc.stdout
+    for name in ("missing", "raises", "unknown-hook", "garbage", "clash"):
+        assert f"plugin {name} (blockc-{name} 1.2.3) failed to load" in proc.stderr
+    data = json.loads(cli("plugins", "--format", "json", env=env).stdout)
+    assert {b["plugin"] for b in data["broken"]} == {"missing", "raises", "unknown-hook",
+                                                      "garbage", "clash"}
+
+
+def test_cli_plugins_deny_the_broken_ones(broken_site, cli):
+    env = {"PYTHONPATH": str(broken_site),
+           "BLOCKC_PLUGINS": "-missing,-raises,-unknown-hook,-garbage,-clash"}
+    proc = cli("plugins", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "greeting" in proc.stdout
+    proc = cli("--no-plugins", "plugins", env={"PYTHONPATH": str(broken_site)})
+    assert proc.returncode == 0 and "greeting" not in proc.stdout and "app" in proc.stdout
+
+
+def test_cli_broken_plugin_named_when_its_block_type_is_used(broken_site, cli, tmp_path):
+    t = testing.write_template(tmp_path / "t", template({"type": "greeting"},
+                                                        {"type": "broken-type"}))
+    proc = cli("validate", t, env={"PYTHONPATH": str(broken_site)})
+    assert proc.returncode == 1
+    assert "unknown block type 'broken-type'" in proc.stderr
+    assert "plugins that failed to load: " in proc.stderr
+    assert "plugin missing (blockc-missing 1.2.3)" in proc.stderr
+
+
+@pytest.mark.parametrize("spec,expect", [
+    ("", {"core", "a", "b"}),
+    ("none", {"core"}),
+    ("a", {"core", "a"}),
+    ("-a", {"core", "b"}),
+    ("a,b", {"core", "a", "b"}),
+    (" -a , -b ", {"core"}),
+])
+def test_allow_deny(spec, expect):
+    found = [testing.fake_distribution(n) for n in ("a", "b")]
+    found.append(plugins.PluginInfo("core", "blockc.blocks", "blockc", "0"))
+    assert {p.name for p in plugins.selected(found, spec)} == expect
+
+
+def test_allow_deny_from_the_environment(site, monkeypatch):
+    install(site, "good", GOOD)
+    monkeypatch.setenv("BLOCKC_PLUGINS", "-good")
+    assert "greeting" not in plugins.load().types
+    monkeypatch.setenv("BLOCKC_PLUGINS", "good")
+    assert "greeting" in plugins.load().types
+    assert "greeting" not in plugins.load(spec="none").types
+
+
+def test_discovery_cache_follows_sys_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BLOCKC_NO_CACHE", raising=False)
+    before = {p.name for p in plugins.discover()}
+    assert (tmp_path / "home" / "cache" / "plugins.json").exists()
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    install(site, "late", GOOD)
+    assert {p.name for p in plugins.discover()} == before | {"late"}
+
+
+def test_contribute_raising_is_located_and_named(site, cli, tmp_path):
+    install(site, "fragile", RAISES_IN_CONTRIBUTE)
+    t = testing.write_template(tmp_path / "t", template({"type": "fragile", "id": "frag"}))
+    proc = cli("compile", t, "-o", tmp_path / "out", env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 1
+    (line,) = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert re.match(rf"{re.escape(str(t))}:\d+:\d+: error: block 'frag' \(fragile\) "
+                    rf"\[plugin fragile \(blockc-fragile 1\.2\.3\)\]: ", line), line
+    assert "the block type's plugin failed: KeyError: 'oops'" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_contribute_returning_garbage(tmp_path):
+    reg = testing.register_block_type(BlockType("lazy", {"type": "object"}, lambda ctx: None))
+    r = testing.compile_template(template({"type": "lazy"}), tmp_path, registry=reg)
+    (d,) = r.diagnostics
+    assert "returned NoneType, not Contributions" in d.message
+    assert d.plugin == "test-plugin (blockc-test-plugin 0.0.0)"
+
+
+def test_block_errors_reported_with_ctx_error(tmp_path):
+    def picky(ctx):
+        for i, word in enumerate(ctx.options.get("words", [])):
+            if word == "bad":
+                ctx.error("this word is bad", "words", i)
+        return Contributions()
+
+    reg = testing.register_block_type(BlockType("picky", {"type": "object"}, picky))
+    t = template({"type": "picky", "with": {"words": ["good", "bad", "bad"]}})
+    r = testing.compile_template(t, tmp_path, registry=reg)
+    lines = r.path.read_text().splitlines()
+    bad_lines = [n for n, text in enumerate(lines, start=1) if text.strip() == "- bad"]
+    assert [(d.path[-1], d.line) for d in r.diagnostics] == list(zip((1, 2), bad_lines))
+
+
+# --- hooks and the plugin manager ------------------------------------------------------------
+
+def test_check_pending_rejects_unknown_hooks():
+    class Typo:
+        @blockc.hookimpl
+        def blockc_blocktypes(self):
+            return []
+
+    pm = plugins.make_plugin_manager()
+    pm.register(Typo())
+    with pytest.raises(pluggy.PluginValidationError):
+        pm.check_pending()
+    reg = testing.make_registry((Typo(), testing.fake_distribution("typo")), strict=False)
+    ((info, why),) = reg.broken
+    assert info.name == "typo" and "unknown hook 'blockc_blocktypes'" in why
+    assert "app" in reg.types  # the others still load
+    with pytest.raises(BlockcError) as exc:
+        testing.make_registry((Typo(), testing.fake_distribution("typo")))
+    assert "plugin typo (blockc-typo 0.0.0)" in str(exc.value)
+
+
+def test_hookimpl_with_wrong_arguments_is_refused():
+    class Wrong:
+        @blockc.hookimpl
+        def blockc_block_types(self, surprise):
+            return []
+
+    reg = testing.make_registry((Wrong(), testing.fake_distribution("wrong")), strict=False)
+    ((info, why),) = reg.broken
+    assert "registration failed" in why and "surprise" in why
+
+
+def test_plugin_managers_are_fresh():
+    one, two = plugins.make_plugin_manager(), plugins.make_plugin_manager()
+    assert one is not two and not one.get_plugins()
+    one.register(testing.block_type_plugin())
+    assert not two.get_plugins()
+
+
+def test_hook_blockc_block_types():
+    """The one hook: each plugin's block types are collected and tagged with their plugin."""
+    first = BlockType("first", {"type": "object"}, lambda ctx: Contributions())
+    second = BlockType("second", {"type": "object"}, lambda ctx: Contributions())
+    info = testing.fake_distribution("pair", dist="blockc-pair", version="2.0")
+    reg = testing.make_registry((testing.block_type_plugin(second, first), info), core=False)
+    assert list(reg.types) == ["first", "second"]  # sorted: registration order never matters
+    assert reg.types["first"].plugin == info
+    hook = reg.pm.hook.blockc_block_types
+    assert [impl.plugin_name for impl in hook.get_hookimpls()] == ["pair"]
+    assert hookspecs.blockc_block_types.__doc__
+
+
+def test_hook_blockc_block_types_in_a_module(tmp_path):
+    """A plugin may be a module with a module-level hook function (as entry points load it)."""
+    import types
+
+    module = types.ModuleType("my_module_plugin")
+    exec(textwrap.dedent(GOOD), module.__dict__)
+    reg = testing.make_registry(module)
+    assert reg.types["greeting"].plugin.name == "my_module_plugin"
+    r = testing.compile_template(template({"type": "greeting", "with": {"msg": "hello"}}),
+                                 tmp_path, registry=reg)
+    assert "RUN echo hello" in r.text("Containerfile")
+
+
+def test_block_type_values_are_validated():
+    ok = {"type": "object"}
+    with pytest.raises(ValueError):
+        BlockType("Not_DNS", ok, lambda ctx: None)
+    with pytest.raises(ValueError):
+        BlockType("x", {"type": "array"}, lambda ctx: None)
+    with pytest.raises(ValueError):
+        BlockType("x", ok, "not callable")
+    with pytest.raises(ValueError):
+        Step(Phase.CONFIG, [Run([()])])
+
+
+def test_invalid_option_schema_of_a_plugin(tmp_path):
+    bad = BlockType("bad-schema", {"type": "object", "properties": {"x": {"type": "strung"}}},
+                    lambda ctx: Contributions())
+    reg = testing.register_block_type(bad)
+    r = testing.compile_template(template({"type": "bad-schema", "with": {"x": "1"}}), tmp_path,
+                                 registry=reg)
+    (d,) = r.diagnostics
+    assert "options schema is invalid" in d.message and d.line and d.block_type == "bad-schema"
+    assert d.plugin == "test-plugin (blockc-test-plugin 0.0.0)"
+
+
+def test_plugin_versions_recorded_in_the_artifact(tmp_path):
+    info = testing.fake_distribution("greet", dist="blockc-greet", version="3.1")
+    reg = testing.make_registry((testing.block_type_plugin(
+        BlockType("greet", {"type": "object"}, lambda ctx: Contributions())), info))
+    r = testing.compile_template(template({"type": "greet"}), tmp_path, registry=reg)
+    assert r.artifact.studio["plugins"] == {"greet": {"distribution": "blockc-greet",
+                                                      "version": "3.1"}}

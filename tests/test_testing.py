@@ -1,0 +1,72 @@
+"""blockc.testing itself, and `blockc explain` on what it compiles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from blockc import testing
+from blockc.errors import BlockcError
+from blockc.types import BlockType, Contributions
+
+from compiler_support import EXAMPLES
+
+
+def test_make_registry_is_fresh_and_core_only():
+    one, two = testing.make_registry(), testing.make_registry()
+    assert one.pm is not two.pm
+    assert {e.plugin.name for e in one.types.values()} == {"core"}
+    assert testing.make_registry(core=False).types == {}
+
+
+def test_register_block_type_in_one_call(tmp_path):
+    bt = BlockType("nothing", {"type": "object"}, lambda ctx: Contributions())
+    info = testing.fake_distribution("nothing", version="9.9")
+    reg = testing.register_block_type(bt, info=info)
+    assert reg.types["nothing"].type is bt and reg.types["nothing"].plugin.version == "9.9"
+    assert "app" in reg.types
+    with pytest.raises(BlockcError) as exc:  # core already has 'app': named, not silent
+        testing.register_block_type(BlockType("app", {"type": "object"},
+                                              lambda ctx: Contributions()))
+    assert "already provided by plugin 'core'" in str(exc.value)
+
+
+def test_fake_distribution_defaults():
+    info = testing.fake_distribution("x")
+    assert (info.name, info.dist, info.version) == ("x", "blockc-x", "0.0.0")
+
+
+def test_result_of_a_failed_compile(tmp_path):
+    r = testing.compile_template(testing.template({"type": "nope"}), tmp_path)
+    assert not r.ok and r.artifact is None
+    assert r.messages[0].startswith(f"{r.path}:")
+    with pytest.raises(AssertionError, match="unknown block type"):
+        r.text("Containerfile")
+
+
+def test_write_template_text_bytes_data_and_side_files(tmp_path):
+    p = testing.write_template(tmp_path, b"apiVersion: x\n", files={"sub/a.txt": "A",
+                                                                   "b.bin": b"\x00"})
+    assert p.read_bytes() == b"apiVersion: x\n"
+    assert (tmp_path / "sub/a.txt").read_text() == "A" and (tmp_path / "b.bin").read_bytes() == b"\x00"
+    p = testing.write_template(tmp_path, testing.template({"type": "port"}), filename="t.yaml")
+    assert p.name == "t.yaml" and "type: port" in p.read_text()
+
+
+def test_strict_compile_checks_manifests(tmp_path):
+    r = testing.compile_template(testing.template({"type": "port", "with": {"port": 8000}}),
+                                 tmp_path, strict=True)
+    assert r.ok, r.messages
+
+
+def test_explain_attributes_every_line(cli):
+    proc = cli("explain", EXAMPLES / "data-science.yaml")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "scipy-stack | RUN /opt/studio/venv/bin/pip install" in out
+    assert "dashboards | COPY" in out
+    data = json.loads(cli("explain", "--format", "json", EXAMPLES / "data-science.yaml").stdout)
+    blocks = {r["block"] for r in data["provenance"]["Containerfile"]}
+    assert {"blockc", "scipy-stack", "system-packages", "dashboards", "file-sync"} <= blocks
+    assert data["provenance"]["env"]["MPLBACKEND"] == "template"
