@@ -146,7 +146,7 @@ def _owners(containerfile: str) -> tuple[str, ...]:
         if line.startswith("# --- "):
             owner = line[6:].split(":", 1)[0]
         owners.append(owner)
-    owners[-3:] = ["blockc"] * 3  # the closing USER, WORKDIR and CMD
+    owners[-4:] = ["blockc"] * 4  # the closing ENV, USER, WORKDIR and CMD
     return tuple(owners)
 
 
@@ -196,7 +196,7 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
         steps = _instructions(plan, errors)
         containerfile = render_template(
             "Containerfile.j2", save=save_cache, name=t.name, version=__version__, base=img.base, steps=steps, uid=img.uid,
-            gid=img.gid, workdir=img.workdir)
+            gid=img.gid, workdir=img.workdir, python=img.python)
     except _Unsafe as exc:
         errors.append(("blockc", f"{exc}; it cannot be placed in the Containerfile"))
         containerfile = ""
