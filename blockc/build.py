@@ -117,6 +117,7 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
     args.append(str(artifact_dir))
     tail: deque[str] = deque(maxlen=25)
     current = None
+    cached: set[int] = set()
     try:
         # every exit code is "ok" to sh: the failure is reported below, with its step and block
         proc = tool("buildah", settings)(*args, _iter=True, _err_to_out=True,
@@ -134,6 +135,8 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
                     progress.update(text)
                 else:
                     progress.line(text)
+            elif line.startswith("--> Using cache") and current:
+                cached.add(current[0])
             tail.append(line)
         proc.wait()
     finally:
@@ -148,6 +151,13 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
         block = current[2] if current else None
         raise BlockcError([Diagnostic(f"{msg}\n  last lines of its log:\n{last}",
                                       block_id=block, block_type=_type_of(artifact, block))])
+    if current:
+        # FROM and ARG never run anything; every other step either ran or came from the cache
+        runnable = [n for n, (_, _, text) in enumerate(steps, 1)
+                    if not text.startswith(("FROM ", "ARG "))]
+        ran = [n for n in runnable if n not in cached]
+        progress.line(f"{len(ran)} of {len(runnable)} steps ran, {len(runnable) - len(ran)} "
+                      f"from the layer cache")
     return ref, True
 
 

@@ -6,6 +6,7 @@ transition so a crash leaves an honest state behind (STARTING/STOPPING/FAILED).
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import subprocess
@@ -116,7 +117,7 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
     progress = progress or Progress()
     with state.lock(name):
         existing = state.get(name)
-        owner = owner or (existing.owner if existing else os.environ.get("USER") or "studio")
+        owner = owner or (existing.owner if existing else getpass.getuser())
         check_owner(owner)
         if existing and existing.owner != owner:
             raise BlockcError(f"studio '{name}' belongs to owner '{existing.owner}', not "

@@ -85,7 +85,8 @@ class Session:
     def __init__(self, transport: Transport, python: str, source: str | None = None):
         self.transport = transport
         try:
-            self.proc = transport.popen([python, "-c", source or agent_source()])
+            # -I -S: no user site, no PYTHON* variables, no site-packages: stdlib only, fast
+            self.proc = transport.popen([python, "-I", "-S", "-c", source or agent_source()])
         except OSError as exc:
             raise SyncError(f"cannot reach the studio ({transport.describe()}): {exc}")
         self.inp = self.proc.stdout
@@ -418,7 +419,8 @@ class _Sync:
         if not os.path.isdir(ws):
             raise SyncError(f"workspace {ws} is not a directory")
         try:
-            parts = wire.check_rel(self.spec.host)
+            # "." is the workspace itself
+            parts = [] if self.spec.host == "." else wire.check_rel(self.spec.host)
         except PathRefused as exc:
             raise SyncError(f"zone {self.spec.name}: host path {self.spec.host!r}: {exc}")
         self.host_root = os.path.join(ws, *parts)
@@ -585,15 +587,19 @@ class _Sync:
 
         rows = []
         need = set()
-        paths = set(base) | set(host) | set(cont) | c_deleted
-        plain = not (c_unobs or h_unobs or ex.spec)
+        if c_unobs or h_unobs or ex.spec:
+            paths = set(base) | set(host) | set(cont) | c_deleted
+        else:  # only what differs from the baseline on either side needs a decision
+            bget = base.get
+            paths = {rel for rel, ho in host.items()
+                     if (b := bget(rel)) is None or ho.type != b.type or ho.mode != b.h_mode
+                     or (b.type == "f" and (ho.size != b.h_size or ho.mtime != b.h_mtime))}
+            paths.update(rel for rel in base if rel not in host)
+            paths.update(cont)
+            paths.update(c_deleted)
         for rel in sorted(paths):
             b = base.get(rel)
             ho = host.get(rel)
-            if plain and b is not None and ho is not None and rel not in cont and rel not in c_deleted \
-                    and ho.type == b.type and ho.mode == b.h_mode and \
-                    (b.type == "d" or (ho.size == b.h_size and ho.mtime == b.h_mtime)):
-                continue  # unchanged on both sides
             co, c_seen = c_obs(rel, b)
             is_dir = any(o is not None and o.type == "d" for o in (ho, co)) or (b is not None and b.type == "d")
             if ex(rel, is_dir):
