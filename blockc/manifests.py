@@ -91,13 +91,17 @@ def instance_manifests(manifests: list[dict], studio_json: dict, *, studio: str,
                        namespace: str | None = None) -> list[dict]:
     """The artifact's manifests made into one studio's: names, labels, env, image.
 
-    ``host_ports`` (app id -> port) publishes app ports on 127.0.0.1 (podman runtime).
+    ``host_ports`` (app id -> port) publishes app ports on 127.0.0.1 (podman runtime). Users
+    then reach each app directly, with no gateway in front: a ``strip`` app is served at ``/``
+    there, so its ``BLOCKC_BASE_PATH_<ID>`` is ``/`` (behind a gateway it is the app's prefix,
+    which the gateway strips).
     """
     out = copy.deepcopy(manifests)
     name = f"studio-{studio}"
     labels = {LABEL_STUDIO: studio, LABEL_OWNER: owner, LABEL_TEMPLATE: studio_json["name"]}
     env = [{"name": "BLOCKC_STUDIO", "value": studio}, {"name": "BLOCKC_OWNER", "value": owner}]
-    env += [{"name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}", "value": base_path(studio, a["id"])}
+    env += [{"name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}",
+             "value": "/" if host_ports and a["path"] == "strip" else base_path(studio, a["id"])}
             for a in studio_json["apps"]]
     for obj in out:
         obj["metadata"]["name"] = name

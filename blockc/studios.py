@@ -51,15 +51,20 @@ def _studio_json(studio: state.Studio) -> dict:
                           f"missing; run `blockc start` again") from None
 
 
+def served_base(studio: str, app: dict) -> str:
+    """The path an app answers under on this host: its prefix for ``preserve`` apps, ``/``
+    for ``strip`` apps (reached directly, no gateway strips a prefix)."""
+    return "/" if app["path"] == "strip" else base_path(studio, app["id"])
+
+
 def app_url(studio: str, app: dict, port: int) -> str:
-    path = "/" if app["path"] == "strip" else base_path(studio, app["id"])
-    return f"http://127.0.0.1:{port}{path}"
+    return f"http://127.0.0.1:{port}{served_base(studio, app)}"
 
 
 def health_url(studio: str, app: dict, port: int) -> str | None:
     if app.get("health") is None:
         return None
-    return f"http://127.0.0.1:{port}{app['health'].replace('{base}', base_path(studio, app['id']))}"
+    return f"http://127.0.0.1:{port}{app['health'].replace('{base}', served_base(studio, app))}"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -220,6 +220,7 @@ def schema_errors(instance, schema: Mapping) -> list[tuple[str, tuple, bool, str
                             tuple(err.absolute_path) + (sub.instance,), True, None))
             continue
         out.extend(_describe(err))
+    out = list(dict.fromkeys(out))  # jsonschema reports each missing key once per key
     out.sort(key=lambda e: tuple(str(p) for p in e[1]))
     return out
 

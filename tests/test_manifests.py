@@ -54,7 +54,20 @@ def test_instance_manifests_are_strictly_valid(example, installed_registry):
     for app in artifact.studio["apps"]:
         key = app["id"].upper().replace("-", "_")
         assert env[f"BLOCKC_PORT_{key}"] == str(app["port"])
-        assert env[f"BLOCKC_BASE_PATH_{key}"] == f"/studios/alice-lab/{app['id']}/"
+        # published directly on the host (no gateway): strip apps are served at /
+        want = "/" if app["path"] == "strip" else f"/studios/alice-lab/{app['id']}/"
+        assert env[f"BLOCKC_BASE_PATH_{key}"] == want
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
+def test_behind_a_gateway_every_app_has_its_prefix(example, installed_registry):
+    artifact = compile_example(example, installed_registry)
+    out = instance_manifests(objects(artifact), artifact.studio, studio="bob-lab",
+                             owner="bob", image=artifact.image_ref)
+    env = {e["name"]: e["value"] for e in out[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for app in artifact.studio["apps"]:
+        key = app["id"].upper().replace("-", "_")
+        assert env[f"BLOCKC_BASE_PATH_{key}"] == f"/studios/bob-lab/{app['id']}/"
 
 
 def test_cli_manifests_are_kubectl_applicable(cli):

@@ -162,13 +162,6 @@ class ChunkReader:
             raise ProtocolError("truncated line")
 
 
-def send_lines(out, items):
-    w = ChunkWriter(out)
-    for item in items:
-        w.write(json.dumps(item, separators=(",", ":")).encode("ascii") + b"\n")
-    w.close()
-
-
 # ------------------------------------------------------------------------------- tar
 # A minimal GNU tar writer/reader: regular files only (anything else in a stream is a
 # protocol error), long names via GNU 'L' records, sizes >= 8 GiB in base-256. The
@@ -810,14 +803,6 @@ class _Exact:
             data += more
         self.left -= len(data)
         return data
-
-
-def _skip(src, size):
-    while size > 0:
-        data = src.read(min(IO, size))
-        if not data:
-            break
-        size -= len(data)
 
 
 def _expect(e):

@@ -858,7 +858,6 @@ class _Sync:
         self._problem(rel, side, reason)
 
     def _push_files(self, items):
-        rep = self.report
         total_bytes = sum(ho.size for _, ho, _, _ in items)
         done = {"files": 0, "bytes": 0}
         batch: list = []

@@ -45,20 +45,31 @@ def _wait_for_sync(app_id, gate, timeout=900):
         time.sleep(0.1)
 
 
+def _wait_for_file(app_id, path):
+    """A required file (e.g. a Streamlit script in a sync zone) may arrive later: wait for it,
+    saying why in the app's log, instead of failing until the supervisor gives up."""
+    if os.path.exists(path):
+        return
+    print(f"blockc: app '{app_id}' cannot start: required file {path} does not exist "
+          f"(put it in the image or in a sync zone); waiting for it", flush=True)
+    while not os.path.exists(path):
+        time.sleep(1)
+    print(f"blockc: {path} appeared", flush=True)
+
+
 def run(app_id):
     app = _apps().get(app_id)
     if app is None:
         sys.exit(f"blockc launcher: no app {app_id!r} in {APPS}")
     env = dict(os.environ)
+    # outside a runtime that sets them (a plain `podman run`), apps are served at /
+    env.setdefault("BLOCKC_BASE_PATH_" + _env_id(app_id), "/")
+    env.setdefault("BLOCKC_PORT_" + _env_id(app_id), str(app["port"]))
     _wait_for_sync(app_id, env.get("BLOCKC_WAIT_FOR_SYNC"))
     for key, value in app.get("env", {}).items():
         env[key] = _expand(value, env)
     for path in app.get("requires", []):
-        path = _expand(path, env)
-        if not os.path.exists(path):
-            print(f"blockc: app '{app_id}' cannot start: required file {path} does not exist "
-                  f"(put it in the image or in a sync zone)", flush=True)
-            sys.exit(78)
+        _wait_for_file(app_id, _expand(path, env))
     argv = [_expand(a, env) for a in app["command"]]
     workdir = app.get("workdir") or env.get("HOME") or "/"
     try:
