@@ -165,3 +165,14 @@ def test_local_roundtrip_conflict_and_mass_delete(local):
     assert len(list(host.iterdir())) == 13
     r = sync(allow_mass_delete=True)
     assert list(host.iterdir()) == []
+
+
+def test_zone_host_dot_is_the_workspace_itself(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.txt").write_text("a")
+    studio = tmp_path / "studio"
+    b = Baseline(tmp_path / "state.db")
+    r = sync_zone(LocalTransport(), studio="s", zone=Zone("all", ".", str(studio)), workspace=ws,
+                  baseline=b, python=sys.executable)
+    assert [c.path for c in r.pushed] == ["a.txt"] and (studio / "a.txt").read_text() == "a"

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""File-sync benchmark: blockc sync vs ``rsync -a`` over ``podman exec -i`` vs a plain tar pipe.
+
+    CONTAINERS_CONF=etc/containers.conf .venv/bin/python benchmarks/sync.py [--runs 3] [--files 10000]
+
+A tree of 10,000 files (~200 MB, mixed sizes, random content) is pushed into a fresh studio
+zone; then 1% of the files change in the studio and each tool pulls; then 1% change on the
+host and each tool pushes; then nothing changes and each tool syncs. Every tool runs as its
+own process (interpreter start included) against its own copy of the zone, over the same
+``podman exec -i`` transport. Prints medians, ratios against the goals (full push <= 1.2x the
+tar pipe; 1% delta <= 1.0x rsync) and the peak RSS of the blockc process.
+
+Needs root, podman and buildah; builds ``localhost/blockc-bench/sync-rsync:1`` (the base
+image plus rsync from Debian) once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
+IMAGE = "localhost/blockc-bench/sync-rsync:1"
+UID = "1000"
+
+RUNNER = r"""
+import sys, json, time
+from blockc.sync import Baseline, PodmanTransport, sync_zone
+from blockc.types import Zone
+db, ws, container, cpath, mode = sys.argv[1:6]
+t = time.monotonic()
+r = sync_zone(PodmanTransport(container, user=1000), studio="bench", zone=Zone("data", "data", cpath),
+              workspace=ws, mode=mode, baseline=Baseline(db))
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"pushed": len(r.pushed), "pulled": len(r.pulled), "conflicts": len(r.conflicts),
+                  "problems": len(r.problems), "seconds": time.monotonic() - t, "rss_mb": hwm / 1024}))
+"""
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def podman(*args, **kw):
+    return sh(["podman", *args], **kw)
+
+
+def ensure_image():
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode == 0:
+        return
+    if subprocess.run(["podman", "image", "exists", BASE]).returncode != 0:
+        sh([str(HERE / "scripts" / "make-base-image.sh"), BASE])
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "Containerfile").write_text(
+            f"FROM {BASE}\nRUN apt-get update && apt-get install -y --no-install-recommends rsync "
+            "&& rm -rf /var/lib/apt/lists/*\n")
+        sh(["buildah", "bud", "--isolation", "chroot", "--pull=never", "-t", IMAGE, d],
+           stdout=subprocess.DEVNULL)
+
+
+def make_tree(root: Path, nfiles: int, seed: int = 1) -> list[str]:
+    rnd = random.Random(seed)
+    names = []
+    for i in range(nfiles):
+        d = f"d{i % 10}/e{(i // 10) % 10}"
+        r = rnd.random()
+        if r < 0.90:
+            size = rnd.randint(512, 8 << 10)
+        elif r < 0.99:
+            size = rnd.randint(32 << 10, 256 << 10)
+        else:
+            size = rnd.randint(64 << 10, 1 << 20)
+        rel = f"{d}/f{i:05d}.bin"
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(size))
+        names.append(rel)
+    return names
+
+
+def timed(cmd, **kw):
+    """(seconds, ru_maxrss in MB) of one command."""
+    t = time.monotonic()
+    proc = subprocess.Popen(cmd, **kw)
+    _, status, ru = os.wait4(proc.pid, 0)
+    dt = time.monotonic() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {cmd}")
+    return dt, ru.ru_maxrss / 1024
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="blockc-bench-"))
+        self.src = self.tmp / "src"
+        self.container = f"blockc-bench-sync-{os.getpid()}"
+        self.results: dict[str, list[float]] = {}
+        self.rss: list[float] = []
+
+    def cexec(self, *cmd, user=UID, input=None):
+        return podman("exec", "-i", "-u", user, self.container, *cmd, input=input,
+                      stdout=subprocess.DEVNULL)
+
+    def setup(self):
+        ensure_image()
+        print(f"generating {self.args.files} files ...", flush=True)
+        self.names = make_tree(self.src, self.args.files)
+        total = sum(p.stat().st_size for p in self.src.rglob("*") if p.is_file())
+        print(f"tree: {self.args.files} files, {total / 1e6:.0f} MB", flush=True)
+        podman("run", "-d", "--name", self.container, "--user", f"{UID}:{UID}", IMAGE, "sleep", "infinity",
+               stdout=subprocess.DEVNULL)
+        self.cexec("sh", "-c", f"mkdir -p /zones && chown {UID}:{UID} /zones", user="0")
+
+    def cleanup(self):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.container], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ tools
+    def blockc(self, ws: Path, db: Path, cpath: str, mode: str):
+        out = self.tmp / "runner.out"
+        with open(out, "w") as f:
+            dt, _ = timed([sys.executable, "-c", RUNNER, str(db), str(ws), self.container, cpath, mode],
+                          stdout=f)
+        res = json.loads(out.read_text())
+        if res["conflicts"] or res["problems"]:
+            raise SystemExit(f"blockc sync reported conflicts/problems: {res}")
+        self.rss.append(res["rss_mb"])
+        return dt
+
+    def rsync_push(self, local: Path, cpath: str):
+        return timed(["rsync", "-a", "--delete", "--blocking-io", "-e", f"podman exec -i -u {UID}",
+                      f"{local}/", f"{self.container}:{cpath}/"])[0]
+
+    def rsync_pull(self, local: Path, cpath: str):
+        return timed(["rsync", "-a", "--delete", "--blocking-io", "-e", f"podman exec -i -u {UID}",
+                      f"{self.container}:{cpath}/", f"{local}/"])[0]
+
+    def tar_push(self, local: Path, cpath: str):
+        return timed(["sh", "-c", f"tar -C '{local}' -cf - . | podman exec -i -u {UID} {self.container} "
+                                  f"sh -c 'mkdir -p {cpath} && tar -C {cpath} -xf -'"])[0]
+
+    def tar_pull(self, local: Path, cpath: str):
+        return timed(["sh", "-c", f"podman exec -i -u {UID} {self.container} tar -C {cpath} -cf - . "
+                                  f"| tar -C '{local}' -xf -"])[0]
+
+    def add(self, key, value):
+        self.results.setdefault(key, []).append(value)
+
+    # --------------------------------------------------------------- mutations
+    def change_in_container(self, cpath: str, picks: list[str], seed: int):
+        code = ("import os,sys,random\nr=random.Random(%d)\nfor rel in sys.stdin.read().split('\\n'):\n"
+                "  p=os.path.join(%r, rel); n=os.path.getsize(p)\n"
+                "  open(p,'wb').write(os.urandom(n + r.randint(1, 100)))\n") % (seed, cpath)
+        self.cexec("python3", "-c", code, input="\n".join(picks).encode())
+
+    def change_on_host(self, root: Path, picks: list[str], seed: int):
+        r = random.Random(seed)
+        for rel in picks:
+            p = root / rel
+            p.write_bytes(os.urandom(p.stat().st_size + r.randint(1, 100)))
+
+    def picks(self, seed):
+        return random.Random(seed).sample(self.names, max(1, len(self.names) // 100))
+
+    # --------------------------------------------------------------------- run
+    def run(self):
+        runs = self.args.runs
+        for i in range(runs):
+            print(f"run {i + 1}/{runs}", flush=True)
+            # full push: each tool into a fresh zone
+            ws = self.tmp / f"ws{i}"
+            (ws).mkdir()
+            shutil.copytree(self.src, ws / "data")  # blockc's own host tree (mtimes kept)
+            db = self.tmp / f"state{i}.db"
+            self.add("full push: tar pipe", self.tar_push(self.src, f"/zones/tar{i}"))
+            self.add("full push: rsync", self.rsync_push(self.src, f"/zones/rsync{i}"))
+            self.add("full push: blockc", self.blockc(ws, db, f"/zones/blockc{i}", "push"))
+            rs_local = self.tmp / f"rs{i}"
+            shutil.copytree(self.src, rs_local)  # rsync's own host tree
+            bl = ws / "data"
+            self.blockc(ws, db, f"/zones/blockc{i}", "both")  # settles; nothing should move
+
+            # 1% changed in the studio, pulled
+            picks = self.picks(100 + i)
+            self.change_in_container(f"/zones/rsync{i}", picks, i)
+            self.change_in_container(f"/zones/blockc{i}", picks, i)
+            self.add("1% pull: rsync", self.rsync_pull(rs_local, f"/zones/rsync{i}"))
+            self.add("1% pull: blockc", self.blockc(ws, db, f"/zones/blockc{i}", "pull"))
+
+            # 1% changed on the host, pushed
+            picks = self.picks(200 + i)
+            self.change_on_host(rs_local, picks, i)
+            self.change_on_host(bl, picks, i)
+            self.add("1% push: rsync", self.rsync_push(rs_local, f"/zones/rsync{i}"))
+            self.add("1% push: blockc", self.blockc(ws, db, f"/zones/blockc{i}", "push"))
+
+            # nothing changed
+            self.add("no change: rsync", self.rsync_push(rs_local, f"/zones/rsync{i}"))
+            self.add("no change: blockc", self.blockc(ws, db, f"/zones/blockc{i}", "both"))
+            self.cexec("rm", "-rf", f"/zones/tar{i}", f"/zones/rsync{i}", f"/zones/blockc{i}")
+            shutil.rmtree(ws)
+            shutil.rmtree(rs_local)
+
+    def print(self):
+        med = {k: statistics.median(v) for k, v in self.results.items()}
+        print()
+        print(f"{'scenario':28} {'median s':>9}   runs")
+        for k, v in self.results.items():
+            print(f"{k:28} {med[k]:9.3f}   {' '.join(f'{x:.3f}' for x in v)}")
+        print()
+
+        def ratio(a, b, goal):
+            r = med[a] / med[b]
+            print(f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}")
+
+        ratio("full push: blockc", "full push: tar pipe", 1.2)
+        ratio("1% pull: blockc", "1% pull: rsync", 1.0)
+        ratio("1% push: blockc", "1% push: rsync", 1.0)
+        ratio("no change: blockc", "no change: rsync", 1.0)
+        print(f"blockc peak RSS: max {max(self.rss):.0f} MB over {len(self.rss)} runs "
+              f"(median {statistics.median(self.rss):.0f} MB)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--files", type=int, default=10000)
+    args = ap.parse_args()
+    os.environ.setdefault("CONTAINERS_CONF", str(HERE / "etc" / "containers.conf"))
+    b = Bench(args)
+    try:
+        b.setup()
+        b.run()
+        b.print()
+    finally:
+        b.cleanup()
+
+
+if __name__ == "__main__":
+    main()
