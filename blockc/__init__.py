@@ -14,10 +14,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-import pluggy as _pluggy
-
-hookimpl = _pluggy.HookimplMarker("blockc")
-
 __all__ = ["__version__", "hookimpl", "compile", "validate", "emit", "BlockcError"]
 
 
@@ -43,6 +39,12 @@ def emit(artifact, outdir):
 
 
 def __getattr__(name):
+    if name == "hookimpl":  # pluggy is imported only when plugins are (not for --help)
+        import pluggy
+
+        global hookimpl
+        hookimpl = pluggy.HookimplMarker("blockc")
+        return hookimpl
     if name == "BlockcError":
         from .errors import BlockcError
 

@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from . import __version__
 from .errors import BlockcError, Diagnostic
@@ -19,7 +19,7 @@ from .model import Artifact, Plan
 from .types import Copy, Raw, Run, Shell
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TEMPLATES = resources.files("blockc").joinpath("templates")
+_TEMPLATES = Path(__file__).parent / "templates"
 
 
 class _Unsafe(ValueError):
@@ -89,7 +89,7 @@ def render_template(template: str, *, save: bool = True, **context) -> str:
 
 @lru_cache(maxsize=None)
 def _text(name: str) -> bytes:
-    return _TEMPLATES.joinpath(name).read_bytes()
+    return (_TEMPLATES / name).read_bytes()
 
 
 def _instructions(plan: Plan, errors: list) -> list[dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .errors import Diagnostic, did_you_mean
@@ -28,7 +28,7 @@ _validators: dict[int, tuple[Any, Any]] = {}
 
 @lru_cache(maxsize=1)
 def template_schema() -> dict:
-    return json.loads(resources.files("blockc").joinpath("schemas/template.schema.json").read_text())
+    return json.loads((Path(__file__).parent / "schemas" / "template.schema.json").read_text())
 
 
 # keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
@@ -41,6 +41,7 @@ _FAST_KEYWORDS = {
 }
 _SCHEMA_MAPS = {"properties", "patternProperties"}
 _fast: dict[int, tuple[Any, Any]] = {}
+_CODEGEN = 3  # bump when the generated code is post-processed differently
 
 
 def _fast_ok(schema) -> bool:
@@ -81,6 +82,22 @@ class _Invalid(ValueError):
         super().__init__(*args)
 
 
+class _LazyPattern:
+    """A regex compiled on first use: a template uses a few of its schemas' many patterns,
+    and compiling them all costs more than validating."""
+
+    def __init__(self, pattern, flags=0):
+        self._args = (pattern, flags)
+        self._re = None
+
+    def __getattr__(self, name):
+        if self._re is None:
+            import re
+
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)
+
+
 def _load_fast(schema: Mapping):
     import hashlib
     import marshal
@@ -90,7 +107,7 @@ def _load_fast(schema: Mapping):
     from .settings import blockc_home
 
     body = json.dumps(schema, sort_keys=True)
-    key = hashlib.sha256(f"{sys.version}\0{body}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{_CODEGEN}\0{sys.version}\0{body}".encode()).hexdigest()[:32]
     path = blockc_home() / "cache" / "schemas" / f"{key}.marshal"
     code = None
     if not os.environ.get("BLOCKC_NO_CACHE"):
@@ -105,7 +122,9 @@ def _load_fast(schema: Mapping):
             {k: v for k, v in json.loads(body).items() if k not in ("$schema", "$id")})
         source = source.replace(
             "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException",
-            "JsonSchemaValueException = JsonSchemaValuesException = _Invalid")
+            "JsonSchemaValueException = JsonSchemaValuesException = _Invalid"
+        ).replace("from decimal import Decimal", "class Decimal: pass  # no Decimal is ever fed"
+        ).replace("re.compile(", "_LazyPattern(")
         code = compile(source, f"<schema {key}>", "exec")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +133,7 @@ def _load_fast(schema: Mapping):
             os.replace(tmp, path)
         except OSError:
             pass
-    namespace = {"_Invalid": _Invalid}
+    namespace = {"_Invalid": _Invalid, "_LazyPattern": _LazyPattern}
     exec(code, namespace)
     return namespace["validate"]
 

@@ -13,7 +13,7 @@ endpoint: ``GET /`` answering 2xx or a 3xx redirect to its sign-in hop counts as
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 from blockc import hookimpl
 from blockc.blocks._schema import LABEL, PORT, URL, options
@@ -50,7 +50,7 @@ def contribute(ctx: BlockContext) -> Contributions:
     deb = f"/tmp/blockc-{ctx.id}-rstudio-server.deb"
 
     fetch = ContextFile(ctx.context_path("fetch_deb.py"),
-                        resources.files(__package__).joinpath("fetch_deb.py").read_bytes())
+                        (Path(__file__).parent / "fetch_deb.py").read_bytes())
     install = Step(Phase.APP, [
         Copy(fetch.path, f"{home}/fetch_deb.py", 0o644),
         Run([("/opt/blockc/venv/bin/python", f"{home}/fetch_deb.py", url, o["sha256"].lower(),
