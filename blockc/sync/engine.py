@@ -288,6 +288,20 @@ class _HashingReader:
         return data
 
 
+def _batches(items, size_of):
+    """Items in batches of at most BATCH_FILES files or about BATCH_BYTES bytes, each batch one
+    tar stream (so a huge tree never makes one huge request)."""
+    batch, size = [], 0
+    for it in items:
+        batch.append(it)
+        size += size_of(it)
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def conflict_name(rel: str, studio: str, when: float | None = None, n: int = 1) -> str:
     """``dir/name.conflict-STUDIO-YYYYmmdd-HHMMSS.ext`` (UTC) for ``dir/name.ext``
     (``...-HHMMSS-N.ext`` for the N-th one within a second)."""
@@ -858,17 +872,9 @@ class _Sync:
         self._problem(rel, side, reason)
 
     def _push_files(self, items):
-        total_bytes = sum(ho.size for _, ho, _, _ in items)
         done = {"files": 0, "bytes": 0}
-        batch: list = []
-        size = 0
-        for it in items:
-            batch.append(it)
-            size += it[1].size
-            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
-                self._put_batch(batch, done, len(items), total_bytes)
-                batch, size = [], 0
-        if batch:
+        total_bytes = sum(it[1].size for it in items)
+        for batch in _batches(items, lambda it: it[1].size):
             self._put_batch(batch, done, len(items), total_bytes)
 
     def _put_batch(self, batch, done, nfiles, nbytes):
@@ -923,17 +929,9 @@ class _Sync:
                        bytes_total=nbytes)
 
     def _pull_files(self, items):
-        total_bytes = sum(co.size for _, _, co, _, _, _ in items)
         done = {"files": 0, "bytes": 0}
-        batch: list = []
-        size = 0
-        for it in items:
-            batch.append(it)
-            size += it[2].size
-            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
-                self._get_batch(batch, done, len(items), total_bytes)
-                batch, size = [], 0
-        if batch:
+        total_bytes = sum(it[2].size for it in items)
+        for batch in _batches(items, lambda it: it[2].size):
             self._get_batch(batch, done, len(items), total_bytes)
 
     def _get_batch(self, batch, done, nfiles, nbytes):

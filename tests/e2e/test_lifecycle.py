@@ -188,11 +188,12 @@ def test_podman_missing(tmp_path, template):
 
 
 def test_interrupted_build_leaves_no_tag(tmp_path, template):
-    t = template(tmp_path, "slow", """    - type: dockerfile
+    token = os.urandom(4).hex()  # a template (and so an image tag) no earlier run has built
+    t = template(tmp_path, "slow", f"""    - type: dockerfile
       id: slow
       with:
         instructions: |
-          RUN sleep 20
+          RUN echo {token} && sleep 20
 """)
     proc = subprocess.Popen([BLOCKC, "build", t], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
