@@ -32,7 +32,10 @@ class Progress:
     def update(self, text: str) -> None:
         """A transient status (only shown on a terminal)."""
         if self._live is not None:
-            self._live.update(text)
+            from rich.text import Text
+
+            # plain text (a "[block]" is not markup), one line however long
+            self._live.update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def line(self, text: str) -> None:
         """A line that stays (both on terminals and in logs)."""
