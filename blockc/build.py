@@ -15,11 +15,14 @@ import signal
 import tempfile
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BlockcError, Diagnostic
-from .model import Artifact
 from .progress import Progress
 from .settings import Settings, blockc_home
+
+if TYPE_CHECKING:  # the sync and lifecycle commands use this module without the compiler
+    from .model import Artifact
 
 SITE_MOUNT = "/run/blockc-site"
 _STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")

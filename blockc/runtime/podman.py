@@ -7,6 +7,7 @@ Pod and container names follow podman's kube play convention for a Deployment na
 
 from __future__ import annotations
 
+import functools
 import tempfile
 
 import yaml
@@ -22,7 +23,10 @@ class PodmanRuntime:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.podman = tool("podman", settings)
+
+    @functools.cached_property
+    def podman(self):
+        return tool("podman", settings=self.settings)
 
     @staticmethod
     def pod(studio: str) -> str:
