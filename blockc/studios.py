@@ -216,6 +216,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
     pending = {a["id"]: a for a in apps}
     deadline = time.monotonic() + timeout
     rt = _runtime(studio, settings)
+    next_state_check = time.monotonic() + 1.0
     while pending:
         for app_id, app in list(pending.items()):
             url = health_url(studio.name, app, studio.ports[app_id])
@@ -224,9 +225,11 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
                 del pending[app_id]
         if not pending:
             break
-        if rt.state(studio.name) != "running":
-            raise BlockcError(f"studio '{studio.name}': its container stopped while apps were "
-                              f"starting; `blockc logs {studio.name}` shows why")
+        if time.monotonic() > next_state_check:  # a podman call: not at every poll
+            next_state_check = time.monotonic() + 1.0
+            if rt.state(studio.name) != "running":
+                raise BlockcError(f"studio '{studio.name}': its container stopped while apps "
+                                  f"were starting; `blockc logs {studio.name}` shows why")
         if time.monotonic() > deadline:
             diags = []
             for app_id, app in pending.items():
@@ -238,7 +241,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
                     block_id=app["block"], block_type=app["type"]))
             raise BlockcError(diags)
         progress.update(f"waiting for {', '.join(pending)} ({progress.elapsed():.0f} s)")
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatus]:

@@ -37,7 +37,7 @@ _FAST_KEYWORDS = {
     "properties", "additionalProperties", "required", "propertyNames", "maxProperties",
     "minProperties", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
     "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind",
+    "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind", "x-message",
 }
 _SCHEMA_MAPS = {"properties", "patternProperties"}
 _fast: dict[int, tuple[Any, Any]] = {}
@@ -185,6 +185,9 @@ def _describe(err) -> Iterator[tuple[str, tuple, bool, str | None]]:
     """(message, relative path, points-at-key, hint) for one jsonschema error."""
     path = tuple(err.absolute_path)
     v, inst, sch = err.validator, err.instance, err.schema
+    if "x-message" in sch and v not in ("type", "additionalProperties", "required"):
+        yield (sch["x-message"], path, False, None)  # the schema's own words for this value
+        return
     if v == "additionalProperties" and isinstance(inst, dict):
         known = set(sch.get("properties", {}))
         for key in inst:
