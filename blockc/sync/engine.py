@@ -877,12 +877,8 @@ class _Sync:
         for batch in _batches(items, lambda it: it[1].size):
             self._put_batch(batch, done, len(items), total_bytes)
 
-    def _put_batch(self, batch, done, nfiles, nbytes):
-        rep = self.report
-        s = self.session
-        s.send({"op": "put", "files": {rel: [ho.mode & MODE_MASK, ho.mtime, exp if exp is not None else None]
-                                      for rel, ho, exp, _ in batch}})
-        sent = {}
+    def _ticker(self, phase, done, nfiles, nbytes):
+        """A byte counter for one transfer that reports progress at most ten times a second."""
         last = [0.0]
 
         def tick(n):
@@ -890,8 +886,17 @@ class _Sync:
             now = time.monotonic()
             if now - last[0] > 0.1:
                 last[0] = now
-                self._progress("push", files_done=done["files"], files_total=nfiles,
+                self._progress(phase, files_done=done["files"], files_total=nfiles,
                                bytes_done=done["bytes"], bytes_total=nbytes)
+        return tick
+
+    def _put_batch(self, batch, done, nfiles, nbytes):
+        rep = self.report
+        s = self.session
+        s.send({"op": "put", "files": {rel: [ho.mode & MODE_MASK, ho.mtime, exp if exp is not None else None]
+                                      for rel, ho, exp, _ in batch}})
+        sent = {}
+        tick = self._ticker("push", done, nfiles, nbytes)
 
         w = ChunkWriter(s.out)
         try:
@@ -940,15 +945,7 @@ class _Sync:
         want = {it[0]: it for it in batch}
         s.send({"op": "get", "paths": list(want)})
         got = set()
-        last = [0.0]
-
-        def tick(n):
-            done["bytes"] += n
-            now = time.monotonic()
-            if now - last[0] > 0.1:
-                last[0] = now
-                self._progress("pull", files_done=done["files"], files_total=nfiles,
-                               bytes_done=done["bytes"], bytes_total=nbytes)
+        tick = self._ticker("pull", done, nfiles, nbytes)
 
         reader = ChunkReader(s.inp)
         try:
