@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,36 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sync_helpers import TREE_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
-
-LIST_CODE = r"""
-import hashlib, json, os, stat, sys
-root = sys.argv[1]
-out = {}
-for dirpath, dirs, files in os.walk(root):
-    for name in dirs + files:
-        p = os.path.join(dirpath, name)
-        rel = os.path.relpath(p, root)
-        if rel == ".blockc-sync-id":
-            continue
-        st = os.lstat(p)
-        if stat.S_ISDIR(st.st_mode):
-            out[rel] = ["d", st.st_mode & 0o7777, None]
-        elif stat.S_ISLNK(st.st_mode):
-            out[rel] = ["l", 0, os.readlink(p)]
-        elif stat.S_ISREG(st.st_mode):
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for b in iter(lambda: f.read(1 << 20), b""):
-                    h.update(b)
-            out[rel] = ["f", st.st_mode & 0o7777, h.hexdigest()]
-        else:
-            out[rel] = ["o", st.st_mode & 0o7777, None]
-json.dump(out, sys.stdout, ensure_ascii=True)
-"""
-
 
 class Studio:
     def __init__(self, name: str):
@@ -59,7 +34,7 @@ class Studio:
         return self.exec("sh", "-c", script, user=user)
 
     def tree(self, path: str) -> dict:
-        return json.loads(self.py(LIST_CODE, path))
+        return json.loads(self.py(TREE_CODE, path, ".blockc-sync-id"))
 
     def write(self, path: str, data: bytes, mode: int | None = None):
         code = ("import os,sys\np=sys.argv[1]\nos.makedirs(os.path.dirname(p), exist_ok=True)\n"
@@ -82,8 +57,10 @@ def _podman_ok() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def studio():
+@contextlib.contextmanager
+def _container():
+    """A container of the base image as the studio user, with /zones it may write, removed
+    afterwards whatever happened."""
     why = _podman_ok()
     if why:
         pytest.skip(why)
@@ -96,20 +73,16 @@ def studio():
         yield s
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def studio():
+    with _container() as s:
+        yield s
 
 
 @pytest.fixture
 def fresh_studio():
     """A second container, for 'a fresh studio replaced the old one'."""
-    why = _podman_ok()
-    if why:
-        pytest.skip(why)
-    name = f"blockc-synctest-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["podman", "run", "-d", "--name", name, "--user", "1000:1000", BASE, "sleep", "infinity"],
-                   check=True, capture_output=True)
-    s = Studio(name)
-    try:
-        s.sh("mkdir -p /zones && chown 1000:1000 /zones", user="0")
+    with _container() as s:
         yield s
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)

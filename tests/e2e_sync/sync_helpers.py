@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import stat
+import inspect
 from pathlib import Path
 
 
-def host_tree(root: Path) -> dict:
+def walk_tree(root, skip=()):
+    """{relative path: [type, mode, sha256 or link target]} of the tree at ``root``.
+
+    Self-contained: the tests also run its source in the studio (``TREE_CODE``)."""
+    import hashlib
+    import os
+    import stat
+
     out = {}
-    if not root.exists():
-        return out
     for dirpath, dirs, files in os.walk(root):
         for name in dirs + files:
-            p = Path(dirpath, name)
+            p = os.path.join(dirpath, name)
             rel = os.path.relpath(p, root)
-            st = p.lstat()
+            if rel in skip:
+                continue
+            st = os.lstat(p)
             if stat.S_ISDIR(st.st_mode):
                 out[rel] = ["d", st.st_mode & 0o7777, None]
             elif stat.S_ISLNK(st.st_mode):
@@ -30,6 +35,16 @@ def host_tree(root: Path) -> dict:
             else:
                 out[rel] = ["o", st.st_mode & 0o7777, None]
     return out
+
+
+# run in the studio as `python3 -c TREE_CODE ROOT [SKIP...]`
+TREE_CODE = inspect.getsource(walk_tree) + (
+    "import json, sys\njson.dump(walk_tree(sys.argv[1], sys.argv[2:]), sys.stdout, "
+    "ensure_ascii=True)\n")
+
+
+def host_tree(root: Path) -> dict:
+    return walk_tree(root)
 
 
 def contents(tree: dict) -> dict:
