@@ -59,6 +59,14 @@ class Studio:
     def artifact_dir(self) -> Path:
         return blockc_home() / "artifacts" / f"{self.template}-{self.artifact_hash[:12]}"
 
+    def studio_json(self) -> dict:
+        """The studio.json of the artifact the studio runs."""
+        try:
+            return json.loads((self.artifact_dir / "studio.json").read_text())
+        except OSError:
+            raise BlockcError(f"studio '{self.name}': its artifact {self.artifact_dir} is "
+                              f"missing; run `blockc start` again") from None
+
 
 def db_path() -> Path:
     return blockc_home() / "state.db"

@@ -40,17 +40,6 @@ class AppStatus:
                 "healthy": self.healthy}
 
 
-def _studio_json(studio: state.Studio) -> dict:
-    import json
-
-    path = studio.artifact_dir / "studio.json"
-    try:
-        return json.loads(path.read_text())
-    except OSError:
-        raise BlockcError(f"studio '{studio.name}': its artifact {studio.artifact_dir} is "
-                          f"missing; run `blockc start` again") from None
-
-
 def served_base(studio: str, app: dict) -> str:
     """The path an app answers under on this host: its prefix for ``preserve`` apps, ``/``
     for ``strip`` apps (reached directly, no gateway strips a prefix)."""
@@ -245,7 +234,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
 
 
 def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatus]:
-    studio_json = studio_json or _studio_json(studio)
+    studio_json = studio_json or studio.studio_json()
     out = []
     for app in studio_json["apps"]:
         port = studio.ports.get(app["id"])
@@ -262,7 +251,7 @@ def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list
         if studio.state == "RUNNING":
             why = "its pod vanished" if actual == "missing" else "its container stopped"
             studio = state.set_state(studio, "FAILED", f"{why} outside blockc")
-    studio_json = _studio_json(studio)
+    studio_json = studio.studio_json()
     apps = []
     for a in urls(studio, studio_json):
         app = next(x for x in studio_json["apps"] if x["id"] == a.id)
@@ -287,7 +276,7 @@ def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> 
             return "already stopped"
         state.set_state(studio, "STOPPING")
         try:
-            if actual == "running" and _studio_json(studio).get("zones"):
+            if actual == "running" and studio.studio_json().get("zones"):
                 _sync(studio, settings, mode="pull", progress=progress)
             rt.remove(name)
         except BaseException as exc:
@@ -305,7 +294,7 @@ def rm(name: str, settings: Settings, *, force: bool = False,
     with state.lock(name):
         studio = state.require(name)
         rt = _runtime(studio, settings)
-        zones = _studio_json(studio).get("zones") if studio.artifact_dir.exists() else []
+        zones = studio.studio_json().get("zones") if studio.artifact_dir.exists() else []
         if not force and zones:
             pending = _pending(studio, settings, running=rt.state(name) == "running")
             if pending:
@@ -325,7 +314,7 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     rt = _runtime(studio, settings)
     if rt.state(name) == "missing":
         raise BlockcError(f"studio '{name}' is not running (state {studio.state}); no logs")
-    studio_json = _studio_json(studio)
+    studio_json = studio.studio_json()
     ids = [a["id"] for a in studio_json["apps"] if a.get("launched", True)]
     if app is not None and app not in ids:
         from .errors import did_you_mean
@@ -346,7 +335,7 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
     rt = _runtime(studio, settings)
     if rt.state(name) != "running":
         raise BlockcError(f"studio '{name}' is not running (state {studio.state})")
-    studio_json = _studio_json(studio)
+    studio_json = studio.studio_json()
     img = studio_json["image"]
     cmd = rt.exec_argv(name, argv, user=f"{img['uid']}:{img['gid']}",
                        workdir=img["workdir"], interactive=True,

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-
 from . import state
 from .build import container_env
 from .errors import BlockcError
@@ -16,17 +14,9 @@ from .settings import Settings
 from .types import Zone
 
 
-def _studio_json(studio: state.Studio) -> dict:
-    try:
-        return json.loads((studio.artifact_dir / "studio.json").read_text())
-    except OSError:
-        raise BlockcError(f"studio '{studio.name}': its artifact is missing; run `blockc start` "
-                          f"again") from None
-
-
 def zones(studio: state.Studio) -> list[Zone]:
     return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
-            for z in _studio_json(studio).get("zones", [])]
+            for z in studio.studio_json().get("zones", [])]
 
 
 def _transport(studio: state.Studio, settings: Settings):
@@ -34,7 +24,7 @@ def _transport(studio: state.Studio, settings: Settings):
     from .sync import PodmanTransport
 
     rt = get_runtime(studio.runtime, settings)
-    uid = _studio_json(studio)["image"]["uid"]
+    uid = studio.studio_json()["image"]["uid"]
     return PodmanTransport(rt.container(studio.name), user=uid, env=container_env(settings))
 
 
