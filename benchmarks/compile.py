@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BIN, ROOT, devcontainer_cli, devcontainer_workspace, median_time, report, run  # noqa: E402
+from _common import BIN, ROOT, compile_bytecode, devcontainer_cli, devcontainer_workspace, median_time, report, run  # noqa: E402
 
 SIX = ROOT / "benchmarks" / "templates" / "six-blocks.yaml"
 
@@ -28,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
+    compile_bytecode()
     home = tempfile.mkdtemp(prefix="blockc-bench-home-")
     os.environ["BLOCKC_HOME"] = home
     env = dict(os.environ)

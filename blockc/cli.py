@@ -250,15 +250,13 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
 @command
 def build(obj, template, base_image, no_cache, push, pull):
     """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
-    import dataclasses
-
     from .build import build as build_image, ensure_artifact, push as push_image
     from .compiler import compile
     from .progress import Progress
 
     settings = obj.settings()
     if pull:
-        settings = dataclasses.replace(settings, pull=pull)
+        settings = settings.replace(pull=pull)
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     with Progress() as progress:
         ref, built = build_image(artifact, ensure_artifact(artifact), settings,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import BlockcError
@@ -32,13 +30,19 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
 
 def emit(artifact: Artifact, outdir: str | Path) -> Path:
     """Write the artifact: built beside ``outdir`` then swapped in, so a reader never sees a
-    half-written artifact and files left from an older compile do not linger."""
+    half-written artifact and files left from an older compile do not linger. An ``outdir``
+    that already holds exactly this artifact is left untouched (nothing written)."""
     outdir = Path(outdir).resolve()
     if outdir.exists() and not outdir.is_dir():
         raise BlockcError(f"{outdir} exists and is not a directory")
     if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / "studio.json").exists():
         raise BlockcError(f"{outdir} is not empty and holds no blockc artifact; "
                           f"refusing to replace it")
+    if outdir.is_dir() and not differences(artifact, outdir):
+        return outdir
+    import shutil
+    import tempfile
+
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:

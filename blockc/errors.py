@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from .value import Value
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Value):
     """One problem, located as precisely as we know."""
 
     message: str
@@ -17,7 +16,7 @@ class Diagnostic:
     block_type: str | None = None
     plugin: str | None = None
     hint: str | None = None
-    path: tuple = field(default=())  # path inside the template document
+    path: tuple = ()  # path inside the template document
 
     def location(self) -> str:
         if self.file is None and self.line is None:
@@ -45,7 +44,7 @@ class Diagnostic:
         return text
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        data = self.as_dict()
         data["path"] = [str(p) for p in self.path]
         return data
 

@@ -7,7 +7,6 @@ several documents, tags other than the plain JSON-like ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import BlockcError, Diagnostic
+from .value import Value
 
 MAX_BYTES = 1024 * 1024
 _PLAIN_TAGS = {
@@ -26,8 +26,7 @@ _STR_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}  # kept 
 _ALLOWED_TAGS = _PLAIN_TAGS | _STR_TAGS | {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(Value):
     """A loaded template: its data, and ``positions[path] = (line, col)`` (1-based).
 
     ``path`` is a tuple of keys/indices. ``key_positions[path]`` is where the key itself stands.

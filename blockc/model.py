@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from .loader import Document
 from .plugins import BlockTypeEntry, Registry
 from .types import App, ContextFile, Contributions, StudioImage, Step, Zone
+from .value import Value
 
 
-@dataclass(frozen=True)
-class BlockSpec:
+class BlockSpec(Value):
     index: int
     id: str
     type: str
@@ -33,8 +32,7 @@ class BlockSpec:
         return {"block_id": self.id, "block_type": self.type, "plugin": self.plugin}
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(Value):
     """Stage 2 (validate): the checked template."""
 
     doc: Document
@@ -47,22 +45,19 @@ class Template:
     registry: Registry
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(Value):
     """Stage 3 (resolve): each block's contributions."""
 
     template: Template
     contributions: tuple[tuple[BlockSpec, Contributions], ...]
 
 
-@dataclass(frozen=True)
-class PlannedStep:
+class PlannedStep(Value):
     step: Step
     owner: str  # block id, or "blockc"
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Value):
     """Stage 4 (plan): ordered steps, merged manifests, no conflicts."""
 
     template: Template
@@ -75,8 +70,7 @@ class Plan:
     manifest_owners: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Value):
     """Stage 5 (render): the artifact in memory, and its hash.
 
     ``files`` (relative path -> (content, mode)) is serialized on first use, so validating
@@ -88,7 +82,7 @@ class Artifact:
     hash: str
     manifests: tuple[dict, ...]
     containerfile_owners: tuple[str, ...]
-    serialize: Callable[[], Mapping[str, tuple[bytes, int]]] = field(repr=False, compare=False)
+    serialize: Callable[[], Mapping[str, tuple[bytes, int]]]
 
     @cached_property
     def files(self) -> Mapping[str, tuple[bytes, int]]:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pluggy
@@ -19,33 +18,32 @@ import pluggy
 from . import hookspecs
 from .errors import Diagnostic
 from .types import BlockType
+from .value import Value
 
 GROUP = "blockc"
 CORE = "core"
 
 
-@dataclass(frozen=True)
-class PluginInfo:
+class PluginInfo(Value):
     name: str  # entry-point name
     value: str  # module[:attr]
     dist: str
     version: str
 
 
-@dataclass(frozen=True)
-class BlockTypeEntry:
+class BlockTypeEntry(Value):
     type: BlockType
     plugin: PluginInfo
 
 
-@dataclass
 class Registry:
     """Loaded block types, and the plugins that failed to load."""
 
-    pm: pluggy.PluginManager
-    types: dict[str, BlockTypeEntry] = field(default_factory=dict)
-    broken: list[tuple[PluginInfo, str]] = field(default_factory=list)
-    plugins: list[PluginInfo] = field(default_factory=list)
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self.types: dict[str, BlockTypeEntry] = {}
+        self.broken: list[tuple[PluginInfo, str]] = []
+        self.plugins: list[PluginInfo] = []
 
     def get(self, name: str) -> BlockTypeEntry | None:
         return self.types.get(name)

@@ -4,18 +4,17 @@ as an env var ``BLOCKC_<KEY>`` (the env var wins)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import BlockcError
+from .value import Value
 
 
 def blockc_home() -> Path:
     return Path(os.environ.get("BLOCKC_HOME") or Path.home() / ".local/share/blockc")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Value):
     ca_bundle: str | None = None
     pip_index_url: str | None = None
     npm_registry: str | None = None
@@ -53,7 +52,7 @@ def load_settings(config: str | None = None) -> Settings:
             raise BlockcError(f"{path}: invalid TOML: {exc}") from None
     elif config:
         raise BlockcError(f"{path}: config file not found")
-    known = {f.name for f in fields(Settings)}
+    known = set(Settings._fields)
     unknown = sorted(set(data) - known)
     if unknown:
         raise BlockcError(f"{path}: unknown setting(s): {', '.join(unknown)} "

@@ -13,7 +13,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import state
@@ -23,12 +22,12 @@ from .names import check_owner, check_studio
 from .progress import Progress
 from .runtime import get_runtime
 from .settings import Settings
+from .value import Value
 
 SYNC_GATE = "/tmp/blockc-sync-done"
 
 
-@dataclass(frozen=True)
-class AppStatus:
+class AppStatus(Value):
     id: str
     type: str
     label: str

@@ -19,7 +19,6 @@ see whatever else is installed and never leak into each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,6 +27,7 @@ from .errors import BlockcError, Diagnostic
 from .model import Artifact
 from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, load
 from .types import BlockType
+from .value import Value
 
 DEFAULT_BASE = "docker.io/library/python:3.12-slim-bookworm"
 
@@ -117,13 +117,12 @@ def write_template(directory: str | Path, content: str | bytes | Mapping[str, An
     return path
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Value):
     """What compiling a template gave: the artifact, or the diagnostics (never both)."""
 
     path: Path
     artifact: Artifact | None = None
-    diagnostics: tuple[Diagnostic, ...] = field(default=())
+    diagnostics: tuple[Diagnostic, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -9,10 +9,11 @@ them for the place they end up (Containerfile, shell, YAML, JSON).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from enum import IntEnum
 from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping, Sequence, Union
+
+from .value import Value
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -43,8 +44,7 @@ class Shell(str):
         return f"Shell({str.__repr__(self)})"
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(Value):
     """A ``RUN`` instruction: commands (argv tuples) joined with ``&&``, each argument quoted."""
 
     commands: tuple[tuple[str, ...], ...]
@@ -54,12 +54,11 @@ class Run:
         cmds = tuple(tuple(str(a) if not isinstance(a, Shell) else a for a in c) for c in self.commands)
         if not cmds or any(not c for c in cmds):
             raise ValueError("Run needs at least one non-empty command")
-        object.__setattr__(self, "commands", cmds)
+        self._set("commands", cmds)
         _check_user(self.user)
 
 
-@dataclass(frozen=True)
-class Copy:
+class Copy(Value):
     """A ``COPY`` of a build-context file (a :class:`ContextFile` path) to an absolute path."""
 
     src: str
@@ -74,8 +73,7 @@ class Copy:
         _check_user(self.user)
 
 
-@dataclass(frozen=True)
-class Raw:
+class Raw(Value):
     """Admin-authored Containerfile text (the ``dockerfile`` block only), already checked."""
 
     text: str
@@ -85,20 +83,18 @@ class Raw:
 Instruction = Union[Run, Copy, Raw]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Value):
     """A Containerfile fragment: instructions placed in one phase."""
 
     phase: Phase
     instructions: tuple[Instruction, ...]
 
     def __post_init__(self):
-        object.__setattr__(self, "phase", Phase(self.phase))
-        object.__setattr__(self, "instructions", tuple(self.instructions))
+        self._set("phase", Phase(self.phase))
+        self._set("instructions", tuple(self.instructions))
 
 
-@dataclass(frozen=True)
-class ContextFile:
+class ContextFile(Value):
     """A file written into the artifact's ``context/`` (path relative to it)."""
 
     path: str
@@ -108,11 +104,10 @@ class ContextFile:
     def __post_init__(self):
         _check_relative(self.path, "ContextFile.path")
         if isinstance(self.content, str):
-            object.__setattr__(self, "content", self.content.encode())
+            self._set("content", self.content.encode())
 
 
-@dataclass(frozen=True)
-class App:
+class App(Value):
     """An HTTP app in the studio. ``command`` None means a bare port (nothing launched).
 
     ``health`` is a path; ``{base}`` in it stands for the app's URL prefix. With
@@ -128,7 +123,7 @@ class App:
     health: str | None = "/"
     websocket: bool = False
     label: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = MappingProxyType({})
     health_redirect_ok: bool = False
     workdir: str | None = None
     requires: tuple[str, ...] = ()
@@ -141,18 +136,17 @@ class App:
         if self.path not in ("strip", "preserve"):
             raise ValueError(f"App.path must be strip or preserve: {self.path!r}")
         if self.command is not None:
-            object.__setattr__(self, "command", tuple(str(a) for a in self.command))
+            self._set("command", tuple(str(a) for a in self.command))
         for k in self.env:
             if not ENV_NAME.match(k):
                 raise ValueError(f"bad env var name {k!r}")
-        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        self._set("env", MappingProxyType(dict(self.env)))
         if isinstance(self.requires, str):
             raise ValueError("App.requires is a tuple of paths, not a string")
-        object.__setattr__(self, "requires", tuple(str(r) for r in self.requires))
+        self._set("requires", tuple(str(r) for r in self.requires))
 
 
-@dataclass(frozen=True)
-class Zone:
+class Zone(Value):
     """A sync zone: a host dir (relative to the workspace) <-> a container path."""
 
     name: str
@@ -164,11 +158,10 @@ class Zone:
     def __post_init__(self):
         if self.direction not in ("both", "in", "out"):
             raise ValueError(f"Zone.direction: {self.direction!r}")
-        object.__setattr__(self, "exclude", tuple(self.exclude))
+        self._set("exclude", tuple(self.exclude))
 
 
-@dataclass(frozen=True)
-class ManifestPatch:
+class ManifestPatch(Value):
     """A patch merged into one generated Kubernetes object.
 
     target: ``deployment`` (the Deployment object), ``pod`` (its pod template spec),
@@ -185,8 +178,7 @@ class ManifestPatch:
             raise ValueError(f"ManifestPatch.target: {self.target!r}")
 
 
-@dataclass(frozen=True)
-class Contributions:
+class Contributions(Value):
     """Everything one block adds to the artifact."""
 
     steps: Sequence[Step] = ()
@@ -194,18 +186,17 @@ class Contributions:
     apps: Sequence[App] = ()
     zones: Sequence[Zone] = ()
     patches: Sequence[ManifestPatch] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = MappingProxyType({})
 
     def __post_init__(self):
         for name in ("steps", "files", "apps", "zones", "patches"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            self._set(name, tuple(getattr(self, name)))
         for k in self.env:
             if not ENV_NAME.match(k):
                 raise ValueError(f"bad env var name {k!r}")
 
 
-@dataclass(frozen=True)
-class StudioImage:
+class StudioImage(Value):
     """Facts about the image every block can rely on."""
 
     base: str
@@ -218,7 +209,7 @@ class StudioImage:
 
     def __post_init__(self):
         if not self.home:
-            object.__setattr__(self, "home", f"/home/{self.user}")
+            self._set("home", f"/home/{self.user}")
 
 
 class BlockContext:
@@ -257,8 +248,7 @@ def env_id(block_id: str) -> str:
     return block_id.upper().replace("-", "_")
 
 
-@dataclass(frozen=True)
-class BlockType:
+class BlockType(Value):
     """A block type: a name, the JSON Schema of its options and what it contributes.
 
     ``after`` names block types that, when present, must be placed before this one within a
@@ -278,7 +268,7 @@ class BlockType:
             raise ValueError(f"block type {self.name!r}: contribute must be callable")
         if not isinstance(self.schema, Mapping) or self.schema.get("type", "object") != "object":
             raise ValueError(f"block type {self.name!r}: schema must be a JSON Schema object")
-        object.__setattr__(self, "after", tuple(self.after))
+        self._set("after", tuple(self.after))
 
 
 def _check_relative(path: str, what: str) -> None:

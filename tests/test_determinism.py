@@ -124,6 +124,19 @@ def test_emit_replaces_the_whole_artifact(tmp_path, core_registry):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left behind
 
 
+def test_emit_leaves_an_up_to_date_artifact_untouched_and_repairs_a_changed_one(
+        tmp_path, core_registry):
+    art = blockc.compile(EXAMPLES / "docs-preview.yaml", registry=core_registry)
+    out = emit(art, tmp_path / "out")
+    before = {p: p.stat().st_ino for p in out.rglob("*")}
+    emit(art, out)
+    assert {p: p.stat().st_ino for p in out.rglob("*")} == before  # nothing rewritten
+    (out / "context" / "stray.txt").write_text("x")
+    (out / "Containerfile").write_text("FROM evil\n")
+    emit(art, out)
+    assert tree(out) == dict(art.files)
+
+
 def test_emit_refuses_a_foreign_directory(tmp_path, core_registry):
     (tmp_path / "precious.txt").write_text("keep me")
     art = blockc.compile(EXAMPLES / "minimal.yaml", registry=core_registry)

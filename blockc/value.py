@@ -1,0 +1,111 @@
+"""Immutable value classes, declared like frozen dataclasses but created at no cost.
+
+``@dataclass(frozen=True)`` generates and ``exec``s the source of ``__init__``, ``__eq__``,
+``__hash__``, ``__repr__``, ``__setattr__`` and ``__delattr__`` for every class when its module
+is imported: ~0.7 ms per class here, ~17 ms for blockc's two dozen value classes, paid by
+every ``blockc`` command. :class:`Value` gives the same behaviour with generic methods:
+
+    class Zone(Value):
+        name: str
+        direction: str = "both"
+
+        def __post_init__(self):  # optional: check or normalise (use _set to normalise)
+            ...
+
+Fields are the class annotations in definition order (base classes first); a class attribute
+of the same name is the default. Defaults are shared between instances, so they must be
+immutable (``()``, ``None``, a ``MappingProxyType``). Construction takes positional or
+keyword arguments; instances compare and hash by their fields, and print them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FrozenError(AttributeError):
+    """Raised on an attempt to change a field of a :class:`Value`."""
+
+
+_MISSING = object()
+
+
+class Value:
+    _fields: tuple[str, ...] = ()
+    _defaults: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        names = list(cls._fields)
+        own = [n for n in cls.__dict__.get("__annotations__", {})
+               if n not in names and not n.startswith("_")]
+        cls._fields = tuple(names + own)
+        defaults = dict(cls._defaults)
+        for n in own:
+            if n in cls.__dict__:
+                defaults[n] = cls.__dict__[n]
+        cls._defaults = defaults
+        seen_default = False
+        for n in cls._fields:
+            if n in defaults:
+                seen_default = True
+            elif seen_default:
+                raise TypeError(f"{cls.__name__}: field {n!r} without a default follows one with")
+
+    def __init__(self, *args, **kwargs):
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, "
+                            f"{len(args)} given")
+        values = dict(zip(fields, args))
+        for k, v in kwargs.items():
+            if k not in fields:
+                raise TypeError(f"{type(self).__name__}() got an unexpected argument {k!r}")
+            if k in values:
+                raise TypeError(f"{type(self).__name__}() got multiple values for {k!r}")
+            values[k] = v
+        d = self.__dict__
+        for n in fields:
+            v = values.get(n, _MISSING)
+            if v is _MISSING:
+                v = self._defaults.get(n, _MISSING)
+                if v is _MISSING:
+                    raise TypeError(f"{type(self).__name__}() missing argument {n!r}")
+            d[n] = v
+        post = getattr(self, "__post_init__", None)
+        if post is not None:
+            post()
+
+    def _set(self, name: str, value) -> None:
+        """Normalise a field while constructing (from ``__post_init__`` only)."""
+        self.__dict__[name] = value
+
+    def __setattr__(self, name, value):
+        raise FrozenError(f"cannot assign to field {name!r} of {type(self).__name__}")
+
+    def __delattr__(self, name):
+        raise FrozenError(f"cannot delete field {name!r} of {type(self).__name__}")
+
+    def _values(self) -> tuple:
+        d = self.__dict__
+        return tuple(d[n] for n in self._fields)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash((self.__class__, self._values()))
+
+    def __repr__(self) -> str:
+        d = self.__dict__
+        return f"{type(self).__name__}({', '.join(f'{n}={d[n]!r}' for n in self._fields)})"
+
+    def replace(self, **changes) -> Value:
+        """A copy with some fields changed (checked again by ``__post_init__``)."""
+        return type(self)(**{**{n: self.__dict__[n] for n in self._fields}, **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict (values not copied)."""
+        return {n: self.__dict__[n] for n in self._fields}
