@@ -57,21 +57,22 @@ class Value:
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, "
                             f"{len(args)} given")
-        values = dict(zip(fields, args))
-        for k, v in kwargs.items():
-            if k not in fields:
-                raise TypeError(f"{type(self).__name__}() got an unexpected argument {k!r}")
-            if k in values:
-                raise TypeError(f"{type(self).__name__}() got multiple values for {k!r}")
-            values[k] = v
         d = self.__dict__
-        for n in fields:
-            v = values.get(n, _MISSING)
-            if v is _MISSING:
-                v = self._defaults.get(n, _MISSING)
-                if v is _MISSING:
-                    raise TypeError(f"{type(self).__name__}() missing argument {n!r}")
+        for n, v in zip(fields, args):
             d[n] = v
+        for k, v in kwargs.items():
+            if k in d:
+                raise TypeError(f"{type(self).__name__}() got multiple values for {k!r}")
+            if k not in self._defaults and k not in fields:
+                raise TypeError(f"{type(self).__name__}() got an unexpected argument {k!r}")
+            d[k] = v
+        if len(d) < len(fields):
+            for n in fields:
+                if n not in d:
+                    v = self._defaults.get(n, _MISSING)
+                    if v is _MISSING:
+                        raise TypeError(f"{type(self).__name__}() missing argument {n!r}")
+                    d[n] = v
         post = getattr(self, "__post_init__", None)
         if post is not None:
             post()
