@@ -38,22 +38,40 @@ def _progress_callback(progress: Progress):
 
 
 def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
-                allow_mass_delete: bool = False) -> list:
-    """Sync every zone of the studio; print a summary per zone; return the reports."""
-    from .sync import Baseline, format_report, sync_zone
+                allow_mass_delete: bool = False, done_file: str | None = None) -> list:
+    """Sync every zone of the studio; print a summary per zone; return the reports.
+    ``done_file`` is created in the studio once every zone synced without errors (by the
+    last zone's agent: no exec of its own)."""
+    from .sync.session import start_agent
 
     if not studio.workspace:
         raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
+    zs = zones(studio)
+    if not zs:
+        return []
     transport = _transport(studio, settings)
+    # each zone is one agent exec, slow to start: the first starts before anything else is
+    # done (even importing the engine), each next one while the zone before it syncs
+    nxt = start_agent(transport)
     reports = []
-    with Baseline(state.db_path()) as baseline:
-        for zone in zones(studio):
-            report = sync_zone(transport, studio=studio.name, zone=zone,
-                               workspace=studio.workspace, mode=mode, baseline=baseline,
-                               allow_mass_delete=allow_mass_delete,
-                               progress=_progress_callback(progress))
-            progress.line(format_report(report))
-            reports.append(report)
+    try:
+        from .sync import Baseline, format_report, sync_zone
+
+        with Baseline(state.db_path()) as baseline:
+            for i, zone in enumerate(zs):
+                last = i + 1 == len(zs)
+                clean = not any(r.errors for r in reports)
+                agent, nxt = nxt, (None if last else start_agent(transport))
+                report = sync_zone(transport, studio=studio.name, zone=zone,
+                                   workspace=studio.workspace, mode=mode, baseline=baseline,
+                                   allow_mass_delete=allow_mass_delete,
+                                   progress=_progress_callback(progress), agent=agent,
+                                   done_file=done_file if last and clean else None)
+                progress.line(format_report(report))
+                reports.append(report)
+    finally:
+        if nxt is not None:
+            nxt.close()
     return reports
 
 
@@ -64,11 +82,20 @@ def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progres
     if not zones(studio):
         progress.line(f"studio '{studio.name}' has no sync zones")
         return 0
-    if get_runtime(studio.runtime, settings).state(studio.name) != "running":
-        raise BlockcError(f"studio '{studio.name}' is not running (state {studio.state}); "
-                          f"start it to sync")
-    reports = sync_studio(studio, settings, mode=mode, progress=progress,
-                          allow_mass_delete=allow_mass_delete)
+    # No up-front state check (a podman call of its own, as slow as the sync's exec): a studio
+    # that is not running fails to start the agent, and only then is its state asked for.
+    try:
+        reports = sync_studio(studio, settings, mode=mode, progress=progress,
+                              allow_mass_delete=allow_mass_delete)
+    except BlockcError as exc:
+        from .sync import MassDeletionRefused, SyncError
+
+        if not isinstance(exc, SyncError) or isinstance(exc, MassDeletionRefused):
+            raise
+        if get_runtime(studio.runtime, settings).state(studio.name) != "running":
+            raise BlockcError(f"studio '{studio.name}' is not running (state {studio.state}); "
+                              f"start it to sync") from None
+        raise
     return max((r.exit_code for r in reports), default=0)
 
 

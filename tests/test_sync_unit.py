@@ -176,3 +176,117 @@ def test_zone_host_dot_is_the_workspace_itself(tmp_path):
     r = sync_zone(LocalTransport(), studio="s", zone=Zone("all", ".", str(studio)), workspace=ws,
                   baseline=b, python=sys.executable)
     assert [c.path for c in r.pushed] == ["a.txt"] and (studio / "a.txt").read_text() == "a"
+
+
+def _put(root, files, expect=None):
+    """One put request (hello first) to an in-process agent; its results."""
+    stream = io.BytesIO()
+    w = wire.ChunkWriter(stream)
+    for rel, (body, mode, mtime) in files.items():
+        wire.tar_file(w, rel, len(body), io.BytesIO(body), mode, mtime // 10**9)
+    wire.tar_end(w)
+    w.close()
+    inp = io.BytesIO()
+    wire.send(inp, {"op": "hello", "root": str(root)})
+    spec = {rel: [mode, mtime, (expect or {}).get(rel)] for rel, (_, mode, mtime) in files.items()}
+    wire.send(inp, {"op": "put", "files": spec})
+    inp.write(stream.getvalue())
+    inp.seek(0)
+    out = io.BytesIO()
+    wire.Agent(io.BufferedReader(inp), out).serve()
+    out.seek(0)
+    assert wire.recv(out)["ok"]
+    return wire.recv(out)["results"]
+
+
+@pytest.mark.parametrize("renameat2", ["libc", "absent", "refused"])
+def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, renameat2):
+    """A put of many files writes the small ones from writer threads (and new ones with
+    renameat2 when there is one): same results as one by one, every check kept."""
+    import errno
+
+    if renameat2 == "absent":
+        monkeypatch.setattr(wire, "_renameat2", False)  # the stat + rename fallback
+    elif renameat2 == "refused":  # e.g. a seccomp profile without it: EPERM, then never again
+        calls = []
+        monkeypatch.setattr(wire, "_renameat2", (lambda *a: calls.append(a) or -1, lambda: errno.EPERM))
+    root = tmp_path / "zone"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "exists.txt").write_text("already here")  # appeared since the scan
+    (root / "old.txt").write_text("old")  # expected as scanned
+    (root / "moved.txt").write_text("changed meanwhile")  # no longer as scanned
+    st_old = os.stat(root / "old.txt")
+    files = {f"d/e{i % 3}/f{i:03}.bin": (os.urandom(i * 37), (0o644, 0o600, 0o755, 0o444)[i % 4],
+                                         1_600_000_000_123_456_789 + i)
+             for i in range(wire.PUT_THREADS_MIN + 10)}
+    files["big.bin"] = (os.urandom(wire.SMALL + 4096), 0o640, 1_600_000_000_000_000_000)  # streamed
+    files["d/exists.txt"] = (b"new", 0o644, 1_600_000_000_000_000_000)
+    files["old.txt"] = (b"new old", 0o644, 1_600_000_000_000_000_000)
+    files["moved.txt"] = (b"new moved", 0o644, 1_600_000_000_000_000_000)
+    res = _put(root, files, expect={"old.txt": ["f", st_old.st_size, st_old.st_mtime_ns],
+                                    "moved.txt": ["f", 3, 1]})
+    assert set(res) == set(files)
+    assert bool(wire._renameat2) == (renameat2 == "libc")
+    if renameat2 == "refused":
+        assert 1 <= len(calls) <= 4  # one per thread (3 writers, the main one) at most
+    for rel in ("d/exists.txt", "moved.txt"):
+        assert res[rel][0] == "err" and res[rel][2] is True, res[rel]  # Changed: "next time"
+    assert (root / "d" / "exists.txt").read_text() == "already here"
+    assert (root / "moved.txt").read_text() == "changed meanwhile"
+    for rel, (body, mode, mtime) in files.items():
+        if rel in ("d/exists.txt", "moved.txt"):
+            continue
+        assert res[rel][0] == "ok", (rel, res[rel])
+        st = os.stat(root / rel)
+        assert (root / rel).read_bytes() == body
+        assert st.st_mode & 0o7777 == mode and st.st_mtime_ns == mtime
+        assert res[rel][1] == [rel, "f", len(body), mtime, mode, None]
+    leftovers = [p for p in root.rglob("*") if p.name.startswith(wire.TMP_PREFIX)]
+    assert leftovers == []
+
+
+def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
+    """`blockc sync` does not ask the runtime first (that costs as much as the sync's own exec):
+    the agent fails to start, and only then is the studio's state asked for."""
+    import json
+
+    from blockc import state, syncing
+    from blockc.errors import BlockcError
+    from blockc.progress import Progress
+    from blockc.settings import Settings
+    from blockc.sync import SyncError
+
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    (tmp_path / "ws").mkdir()
+    studio = state.Studio(name="gone", owner="o", template="t", template_path="-",
+                          artifact_hash="0" * 64, image="i", runtime="podman", state="RUNNING",
+                          workspace=str(tmp_path / "ws"))
+    studio.artifact_dir.mkdir(parents=True)
+    (studio.artifact_dir / "studio.json").write_text(json.dumps({
+        "image": {"uid": 1000, "gid": 1000},
+        "zones": [{"name": "w", "host": "w", "container": "/zones/w", "direction": "both",
+                   "exclude": []}]}))
+
+    class Refusing(LocalTransport):  # what `podman exec` does for a stopped container
+        def _argv(self, argv):
+            return ["sh", "-c", "echo 'Error: container state improper' >&2; exit 125"]
+
+    asked = []
+
+    class Runtime:
+        def __init__(self, st):
+            self.st = st
+
+        def state(self, name):
+            asked.append(name)
+            return self.st
+
+    monkeypatch.setattr(syncing, "_transport", lambda studio, settings: Refusing())
+    import blockc.runtime
+
+    for st, raised in (("stopped", "is not running"), ("running", "lost the sync agent")):
+        monkeypatch.setattr(blockc.runtime, "get_runtime", lambda name, settings, st=st: Runtime(st))
+        with pytest.raises(BlockcError, match=raised) as exc:
+            syncing.sync_command(studio, Settings(), mode="both", progress=Progress(io.StringIO()))
+        assert isinstance(exc.value, SyncError) == (st == "running")
+    assert asked == ["gone", "gone"]

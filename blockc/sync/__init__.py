@@ -9,18 +9,36 @@ Public API::
     report = sync_zone(transport, studio="demo", zone=zone, workspace=ws, mode="push",
                        baseline=baseline, progress=callback)
     print(format_report(report)); sys.exit(report.exit_code)
+
+Names are imported on first use (``blockc sync`` starts the studio-side agent before it
+imports the engine).
 """
 
-from .baseline import Baseline, Entry, ZoneState
-from .engine import conflict_name, pending_changes, sync_zone, sync_zones
-from .report import (Change, Conflict, MassDeletionRefused, Problem, SyncError, SyncProgress,
-                     SyncReport, format_report)
-from .transport import LocalTransport, PodmanTransport, Process, Transport
+from importlib import import_module
 
-__all__ = [
-    "Baseline", "Entry", "ZoneState",
-    "sync_zone", "sync_zones", "pending_changes", "conflict_name",
-    "SyncReport", "SyncProgress", "Change", "Conflict", "Problem", "format_report",
-    "SyncError", "MassDeletionRefused",
-    "Transport", "Process", "PodmanTransport", "LocalTransport",
-]
+_WHERE = {
+    "Baseline": "baseline", "Entry": "baseline", "ZoneState": "baseline",
+    "sync_zone": "engine", "sync_zones": "engine", "pending_changes": "engine",
+    "conflict_name": "engine",
+    "start_agent": "session", "Session": "session",
+    "SyncReport": "report", "SyncProgress": "report", "Change": "report", "Conflict": "report",
+    "Problem": "report", "format_report": "report", "SyncError": "report",
+    "MassDeletionRefused": "report",
+    "Transport": "transport", "Process": "transport", "PodmanTransport": "transport",
+    "LocalTransport": "transport",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

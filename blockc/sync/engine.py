@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -29,16 +28,18 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 from . import agent as wire
 from .agent import MODE_MASK, ChunkReader, ChunkWriter, Changed, PathRefused, ProtocolError, Zone
 from .baseline import Baseline, Entry
 from .report import (Change, Conflict, MassDeletionRefused, Problem, SyncError, SyncProgress,
                      SyncReport)
+from .session import Session, agent_source, start_agent  # noqa: F401 (agent_source: re-exported)
 from .transport import Transport
-from ..types import Zone as ZoneSpec
+
+if TYPE_CHECKING:
+    from ..types import Zone as ZoneSpec
 
 Mode = Literal["both", "push", "pull"]
 Progress = Callable[[SyncProgress], None]
@@ -50,14 +51,6 @@ BATCH_BYTES = 256 << 20
 RECORD_EVERY = 2.0  # seconds between baseline commits while pulling
 
 CHANGED = ("added", "modified", "deleted")
-_AGENT_SOURCE: str | None = None
-
-
-def agent_source() -> str:
-    global _AGENT_SOURCE
-    if _AGENT_SOURCE is None:
-        _AGENT_SOURCE = Path(wire.__file__).read_text(encoding="utf-8")
-    return _AGENT_SOURCE
 
 
 class Obs:
@@ -73,85 +66,15 @@ class Obs:
         t = wire.ftype(st.st_mode)
         return cls(t, st.st_size if t == "f" else 0, st.st_mtime_ns, st.st_mode & 0o7777)
 
+    @classmethod
+    def of_scan(cls, seen):
+        """From a host walk's (st_mode, size, mtime_ns) of a file or directory."""
+        m, size, mtime = seen
+        t = "f" if m & wire.S_IFMT == wire.S_IFREG else "d"
+        return cls(t, size if t == "f" else 0, mtime, m & 0o7777)
+
     def expect(self):
         return [self.type, self.size, self.mtime]
-
-
-# ------------------------------------------------------------------------- session
-
-class Session:
-    """One agent process in the studio."""
-
-    def __init__(self, transport: Transport, python: str, source: str | None = None):
-        self.transport = transport
-        try:
-            # -I -S: no user site, no PYTHON* variables, no site-packages: stdlib only, fast
-            self.proc = transport.popen([python, "-I", "-S", "-c", source or agent_source()])
-        except OSError as exc:
-            raise SyncError(f"cannot reach the studio ({transport.describe()}): {exc}")
-        self.inp = self.proc.stdout
-        self.out = self.proc.stdin
-
-    def _lost(self, why: str) -> SyncError:
-        try:
-            self.out.close()
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except Exception:
-            self.proc.kill()
-        err = self.transport.stderr(self.proc)
-        detail = f": {err}" if err else ""
-        return SyncError(f"lost the sync agent in {self.transport.describe()} ({why}){detail}",
-                         hint="is the studio running, with python3 in its image?")
-
-    def send(self, msg: dict) -> None:
-        try:
-            wire.send(self.out, msg)
-        except (BrokenPipeError, OSError) as exc:
-            raise self._lost(f"write failed: {exc}")
-
-    def reply(self) -> dict:
-        try:
-            msg = wire.recv(self.inp)
-        except EOFError:
-            raise self._lost("it exited")
-        except (ProtocolError, ValueError) as exc:
-            raise self._lost(f"bad reply: {exc}")
-        if not isinstance(msg, dict):
-            raise self._lost("bad reply")
-        if not msg.get("ok"):
-            raise SyncError(f"studio side: {msg.get('error', 'failed')}")
-        return msg
-
-    def call(self, msg: dict) -> dict:
-        self.send(msg)
-        return self.reply()
-
-    def close(self) -> None:
-        ended = False
-        try:
-            wire.send(self.out, {"op": "bye"})
-            ended = wire.recv(self.inp).get("ok", False)
-        except Exception:
-            pass
-        try:
-            self.out.close()
-        except Exception:
-            pass
-        if ended:
-            # the agent is done; the exec client's teardown (~0.1 s) need not hold us up
-            threading.Thread(target=self._reap, daemon=True).start()
-            return
-        self._reap()
-
-    def _reap(self) -> None:
-        try:
-            self.proc.wait(timeout=10)
-        except Exception:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ------------------------------------------------------------------------ excludes
@@ -164,10 +87,12 @@ class Excludes:
     """
 
     def __init__(self, patterns):
-        import pathspec
-
         self.patterns = [p for p in patterns if p.strip()]
-        self.spec = pathspec.GitIgnoreSpec.from_lines(self.patterns) if self.patterns else None
+        self.spec = None
+        if self.patterns:
+            import pathspec
+
+            self.spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
         self._dirs: dict[str, bool] = {}
 
     def _dir(self, rel: str) -> bool:
@@ -253,6 +178,14 @@ def _change(b: Entry | None, o: Obs | None, size: int, mtime: int, mode: int, ge
     return "touched" if (o.mode & MODE_MASK) == (ref & MODE_MASK) else "modified"
 
 
+def _agent_base(base: dict) -> dict:
+    """The baseline's studio side as the agent's scan takes it (see ``agent.base_entry``)."""
+    F, D = wire.S_IFREG, wire.S_IFDIR
+    return {p: ([D | e.c_mode] if e.type == "d" else [F | e.c_mode, e.c_size, e.c_mtime])
+            if e.c_mode >= 0 else wire.base_entry(e.type, e.c_size, e.c_mtime, e.c_mode)
+            for p, e in base.items()}
+
+
 def _read_exact(fd, n):
     """n bytes from fd, zero-padded if the file ended (it shrank while being read)."""
     data = os.read(fd, n)
@@ -275,7 +208,7 @@ class _HashingReader:
 
     def __init__(self, fd, size, tick):
         self.fd, self.left, self.tick = fd, size, tick
-        self.h = hashlib.sha256()
+        self.h = wire._sha256()
 
     def read(self, n=-1):
         if n is None or n < 0 or n > self.left:
@@ -326,9 +259,9 @@ def _conflict_re(rel: str, studio: str):
 
 @contextlib.contextmanager
 def _zone_lock(baseline: Baseline, studio: str, zone: str):
-    d = Path(baseline.db_path).resolve().parent / "locks"
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / f"sync-{studio}-{zone}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    d = os.path.join(os.path.dirname(os.path.realpath(baseline.db_path)), "locks")
+    os.makedirs(d, exist_ok=True)
+    fd = os.open(os.path.join(d, f"sync-{studio}-{zone}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -341,7 +274,8 @@ def _zone_lock(baseline: Baseline, studio: str, zone: str):
 
 class _Sync:
     def __init__(self, transport, studio, zone: ZoneSpec, workspace, mode, baseline: Baseline,
-                 allow_mass_delete, progress, python, dry_run, agent_src=None):
+                 allow_mass_delete, progress, python, dry_run, agent_src=None, session=None,
+                 done_file=None):
         if mode not in ("both", "push", "pull"):
             raise ValueError(f"mode must be both, push or pull: {mode!r}")
         self.transport = transport
@@ -355,13 +289,14 @@ class _Sync:
         self.python = python
         self.dry_run = dry_run
         self.agent_src = agent_src
+        self.done_file = done_file
         self.P = zone.direction in ("both", "in") and mode in ("both", "push")
         self.L = zone.direction in ("both", "out") and mode in ("both", "pull")
         self.keep_copies = zone.direction in ("both", "out")
         self.report = SyncReport(studio, zone.name, mode, zone.direction, dry_run=dry_run)
         self.excludes = Excludes(zone.exclude)
         self.host: Zone | None = None
-        self.session: Session | None = None
+        self.session: Session | None = session
         self.zone_id = None
         self._taken: set = set()
         self._ups: list = []
@@ -408,15 +343,21 @@ class _Sync:
     # -------------------------------------------------------------- run
     def run(self) -> SyncReport:
         t0 = time.monotonic()
-        self._open_host()
-        self.session = Session(self.transport, self.python, self.agent_src)
+        if self.session is None:
+            # first: the exec takes a while to start; the host side is read meanwhile
+            self.session = Session(self.transport, self.python, self.agent_src)
+        ok = False
         try:
+            self._open_host()
             self._sync()
+            ok = True
         finally:
             try:
                 self._flush()
+                if ok and self.done_file and not self.report.errors:
+                    self.session.call({"op": "touch", "path": self.done_file})
             finally:
-                self.session.close()
+                self.session.close(done=ok)
                 if self.host is not None:
                     self.host.close()
         self.report.seconds = time.monotonic() - t0
@@ -452,25 +393,42 @@ class _Sync:
         self.host_missing = False
         self.host = Zone(self.host_root)
 
-    def _scan_host(self):
-        host: dict[str, Obs] = {}
+    def _scan_host(self, base):
+        """The host side now: ({path: (st_mode, size, mtime_ns)} of files and directories,
+        unobserved paths, paths that differ from the baseline's host side, how many baseline
+        paths were met)."""
+        host: dict = {}
         unobs: set[str] = set()
+        changed: set[str] = set()
         if self.host is None:
-            return host, unobs, []
+            return host, unobs, changed, 0
 
         def on_error(rel, exc):
             unobs.add(rel.rstrip("/"))
             self._problem(rel.rstrip("/") or ".", "host", exc.strerror or str(exc))
 
-        for rel, st in wire.walk(self.host_root, self.excludes.prune, on_error):
-            o = Obs.of(st)
-            if o.type in ("l", "o"):
+        S_IFMT, S_IFREG, S_IFDIR = wire.S_IFMT, wire.S_IFREG, wire.S_IFDIR
+        bget = base.get
+        met = 0
+        prune = self.excludes.prune if self.excludes.spec is not None else None
+        for rel, st in wire.walk(self.host_root, prune, on_error):
+            m = st.st_mode
+            t = m & S_IFMT
+            if t != S_IFREG and t != S_IFDIR:
                 unobs.add(rel)
-                self._problem(rel, "host", "symlink: not synced" if o.type == "l" else
+                self._problem(rel, "host", "symlink: not synced" if stat.S_ISLNK(m) else
                               "special file: not synced", refused=True)
                 continue
-            host[rel] = o
-        return host, unobs, []
+            host[rel] = (m, st.st_size, st.st_mtime_ns)  # small: one per entry of the zone
+            b = bget(rel)
+            if b is None:
+                changed.add(rel)
+                continue
+            met += 1
+            if (m & 0o7777) != b.h_mode or ("f" if t == S_IFREG else "d") != b.type or \
+                    (t == S_IFREG and (st.st_size != b.h_size or st.st_mtime_ns != b.h_mtime)):
+                changed.add(rel)
+        return host, unobs, changed, met
 
     def _host_hash(self, rel, o: Obs):
         if o.hash is None:
@@ -502,15 +460,14 @@ class _Sync:
                 wire.send(s.out, {"op": "scan", "prune": self.excludes.agent_patterns(),
                                   "zone_id": expected})
                 w = ChunkWriter(s.out)
-                w.write(json.dumps({p: [e.type, e.c_size, e.c_mtime, e.c_mode] for p, e in base.items()},
-                                   separators=(",", ":")).encode("ascii"))
+                w.write(json.dumps(_agent_base(base), separators=(",", ":")).encode("ascii"))
                 w.close()
             except Exception as exc:  # reported below, when the reply is missing
                 sent_err.append(exc)
 
         th = threading.Thread(target=writer, daemon=True)
         th.start()
-        host, h_unobs, _ = self._scan_host()
+        host, h_unobs, h_changed, h_met = self._scan_host(base)
         rep.host_entries = len(host)
         th.join()
         hello = s.reply()
@@ -559,7 +516,9 @@ class _Sync:
                 c_unobs.add(rel)
                 self._problem(rel, "studio", "symlink: not synced" if o.type == "l" else
                               "special file: not synced", refused=True)
-        self._decide(base, host, h_unobs, cont, c_deleted, c_unobs)
+        if not known:
+            h_changed, h_met = set(host), 0
+        self._decide(base, host, h_unobs, h_changed, h_met, cont, c_deleted, c_unobs)
 
     def _rel(self, rel):
         if not isinstance(rel, str):
@@ -571,7 +530,9 @@ class _Sync:
         return rel
 
     # ---------------------------------------------------------------- decide
-    def _decide(self, base, host, h_unobs, cont, c_deleted, c_unobs):
+    def _decide(self, base, host, h_unobs, h_changed, h_met, cont, c_deleted, c_unobs):
+        """host: {path: (st_mode, size, mtime_ns)}; h_changed: the host paths that differ from the baseline;
+        h_met: how many baseline paths the host walk met."""
         rep = self.report
         ex = self.excludes
 
@@ -604,16 +565,16 @@ class _Sync:
         if c_unobs or h_unobs or ex.spec:
             paths = set(base) | set(host) | set(cont) | c_deleted
         else:  # only what differs from the baseline on either side needs a decision
-            bget = base.get
-            paths = {rel for rel, ho in host.items()
-                     if (b := bget(rel)) is None or ho.type != b.type or ho.mode != b.h_mode
-                     or (b.type == "f" and (ho.size != b.h_size or ho.mtime != b.h_mtime))}
-            paths.update(rel for rel in base if rel not in host)
+            paths = set(h_changed)
+            if h_met < len(base):  # some baseline paths are gone from the host
+                paths.update(rel for rel in base if rel not in host)
             paths.update(cont)
             paths.update(c_deleted)
         for rel in sorted(paths):
             b = base.get(rel)
             ho = host.get(rel)
+            if ho is not None:
+                ho = Obs.of_scan(ho)
             co, c_seen = c_obs(rel, b)
             is_dir = any(o is not None and o.type == "d" for o in (ho, co)) or (b is not None and b.type == "d")
             if ex(rel, is_dir):
@@ -987,36 +948,64 @@ class _Sync:
 
 def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: str | os.PathLike,
               mode: Mode = "both", baseline: Baseline, allow_mass_delete: bool = False,
-              progress: Progress | None = None, python: str = "python3") -> SyncReport:
+              progress: Progress | None = None, python: str = "python3",
+              agent: Session | None = None, done_file: str | None = None) -> SyncReport:
     """Sync one zone between ``workspace/zone.host`` and ``zone.container`` in the studio.
 
     ``mode``: ``both``, ``push`` (host -> studio) or ``pull`` (studio -> host), further
     limited by the zone's direction. Returns what moved; ``report.exit_code`` is 1 when there
     were conflicts or paths that could not be synced. Raises :class:`SyncError` (a
     BlockcError) when the sync cannot run, :class:`MassDeletionRefused` when it would delete
-    most of a zone (nothing is changed then).
+    most of a zone (nothing is changed then). ``agent``: one from :func:`start_agent`
+    (default: started here); it is closed when the sync ends. ``done_file``: an absolute path
+    in the studio created (empty) once the sync went through without errors, in the same exec.
     """
-    with _zone_lock(baseline, studio, zone.name):
-        return _Sync(transport, studio, zone, workspace, mode, baseline, allow_mass_delete,
-                     progress, python, dry_run=False).run()
+    handed = False
+    try:
+        with _zone_lock(baseline, studio, zone.name):
+            sync = _Sync(transport, studio, zone, workspace, mode, baseline, allow_mass_delete,
+                         progress, python, dry_run=False, session=agent, done_file=done_file)
+            handed = True  # run() closes it
+            return sync.run()
+    finally:
+        if agent is not None and not handed:
+            agent.close()
 
 
 def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
                     workspace: str | os.PathLike, baseline: Baseline,
-                    python: str = "python3") -> SyncReport:
+                    python: str = "python3", agent: Session | None = None) -> SyncReport:
     """What a two-way sync of the zone would do now, changing nothing on either side.
 
     ``report.unsynced_in_studio`` says whether removing the studio would lose data.
     """
-    return _Sync(transport, studio, zone, workspace, "both", baseline, False, None, python,
-                 dry_run=True).run()
+    try:
+        sync = _Sync(transport, studio, zone, workspace, "both", baseline, False, None, python,
+                     dry_run=True, session=agent)
+    except BaseException:
+        if agent is not None:
+            agent.close()
+        raise
+    return sync.run()
 
 
 def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mode = "both",
                baseline: Baseline, allow_mass_delete: bool = False, progress: Progress | None = None,
                python: str = "python3") -> list[SyncReport]:
     """Every zone in turn; the first zone that cannot sync raises (zones synced before it
-    stay synced)."""
-    return [sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
-                      baseline=baseline, allow_mass_delete=allow_mass_delete, progress=progress,
-                      python=python) for z in zones]
+    stay synced). The next zone's agent starts while a zone syncs."""
+    zones = list(zones)
+    reports: list[SyncReport] = []
+    nxt = start_agent(transport, python) if zones else None
+    try:
+        for i, z in enumerate(zones):
+            agent, nxt = nxt, None
+            if i + 1 < len(zones):
+                nxt = start_agent(transport, python)
+            reports.append(sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
+                                     baseline=baseline, allow_mass_delete=allow_mass_delete,
+                                     progress=progress, python=python, agent=agent))
+    finally:
+        if nxt is not None:
+            nxt.close()
+    return reports

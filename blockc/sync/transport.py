@@ -55,6 +55,9 @@ class _Subprocess:
         err = tempfile.TemporaryFile()
         proc = subprocess.Popen(self._argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=err, bufsize=1 << 20, env=self.env, start_new_session=True)
+        from .agent import big_pipes
+
+        big_pipes(proc.stdin.fileno(), proc.stdout.fileno())
         proc._blockc_stderr = err  # type: ignore[attr-defined]
         return proc
 

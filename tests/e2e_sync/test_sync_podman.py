@@ -434,3 +434,65 @@ def test_one_gigabyte_file_streams_with_flat_memory(env):
     assert out["report"]["bytes_pulled"] == 1 << 30
     assert push_rss < 120 and out["rss_mb"] < 120, (push_rss, out["rss_mb"])
     env.assert_same()
+
+
+def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
+    """The `blockc sync` command end to end (it starts the agent before asking anything of the
+    runtime): files move; once the studio's container is stopped, it says "not running".
+    (``studio``: only for the podman set-up; this test runs its own container.)"""
+    import uuid
+
+    from blockc import state
+
+    name = f"synccli{uuid.uuid4().hex[:8]}"
+    container = f"studio-{name}-pod-0-studio"  # the podman runtime's name for the main container
+    base = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
+    try:
+        subprocess.run(["podman", "run", "-d", "--name", container, "--user", "1000:1000", base,
+                        "sleep", "infinity"], check=True, capture_output=True)
+        home = tmp_path / "home"
+        env = dict(os.environ, BLOCKC_HOME=str(home))
+        old_home = os.environ.get("BLOCKC_HOME")
+        os.environ["BLOCKC_HOME"] = str(home)
+        try:
+            ws = tmp_path / "ws"
+            write(ws / "data" / "a.txt", "hello")
+            studio = state.Studio(name=name, owner="o", template="t", template_path="-",
+                                  artifact_hash="0" * 64, image=base, runtime="podman",
+                                  state="RUNNING", workspace=str(ws))
+            studio.artifact_dir.mkdir(parents=True)
+            (studio.artifact_dir / "studio.json").write_text(json.dumps({
+                "image": {"uid": 1000, "gid": 1000},
+                "zones": [{"name": "data", "host": "data", "container": "/tmp/zone",
+                           "direction": "both", "exclude": []}]}))
+            state.save(studio)
+        finally:
+            if old_home is None:
+                os.environ.pop("BLOCKC_HOME", None)
+            else:
+                os.environ["BLOCKC_HOME"] = old_home
+        blockc = [sys.executable, "-m", "blockc", "sync", name]
+        r = subprocess.run(blockc, env=env, capture_output=True, text=True)
+        assert r.returncode == 0 and "push 1 added" in r.stderr, r.stderr
+        out = subprocess.run(["podman", "exec", container, "cat", "/tmp/zone/a.txt"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out == "hello"
+        subprocess.run(["podman", "stop", "-t", "0", container], check=True, capture_output=True)
+        r = subprocess.run(blockc, env=env, capture_output=True, text=True)
+        assert r.returncode == 1 and f"studio '{name}' is not running" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", container], capture_output=True)
+
+
+def test_done_file_is_created_only_after_a_clean_push(env):
+    """`blockc start` gates the apps on a file the push's agent creates when it is done."""
+    s = env.studio
+    write(env.host / "a.txt", "a")
+    gate = "/tmp/gate-" + env.cpath.rsplit("/", 1)[1]
+    r = env.sync("push", done_file=gate)
+    assert r.ok and s.sh(f"test -e {gate} && echo yes || echo no").strip() == "yes"
+    # a directory of the zone the studio user cannot write: the push leaves a path unsynced
+    s.sh(f"mkdir -p {env.cpath}/locked && chmod 555 {env.cpath}/locked", user="0")
+    write(env.host / "locked" / "b.txt", "b")
+    r = env.sync("push", done_file=gate + "-2")
+    assert r.errors and s.sh(f"test -e {gate}-2 && echo yes || echo no").strip() == "no"
