@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BIN, ROOT, devcontainer_cli, devcontainer_workspace, median_time, report  # noqa: E402
+from _common import BIN, ROOT, compile_bytecode, devcontainer_cli, devcontainer_workspace, median_time, report  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo.yaml"
 HANDWRITTEN = ROOT / "benchmarks" / "handwritten" / "demo.Containerfile"
@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--apps", action="store_true", help="also each app block on its own")
     ap.add_argument("--skip-cold", action="store_true", help="skip the cold-build comparison")
     args = ap.parse_args()
+    compile_bytecode()
     os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "etc" / "containers.conf"))
     home = Path(tempfile.mkdtemp(prefix="blockc-bench-"))
     os.environ["BLOCKC_HOME"] = str(home)

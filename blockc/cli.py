@@ -297,7 +297,11 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
                                base_image=base_image, settings=obj.settings(),
                                registry=obj.registry, timeout=timeout, progress=progress)
         progress.line(f"studio {name} is running ({progress.elapsed():.1f} s)")
-    studio, apps = studios.status(studio, obj.settings())
+    # start has just seen every app with a health check answer: no second round of checks
+    studio_json = studio.studio_json()
+    checked = {a["id"] for a in studio_json["apps"] if a.get("health") is not None}
+    apps = [a.replace(healthy=True) if a.id in checked else a
+            for a in studios.urls(studio, studio_json)]
     click.echo(f"studio {studio.name} (owner {studio.owner}) is {studio.state}:")
     _print_urls(studio, apps)
 

@@ -157,11 +157,14 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
             if studio_json.get("zones"):
                 _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)
             progress.update(f"starting studio {name}")
-            rt.deploy(name, objs)
-            _wait_running(studio, settings, progress)
+            rt.deploy(name, objs)  # returns once the containers run
             if studio_json.get("zones"):
-                _sync(studio, settings, mode="push", progress=progress)
-                _open_gate(studio, settings)
+                try:  # the apps wait for SYNC_GATE: the push's last agent creates it
+                    _sync(studio, settings, mode="push", progress=progress,
+                          done_file=SYNC_GATE)
+                except BlockcError:
+                    _check_running(studio, settings)  # a container that died says so first
+                    raise
             _wait_healthy(studio, studio_json, settings, timeout, progress)
         except BaseException as exc:
             msg = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, BlockcError) \
@@ -179,24 +182,10 @@ def _add_env(objs: list[dict], name: str, value: str) -> None:
                 c.setdefault("env", []).append({"name": name, "value": value})
 
 
-def _open_gate(studio: state.Studio, settings: Settings) -> None:
-    rt = _runtime(studio, settings)
-    res = _run(rt.exec_argv(studio.name, ["touch", SYNC_GATE], user="0"), rt.env())
-    if res.returncode:
-        raise BlockcError(f"studio '{studio.name}': could not release the apps after sync: "
-                          f"{res.stderr.strip()}")
-
-
-def _wait_running(studio: state.Studio, settings: Settings, progress: Progress,
-                  timeout: float = 60) -> None:
-    rt = _runtime(studio, settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if rt.state(studio.name) == "running":
-            return
-        time.sleep(0.1)
-    raise BlockcError(f"studio '{studio.name}': its container did not start within "
-                      f"{timeout:.0f} s (see `podman ps -a` and `blockc logs {studio.name}`)")
+def _check_running(studio: state.Studio, settings: Settings) -> None:
+    if _runtime(studio, settings).state(studio.name) != "running":
+        raise BlockcError(f"studio '{studio.name}': its container is not running (see "
+                          f"`blockc logs {studio.name}` and `podman ps -a`)")
 
 
 def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
@@ -204,7 +193,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
     pending = {a["id"]: a for a in apps}
     deadline = time.monotonic() + timeout
     rt = _runtime(studio, settings)
-    next_state_check = time.monotonic() + 1.0
+    next_state_check = time.monotonic() + 2.0
     while pending:
         for app_id, app in list(pending.items()):
             url = health_url(studio.name, app, studio.ports[app_id])
@@ -213,8 +202,8 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
                 del pending[app_id]
         if not pending:
             break
-        if time.monotonic() > next_state_check:  # a podman call: not at every poll
-            next_state_check = time.monotonic() + 1.0
+        if time.monotonic() > next_state_check:  # a podman call (~0.1 s of CPU the starting
+            next_state_check = time.monotonic() + 2.0  # apps want): every 2 s, not every poll
             if rt.state(studio.name) != "running":
                 raise BlockcError(f"studio '{studio.name}': its container stopped while apps "
                                   f"were starting; `blockc logs {studio.name}` shows why")
@@ -347,13 +336,15 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
 
 # --- file sync wiring ------------------------------------------------------------------------
 
-def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress) -> None:
+def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
+          done_file: str | None = None) -> None:
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
     are not errors here (both versions are kept on the host and reported)."""
     from . import syncing
 
-    reports = syncing.sync_studio(studio, settings, mode=mode, progress=progress)
+    reports = syncing.sync_studio(studio, settings, mode=mode, progress=progress,
+                                  done_file=done_file)
     errors = [f"{r.zone}: {p.path}: {p.reason}" for r in reports for p in r.errors]
     if errors:
         raise BlockcError(f"studio '{studio.name}': {mode} left paths unsynced:\n" +

@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import tempfile
 
-import yaml
-
 from ..build import tool
 from ..errors import BlockcError
 from ..manifests import CONTAINER
@@ -38,19 +36,25 @@ class PodmanRuntime:
     def deploy(self, studio: str, manifests: list[dict]) -> None:
         import sh
 
+        import yaml  # here: the sync path imports this module and never needs yaml
+
         # podman runs the Deployment; the Service has no meaning on one host
         objs = [m for m in manifests if m["kind"] == "Deployment"]
-        self.remove(studio)
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="blockc-") as f:
             yaml.safe_dump_all(objs, f, sort_keys=True)
             f.flush()
-            try:
-                self.podman("kube", "play", f.name)
-            except sh.ErrorReturnCode as exc:
-                self.remove(studio)
-                err = exc.stderr.decode(errors="replace").strip()
-                raise BlockcError(f"podman kube play failed for studio '{studio}': {err}"
-                                  ) from None
+            for first_try in (True, False):
+                try:
+                    self.podman("kube", "play", f.name)
+                    return
+                except sh.ErrorReturnCode as exc:
+                    err = exc.stderr.decode(errors="replace").strip()
+                    self.remove(studio)
+                    # a pod of this studio is there (a redeploy, or one left behind): it was
+                    # removed just now, play again; trying first saves a podman call per start
+                    if not (first_try and "already exists" in err):
+                        raise BlockcError(f"podman kube play failed for studio '{studio}': "
+                                          f"{err}") from None
 
     def remove(self, studio: str) -> None:
         import sh

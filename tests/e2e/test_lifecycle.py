@@ -149,6 +149,19 @@ def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name
         assert f":{port}/" not in new["apps"][0]["url"]
 
 
+def test_start_replaces_a_pod_left_behind(tmp_path, template, studio_name):
+    """A pod of the studio's name that blockc does not know (its state was lost) is replaced:
+    start plays the studio first and removes the stray pod only when podman says it exists."""
+    t = template(tmp_path, "stray", WEB)
+    name = studio_name("stray")
+    subprocess.run(["podman", "pod", "create", "--name", f"studio-{name}-pod-0"], check=True,
+                   capture_output=True)
+    blockc("start", t, "--studio", name, check=0)
+    st = status(name)
+    assert st["state"] == "RUNNING" and all(a["healthy"] for a in st["apps"])
+    blockc("rm", "--force", name, check=0)
+
+
 def test_failing_build_step_names_step_block_and_log(tmp_path, template, studio_name):
     t = template(tmp_path, "broken", """    - type: dockerfile
       id: oops
