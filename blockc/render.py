@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import shlex
 from functools import lru_cache
@@ -16,7 +17,7 @@ from pathlib import Path
 from . import __version__
 from .errors import BlockcError, Diagnostic
 from .model import Artifact, Plan
-from .types import Copy, Raw, Run, Shell
+from .types import App, Copy, Raw, Run, Shell
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -160,6 +161,19 @@ def _ranges(owners: tuple[str, ...]) -> list[dict]:
     return out
 
 
+def waits_for_sync(app: App, zone_paths: list[str]) -> bool:
+    """Whether the app waits, under ``blockc start``, until the zones are pushed in: unless it
+    names what it reads while starting and no zone overlaps any of that."""
+    if app.reads_at_start is None:
+        return True
+    return any(_overlap(z, p) for z in zone_paths for p in app.reads_at_start)
+
+
+def _overlap(a: str, b: str) -> bool:
+    a, b = posixpath.normpath(a), posixpath.normpath(b)
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
 def content_hash(files: dict[str, tuple[bytes, int]], manifests, studio: dict) -> str:
     """sha256 over every file of the artifact but studio.json, and studio.json's content.
 
@@ -215,11 +229,13 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
     launched = [a for a, _ in plan.apps if a.command is not None]
     supervisord = render_template("supervisord.conf.j2", save=save_cache, name=t.name,
                                   apps=[{"id": a.id} for a in launched])
+    zone_paths = [z.container for z, _ in plan.zones]
     apps_json = {"apps": [{
         "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
         "env": dict(sorted(a.env.items())), "health": a.health,
         "health_redirect_ok": a.health_redirect_ok, "path": a.path,
         "requires": list(a.requires), "workdir": a.workdir,
+        "wait_for_sync": waits_for_sync(a, zone_paths),
     } for a, _ in plan.apps]}
 
     files: dict[str, tuple[bytes, int]] = {

@@ -114,6 +114,10 @@ class App(Value):
     ``health_redirect_ok`` a 3xx answer also counts as healthy (apps without a health endpoint).
     ``requires`` lists files (``${VAR}`` allowed) that must exist before the app starts; when
     one is missing the launcher logs a clear message and the app is not started.
+    ``reads_at_start`` lists the absolute paths (files or directories) the app reads while it
+    starts. Under ``blockc start`` an app waits until the sync zones are pushed in; an app
+    that names these paths starts at once (while files sync in) when no zone overlaps them.
+    None (the default): unknown, the app always waits.
     """
 
     id: str
@@ -127,6 +131,7 @@ class App(Value):
     health_redirect_ok: bool = False
     workdir: str | None = None
     requires: tuple[str, ...] = ()
+    reads_at_start: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.id):
@@ -144,6 +149,14 @@ class App(Value):
         if isinstance(self.requires, str):
             raise ValueError("App.requires is a tuple of paths, not a string")
         self._set("requires", tuple(str(r) for r in self.requires))
+        if self.reads_at_start is not None:
+            if isinstance(self.reads_at_start, str):
+                raise ValueError("App.reads_at_start is a tuple of paths, not a string")
+            paths = tuple(str(p) for p in self.reads_at_start)
+            for p in paths:
+                if not p.startswith("/") or "$" in p:
+                    raise ValueError(f"App.reads_at_start needs absolute paths: {p!r}")
+            self._set("reads_at_start", paths)
 
 
 class Zone(Value):

@@ -1,7 +1,8 @@
 """blockc's in-studio launcher (copied into the image as /opt/blockc/launch.py).
 
-  launch.py run APP_ID    exec the app's argv with its env (from /etc/blockc/apps.json)
-  launch.py health        exit 0 when every app answers its health check
+  launch.py supervise CONF  run supervisord (the container's command) on CONF
+  launch.py run APP_ID      exec the app's argv with its env (from /etc/blockc/apps.json)
+  launch.py health          exit 0 when every app answers its health check
 
 Values in apps.json are data: ``${NAME}`` in argv/env is replaced by the env var NAME
 (``$$`` for a literal ``$``); nothing goes through a shell.
@@ -65,7 +66,8 @@ def run(app_id):
     # outside a runtime that sets them (a plain `podman run`), apps are served at /
     env.setdefault("BLOCKC_BASE_PATH_" + _env_id(app_id), "/")
     env.setdefault("BLOCKC_PORT_" + _env_id(app_id), str(app["port"]))
-    _wait_for_sync(app_id, env.get("BLOCKC_WAIT_FOR_SYNC"))
+    if app.get("wait_for_sync", True):
+        _wait_for_sync(app_id, env.get("BLOCKC_WAIT_FOR_SYNC"))
     for key, value in app.get("env", {}).items():
         env[key] = _expand(value, env)
     for path in app.get("requires", []):
@@ -97,6 +99,28 @@ def healthy(app, timeout=2.0):
         return False
 
 
+def supervise(conf):
+    """Run supervisord on ``conf``, without its idle second at start.
+
+    supervisord (4.3.0, pinned by blockc) spawns its programs after the first poll of its main
+    loop, and that poll waits up to 1 s for an event that, at start, never comes: every studio
+    start would wait a second for nothing. Here the first poll does not wait.
+    """
+    from supervisor import poller, supervisord
+
+    real = poller.Poller.poll
+    first = [True]
+
+    def poll(self, timeout):
+        if first:
+            first.clear()
+            timeout = 0
+        return real(self, timeout)
+
+    poller.Poller.poll = poll
+    supervisord.main(["-c", conf])
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
@@ -110,7 +134,9 @@ def health():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "run":
+    if len(sys.argv) == 3 and sys.argv[1] == "supervise":
+        supervise(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "run":
         run(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] == "health":
         health()

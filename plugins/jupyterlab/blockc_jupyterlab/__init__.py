@@ -32,7 +32,7 @@ def contribute(ctx: BlockContext) -> Contributions:
     extensions = requirement_errors(ctx, o.get("extensions", []), "extensions")
     if lab is None:
         return Contributions()
-    python = ctx.image.python
+    python, home = ctx.image.python, ctx.image.home
     install = pip_install(ctx, [lab, "ipykernel", *extensions], index_url=o.get("index_url"))
     # The kernel is the studio's environment, under the name Jupyter opens by default.
     kernel = Run([(f"{python}/bin/python", "-m", "ipykernel", "install", "--sys-prefix",
@@ -49,7 +49,13 @@ def contribute(ctx: BlockContext) -> Contributions:
     )
     app = App(id=ctx.id, port=port, command=command, path="preserve", health="{base}api",
               websocket=True, label=o.get("label", "JupyterLab"), workdir=ctx.image.workdir,
-              env={"SHELL": "/bin/bash"})
+              env={"SHELL": "/bin/bash"},
+              # Jupyter's config and data paths: it starts while the workspace syncs in
+              # unless a zone covers one of them
+              reads_at_start=(f"{home}/.jupyter", f"{home}/.local/share/jupyter",
+                              f"{home}/.local/etc/jupyter", ctx.image.python, "/etc/jupyter",
+                              "/usr/local/etc/jupyter", "/usr/local/share/jupyter",
+                              "/usr/share/jupyter"))
     return Contributions(steps=[Step(Phase.APP, [install, kernel])], apps=[app])
 
 

@@ -173,3 +173,19 @@ def test_deterministic(tmp_path, registry):
     _, a = compile_lab(tmp_path / "a", registry, 'extensions: [x]')
     _, b = compile_lab(tmp_path / "b", registry, 'extensions: [x]')
     assert a.artifact.files == b.artifact.files
+
+
+@pytest.mark.parametrize("container, waits", [
+    ("/home/studio/workspace", False),  # the usual zone: JupyterLab starts while it syncs in
+    ("/srv/data", False),
+    ("/home/studio", True),  # covers ~/.jupyter
+    ("/home/studio/.jupyter/lab", True),
+    ("/home/studio/.local/share/jupyter", True),
+])
+def test_starts_while_files_sync_in_unless_a_zone_covers_its_config(tmp_path, registry,
+                                                                    container, waits):
+    blocks = (f"    - type: file-sync\n      with:\n"
+              f"        zones: [{{name: w, host: ., container: {container}}}]\n")
+    _, r = compile_lab(tmp_path, registry, blocks=blocks)
+    assert r.ok, r.messages
+    assert app(r)["wait_for_sync"] is waits
