@@ -19,20 +19,13 @@ from typing import TYPE_CHECKING
 
 from .errors import BlockcError, Diagnostic
 from .progress import Progress
-from .settings import Settings, blockc_home
+from .settings import Settings, blockc_home, container_env
 
 if TYPE_CHECKING:  # the sync and lifecycle commands use this module without the compiler
     from .model import Artifact
 
 SITE_MOUNT = "/run/blockc-site"
 _STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
-
-
-def container_env(settings: Settings) -> dict:
-    env = dict(os.environ)
-    if settings.containers_conf and "CONTAINERS_CONF" not in os.environ:
-        env["CONTAINERS_CONF"] = str(Path(settings.containers_conf).resolve())
-    return env
 
 
 def tool(name: str, settings: Settings):

@@ -70,3 +70,12 @@ def load_settings(config: str | None = None) -> Settings:
     if settings.pull not in ("always", "missing", "never", "newer"):
         raise BlockcError(f"setting 'pull' must be always, missing, never or newer")
     return settings
+
+
+def container_env(settings: Settings) -> dict:
+    """The environment for podman and buildah: the site's containers.conf, unless the caller
+    set CONTAINERS_CONF itself."""
+    env = dict(os.environ)
+    if settings.containers_conf and "CONTAINERS_CONF" not in os.environ:
+        env["CONTAINERS_CONF"] = str(Path(settings.containers_conf).resolve())
+    return env

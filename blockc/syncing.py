@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 from . import state
-from .build import container_env
 from .errors import BlockcError
 from .progress import Progress
-from .settings import Settings
+from .settings import Settings, container_env
 from .types import Zone
 
 

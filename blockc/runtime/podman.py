@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import tempfile
 
-from ..build import tool
 from ..errors import BlockcError
 from ..manifests import CONTAINER
 from ..settings import Settings
@@ -24,6 +23,8 @@ class PodmanRuntime:
 
     @functools.cached_property
     def podman(self):
+        from ..build import tool  # here: the sync path needs the runtime, not the builder
+
         return tool("podman", settings=self.settings)
 
     @staticmethod
@@ -90,6 +91,6 @@ class PodmanRuntime:
         return ["podman", "logs", self.container(studio)]
 
     def env(self) -> dict:
-        from ..build import container_env
+        from ..settings import container_env
 
         return container_env(self.settings)
