@@ -27,11 +27,11 @@ class FrozenError(AttributeError):
     """Raised on an attempt to change a field of a :class:`Value`."""
 
 
-_MISSING = object()
-
 
 class Value:
     _fields: tuple[str, ...] = ()
+    _field_set: frozenset[str] = frozenset()
+    _post_init = None
     _defaults: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -40,6 +40,8 @@ class Value:
         own = [n for n in cls.__dict__.get("__annotations__", {})
                if n not in names and not n.startswith("_")]
         cls._fields = tuple(names + own)
+        cls._field_set = frozenset(cls._fields)
+        cls._post_init = getattr(cls, "__post_init__", None)
         defaults = dict(cls._defaults)
         for n in own:
             if n in cls.__dict__:
@@ -53,29 +55,30 @@ class Value:
                 raise TypeError(f"{cls.__name__}: field {n!r} without a default follows one with")
 
     def __init__(self, *args, **kwargs):
-        fields = self._fields
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, "
-                            f"{len(args)} given")
+        cls = self.__class__
+        fields = cls._fields
         d = self.__dict__
-        for n, v in zip(fields, args):
-            d[n] = v
-        for k, v in kwargs.items():
-            if k in d:
-                raise TypeError(f"{type(self).__name__}() got multiple values for {k!r}")
-            if k not in self._defaults and k not in fields:
-                raise TypeError(f"{type(self).__name__}() got an unexpected argument {k!r}")
-            d[k] = v
+        if args:
+            if len(args) > len(fields):
+                raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments, "
+                                f"{len(args)} given")
+            d.update(zip(fields, args))
+        if kwargs:
+            for k in kwargs:
+                if k in d:
+                    raise TypeError(f"{cls.__name__}() got multiple values for {k!r}")
+                if k not in cls._field_set:
+                    raise TypeError(f"{cls.__name__}() got an unexpected argument {k!r}")
+            d.update(kwargs)
         if len(d) < len(fields):
             for n in fields:
                 if n not in d:
-                    v = self._defaults.get(n, _MISSING)
-                    if v is _MISSING:
-                        raise TypeError(f"{type(self).__name__}() missing argument {n!r}")
-                    d[n] = v
-        post = getattr(self, "__post_init__", None)
-        if post is not None:
-            post()
+                    try:
+                        d[n] = cls._defaults[n]
+                    except KeyError:
+                        raise TypeError(f"{cls.__name__}() missing argument {n!r}") from None
+        if cls._post_init is not None:
+            cls._post_init(self)
 
     def _set(self, name: str, value) -> None:
         """Normalise a field while constructing (from ``__post_init__`` only)."""
