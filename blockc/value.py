@@ -27,7 +27,6 @@ class FrozenError(AttributeError):
     """Raised on an attempt to change a field of a :class:`Value`."""
 
 
-
 class Value:
     _fields: tuple[str, ...] = ()
     _field_set: frozenset[str] = frozenset()
