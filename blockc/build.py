@@ -62,7 +62,17 @@ def instructions(containerfile: str, owners: tuple[str, ...]) -> list[tuple[int,
 
 
 def _site_dir(settings: Settings) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="blockc-site-"))
+    """The directory mounted at SITE_MOUNT for one build. It lives in ``$BLOCKC_HOME/tmp``
+    (mode 0700), not in /tmp: no other user reads the site's settings (an index URL may hold
+    a token), and what a killed build left behind is removed by the next build."""
+    base = blockc_home() / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o700)
+    for old in base.glob("site-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    d = Path(tempfile.mkdtemp(prefix=f"site-{os.getpid()}-", dir=base))
     if settings.pip_index_url:
         (d / "pip.conf").write_text(f"[global]\nindex-url = {settings.pip_index_url}\n")
     if settings.npm_registry:
@@ -76,6 +86,16 @@ def _site_dir(settings: Settings) -> Path:
         p.chmod(0o644)
     d.chmod(0o755)
     return d
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _die_with_parent():

@@ -220,6 +220,8 @@ def test_interrupted_build_leaves_no_tag(tmp_path, template):
     time.sleep(2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    site = Path(os.environ["BLOCKC_HOME"]) / "tmp"
+    assert list(site.glob(f"site-{proc.pid}-*"))  # what the killed build left ...
     ref = json.loads(blockc("compile", t, "-o", tmp_path / "art", check=0) and
                      (tmp_path / "art" / "studio.json").read_text())["hash"][:12]
     image = f"localhost/blockc/slow:{ref}"
@@ -228,3 +230,5 @@ def test_interrupted_build_leaves_no_tag(tmp_path, template):
     assert not subprocess.run(["pgrep", "-f", "buildah bud.*slow"], capture_output=True).stdout
     done = blockc("build", t, check=0)
     assert done.stdout.strip() == image
+    assert not list(site.glob("site-*"))  # ... the next build removed, and its own too
+    assert oct(site.stat().st_mode & 0o777) == "0o700"
