@@ -36,7 +36,7 @@ $(BIN)/blockc: pyproject.toml $(PLUGINS)
 # .pyc files for the editable sources (PYTHONDONTWRITEBYTECODE=1 would otherwise leave
 # blockc to compile its sources at every start, ~40 ms); only stale ones are rewritten
 venv: $(BIN)/blockc
-	@$(BIN)/python -m compileall -q blockc plugins >/dev/null
+	@$(BIN)/python -m compileall -q blockc $(dir $(PLUGINS)) >/dev/null
 
 base-image: system
 	scripts/make-base-image.sh
