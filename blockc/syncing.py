@@ -51,27 +51,20 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
     transport = _transport(studio, settings)
     # each zone is one agent exec, slow to start: the first starts before anything else is
     # done (even importing the engine), each next one while the zone before it syncs
-    nxt = start_agent(transport)
-    reports = []
+    first = start_agent(transport)
     try:
-        from .sync import Baseline, format_report, sync_zone
+        from .sync import Baseline, format_report, sync_zones
 
-        with Baseline(state.db_path()) as baseline:
-            for i, zone in enumerate(zs):
-                last = i + 1 == len(zs)
-                clean = not any(r.errors for r in reports)
-                agent, nxt = nxt, (None if last else start_agent(transport))
-                report = sync_zone(transport, studio=studio.name, zone=zone,
-                                   workspace=studio.workspace, mode=mode, baseline=baseline,
-                                   allow_mass_delete=allow_mass_delete,
-                                   progress=_progress_callback(progress), agent=agent,
-                                   done_file=done_file if last and clean else None)
-                progress.line(format_report(report))
-                reports.append(report)
-    finally:
-        if nxt is not None:
-            nxt.close()
-    return reports
+        baseline = Baseline(state.db_path())
+    except BaseException:
+        first.close()
+        raise
+    with baseline:
+        return sync_zones(transport, studio=studio.name, zones=zs, workspace=studio.workspace,
+                          mode=mode, baseline=baseline, allow_mass_delete=allow_mass_delete,
+                          progress=_progress_callback(progress), agent=first,
+                          done_file=done_file,
+                          on_report=lambda report: progress.line(format_report(report)))
 
 
 def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,

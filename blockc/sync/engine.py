@@ -991,20 +991,31 @@ def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
 
 def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mode = "both",
                baseline: Baseline, allow_mass_delete: bool = False, progress: Progress | None = None,
-               python: str = "python3") -> list[SyncReport]:
+               python: str = "python3", agent: Session | None = None,
+               done_file: str | None = None,
+               on_report: Callable[[SyncReport], None] | None = None) -> list[SyncReport]:
     """Every zone in turn; the first zone that cannot sync raises (zones synced before it
-    stay synced). The next zone's agent starts while a zone syncs."""
+    stay synced). The next zone's agent starts while a zone syncs.
+
+    ``agent``: the first zone's, from :func:`start_agent` (default: started here); every agent
+    is closed when the sync ends. ``done_file``: created by the last zone's agent once every
+    zone synced without errors (see :func:`sync_zone`). ``on_report``: called with each
+    zone's report as soon as the zone is done."""
     zones = list(zones)
     reports: list[SyncReport] = []
-    nxt = start_agent(transport, python) if zones else None
+    nxt = agent if agent is not None else (start_agent(transport, python) if zones else None)
     try:
         for i, z in enumerate(zones):
-            agent, nxt = nxt, None
-            if i + 1 < len(zones):
-                nxt = start_agent(transport, python)
-            reports.append(sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
-                                     baseline=baseline, allow_mass_delete=allow_mass_delete,
-                                     progress=progress, python=python, agent=agent))
+            last = i + 1 == len(zones)
+            agent, nxt = nxt, (None if last else start_agent(transport, python))
+            clean = not any(r.errors for r in reports)
+            report = sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
+                               baseline=baseline, allow_mass_delete=allow_mass_delete,
+                               progress=progress, python=python, agent=agent,
+                               done_file=done_file if last and clean else None)
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
     finally:
         if nxt is not None:
             nxt.close()

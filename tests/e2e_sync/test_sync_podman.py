@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from blockc.sync import (Baseline, MassDeletionRefused, PodmanTransport, SyncError, format_report,
-                         pending_changes, sync_zone)
+                         pending_changes, sync_zone, sync_zones)
 from blockc.sync.engine import agent_source
 from blockc.types import Zone
 
@@ -496,3 +496,27 @@ def test_done_file_is_created_only_after_a_clean_push(env):
     write(env.host / "locked" / "b.txt", "b")
     r = env.sync("push", done_file=gate + "-2")
     assert r.errors and s.sh(f"test -e {gate}-2 && echo yes || echo no").strip() == "no"
+
+
+def test_sync_zones_reports_each_zone_and_creates_the_done_file_only_when_all_are_clean(env):
+    """Several zones (as `blockc start` pushes them): each report as soon as its zone is done;
+    the done file only when no zone left a path unsynced, even if the last zone is clean."""
+    s = env.studio
+    first = Zone("first", "first", env.cpath + "-first")
+    zones = [first, env.zone]
+    write(env.ws / "first" / "x.txt", "x")
+    write(env.host / "y.txt", "y")
+    gate = "/tmp/gate-" + env.cpath.rsplit("/", 1)[1]
+    seen = []
+    reports = sync_zones(env.transport, studio="t", zones=zones, workspace=env.ws, mode="push",
+                         baseline=env.baseline, done_file=gate, on_report=seen.append)
+    assert [r.zone for r in seen] == ["first", "data"] and seen == reports
+    assert all(r.ok for r in reports) and s.sh(f"test -e {gate} && echo yes").strip() == "yes"
+    # the first zone leaves a path unsynced: no done file, though the last zone syncs
+    s.sh(f"mkdir -p {first.container}/locked && chmod 555 {first.container}/locked", user="0")
+    write(env.ws / "first" / "locked" / "b.txt", "b")
+    write(env.host / "z.txt", "z")
+    reports = sync_zones(env.transport, studio="t", zones=zones, workspace=env.ws, mode="push",
+                         baseline=env.baseline, done_file=gate + "-2")
+    assert reports[0].errors and reports[1].ok
+    assert s.sh(f"test -e {gate}-2 && echo yes || echo no").strip() == "no"
