@@ -504,6 +504,39 @@ def test_cli_usage_errors_exit_2(cli, tmp_path):
     assert cli("validate").returncode == 2
     assert cli("compile", tmp_path / "t.yaml").returncode == 2  # -o is required
     assert cli("no-such-command").returncode == 2
+    assert cli().returncode == 2  # no command
+    both = cli("sync", "demo", "--push", "--pull")  # one direction or the other
+    assert both.returncode == 2 and "not allowed with argument --push" in both.stderr
+    assert cli("exec", "demo", "--").returncode == 2  # no command to run
+    assert cli("logs", "demo", "-n", "many").returncode == 2
+    assert cli("start", tmp_path / "t.yaml", "--studio", "s", "--runtime", "moon").returncode == 2
+
+
+def test_cli_parses_commands_as_spec_says():
+    from blockc.cli import parser
+
+    p = parser()
+    for argv in (["exec", "demo", "--", "ls", "-la"], ["exec", "demo", "ls", "-la"]):
+        assert vars(p.parse_args(argv))["argv"] == ["ls", "-la"]
+    assert p.parse_args(["sync", "demo", "--pull"]).direction == "pull"
+    assert p.parse_args(["sync", "demo"]).direction is None
+    args = p.parse_args(["--no-plugins", "compile", "t.yaml", "-o", "out", "--base-image", "b"])
+    assert (args.no_plugins, args.template, args.outdir, args.base_image) == \
+        (True, "t.yaml", "out", "b")
+    assert p.parse_args(["start", "t.yaml", "--studio", "s"]).timeout == 300.0
+    assert p.parse_args(["status"]).name is None
+
+
+def test_cli_help_and_version(cli):
+    from blockc import __version__
+
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"blockc {__version__}"
+    helped = cli("--help")
+    assert helped.returncode == 0
+    for name in ("validate", "compile", "explain", "schema", "plugins", "manifests", "build",
+                 "start", "status", "logs", "exec", "stop", "rm", "sync"):
+        assert f"\n    {name} " in helped.stdout, name
 
 
 def test_cli_missing_file_exit_1(cli, tmp_path):
