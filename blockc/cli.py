@@ -99,9 +99,25 @@ class Ctx:
         return load_settings(self.config)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter with the terminal width asked once, without shutil: argparse
+    builds a formatter for every argument it adds, and shutil costs ~3 ms to import."""
+
+    width = None
+
+    def __init__(self, prog: str):
+        if _Formatter.width is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+            except (ValueError, OSError):
+                columns = 80
+            _Formatter.width = max(columns, 40) - 2
+        super().__init__(prog, width=_Formatter.width)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="blockc",
+        prog="blockc", formatter_class=_Formatter,
         description="Compile studio templates into images and run them as per-user studios.")
     p.add_argument("--version", action="version", version=f"blockc {__version__}")
     p.add_argument("--config", metavar="FILE",
@@ -110,12 +126,13 @@ def parser() -> argparse.ArgumentParser:
                    help="Allow/deny plugins: 'a,b' only those, '-a' all but a, 'none' core "
                         "only (default: $BLOCKC_PLUGINS).")
     p.add_argument("--no-plugins", action="store_true", help="Load only the core block types.")
-    # prog given: argparse would otherwise build a help formatter (and import shutil) now
+    # prog given: argparse would otherwise build a help formatter for it now
     sub = p.add_subparsers(dest="_command", metavar="COMMAND", title="commands", required=True,
                            prog="blockc")
     for name, fn, arguments in _COMMANDS:
         doc = (fn.__doc__ or "").strip()
-        cp = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+        cp = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
+                            formatter_class=_Formatter)
         cp.set_defaults(_fn=fn)
         for item in arguments:
             if callable(item):  # arguments that need more than add_argument

@@ -73,18 +73,23 @@ def _path_key() -> str:
     return h.hexdigest()
 
 
+_CACHED_KEYS = 8
+
+
 def discover() -> list[PluginInfo]:
-    """Entry points of the group ``blockc``, cached per sys.path state."""
+    """Entry points of the group ``blockc``, cached per sys.path state. A few states are kept:
+    ``blockc``, ``python -m blockc`` and a test run each see their own sys.path, and taking
+    turns must not cost each of them a scan."""
     use_cache = not os.environ.get("BLOCKC_NO_CACHE")
     key = _path_key()
     cache = _cache_file()
+    entries: dict = {}
     if use_cache:
         try:
-            data = json.loads(cache.read_text())
-            if data.get("key") == key:
-                return [PluginInfo(**p) for p in data["plugins"]]
+            entries = json.loads(cache.read_text())["entries"]
+            return [PluginInfo(**p) for p in entries[key]]
         except (OSError, ValueError, TypeError, KeyError):
-            pass
+            entries = entries if isinstance(entries, dict) else {}
     from importlib.metadata import distributions
 
     found: dict[str, PluginInfo] = {}
@@ -94,10 +99,13 @@ def discover() -> list[PluginInfo]:
                 found[ep.name] = PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version)
     plugins = sorted(found.values(), key=lambda p: p.name)
     if use_cache:
+        entries.pop(key, None)
+        entries[key] = [p.__dict__ for p in plugins]
+        entries = dict(list(entries.items())[-_CACHED_KEYS:])
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "plugins": [p.__dict__ for p in plugins]}))
+            tmp.write_text(json.dumps({"entries": entries}))
             os.replace(tmp, cache)
         except OSError:
             pass

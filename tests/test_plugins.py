@@ -192,6 +192,27 @@ def test_discovery_cache_follows_sys_path(tmp_path, monkeypatch):
     assert {p.name for p in plugins.discover()} == before | {"late"}
 
 
+def test_discovery_cache_keeps_several_sys_path_states(tmp_path, monkeypatch):
+    """`blockc` and `python -m blockc` see different sys.paths: taking turns costs no scan."""
+    import importlib.metadata
+
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BLOCKC_NO_CACHE", raising=False)
+    first = plugins.discover()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    second = plugins.discover()
+    assert second == first
+
+    def no_scan():
+        raise AssertionError("the entry points were scanned again")
+
+    monkeypatch.setattr(importlib.metadata, "distributions", no_scan)
+    assert plugins.discover() == second
+    monkeypatch.syspath_prepend(str(tmp_path / "other"))  # a state not seen yet: a scan
+    with pytest.raises(AssertionError, match="scanned again"):
+        plugins.discover()
+
+
 def test_contribute_raising_is_located_and_named(site, cli, tmp_path):
     install(site, "fragile", RAISES_IN_CONTRIBUTE)
     t = testing.write_template(tmp_path / "t", template({"type": "fragile", "id": "frag"}))
