@@ -12,11 +12,11 @@ import fcntl
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BlockcError
 from .settings import blockc_home
+from .value import Value
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
 
@@ -39,8 +39,7 @@ CREATE TABLE IF NOT EXISTS studios (
 """
 
 
-@dataclass
-class Studio:
+class Studio(Value, frozen=False):
     name: str
     owner: str
     template: str
@@ -49,11 +48,15 @@ class Studio:
     image: str
     runtime: str
     state: str
-    ports: dict = field(default_factory=dict)  # app id -> host port
+    ports: dict | None = None  # app id -> host port ({} when None is given)
     workspace: str | None = None
     message: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def __post_init__(self):
+        if self.ports is None:
+            self.ports = {}
 
     @property
     def artifact_dir(self) -> Path:

@@ -16,6 +16,8 @@ Fields are the class annotations in definition order (base classes first); a cla
 of the same name is the default. Defaults are shared between instances, so they must be
 immutable (``()``, ``None``, a ``MappingProxyType``). Construction takes positional or
 keyword arguments; instances compare and hash by their fields, and print them.
+``class Record(Value, frozen=False)`` declares a mutable record instead (fields may be
+assigned; it compares by its fields and, like a non-frozen dataclass, is not hashable).
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ class Value:
     _post_init = None
     _defaults: dict[str, Any] = {}
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, frozen: bool = True, **kwargs):
         super().__init_subclass__(**kwargs)
+        if not frozen:
+            cls.__setattr__ = object.__setattr__
+            cls.__delattr__ = object.__delattr__
+            cls.__hash__ = None
         names = list(cls._fields)
         own = [n for n in cls.__dict__.get("__annotations__", {})
                if n not in names and not n.startswith("_")]

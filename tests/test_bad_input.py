@@ -527,6 +527,22 @@ def test_cli_parses_commands_as_spec_says():
     assert p.parse_args(["status"]).name is None
 
 
+def test_cli_builds_only_the_command_it_runs_with_the_same_result():
+    from blockc.cli import _command_of, parser
+
+    for argv, command in ((["compile", "t.yaml", "-o", "out"], "compile"),
+                          (["--config", "c.toml", "sync", "demo"], "sync"),
+                          (["--plugins", "sync", "status"], "status"),
+                          (["--no-plugins", "validate", "a", "b"], "validate")):
+        assert _command_of(argv) == command
+        assert vars(parser(command).parse_args(argv)) == vars(parser().parse_args(argv))
+    for argv in (["-h", "sync"], ["--version"], ["frob"], []):
+        assert _command_of(argv) is None, argv  # the whole parser: help, errors, anything odd
+    for p in (parser(), parser("sync")):  # no abbreviations: "--plugin" is not "--plugins"
+        with pytest.raises(SystemExit):
+            p.parse_args(["--plugin", "sync", "compile"])
+
+
 def test_cli_help_and_version(cli):
     from blockc import __version__
 

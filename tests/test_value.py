@@ -87,3 +87,17 @@ def test_cached_property_works():
     lazy = Lazy(4)
     assert lazy.square == 16 and lazy.square == 16
     assert lazy == Lazy(4)  # the cache is not a field
+
+
+def test_mutable_record():
+    class Record(Value, frozen=False):
+        name: str
+        tags: tuple = ()
+
+    r = Record("a")
+    r.name = "b"
+    assert r == Record("b") and r != Record("b", ("x",))
+    assert "name='b'" in repr(r)
+    with pytest.raises(TypeError):
+        hash(r)  # mutable: not hashable, like a non-frozen dataclass
+    assert Record("c").replace(tags=("t",)).tags == ("t",)

@@ -8,7 +8,6 @@ Pod and container names follow podman's kube play convention for a Deployment na
 from __future__ import annotations
 
 import functools
-import tempfile
 
 from ..errors import BlockcError
 from ..manifests import CONTAINER
@@ -36,6 +35,8 @@ class PodmanRuntime:
 
     def deploy(self, studio: str, manifests: list[dict]) -> None:
         import sh
+
+        import tempfile
 
         import yaml  # here: the sync path imports this module and never needs yaml
 
