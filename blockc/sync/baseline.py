@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Iterable, NamedTuple
+
+from ..value import Value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_zone (
@@ -58,8 +59,7 @@ class Entry(NamedTuple):
     c_mode: int
 
 
-@dataclass(frozen=True)
-class ZoneState:
+class ZoneState(Value):
     studio: str
     zone: str
     container_id: str | None

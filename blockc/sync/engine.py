@@ -27,7 +27,6 @@ import re
 import stat
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
 from . import agent as wire
@@ -37,6 +36,7 @@ from .report import (Change, Conflict, MassDeletionRefused, Problem, SyncError, 
                      SyncReport)
 from .session import Session, agent_source, start_agent  # noqa: F401 (agent_source: re-exported)
 from .transport import Transport
+from ..value import Value
 
 if TYPE_CHECKING:
     from ..types import Zone as ZoneSpec
@@ -134,8 +134,7 @@ class Excludes:
 
 # ---------------------------------------------------------------------------- core
 
-@dataclass
-class _Plan:
+class _Plan(Value, frozen=False):
     c_delete: list  # [rel, expect, Change]
     c_mkdir: list  # [rel, Obs(host), Change]
     c_put: list  # [rel, Obs(host), expect, Change]

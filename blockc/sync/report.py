@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import BlockcError
+from ..value import Value
 
 Kind = Literal["added", "modified", "deleted"]
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Value):
     path: str
     kind: Kind
     type: str = "f"  # "f" file, "d" directory
     size: int = 0
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(Value):
     """A path changed on both sides (or changed on one, deleted on the other).
 
     ``copy``: where the studio's version was kept on the host (zone-relative), if it was.
@@ -30,8 +28,7 @@ class Conflict:
     copy: str | None = None
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Value):
     """A path not synced: a symlink or special file (refused), an I/O error, or a path
     that changed while the sync ran (it is picked up by the next sync)."""
 
@@ -41,8 +38,7 @@ class Problem:
     refused: bool = False  # refused by policy (symlink, special file), not an error
 
 
-@dataclass(frozen=True)
-class SyncProgress:
+class SyncProgress(Value):
     """Handed to the ``progress`` callback: phase is ``scan``, ``push`` or ``pull``."""
 
     zone: str
@@ -54,19 +50,18 @@ class SyncProgress:
     path: str = ""
 
 
-@dataclass
-class SyncReport:
+class SyncReport(Value, frozen=False):
     studio: str
     zone: str
     mode: str  # both | push | pull
     direction: str  # the zone's: both | in | out
     dry_run: bool = False
-    pushed: list[Change] = field(default_factory=list)  # host -> studio (done, or to do if dry_run)
-    pulled: list[Change] = field(default_factory=list)  # studio -> host
-    conflicts: list[Conflict] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    pending_push: list[Change] = field(default_factory=list)  # changed, not moved (mode/direction)
-    pending_pull: list[Change] = field(default_factory=list)
+    pushed: list[Change] | None = None  # host -> studio (done, or to do if dry_run)
+    pulled: list[Change] | None = None  # studio -> host
+    conflicts: list[Conflict] | None = None
+    problems: list[Problem] | None = None
+    pending_push: list[Change] | None = None  # changed, not moved (mode/direction)
+    pending_pull: list[Change] | None = None
     bytes_pushed: int = 0
     bytes_pulled: int = 0
     host_entries: int = 0
@@ -74,6 +69,11 @@ class SyncReport:
     studio_reset: bool = False  # the studio zone was new, emptied-and-recreated or replaced
     studio_missing: bool = False  # the studio zone directory does not exist
     seconds: float = 0.0
+
+    def __post_init__(self):  # each list its own ([] when None is given)
+        for name in ("pushed", "pulled", "conflicts", "problems", "pending_push", "pending_pull"):
+            if getattr(self, name) is None:
+                setattr(self, name, [])
 
     @property
     def errors(self) -> list[Problem]:
