@@ -54,15 +54,6 @@ class Document(Value):
 _CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _refuse_anchors(text: str) -> None:
-    """Anchors and aliases are refused before anything is composed (no expansion bombs)."""
-    for event in yaml.parse(text, Loader=_CLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise _Refused("YAML aliases are not allowed in templates", event.start_mark)
-        if getattr(event, "anchor", None):
-            raise _Refused("YAML anchors are not allowed in templates", event.start_mark)
-
-
 class _Refused(Exception):
     def __init__(self, message, mark):
         super().__init__(message)
@@ -75,16 +66,135 @@ def _err(file: str, message: str, mark=None, line=None, col=None) -> BlockcError
     return BlockcError([Diagnostic(message, file=file, line=line, col=col)])
 
 
+_NOTHING = object()  # no document at all
+_SKIP = object()  # the value of a refused key: read, not kept
+
+
+class _Frame:
+    """An open sequence or mapping while events are read: ``into`` is None when its content
+    is skipped (under a refused tag or key: read, never kept nor checked)."""
+
+    __slots__ = ("into", "path", "key")
+
+    def __init__(self, into, path):
+        self.into, self.path, self.key = into, path, None
+
+
+def _compose(loader, file: str):
+    """One pass over the parser's events: the data, every node's position, every key's
+    position, and the problems found (all of them, not the first). Anchors and aliases stop
+    it at once: nothing is ever expanded."""
+    positions: dict = {}
+    key_positions: dict = {}
+    errors: list[Diagnostic] = []
+    resolve, constructors = loader.resolve, loader.yaml_constructors
+    get = loader.get_event
+    get()  # StreamStartEvent
+    event = get()
+    if isinstance(event, yaml.StreamEndEvent):
+        return _NOTHING, positions, key_positions, errors
+    first = event.start_mark  # DocumentStartEvent
+    root = _NOTHING
+    stack: list[_Frame] = []
+    while True:
+        event = get()
+        cls = event.__class__
+        if cls is yaml.SequenceEndEvent or cls is yaml.MappingEndEvent:
+            stack.pop()
+        elif cls is yaml.AliasEvent:
+            raise _Refused("YAML aliases are not allowed in templates", event.start_mark)
+        else:  # a node starts: a scalar, a sequence or a mapping
+            if event.anchor is not None:
+                raise _Refused("YAML anchors are not allowed in templates", event.start_mark)
+            scalar = cls is yaml.ScalarEvent
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = resolve(ScalarNode if scalar else
+                              SequenceNode if cls is yaml.SequenceStartEvent else MappingNode,
+                              event.value if scalar else None, event.implicit)
+            mark = event.start_mark
+            top = stack[-1] if stack else None
+            if top is not None and top.into is None:  # inside a skipped node
+                if not scalar:
+                    stack.append(_Frame(None, None))
+                continue
+            if top is not None and top.key is None and top.into.__class__ is dict:  # a key
+                if not scalar or tag not in _PLAIN_TAGS:
+                    errors.append(Diagnostic("mapping keys must be plain strings", file=file,
+                                             line=mark.line + 1, col=mark.column + 1))
+                    top.key = _SKIP
+                    if not scalar:
+                        stack.append(_Frame(None, None))
+                    continue
+                key, kpos = event.value, (mark.line + 1, mark.column + 1)
+                kpath = top.path + (key,)
+                if key in top.into:
+                    errors.append(Diagnostic(
+                        f"duplicate key '{key}' (first at line {key_positions[kpath][0]})",
+                        file=file, line=kpos[0], col=kpos[1], path=kpath))
+                    top.key = _SKIP
+                else:
+                    key_positions[kpath] = kpos
+                    top.key = key
+                continue
+            if top is not None and top.key is _SKIP:  # the value of a refused key
+                top.key = None
+                if not scalar:
+                    stack.append(_Frame(None, None))
+                continue
+            if top is None:
+                path = ()
+            elif top.into.__class__ is dict:
+                path = top.path + (top.key,)
+            else:
+                path = top.path + (len(top.into),)
+            positions[path] = (mark.line + 1, mark.column + 1)
+            if tag not in _ALLOWED_TAGS:
+                errors.append(Diagnostic(f"unsupported YAML tag {tag!r}", file=file,
+                                         line=mark.line + 1, col=mark.column + 1))
+                value = None
+                if not scalar:
+                    stack.append(_Frame(None, None))
+            elif scalar:
+                value = event.value  # a _STR_TAGS scalar is kept as written
+                if tag in _PLAIN_TAGS:
+                    try:
+                        value = constructors[tag](loader, ScalarNode(tag, value, mark,
+                                                                     event.end_mark, event.style))
+                    except (ValueError, KeyError, IndexError, TypeError):  # `!!int x`, `!!bool`
+                        errors.append(Diagnostic(
+                            f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]} (it is "
+                            f"tagged !!{tag.rsplit(':', 1)[-1]})", file=file,
+                            line=mark.line + 1, col=mark.column + 1, path=path))
+                        value = None
+            else:
+                value = {} if cls is yaml.MappingStartEvent else []
+                stack.append(_Frame(value, path))
+            if top is None:
+                root = value
+            elif top.into.__class__ is dict:
+                top.into[top.key] = value
+                top.key = None
+            else:
+                top.into.append(value)
+        if not stack:
+            break
+    get()  # DocumentEndEvent
+    event = get()
+    if not isinstance(event, yaml.StreamEndEvent):
+        raise yaml.composer.ComposerError("expected a single document in the stream", first,
+                                          "but found another document", event.start_mark)
+    return root, positions, key_positions, errors
+
+
 def load_text(text: str, file: str = "<template>") -> Document:
     if not text.strip():
         raise _err(file, "the template is empty", line=1, col=1)
     if "\x00" in text:
         raise _err(file, "the template is a binary file (it contains NUL bytes)", line=1, col=1)
-    loader = None
+    loader = _CLoader(text)
     try:
-        _refuse_anchors(text)
-        loader = _CLoader(text)
-        root = loader.get_single_node()
+        data, positions, key_positions, errors = _compose(loader, file)
     except _Refused as exc:
         raise _err(file, exc.message, exc.mark) from None
     except yaml.MarkedYAMLError as exc:
@@ -94,47 +204,9 @@ def load_text(text: str, file: str = "<template>") -> Document:
     except yaml.YAMLError as exc:
         raise _err(file, f"invalid YAML: {exc}") from None
     finally:
-        if loader is not None:
-            loader.dispose()
-    if root is None:
+        loader.dispose()
+    if data is _NOTHING:
         raise _err(file, "the template is empty", line=1, col=1)
-    positions: dict = {}
-    key_positions: dict = {}
-    errors: list[Diagnostic] = []
-    constructor = yaml.SafeLoader("")
-
-    def walk(node, path):
-        positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if node.tag not in _ALLOWED_TAGS:
-            errors.append(Diagnostic(f"unsupported YAML tag {node.tag!r}", file=file,
-                                     line=positions[path][0], col=positions[path][1]))
-            return None
-        if isinstance(node, MappingNode):
-            out = {}
-            for knode, vnode in node.value:
-                if not isinstance(knode, ScalarNode) or knode.tag not in _PLAIN_TAGS:
-                    errors.append(Diagnostic("mapping keys must be plain strings", file=file,
-                                             line=knode.start_mark.line + 1,
-                                             col=knode.start_mark.column + 1))
-                    continue
-                key = knode.value
-                kpos = (knode.start_mark.line + 1, knode.start_mark.column + 1)
-                if key in out:
-                    first = key_positions[path + (key,)]
-                    errors.append(Diagnostic(
-                        f"duplicate key '{key}' (first at line {first[0]})", file=file,
-                        line=kpos[0], col=kpos[1], path=path + (key,)))
-                    continue
-                key_positions[path + (key,)] = kpos
-                out[key] = walk(vnode, path + (key,))
-            return out
-        if isinstance(node, SequenceNode):
-            return [walk(child, path + (i,)) for i, child in enumerate(node.value)]
-        if node.tag in _PLAIN_TAGS:
-            return constructor.construct_object(node)
-        return node.value  # a _STR_TAGS scalar, kept as written
-
-    data = walk(root, ())
     if errors:
         raise BlockcError(errors)
     return Document(file, data, positions, key_positions)

@@ -145,6 +145,14 @@ def test_unsupported_tags_are_refused(compile_t, text):
     assert "unsupported YAML tag" in r.diagnostics[0].message, r.messages
 
 
+@pytest.mark.parametrize("text", ["  base: !!int x\n", "  base: !!float\n", "  base: !!bool maybe\n",
+                                  "  base: !!float ''\n"])
+def test_explicit_tags_with_values_they_cannot_hold(compile_t, text):
+    r = compile_t("apiVersion: blockc/v1\nmetadata:\n" + text)
+    (d,) = [d for d in r.diagnostics if "is not a valid" in d.message]
+    assert (d.line, d.col) == (3, 9), r.messages
+
+
 def test_missing_file_and_directory(tmp_path):
     for path, text in ((tmp_path / "nope.yaml", "no such file"), (tmp_path, "directory")):
         with pytest.raises(BlockcError) as exc:
