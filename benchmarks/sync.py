@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """File-sync benchmark: blockc sync vs ``rsync -a`` over ``podman exec -i`` vs a plain tar pipe.
 
-    CONTAINERS_CONF=etc/containers.conf .venv/bin/python benchmarks/sync.py [--runs 3] [--files 10000]
+    CONTAINERS_CONF=etc/containers.conf .venv/bin/python benchmarks/sync.py [--runs 5] [--files 10000]
 
 A tree of 10,000 files (~200 MB, mixed sizes, random content) is pushed into a fresh studio
 zone; then 1% of the files change in the studio and each tool pulls; then 1% change on the
@@ -289,7 +289,7 @@ class Bench:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5, help="5 at least: the full-push times here swing by 3x from run to run")
     ap.add_argument("--files", type=int, default=10000)
     args = ap.parse_args()
     os.environ.setdefault("CONTAINERS_CONF", str(HERE / "etc" / "containers.conf"))
