@@ -289,7 +289,8 @@ class Bench:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=5, help="5 at least: the full-push times here swing by 3x from run to run")
+    ap.add_argument("--runs", type=int, default=5,
+                    help="5 at least: full-push times here swing by 3x from run to run")
     ap.add_argument("--files", type=int, default=10000)
     args = ap.parse_args()
     os.environ.setdefault("CONTAINERS_CONF", str(HERE / "etc" / "containers.conf"))
