@@ -22,6 +22,8 @@ from . import __version__
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     stream = sys.stderr if err else sys.stdout
+    if stream is None:  # closed (`blockc status >&-`): nowhere to write, not an error
+        return
     stream.write(f"{text}\n" if nl else text)
     stream.flush()
 
@@ -47,6 +49,9 @@ def _run(fn, obj, kwargs) -> None:
     except KeyboardInterrupt:
         echo("interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:  # the reader left (`blockc plugins | head -1`): stop quietly
+        sys.stdout = None
+        sys.exit(1)
     except SystemExit:
         raise
     except Exception as exc:  # a bug of ours: say so, briefly; BLOCKC_DEBUG=1 shows it
@@ -136,7 +141,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         doc = (fn.__doc__ or "").strip()
         cp = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
-                            formatter_class=_Formatter)
+                            formatter_class=_Formatter, allow_abbrev=False)
         cp.set_defaults(_fn=fn)
         for item in arguments:
             if callable(item):  # arguments that need more than add_argument
@@ -157,8 +162,8 @@ def _command_of(argv: list[str]) -> str | None:
             next(items, None)
         elif not arg.startswith("-"):
             return arg if arg in names else None
-        elif arg in ("-h", "--help", "--version"):
-            return None
+        elif arg != "--no-plugins" and not arg.startswith(("--config=", "--plugins=")):
+            return None  # help, version, or anything else: the whole parser judges
     return None
 
 
@@ -473,14 +478,17 @@ def run() -> None:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0
         else:
-            print(exc.code, file=sys.stderr)
+            echo(str(exc.code), err=True)
             code = 1
+    except KeyboardInterrupt:  # while arguments are parsed (a command's own is handled)
+        code = 130
     import atexit
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (BrokenPipeError, ValueError):  # a reader that left (| head), a closed stream
             code = code or 1
     os._exit(code)

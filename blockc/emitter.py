@@ -43,8 +43,12 @@ def emit(artifact: Artifact, outdir: str | Path) -> Path:
     import shutil
     import tempfile
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    except OSError as exc:
+        raise BlockcError(f"cannot write the artifact to {outdir}: {exc.strerror} "
+                          f"({exc.filename})") from None
     try:
         for rel, (content, mode) in artifact.files.items():
             p = tmp / rel

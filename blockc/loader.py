@@ -66,6 +66,7 @@ def _err(file: str, message: str, mark=None, line=None, col=None) -> BlockcError
     return BlockcError([Diagnostic(message, file=file, line=line, col=col)])
 
 
+_MAX_NUMBER = 100  # characters of an int or float: no template needs more
 _NOTHING = object()  # no document at all
 _SKIP = object()  # the value of a refused key: read, not kept
 
@@ -158,14 +159,18 @@ def _compose(loader, file: str):
             elif scalar:
                 value = event.value  # a _STR_TAGS scalar is kept as written
                 if tag in _PLAIN_TAGS:
+                    kind = tag.rsplit(":", 1)[-1]
                     try:
+                        if kind in ("int", "float") and len(value) > _MAX_NUMBER:
+                            raise ValueError("too long")  # (a 1 MiB `1:0:0:...` takes seconds)
                         value = constructors[tag](loader, ScalarNode(tag, value, mark,
                                                                      event.end_mark, event.style))
                     except (ValueError, KeyError, IndexError, TypeError):  # `!!int x`, `!!bool`
-                        errors.append(Diagnostic(
-                            f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]} (it is "
-                            f"tagged !!{tag.rsplit(':', 1)[-1]})", file=file,
-                            line=mark.line + 1, col=mark.column + 1, path=path))
+                        shown = value if len(value) <= 40 else value[:40] + "..."
+                        how = f" (it is tagged !!{kind})" if event.tag not in (None, "!") else ""
+                        errors.append(Diagnostic(f"{shown!r} is not a valid {kind}{how}",
+                                                 file=file, line=mark.line + 1,
+                                                 col=mark.column + 1, path=path))
                         value = None
             else:
                 value = {} if cls is yaml.MappingStartEvent else []
@@ -187,13 +192,24 @@ def _compose(loader, file: str):
     return root, positions, key_positions, errors
 
 
+def _where_offset(text: str, offset: int) -> tuple[int, int]:
+    """Line and column (1-based) of a reader error's offset: libyaml counts bytes of UTF-8,
+    PyYAML's own reader characters."""
+    if _CLoader is yaml.SafeLoader:
+        prefix = text[:offset]
+    else:
+        prefix = text.encode("utf-8", "surrogateescape")[:offset].decode("utf-8", "replace")
+    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
 def load_text(text: str, file: str = "<template>") -> Document:
     if not text.strip():
         raise _err(file, "the template is empty", line=1, col=1)
     if "\x00" in text:
         raise _err(file, "the template is a binary file (it contains NUL bytes)", line=1, col=1)
-    loader = _CLoader(text)
+    loader = None
     try:
+        loader = _CLoader(text)
         data, positions, key_positions, errors = _compose(loader, file)
     except _Refused as exc:
         raise _err(file, exc.message, exc.mark) from None
@@ -201,10 +217,18 @@ def load_text(text: str, file: str = "<template>") -> Document:
         mark = exc.problem_mark or exc.context_mark
         msg = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
         raise _err(file, f"invalid YAML: {msg}", mark) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: locate it
+        line, col = _where_offset(text, exc.position)
+        raise _err(file, f"invalid YAML: {exc.reason} (character #x{exc.character:04x})"
+                   if isinstance(exc.character, int) else f"invalid YAML: {exc.reason}",
+                   line=line, col=col) from None
     except yaml.YAMLError as exc:
         raise _err(file, f"invalid YAML: {exc}") from None
+    except UnicodeError:  # a str that is no text (lone surrogates): only via load_text
+        raise _err(file, "the template is not valid UTF-8") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is _NOTHING:
         raise _err(file, "the template is empty", line=1, col=1)
     if errors:

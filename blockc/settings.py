@@ -50,6 +50,8 @@ def load_settings(config: str | None = None) -> Settings:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise BlockcError(f"{path}: invalid TOML: {exc}") from None
+        except OSError as exc:
+            raise BlockcError(f"{path}: cannot read the config file: {exc.strerror}") from None
     elif config:
         raise BlockcError(f"{path}: config file not found")
     known = set(Settings._fields)

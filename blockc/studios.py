@@ -119,6 +119,8 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
         if workspace is None:
             workspace = existing.workspace if existing and existing.workspace else os.getcwd()
         workspace = str(Path(workspace).resolve())
+        if os.path.exists(workspace) and not os.path.isdir(workspace):
+            raise BlockcError(f"workspace {workspace} is not a directory")
         artifact = compile(template, registry=registry, base_image=base_image)
         if existing and existing.template != artifact.name:
             raise BlockcError(f"studio '{name}' runs template '{existing.template}', not "

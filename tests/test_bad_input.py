@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import tracemalloc
@@ -151,6 +152,26 @@ def test_explicit_tags_with_values_they_cannot_hold(compile_t, text):
     r = compile_t("apiVersion: blockc/v1\nmetadata:\n" + text)
     (d,) = [d for d in r.diagnostics if "is not a valid" in d.message]
     assert (d.line, d.col) == (3, 9), r.messages
+
+
+@pytest.mark.parametrize("text, where", [("a: b\nc: \x01\n", (2, 4)),
+                                         ("a: b\n\u00e9: x\nc: \x07", (3, 4))])
+def test_characters_yaml_refuses_are_located(text, where):
+    with pytest.raises(BlockcError) as exc:
+        loader.load_text(text, "t.yaml")
+    (d,) = exc.value.diagnostics
+    assert "not allowed" in d.message and (d.line, d.col) == where
+
+
+def test_absurd_numbers_are_refused_fast():
+    for text in ("a: " + "9" * 5000 + "\n", "a: " + ":".join(["1"] * 150000) + "\n"):
+        start = time.perf_counter()
+        with pytest.raises(BlockcError) as exc:
+            loader.load_text(text, "t.yaml")
+        assert time.perf_counter() - start < 0.5
+        (d,) = exc.value.diagnostics
+        assert "is not a valid int" in d.message and "tagged" not in d.message
+        assert len(d.message) < 100 and (d.line, d.col) == (1, 4)
 
 
 def test_missing_file_and_directory(tmp_path):
@@ -518,6 +539,34 @@ def test_cli_usage_errors_exit_2(cli, tmp_path):
     assert cli("exec", "demo", "--").returncode == 2  # no command to run
     assert cli("logs", "demo", "-n", "many").returncode == 2
     assert cli("start", tmp_path / "t.yaml", "--studio", "s", "--runtime", "moon").returncode == 2
+    for argv in (("rm", "demo", "--f"), ("sync", "demo", "--allow"), ("--plug", "none", "status")):
+        assert cli(*argv).returncode == 2, argv  # options by their whole name only
+
+
+def test_cli_with_closed_or_departed_output(tmp_path):
+    """`blockc status >&-`, `blockc plugins | head -1`: no traceback, no "internal error"."""
+    import subprocess
+
+    from compiler_support import BLOCKC
+
+    env = {**os.environ, "BLOCKC_HOME": str(tmp_path / "home")}
+    for cmd, code in (("status >&-", 0), ("--version >&-", 0), ("status 2>&-", 0),
+                      ("plugins | head -c 1 >/dev/null", None)):
+        proc = subprocess.run(f"'{BLOCKC}' {cmd}; echo \"rc=${{PIPESTATUS[0]}}\" >&2",
+                              shell=True, executable="/bin/bash", capture_output=True,
+                              text=True, env=env, timeout=60)
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, cmd
+        if code is not None:
+            assert f"rc={code}" in proc.stderr, (cmd, proc.stderr)
+
+
+def test_cli_unwritable_output_and_unreadable_config(cli, tmp_path):
+    (tmp_path / "afile").write_text("")
+    minimal = os.path.join(os.path.dirname(__file__), "..", "examples", "minimal.yaml")
+    proc = cli("compile", minimal, "-o", tmp_path / "afile" / "out")
+    assert proc.returncode == 1 and "cannot write the artifact" in proc.stderr
+    proc = cli("--config", tmp_path, "status")
+    assert proc.returncode == 1 and "cannot read the config file" in proc.stderr
 
 
 def test_cli_parses_commands_as_spec_says():
@@ -544,7 +593,7 @@ def test_cli_builds_only_the_command_it_runs_with_the_same_result():
                           (["--no-plugins", "validate", "a", "b"], "validate")):
         assert _command_of(argv) == command
         assert vars(parser(command).parse_args(argv)) == vars(parser().parse_args(argv))
-    for argv in (["-h", "sync"], ["--version"], ["frob"], []):
+    for argv in (["-h", "sync"], ["-hh", "sync"], ["--version"], ["frob"], [], ["--", "sync"]):
         assert _command_of(argv) is None, argv  # the whole parser: help, errors, anything odd
     for p in (parser(), parser("sync")):  # no abbreviations: "--plugin" is not "--plugins"
         with pytest.raises(SystemExit):
