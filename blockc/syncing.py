@@ -9,22 +9,23 @@ from __future__ import annotations
 from . import state
 from .errors import BlockcError
 from .progress import Progress
-from .settings import Settings, container_env
+from .settings import Settings
 from .types import Zone
 
 
-def zones(studio: state.Studio) -> list[Zone]:
+def zones(studio_json: dict) -> list[Zone]:
+    """The sync zones of a studio.json (``state.Studio.studio_json()``)."""
     return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
-            for z in studio.studio_json().get("zones", [])]
+            for z in studio_json.get("zones", [])]
 
 
-def _transport(studio: state.Studio, settings: Settings):
+def _transport(studio: state.Studio, studio_json: dict, settings: Settings):
     from .runtime import get_runtime
     from .sync import PodmanTransport
 
     rt = get_runtime(studio.runtime, settings)
-    uid = studio.studio_json()["image"]["uid"]
-    return PodmanTransport(rt.container(studio.name), user=uid, env=container_env(settings))
+    return PodmanTransport(rt.container(studio.name), user=studio_json["image"]["uid"],
+                           env=rt.env())
 
 
 def _progress_callback(progress: Progress):
@@ -38,17 +39,18 @@ def _progress_callback(progress: Progress):
 
 def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
                 allow_mass_delete: bool = False, done_file: str | None = None) -> list:
-    """Sync every zone of the studio; print a summary per zone; return the reports.
-    ``done_file`` is created in the studio once every zone synced without errors (by the
-    last zone's agent: no exec of its own)."""
+    """Sync every zone of the studio; print a summary per zone; return the reports (none
+    when the studio has no zones). ``done_file`` is created in the studio once every zone
+    synced without errors (by the last zone's agent: no exec of its own)."""
     from .sync.session import start_agent
 
-    if not studio.workspace:
-        raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
-    zs = zones(studio)
+    studio_json = studio.studio_json()
+    zs = zones(studio_json)
     if not zs:
         return []
-    transport = _transport(studio, settings)
+    if not studio.workspace:
+        raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
+    transport = _transport(studio, studio_json, settings)
     # each zone is one agent exec, slow to start: the first starts before anything else is
     # done (even importing the engine), each next one while the zone before it syncs
     first = start_agent(transport)
@@ -71,9 +73,6 @@ def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progres
                  allow_mass_delete: bool = False) -> int:
     from .runtime import get_runtime
 
-    if not zones(studio):
-        progress.line(f"studio '{studio.name}' has no sync zones")
-        return 0
     # No up-front state check (a podman call of its own, as slow as the sync's exec): a studio
     # that is not running fails to start the agent, and only then is its state asked for.
     try:
@@ -88,6 +87,8 @@ def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progres
             raise BlockcError(f"studio '{studio.name}' is not running (state {studio.state}); "
                               f"start it to sync") from None
         raise
+    if not reports:
+        progress.line(f"studio '{studio.name}' has no sync zones")
     return max((r.exit_code for r in reports), default=0)
 
 
@@ -97,10 +98,11 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
         return []  # a studio that is not running holds no files: stop pulled them out
     from .sync import Baseline, pending_changes
 
-    transport = _transport(studio, settings)
+    studio_json = studio.studio_json()
+    transport = _transport(studio, studio_json, settings)
     lost = []
     with Baseline(state.db_path()) as baseline:
-        for zone in zones(studio):
+        for zone in zones(studio_json):
             report = pending_changes(transport, studio=studio.name, zone=zone,
                                      workspace=studio.workspace, baseline=baseline)
             if report.unsynced_in_studio:

@@ -281,7 +281,7 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
             asked.append(name)
             return self.st
 
-    monkeypatch.setattr(syncing, "_transport", lambda studio, settings: Refusing())
+    monkeypatch.setattr(syncing, "_transport", lambda studio, studio_json, settings: Refusing())
     import blockc.runtime
 
     for st, raised in (("stopped", "is not running"), ("running", "lost the sync agent")):

@@ -34,10 +34,9 @@ class PodmanRuntime:
         return f"{self.pod(studio)}-{CONTAINER}"
 
     def deploy(self, studio: str, manifests: list[dict]) -> None:
-        import sh
-
         import tempfile
 
+        import sh
         import yaml  # here: the sync path imports this module and never needs yaml
 
         # podman runs the Deployment; the Service has no meaning on one host

@@ -185,37 +185,15 @@ def _agent_base(base: dict) -> dict:
             for p, e in base.items()}
 
 
-def _read_exact(fd, n):
-    """n bytes from fd, zero-padded if the file ended (it shrank while being read)."""
-    data = os.read(fd, n)
-    if len(data) < n:
-        parts = [data]
-        got = len(data)
-        while got < n:
-            more = os.read(fd, n - got)
-            if not more:
-                parts.append(bytes(n - got))
-                break
-            parts.append(more)
-            got += len(more)
-        data = b"".join(parts)
-    return data
-
-
-class _HashingReader:
+class _HashingReader(wire._Exact):
     """Exactly ``size`` bytes of an fd (zero-padded if it shrank), hashed on the way."""
 
-    def __init__(self, fd, size, tick):
-        self.fd, self.left, self.tick = fd, size, tick
+    def __init__(self, fd, size):
+        super().__init__(fd, size)
         self.h = wire._sha256()
 
     def read(self, n=-1):
-        if n is None or n < 0 or n > self.left:
-            n = self.left
-        if n == 0:
-            return b""
-        data = _read_exact(self.fd, n)
-        self.left -= len(data)
+        data = super().read(n)
         self.h.update(data)
         return data
 
@@ -867,7 +845,7 @@ class _Sync:
                     self._problem(rel, "host", wire._msg(exc))
                     continue
                 try:
-                    r = _HashingReader(fd, st.st_size, tick)
+                    r = _HashingReader(fd, st.st_size)
                     wire.tar_file(w, rel, st.st_size, r, st.st_mode, st.st_mtime_ns // 1_000_000_000, tick)
                     sent[rel] = r.h.hexdigest()
                 finally:
