@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import stat
@@ -437,7 +436,7 @@ class _Sync:
                 wire.send(s.out, {"op": "scan", "prune": self.excludes.agent_patterns(),
                                   "zone_id": expected})
                 w = ChunkWriter(s.out)
-                w.write(json.dumps(_agent_base(base), separators=(",", ":")).encode("ascii"))
+                w.write(wire.dumps(_agent_base(base)).encode("ascii"))
                 w.close()
             except Exception as exc:  # reported below, when the reply is missing
                 sent_err.append(exc)

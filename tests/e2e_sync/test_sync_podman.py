@@ -16,6 +16,7 @@ import pytest
 from blockc.sync import (Baseline, MassDeletionRefused, PodmanTransport, SyncError, format_report,
                          pending_changes, sync_zone, sync_zones)
 from blockc.sync.engine import agent_source
+from blockc.sync.session import Session
 from blockc.types import Zone
 
 from sync_helpers import contents, host_tree
@@ -197,7 +198,7 @@ def test_crafted_stream_cannot_escape_the_zone(env, tmp_path):
     }
     for kind, member in evil_members.items():
         evil = agent_source().replace("if __name__ == \"__main__\":\n    main()", "") + f"""
-import io
+import io, tarfile
 def op_get(self, msg):
     out = ChunkWriter(self.out)
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT)
@@ -210,13 +211,13 @@ Agent.op_get = op_get
 main()
 """
 
-        class Evil(PodmanTransport):
-            def popen(self, argv):
-                return super().popen([*argv[:-1], evil])
-
-        t = Evil(env.studio.name, user=1000)
-        with pytest.raises(SyncError):
-            sync_zone(t, studio="t", zone=env.zone, workspace=env.ws, mode="pull", baseline=env.baseline)
+        t = PodmanTransport(env.studio.name, user=1000)
+        with pytest.raises(SyncError) as exc:
+            sync_zone(t, studio="t", zone=env.zone, workspace=env.ws, mode="pull", baseline=env.baseline,
+                      agent=Session(t, "python3", evil))
+        # refused by the host's checks (not, say, an agent that failed on its own)
+        assert ("refused (regular files only)" if kind in ("symlink", "hardlink", "device")
+                else "unexpected entry") in str(exc.value), (kind, str(exc.value))
         assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
         assert not (tmp_path / "abs-escaped").exists()
         assert not (env.host / "ok.txt").is_symlink()
