@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import copy
 
+from .names import CONTAINER
 from .types import App, env_id
 
-CONTAINER = "studio"
 LABEL_STUDIO = "blockc.dev/studio"
 LABEL_OWNER = "blockc.dev/owner"
 LABEL_TEMPLATE = "blockc.dev/template"

@@ -6,6 +6,8 @@ import re
 
 from .errors import BlockcError
 
+CONTAINER = "studio"  # the main container of every studio pod (the apps, the sync agent)
+
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 

@@ -11,12 +11,16 @@ import contextlib
 import fcntl
 import json
 import sqlite3
+import os
 import time
-from pathlib import Path
 
 from .errors import BlockcError
-from .settings import blockc_home
+from .settings import home_dir
 from .value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
 
@@ -60,24 +64,30 @@ class Studio(Value, frozen=False):
 
     @property
     def artifact_dir(self) -> Path:
-        return blockc_home() / "artifacts" / f"{self.template}-{self.artifact_hash[:12]}"
+        from pathlib import Path
+
+        return Path(self._artifact_dir())
+
+    def _artifact_dir(self) -> str:
+        return os.path.join(home_dir(), "artifacts", f"{self.template}-{self.artifact_hash[:12]}")
 
     def studio_json(self) -> dict:
         """The studio.json of the artifact the studio runs."""
         try:
-            return json.loads((self.artifact_dir / "studio.json").read_text())
+            with open(os.path.join(self._artifact_dir(), "studio.json"), encoding="utf-8") as f:
+                return json.load(f)
         except OSError:
             raise BlockcError(f"studio '{self.name}': its artifact {self.artifact_dir} is "
                               f"missing; run `blockc start` again") from None
 
 
-def db_path() -> Path:
-    return blockc_home() / "state.db"
+def db_path() -> str:
+    return os.path.join(home_dir(), "state.db")
 
 
 def connect() -> sqlite3.Connection:
     path = db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -151,8 +161,9 @@ def delete(name: str) -> None:
 @contextlib.contextmanager
 def lock(name: str, *, wait: bool = True):
     """Hold the studio's lock for a lifecycle action (start, stop, sync, rm)."""
-    path = blockc_home() / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    locks = os.path.join(home_dir(), "locks")
+    os.makedirs(locks, exist_ok=True)
+    path = os.path.join(locks, f"{name}.lock")
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -10,11 +10,16 @@ from . import state
 from .errors import BlockcError
 from .progress import Progress
 from .settings import Settings
-from .types import Zone
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .types import Zone
 
 
 def zones(studio_json: dict) -> list[Zone]:
     """The sync zones of a studio.json (``state.Studio.studio_json()``)."""
+    from .types import Zone  # after the agent's start: blockc.types imports re, enum, typing
+
     return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
             for z in studio_json.get("zones", [])]
 
@@ -45,8 +50,7 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
     from .sync.session import start_agent
 
     studio_json = studio.studio_json()
-    zs = zones(studio_json)
-    if not zs:
+    if not studio_json.get("zones"):
         return []
     if not studio.workspace:
         raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
@@ -55,6 +59,7 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
     # done (even importing the engine), each next one while the zone before it syncs
     first = start_agent(transport)
     try:
+        zs = zones(studio_json)
         from .sync import Baseline, format_report, sync_zones
 
         baseline = Baseline(state.db_path())

@@ -22,8 +22,6 @@ assigned; it compares by its fields and, like a non-frozen dataclass, is not has
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class FrozenError(AttributeError):
     """Raised on an attempt to change a field of a :class:`Value`."""
@@ -33,7 +31,7 @@ class Value:
     _fields: tuple[str, ...] = ()
     _field_set: frozenset[str] = frozenset()
     _post_init = None
-    _defaults: dict[str, Any] = {}
+    _defaults: dict[str, object] = {}
 
     def __init_subclass__(cls, frozen: bool = True, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,6 +113,6 @@ class Value:
         """A copy with some fields changed (checked again by ``__post_init__``)."""
         return type(self)(**{**{n: self.__dict__[n] for n in self._fields}, **changes})
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The fields as a dict (values not copied)."""
         return {n: self.__dict__[n] for n in self._fields}

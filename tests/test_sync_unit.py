@@ -290,3 +290,134 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
             syncing.sync_command(studio, Settings(), mode="both", progress=Progress(io.StringIO()))
         assert isinstance(exc.value, SyncError) == (st == "running")
     assert asked == ["gone", "gone"]
+
+
+# ------------------------------------------------------------------ the agent's JSON and start
+
+def _json_values(rnd, depth=0):
+    pick = rnd.randrange(8 if depth < 3 else 5)
+    if pick == 0:
+        return rnd.choice([None, True, False])
+    if pick == 1:
+        return rnd.choice([0, -1, 1 << 63, -(1 << 70), rnd.randrange(-10**6, 10**6)])
+    if pick in (2, 3, 4):  # names as file names come: any code point, surrogate escapes too
+        alphabet = "aé\n\"\\/\t\x00\x7f€😀\udcff "
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(6)))
+    if pick in (5, 6):
+        return [_json_values(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    return {str(rnd.random()): _json_values(rnd, depth + 1)
+            for _ in range(rnd.randrange(4))}
+
+
+def test_agent_json_is_the_json_module():
+    """The agent's codec (json's C half, driven directly) writes what json.dumps writes and reads
+    what json.loads reads, on every kind of value the protocol carries."""
+    import json
+    import random
+
+    rnd = random.Random(5)
+    for _ in range(3000):
+        v = _json_values(rnd)
+        text = wire.dumps(v)
+        assert text == json.dumps(v, separators=(",", ":"))
+        assert wire.loads(text) == v == wire.loads(text.encode("ascii"))
+
+
+@pytest.mark.parametrize("text", ["", " ", "[1,", "[1] x", "[1]\n", " [1]", "NaN", "[Infinity]",
+                                  "{'a': 1}", "[1,]", '"\\x41"', "\xff", b"[\xff]", "01"])
+def test_agent_json_refuses_what_is_not_one_strict_value(text):
+    with pytest.raises(ValueError):
+        wire.loads(text)
+
+
+def test_agent_json_without_the_c_codec_is_the_same(tmp_path):
+    """A Python without _json: the agent falls back to the json module, same behaviour."""
+    code = ("import sys; sys.modules['_json'] = None\n"
+            "from blockc.sync import agent as a\n"
+            "assert a.dumps.__self__.__class__.__name__ == 'JSONEncoder', a.dumps\n"
+            "v = ['é\\udcff', 1 << 70, None, {'k': [True]}]\n"
+            "assert a.loads(a.dumps(v)) == v and a.dumps(v) == '[\"\\\\u00e9\\\\udcff\",1180591620717411303424,null,{\"k\":[true]}]'\n"
+            "for bad in ('NaN', '[1] x', ' [1]', '[1]\\n', ''):\n"
+            "    try:\n"
+            "        a.loads(bad)\n"
+            "    except ValueError:\n"
+            "        pass\n"
+            "    else:\n"
+            "        raise SystemExit('accepted ' + bad)\n")
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _boot(argv_tail):
+    import subprocess
+
+    from blockc.sync.session import BOOT
+
+    return subprocess.run([sys.executable, "-I", "-S", "-c", BOOT, *argv_tail], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_agent_start_runs_the_compiled_code_only_when_the_bytecode_matches():
+    import binascii
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    code = binascii.b2a_base64(marshal.dumps(compile("print('code', __name__)", "x", "exec")),
+                               newline=False).decode()
+    source = "print('source', __name__)"
+    assert _boot([MAGIC_NUMBER.hex(), code, source]) == "code __main__\n"
+    assert _boot(["0d0d0a0d", code, source]) == "source __main__\n"  # another Python's bytecode
+    assert _boot([MAGIC_NUMBER.hex(), "", source]) == "source __main__\n"  # nothing compiled
+
+
+def test_agent_argv_carries_the_compiled_agent():
+    from importlib.util import MAGIC_NUMBER
+
+    from blockc.sync.session import MAX_ARG, agent_argv, agent_source
+
+    argv = agent_argv("python3")
+    magic, code, source = argv[-3:]
+    # if this fails, the agent outgrew one argv string: it is compiled in every studio again
+    assert magic == MAGIC_NUMBER.hex() and 0 < len(code) <= MAX_ARG
+    assert source == agent_source()
+    assert agent_argv("python3", "pass")[-3:] == ["", "", "pass"]  # another agent: compiled there
+
+
+def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):
+    """The agent's exec is the long pole of a sync: `blockc sync` starts it after reading the
+    studio record and nothing more. Modules it could import first and does not: the engine,
+    blockc.types, typing, pathlib (~15 ms in all on these machines)."""
+    import json
+    import subprocess
+
+    home = tmp_path / "home"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    env = dict(os.environ, BLOCKC_HOME=str(home))
+    code = (
+        "import json, sys\n"
+        "from blockc import state\n"
+        "s = state.Studio(name='s1', owner='o', template='t', template_path='-', artifact_hash='0' * 64,\n"
+        "                 image='i', runtime='podman', state='RUNNING', workspace=sys.argv[1])\n"
+        "s.artifact_dir.mkdir(parents=True)\n"
+        "(s.artifact_dir / 'studio.json').write_text(json.dumps({'image': {'uid': 1000, 'gid': 1000},\n"
+        "    'zones': [{'name': 'w', 'host': 'w', 'container': '/z', 'direction': 'both', 'exclude': []}]}))\n"
+        "state.save(s)\n")
+    subprocess.run([sys.executable, "-c", code, str(ws)], env=env, check=True)
+    probe = (
+        "import json, subprocess, sys\n"
+        "def popen(self, argv, *a, **k):\n"
+        "    print(json.dumps({'argv': argv[:6], 'modules': sorted(sys.modules)}))\n"
+        "    sys.stdout.flush()\n"
+        "    import os; os._exit(0)\n"
+        "subprocess.Popen.__init__ = popen\n"
+        "sys.argv = ['blockc', 'sync', 's1', '--pull']\n"
+        "from blockc.cli import main\n"
+        "main()\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    seen = json.loads(out)
+    assert seen["argv"] == ["podman", "exec", "-i", "-u", "1000", "studio-s1-pod-0-studio"]
+    early = {"blockc.sync.engine", "blockc.sync.baseline", "blockc.types", "typing", "pathlib"}
+    assert early.isdisjoint(seen["modules"]), early & set(seen["modules"])

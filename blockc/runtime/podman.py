@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 
 from ..errors import BlockcError
-from ..manifests import CONTAINER
+from ..names import CONTAINER
 from ..settings import Settings
+from . import Runtime
 
 
-class PodmanRuntime:
+class PodmanRuntime(Runtime):
     name = "podman"
 
     def __init__(self, settings: Settings):

@@ -11,36 +11,40 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import IO, Protocol, Sequence, runtime_checkable
+
+# Plain classes, not typing.Protocols: typing costs ~3 ms to import, and ``blockc sync``
+# starts the agent (through a transport) before anything else.
 
 
-@runtime_checkable
-class Process(Protocol):
-    """A running command: ``stdin``/``stdout`` are binary streams (``subprocess.Popen``-like)."""
+class Process:
+    """What a transport's ``popen`` returns: a running command whose ``stdin``/``stdout`` are
+    binary streams, with ``wait(timeout=None) -> int`` and ``kill()``. A ``subprocess.Popen``
+    is one; a Kubernetes exec stream would wrap its channels in one."""
 
-    stdin: IO[bytes]
-    stdout: IO[bytes]
+    stdin: object
+    stdout: object
 
-    def wait(self, timeout: float | None = None) -> int: ...
+    def wait(self, timeout: float | None = None) -> int:
+        raise NotImplementedError
 
-    def kill(self) -> None: ...
+    def kill(self) -> None:
+        raise NotImplementedError
 
 
-@runtime_checkable
-class Transport(Protocol):
+class Transport:
     """Starts commands in a studio's main container."""
 
-    def popen(self, argv: Sequence[str]) -> Process:
+    def popen(self, argv: list[str]) -> Process:
         """Start ``argv`` in the container with piped stdin/stdout; stderr kept for :meth:`stderr`."""
-        ...
+        raise NotImplementedError
 
     def stderr(self, proc: Process) -> str:
         """What ``proc`` wrote on stderr (after it ended), for error messages."""
-        ...
+        raise NotImplementedError
 
     def describe(self) -> str:
         """A short human description (``podman container demo-studio``)."""
-        ...
+        raise NotImplementedError
 
 
 def _scratch_file():
@@ -54,15 +58,15 @@ def _scratch_file():
         return tempfile.TemporaryFile()
 
 
-class _Subprocess:
+class _Subprocess(Transport):
     """Shared base: run a local command line, stderr to a temp file (no pipe deadlock)."""
 
-    def _argv(self, argv: Sequence[str]) -> list[str]:
+    def _argv(self, argv: list[str]) -> list[str]:
         raise NotImplementedError
 
     env: dict | None = None
 
-    def popen(self, argv: Sequence[str]) -> subprocess.Popen:
+    def popen(self, argv: list[str]) -> subprocess.Popen:
         err = _scratch_file()
         proc = subprocess.Popen(self._argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=err, bufsize=1 << 20, env=self.env, start_new_session=True)
