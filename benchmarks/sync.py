@@ -10,8 +10,8 @@ own process against its own copy of the zone, over the same ``podman exec -i`` t
 blockc runs as a user runs it, the ``blockc sync NAME [--push|--pull]`` command, against a
 studio recorded in a scratch ``BLOCKC_HOME`` whose main container is the benchmark's
 container. The full pushes run in a different order each run, each after a ``sync`` (no
-tool pays for the previous one's writeback); in the other scenarios blockc and rsync take
-turns going first. Prints medians, ratios against the goals (full push <= 1.2x the tar
+tool pays for the previous one's writeback or exec cleanup); in the other scenarios blockc
+and rsync take turns going first. Prints medians, ratios against the goals (full push <= 1.2x the tar
 pipe; 1% delta <= 1.0x rsync) and the peak RSS of the blockc process (from GNU time when
 installed).
 
@@ -89,6 +89,22 @@ def make_tree(root: Path, nfiles: int, seed: int = 1) -> list[str]:
         p.write_bytes(os.urandom(size))
         names.append(rel)
     return names
+
+
+def wait_for_no_podman(timeout=5.0):
+    """Wait (at most ``timeout`` s) until no podman process runs on this machine."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        names = []
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    names.append(f.read().strip())
+            except (OSError, ValueError):
+                continue
+        if "podman" not in names:
+            return
+        time.sleep(0.05)
 
 
 def timed(cmd, **kw):
@@ -217,9 +233,11 @@ class Bench:
             self.add(key, self.settled(fn))
 
     def settled(self, fn):
-        """Run fn with no dirty pages pending: a tool never pays for the writeback of the
-        200 MB the tool before it wrote."""
+        """Run fn with no dirty pages pending and no podman process left from the tool before
+        (the cleanup `podman exec` leaves running after its client ends): a tool never pays
+        for the writeback of the 200 MB the tool before it wrote, nor for its exec's end."""
         os.sync()
+        wait_for_no_podman()
         return fn()
 
     def run(self):
