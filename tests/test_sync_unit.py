@@ -349,39 +349,50 @@ def test_agent_json_without_the_c_codec_is_the_same(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _boot(argv_tail):
+def _boot(magic, code, source, then=b""):
+    """Run the agent's start command on a payload (magic, code, source: bytes); its output."""
     import subprocess
+    import zlib
 
-    from blockc.sync.session import BOOT
+    from blockc.sync.session import agent_argv
 
-    return subprocess.run([sys.executable, "-I", "-S", "-c", BOOT, *argv_tail], capture_output=True,
-                          text=True, check=True).stdout
+    c = zlib.compress(code) if code else b""
+    s = zlib.compress(source)
+    payload = magic + len(c).to_bytes(4, "big") + len(s).to_bytes(4, "big") + c + s
+    return subprocess.run(agent_argv(sys.executable), input=payload + then, capture_output=True,
+                          check=True).stdout
 
 
 def test_agent_start_runs_the_compiled_code_only_when_the_bytecode_matches():
-    import binascii
     import marshal
     from importlib.util import MAGIC_NUMBER
 
-    code = binascii.b2a_base64(marshal.dumps(compile("print('code', __name__)", "x", "exec")),
-                               newline=False).decode()
-    source = "print('source', __name__)"
-    assert _boot([MAGIC_NUMBER.hex(), code, source]) == "code __main__\n"
-    assert _boot(["0d0d0a0d", code, source]) == "source __main__\n"  # another Python's bytecode
-    assert _boot([MAGIC_NUMBER.hex(), "", source]) == "source __main__\n"  # nothing compiled
+    source = b"import sys; print('source', __name__, sys.stdin.read())"
+    code = marshal.dumps(compile(source.replace(b"source", b"code"), "x", "exec"))
+    # what follows the payload on stdin is the agent's: nothing of it is read before
+    assert _boot(MAGIC_NUMBER, code, source, b"rest") == b"code __main__ rest\n"
+    assert _boot(b"\x0d\x0d\x0a\x0d", code, source) == b"source __main__ \n"  # another Python
+    assert _boot(MAGIC_NUMBER, b"", source) == b"source __main__ \n"  # nothing compiled
 
 
-def test_agent_argv_carries_the_compiled_agent():
+def test_agent_payload_carries_the_compiled_agent_and_fits_a_pipe():
+    import marshal
+    import zlib
     from importlib.util import MAGIC_NUMBER
 
-    from blockc.sync.session import MAX_ARG, agent_argv, agent_source
+    from blockc.sync.session import agent_payload, agent_source
 
-    argv = agent_argv("python3")
-    magic, code, source = argv[-3:]
-    # if this fails, the agent outgrew one argv string: it is compiled in every studio again
-    assert magic == MAGIC_NUMBER.hex() and 0 < len(code) <= MAX_ARG
-    assert source == agent_source()
-    assert agent_argv("python3", "pass")[-3:] == ["", "", "pass"]  # another agent: compiled there
+    p = agent_payload()
+    nc, ns = int.from_bytes(p[4:8], "big"), int.from_bytes(p[8:12], "big")
+    assert p[:4] == MAGIC_NUMBER and len(p) == 12 + nc + ns
+    code = marshal.loads(zlib.decompress(p[12:12 + nc]))
+    assert "Agent" in code.co_names
+    assert zlib.decompress(p[12 + nc:]).decode() == agent_source()
+    # if this fails, the agent outgrew what a pipe holds by default (64 KiB): writing it waits
+    # for the studio's Python to start (~0.2 s) before the host can go on
+    assert len(p) < 60_000
+    other = agent_payload("pass")  # another agent (tests): its source only
+    assert other[4:8] == b"\0\0\0\0" and zlib.decompress(other[12:]) == b"pass"
 
 
 def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):

@@ -1,8 +1,8 @@
 """The container-side sync agent, and the wire helpers both sides share.
 
-This module is standard-library only: its source text is sent to the studio over the
-transport (``python3 -c SOURCE``) and runs there as the studio user, one process per
-zone sync. The host imports the same module for the framing and the confined-write
+This module is standard-library only: it is sent to the studio over the transport (on the
+stdin of ``python3 -I -S -c BOOT``, see ``session.py``) and runs there as the studio user, one
+process per zone sync. The host imports the same module for the framing and the confined-write
 helpers, so both ends speak exactly one protocol.
 
 Wire protocol (one session = one exec; version ``PROTOCOL``):
