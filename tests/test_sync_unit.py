@@ -167,6 +167,47 @@ def test_local_roundtrip_conflict_and_mass_delete(local):
     assert list(host.iterdir()) == []
 
 
+def test_pull_of_many_files_through_host_writer_threads(local):
+    """A pull of many files writes the small ones on the host from writer threads: contents,
+    modes, mtimes, conflicts and the baseline as when written one by one."""
+    import hashlib
+
+    host, studio, sync, (zone, ws, b) = local
+    n = wire.PUT_THREADS_MIN + 20
+    for i in range(n):
+        (host / f"d{i % 4}").mkdir(exist_ok=True)
+        (host / f"d{i % 4}" / f"f{i:03}").write_bytes(b"v1 %d" % i)
+    (host / "big.bin").write_bytes(b"0")
+    assert sync().exit_code == 0
+    for i in range(n):  # changed in the studio (the first three on the host too: conflicts)
+        p = studio / f"d{i % 4}" / f"f{i:03}"
+        p.write_bytes(os.urandom(i * 41))
+        p.chmod((0o644, 0o600, 0o755)[i % 3])
+        os.utime(p, ns=(1_600_000_000_000_000_000 + i, 1_600_000_000_000_000_000 + i))
+    for i in range(3):
+        (host / f"d{i % 4}" / f"f{i:03}").write_bytes(b"host %d" % i)
+    (studio / "big.bin").write_bytes(os.urandom(wire.SMALL + 4096))  # streamed, not pooled
+    r = sync("pull")
+    assert r.exit_code == 1 and len(r.conflicts) == 3 and len(r.pulled) == n - 3 + 1
+    assert [c.path for c in r.pulled] == sorted(c.path for c in r.pulled)  # stream order
+    for i in range(n):
+        h, c = host / f"d{i % 4}" / f"f{i:03}", studio / f"d{i % 4}" / f"f{i:03}"
+        if i < 3:
+            assert h.read_bytes() == b"host %d" % i
+            copy = [p for p in h.parent.iterdir() if p.name.startswith(f"f{i:03}.conflict-")]
+            assert [p.read_bytes() for p in copy] == [c.read_bytes()]
+        else:
+            assert h.read_bytes() == c.read_bytes()
+            assert h.stat().st_mode & 0o777 == c.stat().st_mode & 0o777
+            assert h.stat().st_mtime_ns == c.stat().st_mtime_ns
+    assert (host / "big.bin").read_bytes() == (studio / "big.bin").read_bytes()
+    e = b.load("s", "data")["d3/f003"]
+    assert e.sha256 == hashlib.sha256((host / "d3" / "f003").read_bytes()).hexdigest()
+    assert not [p for p in host.rglob("*") if p.name.startswith(wire.TMP_PREFIX)]
+    r = sync()  # the conflicts' host versions go in; then all is settled
+    assert sync().moved == 0
+
+
 def test_zone_host_dot_is_the_workspace_itself(tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()

@@ -616,37 +616,37 @@ class _Bytes:
 
 
 class _Writers:
-    """Small files written by a few threads: creating a file is the slow part of a put (most
-    of it in the kernel, without the GIL), and the files of one put are independent. At most
-    ``depth`` files wait in memory (each at most SMALL bytes): memory stays bounded."""
+    """Small files written by a few threads (the agent's put, the host's get): creating a file
+    is the slow part (most of it in the kernel, without the GIL; on ext4 a rename over an
+    existing file also starts writing the new data back), and the files of a batch are
+    independent. At most ``depth`` files wait in memory (each at most SMALL bytes): memory stays
+    bounded. ``results``: key -> what :func:`write_at` returned, or the exception it raised."""
 
-    def __init__(self, results, threads=3, depth=16):
+    def __init__(self, threads=3, depth=16):
         import queue
         import threading
 
-        self.results = results
+        self.results = {}
         self.q = queue.Queue(depth)
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
         for t in self.threads:
             t.start()
 
-    def submit(self, dfd, name, rel, data, spec):
-        self.q.put((dfd, name, rel, data, spec))
+    def submit(self, key, dfd, name, rel, data, mode, mtime_ns, expect, hash):
+        """Write ``data`` as :func:`write_at` does, in ``dfd`` (which the worker closes)."""
+        self.q.put((key, dfd, name, rel, data, mode, mtime_ns, expect, hash))
 
     def _run(self):
         while True:
             job = self.q.get()
             if job is None:
                 return
-            dfd, name, rel, data, spec = job
+            key, dfd, name, rel, data, mode, mtime_ns, expect, hash = job
             try:
-                st, _ = write_at(dfd, name, rel, _Bytes(data), len(data), spec[0], spec[1],
-                                 _expect(spec[2]), hash=False)
-                self.results[rel] = ["ok", entry_of(rel, st)]
-            except (OSError, PathRefused, Changed) as exc:
-                self.results[rel] = ["err", _msg(exc), isinstance(exc, Changed)]
-            except Exception as exc:  # never lose a worker silently
-                self.results[rel] = ["err", "%s: %s" % (type(exc).__name__, exc)]
+                self.results[key] = write_at(dfd, name, rel, _Bytes(data), len(data), mode,
+                                             mtime_ns, expect, hash=hash)
+            except Exception as exc:  # handed back to the caller: never lost with its worker
+                self.results[key] = exc
             finally:
                 os.close(dfd)
 
@@ -996,7 +996,7 @@ class Agent:
         reader = ChunkReader(self.inp)
         pool = None
         if len(files) >= PUT_THREADS_MIN:
-            pool = _Writers(results)
+            pool = _Writers()
             load_renameat2()
         seen = set()
         try:
@@ -1011,7 +1011,8 @@ class Agent:
                         parts = check_rel(rel)
                         data = read_exact(m, m.size)  # before anything can fail: the stream moves on
                         dfd = os.dup(self.zone.dir_fd(parts[:-1], create=True))  # the worker closes it
-                        pool.submit(dfd, parts[-1], rel, data, spec)
+                        pool.submit(rel, dfd, parts[-1], rel, data, spec[0], spec[1], _expect(spec[2]),
+                                    False)
                         continue
                     st, _ = self.zone.write(rel, m, m.size, spec[0], spec[1], _expect(spec[2]),
                                             hash=False)
@@ -1022,6 +1023,13 @@ class Agent:
             if pool is not None:
                 pool.close()  # every write handed out is finished (or failed) before the answer
             reader.drain()
+        for rel, r in (pool.results.items() if pool is not None else ()):
+            if isinstance(r, BaseException):
+                results[rel] = (["err", _msg(r), isinstance(r, Changed)]
+                                if isinstance(r, (OSError, PathRefused, Changed))
+                                else ["err", "%s: %s" % (type(r).__name__, r)])
+            else:
+                results[rel] = ["ok", entry_of(rel, r[0])]
         send(self.out, {"ok": True, "results": results})
 
     def op_get(self, msg):

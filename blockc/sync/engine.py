@@ -876,8 +876,21 @@ class _Sync:
         for batch in _batches(items, lambda it: it[2].size):
             self._get_batch(batch, done, len(items), total_bytes)
 
-    def _get_batch(self, batch, done, nfiles, nbytes):
+    def _pulled(self, item, size, st, sha, done):
+        """Record a file written on the host from the studio's version (``size`` bytes)."""
         rep = self.report
+        done["files"] += 1
+        rel, dest, co, exp, ch, cf = item
+        if cf is not None:  # the studio's version kept beside the host's
+            rep.conflicts.append(cf)
+            self._record(rel, Entry("f", sha, -1, -1, -1, co.size, co.mtime, co.mode))
+        else:
+            self._record(rel, Entry("f", sha, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777,
+                                    co.size, co.mtime, co.mode))
+            rep.pulled.append(ch)
+        rep.bytes_pulled += size
+
+    def _get_batch(self, batch, done, nfiles, nbytes):
         s = self.session
         want = {it[0]: it for it in batch}
         s.send({"op": "get", "paths": list(want)})
@@ -885,6 +898,9 @@ class _Sync:
         tick = self._ticker("pull", done, nfiles, nbytes)
 
         reader = ChunkReader(s.inp)
+        # small files go to writer threads when there are enough of them (as in the agent's put)
+        pool = wire._Writers() if len(want) >= wire.PUT_THREADS_MIN else None
+        sizes = {}  # what went to the pool
         try:
             for m in wire.tar_members(reader):
                 # trust nothing: only the regular files we asked for (tar_members refuses
@@ -894,23 +910,35 @@ class _Sync:
                 got.add(m.name)
                 rel, dest, co, exp, ch, cf = want[m.name]
                 try:
+                    if pool is not None and m.size <= wire.SMALL:
+                        parts = wire.check_rel(dest)
+                        data = wire.read_exact(m, m.size)
+                        dfd = os.dup(self.host.dir_fd(parts[:-1], create=True))  # the worker closes it
+                        pool.submit(m.name, dfd, parts[-1], dest, data, m.mode & MODE_MASK, co.mtime,
+                                    exp, True)
+                        sizes[m.name] = m.size
+                        tick(m.size)
+                        continue
                     st, sha = self.host.write(dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp,
                                               progress=tick)
                 except (OSError, PathRefused, Changed) as exc:
                     self._failed(dest, "host", ["err", wire._msg(exc), isinstance(exc, Changed)])
                     continue
-                done["files"] += 1
-                if cf is not None:  # the studio's version kept beside the host's
-                    rep.conflicts.append(cf)
-                    self._record(rel, Entry("f", sha, -1, -1, -1, co.size, co.mtime, co.mode))
-                else:
-                    self._record(rel, Entry("f", sha, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777,
-                                            co.size, co.mtime, co.mode))
-                    rep.pulled.append(ch)
-                rep.bytes_pulled += m.size
+                self._pulled(want[m.name], m.size, st, sha, done)
             reader.drain()  # the end of the stream
         except (ProtocolError, EOFError) as exc:
             raise s._lost(str(exc))
+        finally:
+            if pool is not None:
+                pool.close()  # every write handed out is finished (or failed)
+        for name in sizes:  # in the stream's order
+            r = pool.results[name]
+            if isinstance(r, (OSError, PathRefused, Changed)):
+                self._failed(want[name][1], "host", ["err", wire._msg(r), isinstance(r, Changed)])
+            elif isinstance(r, BaseException):
+                raise r
+            else:
+                self._pulled(want[name], sizes[name], *r, done)
         res = s.reply()["results"]
         for rel in want:
             if rel not in got:
