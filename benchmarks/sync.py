@@ -91,18 +91,26 @@ def make_tree(root: Path, nfiles: int, seed: int = 1) -> list[str]:
     return names
 
 
-def wait_for_no_podman(timeout=5.0):
-    """Wait (at most ``timeout`` s) until no podman process runs on this machine."""
+def wait_for_no_podman(*marks: str, timeout=5.0):
+    """Wait (at most ``timeout`` s) until no podman process whose command line holds one of
+    ``marks`` (the container's name or id: an exec's client, its cleanup) runs."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        names = []
+    while True:
+        busy = False
         for pid in os.listdir("/proc"):
             try:
-                with open(f"/proc/{pid}/comm") as f:
-                    names.append(f.read().strip())
-            except (OSError, ValueError):
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode("utf-8", "replace").split("\0")
+            except OSError:
                 continue
-        if "podman" not in names:
+            if os.path.basename(argv[0]) == "podman" and any(m in a for a in argv for m in marks):
+                busy = True
+                break
+        if not busy:
+            return
+        if time.monotonic() > end:
+            print(f"warning: podman still busy with {marks[0]} after {timeout:.0f} s; measuring anyway",
+                  file=sys.stderr)
             return
         time.sleep(0.05)
 
@@ -150,6 +158,8 @@ class Bench:
         print(f"tree: {self.args.files} files, {total / 1e6:.0f} MB", flush=True)
         podman("run", "-d", "--name", self.container, "--user", f"{UID}:{UID}", IMAGE, "sleep", "infinity",
                stdout=subprocess.DEVNULL)
+        self.container_id = subprocess.run(["podman", "inspect", "-f", "{{.Id}}", self.container],
+                                           check=True, capture_output=True, text=True).stdout.strip()
         self.cexec("sh", "-c", f"mkdir -p /zones && chown {UID}:{UID} /zones", user="0")
 
     def cleanup(self):
@@ -237,7 +247,7 @@ class Bench:
         (the cleanup `podman exec` leaves running after its client ends): a tool never pays
         for the writeback of the 200 MB the tool before it wrote, nor for its exec's end."""
         os.sync()
-        wait_for_no_podman()
+        wait_for_no_podman(self.container, self.container_id)
         return fn()
 
     def run(self):

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 def home_dir() -> str:
     """``$BLOCKC_HOME`` (default ``~/.local/share/blockc``), as a string: what ``blockc sync``
     needs before it starts its agent, without importing pathlib (~5 ms)."""
-    return os.environ.get("BLOCKC_HOME") or os.path.join(os.path.expanduser("~"), ".local/share/blockc")
+    home = os.environ.get("BLOCKC_HOME")
+    if home:
+        return home
+    user_home = os.path.expanduser("~")
+    if user_home == "~":
+        raise BlockcError("cannot tell the home directory (no $HOME, no passwd entry): set BLOCKC_HOME")
+    return os.path.join(user_home, ".local/share/blockc")
 
 
 def blockc_home() -> Path:

@@ -615,3 +615,15 @@ def test_cli_help_and_version(cli):
 def test_cli_missing_file_exit_1(cli, tmp_path):
     proc = cli("compile", tmp_path / "nope.yaml", "-o", tmp_path / "out")
     assert proc.returncode == 1 and "no such file" in proc.stderr
+
+
+def test_no_home_directory_is_a_clear_error(monkeypatch):
+    """No $BLOCKC_HOME and no home directory to put it in: say so (not a path relative to the
+    current directory, not a traceback)."""
+    from blockc.errors import BlockcError
+    from blockc.settings import home_dir
+
+    monkeypatch.delenv("BLOCKC_HOME", raising=False)
+    monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # what it does without HOME or passwd
+    with pytest.raises(BlockcError, match="set BLOCKC_HOME"):
+        home_dir()

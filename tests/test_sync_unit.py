@@ -167,18 +167,23 @@ def test_local_roundtrip_conflict_and_mass_delete(local):
     assert list(host.iterdir()) == []
 
 
-def test_pull_of_many_files_through_host_writer_threads(local):
+def test_pull_of_many_files_through_host_writer_threads(local, monkeypatch):
     """A pull of many files writes the small ones on the host from writer threads: contents,
-    modes, mtimes, conflicts and the baseline as when written one by one."""
+    modes, mtimes, conflicts, report order and the baseline as when written one by one."""
     import hashlib
 
+    pooled = []
+    submit = wire._Writers.submit
+    monkeypatch.setattr(wire._Writers, "submit", lambda self, key, *a: pooled.append(key) or
+                        submit(self, key, *a))
     host, studio, sync, (zone, ws, b) = local
     n = wire.PUT_THREADS_MIN + 20
     for i in range(n):
         (host / f"d{i % 4}").mkdir(exist_ok=True)
         (host / f"d{i % 4}" / f"f{i:03}").write_bytes(b"v1 %d" % i)
-    (host / "big.bin").write_bytes(b"0")
+    (host / "zz.bin").write_bytes(b"0")
     assert sync().exit_code == 0
+    assert pooled == []  # pushed: the agent's writer threads are in the studio's process
     for i in range(n):  # changed in the studio (the first three on the host too: conflicts)
         p = studio / f"d{i % 4}" / f"f{i:03}"
         p.write_bytes(os.urandom(i * 41))
@@ -186,10 +191,12 @@ def test_pull_of_many_files_through_host_writer_threads(local):
         os.utime(p, ns=(1_600_000_000_000_000_000 + i, 1_600_000_000_000_000_000 + i))
     for i in range(3):
         (host / f"d{i % 4}" / f"f{i:03}").write_bytes(b"host %d" % i)
-    (studio / "big.bin").write_bytes(os.urandom(wire.SMALL + 4096))  # streamed, not pooled
+    (studio / "zz.bin").write_bytes(os.urandom(wire.SMALL + 4096))  # streamed, not pooled
     r = sync("pull")
     assert r.exit_code == 1 and len(r.conflicts) == 3 and len(r.pulled) == n - 3 + 1
-    assert [c.path for c in r.pulled] == sorted(c.path for c in r.pulled)  # stream order
+    assert len(pooled) == n and "zz.bin" not in pooled
+    paths = [c.path for c in r.pulled]
+    assert paths == sorted(paths) and paths[-1] == "zz.bin"  # the stream's order, pooled or not
     for i in range(n):
         h, c = host / f"d{i % 4}" / f"f{i:03}", studio / f"d{i % 4}" / f"f{i:03}"
         if i < 3:
@@ -200,7 +207,7 @@ def test_pull_of_many_files_through_host_writer_threads(local):
             assert h.read_bytes() == c.read_bytes()
             assert h.stat().st_mode & 0o777 == c.stat().st_mode & 0o777
             assert h.stat().st_mtime_ns == c.stat().st_mtime_ns
-    assert (host / "big.bin").read_bytes() == (studio / "big.bin").read_bytes()
+    assert (host / "zz.bin").read_bytes() == (studio / "zz.bin").read_bytes()
     e = b.load("s", "data")["d3/f003"]
     assert e.sha256 == hashlib.sha256((host / "d3" / "f003").read_bytes()).hexdigest()
     assert not [p for p in host.rglob("*") if p.name.startswith(wire.TMP_PREFIX)]
@@ -356,6 +363,7 @@ def test_agent_json_is_the_json_module():
     import json
     import random
 
+    assert wire.dumps.__qualname__ == "_codec.<locals>.dumps"  # json's C half, not json itself
     rnd = random.Random(5)
     for _ in range(3000):
         v = _json_values(rnd)
@@ -369,6 +377,24 @@ def test_agent_json_is_the_json_module():
 def test_agent_json_refuses_what_is_not_one_strict_value(text):
     with pytest.raises(ValueError):
         wire.loads(text)
+
+
+def test_agent_json_refuses_deep_nesting_as_bad_json():
+    with pytest.raises(ValueError):
+        wire.loads("[" * 200_000 + "]" * 200_000)
+
+
+def test_an_agent_compiled_in_the_studio_syncs_the_same(local):
+    """The agent as source (what a studio whose Python reads other bytecode compiles)."""
+    from blockc.sync.session import Session, agent_source
+
+    host, studio, sync, _ = local
+    (host / "a.txt").write_text("from the host")
+    r = sync("push", agent=Session(LocalTransport(), sys.executable, agent_source()))
+    assert [c.path for c in r.pushed] == ["a.txt"]
+    (studio / "a.txt").write_text("from the studio")
+    r = sync("pull", agent=Session(LocalTransport(), sys.executable, agent_source()))
+    assert [c.path for c in r.pulled] == ["a.txt"] and (host / "a.txt").read_text() == "from the studio"
 
 
 def test_agent_json_without_the_c_codec_is_the_same(tmp_path):

@@ -98,8 +98,8 @@ def _codec():
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         try:
             obj, end = scan(text, 0)
-        except StopIteration:
-            raise ValueError("not JSON")
+        except (StopIteration, RecursionError):  # RecursionError: nested too deep
+            raise ValueError("not JSON (or nested too deep)")
         if end != len(text):
             raise ValueError("extra data after the JSON value")
         return obj
@@ -551,8 +551,9 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
                 st = os.fstat(fd)
         finally:
             os.close(fd)
-        if expect is None and _renameat2:
-            _rename_noreplace(rel, tmp, name, dfd)  # "must not exist", checked by the rename itself
+        renameat2 = _renameat2  # once: another writer thread may turn it off meanwhile
+        if expect is None and renameat2:
+            _rename_noreplace(renameat2, rel, tmp, name, dfd)  # "must not exist": the rename checks
         else:
             if expect is not False:
                 _check_expect(rel, name, dfd, expect)
@@ -587,9 +588,9 @@ def load_renameat2():
     return bool(_renameat2)
 
 
-def _rename_noreplace(rel, tmp, name, dfd):
+def _rename_noreplace(renameat2, rel, tmp, name, dfd):
     global _renameat2
-    fn, get_errno = _renameat2
+    fn, get_errno = renameat2
     if fn(dfd, os.fsencode(tmp), dfd, os.fsencode(name), 1) == 0:  # 1: RENAME_NOREPLACE
         return
     err = get_errno()

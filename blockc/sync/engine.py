@@ -900,7 +900,7 @@ class _Sync:
         reader = ChunkReader(s.inp)
         # small files go to writer threads when there are enough of them (as in the agent's put)
         pool = wire._Writers() if len(want) >= wire.PUT_THREADS_MIN else None
-        sizes = {}  # what went to the pool
+        done_in = []  # (name, size, what write_at returned or raised; None: ask the pool), stream order
         try:
             for m in wire.tar_members(reader):
                 # trust nothing: only the regular files we asked for (tar_members refuses
@@ -916,29 +916,29 @@ class _Sync:
                         dfd = os.dup(self.host.dir_fd(parts[:-1], create=True))  # the worker closes it
                         pool.submit(m.name, dfd, parts[-1], dest, data, m.mode & MODE_MASK, co.mtime,
                                     exp, True)
-                        sizes[m.name] = m.size
+                        done_in.append((m.name, m.size, None))
                         tick(m.size)
                         continue
-                    st, sha = self.host.write(dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp,
-                                              progress=tick)
+                    r = self.host.write(dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp,
+                                        progress=tick)
                 except (OSError, PathRefused, Changed) as exc:
-                    self._failed(dest, "host", ["err", wire._msg(exc), isinstance(exc, Changed)])
-                    continue
-                self._pulled(want[m.name], m.size, st, sha, done)
+                    r = exc
+                done_in.append((m.name, m.size, r))
             reader.drain()  # the end of the stream
         except (ProtocolError, EOFError) as exc:
             raise s._lost(str(exc))
         finally:
             if pool is not None:
                 pool.close()  # every write handed out is finished (or failed)
-        for name in sizes:  # in the stream's order
-            r = pool.results[name]
+        for name, size, r in done_in:  # recorded in the stream's order, pooled or not
+            if r is None:
+                r = pool.results[name]
             if isinstance(r, (OSError, PathRefused, Changed)):
                 self._failed(want[name][1], "host", ["err", wire._msg(r), isinstance(r, Changed)])
             elif isinstance(r, BaseException):
                 raise r
             else:
-                self._pulled(want[name], sizes[name], *r, done)
+                self._pulled(want[name], size, *r, done)
         res = s.reply()["results"]
         for rel in want:
             if rel not in got:
