@@ -9,11 +9,12 @@ host and each tool pushes; then nothing changes and each tool syncs. Every tool 
 own process against its own copy of the zone, over the same ``podman exec -i`` transport;
 blockc runs as a user runs it, the ``blockc sync NAME [--push|--pull]`` command, against a
 studio recorded in a scratch ``BLOCKC_HOME`` whose main container is the benchmark's
-container. The full pushes run in a different order each run, each after a ``sync`` (no
-tool pays for the previous one's writeback or exec cleanup); in the other scenarios blockc
-and rsync take turns going first. Prints medians, ratios against the goals (full push <= 1.2x the tar
-pipe; 1% delta <= 1.0x rsync) and the peak RSS of the blockc process (from GNU time when
-installed).
+container. The full pushes run in a different order each run; in the other scenarios
+blockc and rsync take turns going first; every timed run starts after a ``sync`` and once
+the podman processes of the run before it have ended (no tool pays for the previous one's
+writeback or exec cleanup). Prints medians, ratios against the goals (full push <= 1.2x the
+tar pipe; 1% delta <= 1.0x rsync; also the median of each run's own ratio) and the peak RSS
+of the blockc process (from GNU time when installed).
 
 Needs root, podman and buildah; builds ``localhost/blockc-bench/sync-rsync:1`` (the base
 image plus rsync from Debian) once.
@@ -306,7 +307,11 @@ class Bench:
 
         def ratio(a, b, goal):
             r = med[a] / med[b]
-            print(f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}")
+            # the same run's pair ran back to back: less of the machine's load in their ratio
+            pairs = [x / y for x, y in zip(self.results[a], self.results[b])]
+            print(f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}; "
+                  f"per run: median {statistics.median(pairs):.2f}x, faster in {sum(p < 1 for p in pairs)}"
+                  f"/{len(pairs)}")
 
         ratio("full push: blockc", "full push: tar pipe", 1.2)
         ratio("1% pull: blockc", "1% pull: rsync", 1.0)
