@@ -113,6 +113,29 @@ def test_push_change_pull_roundtrip(env):
     assert r.ok and r.moved == 0
 
 
+def test_an_unreadable_studio_directory_deletes_nothing(env):
+    """A directory the studio user cannot read is not observed: what is under it is neither
+    deleted on the host nor reported deleted; the sync says so and fails."""
+    for i in range(3):
+        write(env.host / f"locked/f{i}.txt", f"{i}\n")
+        write(env.host / f"open/f{i}.txt", f"{i}\n")
+    assert env.sync().ok
+    env.studio.exec("rm", f"{env.cpath}/open/f0.txt")
+    env.studio.exec("chmod", "000", f"{env.cpath}/locked")
+    try:
+        r = env.sync("pull")
+        assert not r.ok and [p.path for p in r.errors] == ["locked"], format_report(r)
+        assert [c.path for c in r.pulled if c.kind == "deleted"] == ["open/f0.txt"]
+        assert not [c for c in r.pulled if c.path.startswith("locked/")]
+        assert sorted(os.listdir(env.host / "locked")) == ["f0.txt", "f1.txt", "f2.txt"]
+    finally:
+        env.studio.exec("chmod", "755", f"{env.cpath}/locked")
+    assert env.sync().ok
+    r = env.sync()
+    assert r.ok and r.moved == 0, format_report(r)
+    assert sorted(os.listdir(env.host / "locked")) == ["f0.txt", "f1.txt", "f2.txt"]
+
+
 def test_both_sides_changed_is_a_conflict(env):
     write(env.host / "notes.txt", "v1\n")
     write(env.host / "gone-there.txt", "v1\n")
