@@ -499,3 +499,36 @@ def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):
     assert seen["argv"] == ["podman", "exec", "-i", "-u", "1000", "studio-s1-pod-0-studio"]
     early = {"blockc.sync.engine", "blockc.sync.baseline", "blockc.types", "typing", "pathlib"}
     assert early.isdisjoint(seen["modules"]), early & set(seen["modules"])
+
+
+@pytest.mark.parametrize("op, answer", [
+    ("put", '{"ok": True, "results": {"a.txt": ["ok", "x"]}}'),
+    ("put", '{"ok": True, "results": {"a.txt": ["ok", ["a.txt", "f", "1", 2, 3]]}}'),
+    ("put", '{"ok": True, "results": ["a.txt"]}'),
+    ("put", '{"ok": True, "results": {"a.txt": 7}}'),
+    ("mkdir", '{"ok": True, "results": {"d": ["ok", ["d", "d", 0, None, 493]]}}'),
+    ("delete", '{"ok": True, "results": {"gone.txt": ["maybe"]}}'),
+    ("hello", '{"ok": True, "protocol": PROTOCOL, "uid": 0, "exists": True, "zone_id": [1]}'),
+])
+def test_malformed_agent_answers_are_a_lost_agent_not_a_crash(local, op, answer):
+    """The agent is trusted for nothing: an answer of the wrong shape ends the sync with a
+    SyncError (exit 1, "bad reply"), never a TypeError or another internal error."""
+    from blockc.sync import SyncError
+    from blockc.sync.session import Session, agent_source
+
+    host, studio, sync, _ = local
+    (host / "gone.txt").write_text("x")
+    assert sync().ok
+    (host / "gone.txt").unlink()
+    (host / "a.txt").write_text("new")
+    (host / "d").mkdir()
+    evil = agent_source().replace('if __name__ == "__main__":\n    main()', "") + f"""
+def op_{op}(self, msg):
+    if "{op}" == "put":
+        ChunkReader(self.inp).drain()
+    send(self.out, {answer})
+Agent.op_{op} = op_{op}
+main()
+"""
+    with pytest.raises(SyncError, match="bad reply"):
+        sync("push", agent=Session(LocalTransport(), sys.executable, evil))

@@ -450,6 +450,8 @@ class _Sync:
         if hello.get("protocol") != wire.PROTOCOL:
             raise SyncError(f"sync agent protocol mismatch ({hello.get('protocol')} != {wire.PROTOCOL})")
         self.zone_id = hello.get("zone_id")
+        if self.zone_id is not None and not (type(self.zone_id) is str and len(self.zone_id) <= 200):
+            raise s._lost("bad reply: zone id")
         exists = bool(hello.get("exists"))
         known = exists and self.zone_id is not None and expected == self.zone_id
         rep.studio_missing = not exists
@@ -485,7 +487,10 @@ class _Sync:
         except (ProtocolError, ValueError, TypeError, IndexError) as exc:
             raise s._lost(f"bad scan: {exc}")
         done = s.reply()
-        rep.studio_entries = int(done.get("entries") or 0)
+        entries = done.get("entries") or 0
+        if type(entries) is not int:
+            raise s._lost("bad reply: entries")
+        rep.studio_entries = entries
         for rel, o in list(cont.items()):
             if o.type in ("l", "o"):
                 del cont[rel]
@@ -573,6 +578,8 @@ class _Sync:
             rows.append([rel, b, ho, hs, co, cs])
         if need:
             hashes = self.session.call({"op": "hash", "paths": sorted(need)}).get("hashes") or {}
+            if not isinstance(hashes, dict):
+                raise self.session._lost("bad reply: no hashes")
             for row in rows:
                 rel, b, ho, hs, co, cs = row
                 if rel in need:
@@ -755,9 +762,9 @@ class _Sync:
         # studio side: deletions (deepest first), directories (shallowest first), files
         if plan.c_delete:
             items = sorted(plan.c_delete, key=lambda it: -it[0].count("/"))
-            res = s.call({"op": "delete", "items": [[rel, exp] for rel, exp, _ in items]})["results"]
+            res = self._answers(s.call({"op": "delete", "items": [[rel, exp] for rel, exp, _ in items]}))
             for rel, exp, ch in items:
-                r = res.get(rel) or ["err", "no answer"]
+                r = self._answer(res, rel)
                 if r[0] == "ok":
                     self._drop(rel)
                     if ch is not None:
@@ -766,9 +773,10 @@ class _Sync:
                     self._failed(rel, "studio", r)
         if plan.c_mkdir:
             items = sorted(plan.c_mkdir, key=lambda it: it[0].count("/"))
-            res = s.call({"op": "mkdir", "items": [[rel, ho.mode & MODE_MASK] for rel, ho, _ in items]})["results"]
+            res = self._answers(s.call({"op": "mkdir",
+                                        "items": [[rel, ho.mode & MODE_MASK] for rel, ho, _ in items]}))
             for rel, ho, ch in items:
-                r = res.get(rel) or ["err", "no answer"]
+                r = self._answer(res, rel, (3, 4))
                 if r[0] == "ok":
                     e = r[1]
                     self._record(rel, Entry("d", None, ho.size, ho.mtime, ho.mode, 0, int(e[3]), int(e[4])))
@@ -802,6 +810,27 @@ class _Sync:
             rep.pulled.append(ch)
         if plan.h_get:
             self._pull_files(plan.h_get)
+
+    def _answers(self, reply) -> dict:
+        res = reply.get("results")
+        if not isinstance(res, dict):
+            raise self.session._lost("bad reply: no results")
+        return res
+
+    def _answer(self, res, rel, ints=()):
+        """The agent's answer for ``rel``, checked (it is trusted for nothing): ``["ok", entry]``
+        with ints at the positions ``ints`` of ``entry``, or ``["err", why, changed]``."""
+        r = res.get(rel)
+        if r is None:
+            return ["err", "no answer", False]
+        if type(r) is list and len(r) >= 2:
+            if r[0] == "ok":
+                e = r[1]
+                if not ints or (type(e) is list and all(i < len(e) and type(e[i]) is int for i in ints)):
+                    return r
+            elif r[0] == "err":
+                return ["err", str(r[1]), len(r) > 2 and r[2] is True]
+        raise self.session._lost(f"bad reply for {rel!r}")
 
     def _failed(self, rel, side, r):
         changed = len(r) > 2 and r[2]
@@ -854,11 +883,11 @@ class _Sync:
             w.close()
         except (BrokenPipeError, ConnectionError) as exc:
             raise s._lost(f"write failed: {exc}")
-        res = s.reply()["results"]
+        res = self._answers(s.reply())
         for rel, ho, exp, ch in batch:
             if rel not in sent:
                 continue
-            r = res.get(rel) or ["err", "no answer"]
+            r = self._answer(res, rel, (2, 3, 4))
             if r[0] == "ok":
                 e = r[1]
                 self._record(rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode,
@@ -939,10 +968,10 @@ class _Sync:
                 raise r
             else:
                 self._pulled(want[name], size, *r, done)
-        res = s.reply()["results"]
+        res = self._answers(s.reply())
         for rel in want:
             if rel not in got:
-                r = res.get(rel) or ["err", "not sent"]
+                r = self._answer(res, rel)
                 self._failed(rel, "studio", r if r[0] == "err" else ["err", "not sent"])
         self._progress("pull", files_done=done["files"], files_total=nfiles, bytes_done=done["bytes"],
                        bytes_total=nbytes)
