@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import sqlite3
 import os
+import sqlite3
 import time
 
 from .errors import BlockcError

@@ -912,38 +912,38 @@ class Agent:
                 on_error(prefix, exc)
                 continue
             try:
-                with it:
-                    for entry in it:
-                        name = entry.name
-                        if name[0] == "." and (name.startswith(TMP_PREFIX) or (not prefix and name == MARKER)):
-                            if name != MARKER:
-                                try:
-                                    os.unlink(name, dir_fd=fd)
-                                except OSError:
-                                    pass
+                for entry in it:
+                    name = entry.name
+                    if name[0] == "." and (name.startswith(TMP_PREFIX) or (not prefix and name == MARKER)):
+                        if name != MARKER:
+                            try:
+                                os.unlink(name, dir_fd=fd)
+                            except OSError:
+                                pass
+                        continue
+                    rel = prefix + name
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        on_error(rel, exc)
+                        continue
+                    m = st.st_mode
+                    is_dir = m & S_IFMT == S_IFDIR
+                    if prune is not None and prune(rel, is_dir):
+                        continue
+                    n += 1
+                    if is_dir:
+                        stack.append((rel + "/", path + "/" + name))
+                    b = pop(rel, None)
+                    if b is not None:
+                        if m == b[0] and (is_dir or (st.st_size == b[1] and st.st_mtime_ns == b[2])):
+                            continue  # as the baseline says
+                        if len(b) == 3 and st.st_size == b[1] and m & S_IFMT == S_IFREG:
+                            emit(entry_of(rel, st, self._hash(rel, stats)))
                             continue
-                        rel = prefix + name
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except OSError as exc:
-                            on_error(rel, exc)
-                            continue
-                        m = st.st_mode
-                        is_dir = m & S_IFMT == S_IFDIR
-                        if prune is not None and prune(rel, is_dir):
-                            continue
-                        n += 1
-                        if is_dir:
-                            stack.append((rel + "/", path + "/" + name))
-                        b = pop(rel, None)
-                        if b is not None:
-                            if m == b[0] and (is_dir or (st.st_size == b[1] and st.st_mtime_ns == b[2])):
-                                continue  # as the baseline says
-                            if len(b) == 3 and st.st_size == b[1] and m & S_IFMT == S_IFREG:
-                                emit(entry_of(rel, st, self._hash(rel, stats)))
-                                continue
-                        emit(entry_of(rel, st))
+                    emit(entry_of(rel, st))
             finally:
+                it.close()
                 os.close(fd)
         stats["entries"] = n
         for rel, b in base.items():  # what the walk did not meet
@@ -1037,15 +1037,14 @@ class Agent:
                                             hash=False)
                     results[rel] = ["ok", entry_of(rel, st)]
                 except (OSError, PathRefused, Changed) as exc:
-                    results[rel] = ["err", _msg(exc), isinstance(exc, Changed)]
+                    results[rel] = err_result(exc)
         finally:
             if pool is not None:
                 pool.close()  # every write handed out is finished (or failed) before the answer
             reader.drain()
         for rel, r in (pool.results.items() if pool is not None else ()):
             if isinstance(r, BaseException):
-                results[rel] = (["err", _msg(r), isinstance(r, Changed)]
-                                if isinstance(r, (OSError, PathRefused, Changed))
+                results[rel] = (err_result(r) if isinstance(r, (OSError, PathRefused, Changed))
                                 else ["err", "%s: %s" % (type(r).__name__, r)])
             else:
                 results[rel] = ["ok", entry_of(rel, r[0])]
@@ -1109,12 +1108,18 @@ def _msg(exc):
     return str(exc)
 
 
+def err_result(exc):
+    """The answer for a path whose operation failed with ``exc`` (OSError, PathRefused or
+    Changed): ``["err", why, changed since the scan]``."""
+    return ["err", _msg(exc), isinstance(exc, Changed)]
+
+
 def _try(fn):
     try:
         r = fn()
         return ["ok", r]
     except (OSError, PathRefused, Changed) as exc:
-        return ["err", _msg(exc), isinstance(exc, Changed)]
+        return err_result(exc)
 
 
 def big_pipes(*fds):

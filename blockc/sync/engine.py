@@ -779,7 +779,7 @@ class _Sync:
                 r = self._answer(res, rel, (3, 4))
                 if r[0] == "ok":
                     e = r[1]
-                    self._record(rel, Entry("d", None, ho.size, ho.mtime, ho.mode, 0, int(e[3]), int(e[4])))
+                    self._record(rel, Entry("d", None, ho.size, ho.mtime, ho.mode, 0, e[3], e[4]))
                     rep.pushed.append(ch)
                 else:
                     self._failed(rel, "studio", r)
@@ -790,7 +790,7 @@ class _Sync:
             try:
                 self.host.delete(rel, exp)
             except (OSError, PathRefused, Changed) as exc:
-                self._failed(rel, "host", ["err", wire._msg(exc), isinstance(exc, Changed)])
+                self._failed(rel, "host", wire.err_result(exc))
                 continue
             self._drop(rel)
             if ch is not None:
@@ -890,8 +890,7 @@ class _Sync:
             r = self._answer(res, rel, (2, 3, 4))
             if r[0] == "ok":
                 e = r[1]
-                self._record(rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode,
-                                        int(e[2]), int(e[3]), int(e[4])))
+                self._record(rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode, e[2], e[3], e[4]))
                 rep.pushed.append(ch)
                 rep.bytes_pushed += ho.size
             else:
@@ -963,7 +962,7 @@ class _Sync:
             if r is None:
                 r = pool.results[name]
             if isinstance(r, (OSError, PathRefused, Changed)):
-                self._failed(want[name][1], "host", ["err", wire._msg(r), isinstance(r, Changed)])
+                self._failed(want[name][1], "host", wire.err_result(r))
             elif isinstance(r, BaseException):
                 raise r
             else:
