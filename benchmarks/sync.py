@@ -174,7 +174,7 @@ class Bench:
         env = dict(os.environ, BLOCKC_HOME=str(home))
         code = (
             "import json, os, sys\n"
-            "from blockc import state\n"
+            "from blockc.run import state\n"
             "name, ws, cpath, image = sys.argv[1:5]\n"
             "s = state.Studio(name=name, owner='bench', template='bench', template_path='-',\n"
             "                 artifact_hash='0' * 64, image=image, runtime='podman', state='RUNNING',\n"

@@ -32,8 +32,8 @@ def validate(path, **kwargs):
 
 
 def emit(artifact, outdir):
-    """Write an artifact to a directory (see :func:`blockc.emitter.emit`)."""
-    from .emitter import emit as emit_
+    """Write an artifact to a directory (see :func:`blockc.compiler.emit.emit`)."""
+    from .compiler.emit import emit as emit_
 
     return emit_(artifact, outdir)
 

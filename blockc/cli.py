@@ -99,7 +99,7 @@ class Ctx:
         return self._registry
 
     def settings(self):
-        from .settings import load_settings
+        from .run.settings import load_settings
 
         return load_settings(self.config)
 
@@ -216,7 +216,7 @@ def validate(obj, templates, strict, fmt):
 def compile_(obj, template, outdir, check, base_image):
     """Write the artifact of TEMPLATE to DIR and print its hash."""
     from .compiler import compile
-    from .emitter import differences, emit
+    from .compiler.emit import differences, emit
 
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     if check:
@@ -236,7 +236,7 @@ def compile_(obj, template, outdir, check, base_image):
 def explain(obj, template, base_image, fmt):
     """Show the artifact with each line and field attributed to its block."""
     from .compiler import compile
-    from .explain import explain as explain_artifact
+    from .compiler.explain import explain as explain_artifact
 
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     echo(explain_artifact(artifact, fmt))
@@ -245,7 +245,7 @@ def explain(obj, template, base_image, fmt):
 @command(arg("--block", dest="block_type", metavar="TYPE", help="Only this block type's options."))
 def schema(obj, block_type):
     """JSON Schema of the template with every installed block type's options."""
-    from .schema import combined_schema
+    from .compiler.schema import combined_schema
     from .errors import BlockcError, did_you_mean
 
     reg = obj.registry
@@ -292,7 +292,7 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     import yaml
 
     from .compiler import compile
-    from .manifests import instance_manifests
+    from .compiler.manifests import instance_manifests
     from .names import check_owner, check_studio
 
     check_studio(studio)
@@ -313,9 +313,9 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
              help="Base image pull policy (default: the site's, else missing)."))
 def build(obj, template, base_image, no_cache, push, pull):
     """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
-    from .build import build as build_image, ensure_artifact, push as push_image
+    from .run.build import build as build_image, ensure_artifact, push as push_image
     from .compiler import compile
-    from .progress import Progress
+    from .run.progress import Progress
 
     settings = obj.settings()
     if pull:
@@ -350,8 +350,8 @@ def _print_urls(studio, apps) -> None:
          BASE_IMAGE)
 def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
-    from . import studios
-    from .progress import Progress
+    from .run import lifecycle as studios
+    from .run.progress import Progress
 
     with Progress() as progress:
         studio = studios.start(template, name, owner=owner, workspace=workspace, runtime=runtime,
@@ -370,7 +370,7 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
 @command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT)
 def status(obj, name, fmt):
     """State of one studio (or all), with each app's URL and health."""
-    from . import state, studios
+    from .run import lifecycle as studios, state
 
     settings = obj.settings()
     rows = [state.require(name)] if name else state.all_studios()
@@ -402,7 +402,7 @@ NAME = arg("name", metavar="NAME", help="The studio.")
              help="Lines per log (default: %(default)s)."))
 def logs(obj, name, app, lines):
     """The studio's app logs (each app's own log from the supervisor)."""
-    from . import studios
+    from .run import lifecycle as studios
 
     echo(studios.logs(name, obj.settings(), app, lines))
 
@@ -411,7 +411,7 @@ def logs(obj, name, app, lines):
                    help="The command and its arguments (after --)."), name="exec")
 def exec_(obj, name, argv):
     """Run a command in the studio's main container, as the studio user."""
-    from . import studios
+    from .run import lifecycle as studios
 
     if argv[:1] == ["--"]:
         argv = argv[1:]
@@ -424,8 +424,8 @@ def exec_(obj, name, argv):
 @command(NAME)
 def stop(obj, name):
     """Sync files back out, then stop the studio (its state is kept)."""
-    from . import studios
-    from .progress import Progress
+    from .run import lifecycle as studios
+    from .run.progress import Progress
 
     with Progress() as progress:
         result = studios.stop(name, obj.settings(), progress=progress)
@@ -436,7 +436,7 @@ def stop(obj, name):
                    help="Remove even if unsynced changes would be lost."))
 def rm(obj, name, force):
     """Remove the studio (refuses if unsynced changes would be lost, unless --force)."""
-    from . import studios
+    from .run import lifecycle as studios
 
     studios.rm(name, obj.settings(), force=force)
     echo(f"studio {name}: removed")
@@ -455,8 +455,9 @@ def _one_direction(p: argparse.ArgumentParser) -> None:
              help="Apply deletions even when they remove most of a zone."))
 def sync(obj, name, direction, allow_mass_delete):
     """Sync the studio's zones both ways (or one way)."""
-    from . import state, syncing
-    from .progress import Progress
+    from .run import state
+    from .sync import studio as syncing
+    from .run.progress import Progress
 
     settings = obj.settings()
     with Progress() as progress, state.lock(name):

@@ -1,4 +1,5 @@
-"""Checks for names given on the command line (studio and owner)."""
+"""The names of a studio (SPEC §6): the checks of a studio's and an owner's name, its main
+container, and the labels on every object it creates."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 from .errors import BlockcError
 
 CONTAINER = "studio"  # the main container of every studio pod (the apps, the sync agent)
+LABEL_STUDIO = "blockc.dev/studio"
+LABEL_OWNER = "blockc.dev/owner"
+LABEL_TEMPLATE = "blockc.dev/template"
 
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")

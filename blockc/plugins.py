@@ -57,7 +57,7 @@ def make_plugin_manager() -> pluggy.PluginManager:
 
 
 def _cache_file() -> Path:
-    from .settings import blockc_home
+    from .home import blockc_home
 
     return blockc_home() / "cache" / "plugins.json"
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from . import __version__, hookimpl
 from .errors import BlockcError, Diagnostic
-from .model import Artifact
+from .compiler.model import Artifact
 from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, load
 from .types import BlockType
 from .value import Value
@@ -156,7 +156,7 @@ def compile_template(content: str | bytes | Mapping[str, Any], directory: str | 
     try:
         artifact = compile(path, registry=registry or make_registry(), base_image=base_image)
         if strict:
-            from .kube_validate import check_manifests
+            from .compiler.kube_validate import check_manifests
 
             check_manifests(artifact)
     except BlockcError as exc:

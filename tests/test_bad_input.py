@@ -9,7 +9,8 @@ import tracemalloc
 
 import pytest
 
-from blockc import loader, testing
+from blockc import testing
+from blockc.compiler import load as loader
 from blockc.errors import BlockcError
 from blockc.testing import template
 
@@ -621,7 +622,7 @@ def test_no_home_directory_is_a_clear_error(monkeypatch):
     """No $BLOCKC_HOME and no home directory to put it in: say so (not a path relative to the
     current directory, not a traceback)."""
     from blockc.errors import BlockcError
-    from blockc.settings import home_dir
+    from blockc.home import home_dir
 
     monkeypatch.delenv("BLOCKC_HOME", raising=False)
     monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # what it does without HOME or passwd

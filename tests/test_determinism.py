@@ -11,8 +11,8 @@ import yaml
 
 import blockc
 from blockc import testing
-from blockc.emitter import differences, emit
-from blockc.render import content_hash
+from blockc.compiler.emit import differences, emit
+from blockc.compiler.render import content_hash
 from blockc.testing import template
 
 from compiler_support import EXAMPLES

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 import blockc
-from blockc.emitter import emit
+from blockc.compiler.emit import emit
 
 from compiler_support import EXAMPLE_FILES, ROOT, compile_example
 
@@ -22,7 +22,7 @@ GOLDEN = ROOT / "tests" / "golden"
 UPDATE = bool(os.environ.get("BLOCKC_UPDATE_GOLDEN"))
 # blockc's own files, copied verbatim into every artifact: checked against their source here,
 # not kept once per example in the golden directories
-STATIC = {f"context/blockc/{name}": ROOT / "blockc" / "templates" / name
+STATIC = {f"context/blockc/{name}": ROOT / "blockc" / "compiler" / "templates" / name
           for name in ("launch.py", "studio-setup.sh", "apt-install.sh")}
 
 

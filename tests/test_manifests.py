@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 import blockc
-from blockc.kube_validate import check_manifests, check_objects
-from blockc.manifests import LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE, instance_manifests
+from blockc.compiler.kube_validate import check_manifests, check_objects
+from blockc.compiler.manifests import instance_manifests
+from blockc.names import LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
 
 from compiler_support import EXAMPLE_FILES, EXAMPLES, compile_example
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from blockc.schema import combined_schema
-from blockc.validation import template_schema
+from blockc.compiler.schema import combined_schema
+from blockc.compiler.validate import template_schema
 
 from compiler_support import EXAMPLE_FILES, EXAMPLES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blockc.render import waits_for_sync
+from blockc.compiler.render import waits_for_sync
 from blockc.types import App
 
 

@@ -298,10 +298,11 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
     the agent fails to start, and only then is the studio's state asked for."""
     import json
 
-    from blockc import state, syncing
+    from blockc.run import state
+    from blockc.sync import studio as syncing
     from blockc.errors import BlockcError
-    from blockc.progress import Progress
-    from blockc.settings import Settings
+    from blockc.run.progress import Progress
+    from blockc.run.settings import Settings
     from blockc.sync import SyncError
 
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
@@ -330,10 +331,10 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
             return self.st
 
     monkeypatch.setattr(syncing, "_transport", lambda studio, studio_json, settings: Refusing())
-    import blockc.runtime
+    import blockc.run.runtimes
 
     for st, raised in (("stopped", "is not running"), ("running", "lost the sync agent")):
-        monkeypatch.setattr(blockc.runtime, "get_runtime", lambda name, settings, st=st: Runtime(st))
+        monkeypatch.setattr(blockc.run.runtimes, "get_runtime", lambda name, settings, st=st: Runtime(st))
         with pytest.raises(BlockcError, match=raised) as exc:
             syncing.sync_command(studio, Settings(), mode="both", progress=Progress(io.StringIO()))
         assert isinstance(exc.value, SyncError) == (st == "running")
@@ -475,7 +476,7 @@ def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):
     env = dict(os.environ, BLOCKC_HOME=str(home))
     code = (
         "import json, sys\n"
-        "from blockc import state\n"
+        "from blockc.run import state\n"
         "s = state.Studio(name='s1', owner='o', template='t', template_path='-', artifact_hash='0' * 64,\n"
         "                 image='i', runtime='podman', state='RUNNING', workspace=sys.argv[1])\n"
         "s.artifact_dir.mkdir(parents=True)\n"

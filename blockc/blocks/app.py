@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..types import App, BlockContext, BlockType, Contributions
-from ._schema import ENV_MAP, HTTP_PATH, LABEL, PATH_MODE, PORT as PORT_NUMBER, options
+from .options import ENV_MAP, HTTP_PATH, LABEL, PATH_MODE, PORT as PORT_NUMBER, options
 
 ARG = {"type": "string", "maxLength": 32768}
 

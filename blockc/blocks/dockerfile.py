@@ -7,7 +7,7 @@ no USER/CMD/ENTRYPOINT, which blockc owns) and copies ``files`` into the context
 from __future__ import annotations
 
 from ..types import BlockContext, BlockType, Contributions, Phase, Raw, Step
-from ._schema import options
+from .options import options
 from .files import FILE_ITEM, file_contributions
 
 ALLOWED = {"RUN", "ENV", "ARG", "LABEL", "WORKDIR", "EXPOSE", "VOLUME", "STOPSIGNAL"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step, Zone
-from ._schema import ABS_PATH, NO_CONTROL, REL_PATH, options
+from .options import ABS_PATH, NO_CONTROL, REL_PATH, options
 
 EXCLUDE = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NO_CONTROL,
            "x-kind": "gitignore pattern"}

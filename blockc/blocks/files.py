@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..types import BlockContext, BlockType, ContextFile, Contributions, Copy, Phase, Step
-from ._schema import ABS_PATH, MODE, REL_PATH, options
+from .options import ABS_PATH, MODE, REL_PATH, options
 
 MAX_FILE = 50 * 1024 * 1024
 FILE_ITEM = options({"src": REL_PATH, "dest": ABS_PATH, "mode": MODE}, required=("src", "dest"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..types import BlockContext, BlockType, Contributions, ManifestPatch
-from ._schema import options
+from .options import options
 
 QUANTITY = {"type": ["string", "integer", "number"],
             "pattern": r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$",

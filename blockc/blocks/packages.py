@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step
-from ._schema import URL, options
+from .options import URL, options
 
 APT_PACKAGE = {"type": "string", "maxLength": 200,
                "pattern": r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$",

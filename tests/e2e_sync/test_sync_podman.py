@@ -466,7 +466,7 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
     (``studio``: only for the podman set-up; this test runs its own container.)"""
     import uuid
 
-    from blockc import state
+    from blockc.run import state
 
     name = f"synccli{uuid.uuid4().hex[:8]}"
     container = f"studio-{name}-pod-0-studio"  # the podman runtime's name for the main container

@@ -9,7 +9,7 @@ other app of the studio.
 from __future__ import annotations
 
 from blockc import hookimpl
-from blockc.blocks._schema import LABEL, PORT, URL, options
+from blockc.blocks.options import LABEL, PORT, URL, options
 from blockc.blocks.packages import PIP_VERSION, REQUIREMENT, pinned, pip_install, requirement_errors
 from blockc.types import App, BlockContext, BlockType, Contributions, Phase, Run, Step
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from blockc import hookimpl
-from blockc.blocks._schema import LABEL, PORT, URL, options
+from blockc.blocks.options import LABEL, PORT, URL, options
 from blockc.types import (App, BlockContext, BlockType, ContextFile, Contributions, Copy, Phase,
                           Run, Step)
 

@@ -13,7 +13,7 @@ import posixpath
 from pathlib import Path
 
 from blockc import hookimpl
-from blockc.blocks._schema import LABEL, PORT, REL_PATH, URL, options
+from blockc.blocks.options import LABEL, PORT, REL_PATH, URL, options
 from blockc.blocks.packages import PIP_VERSION, pinned, pip_install
 from blockc.types import App, BlockContext, BlockType, ContextFile, Contributions, Copy, Phase, Step
 

@@ -16,13 +16,13 @@ import urllib.request
 from pathlib import Path
 
 from . import state
-from .errors import BlockcError, Diagnostic
-from .manifests import base_path, instance_manifests
-from .names import check_owner, check_studio
+from ..errors import BlockcError, Diagnostic
+from ..compiler.manifests import base_path, instance_manifests
+from ..names import check_owner, check_studio
 from .progress import Progress
-from .runtime import get_runtime
+from .runtimes import get_runtime
 from .settings import Settings
-from .value import Value
+from ..value import Value
 
 SYNC_GATE = "/tmp/blockc-sync-done"
 
@@ -104,7 +104,7 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
           runtime: str | None, base_image: str | None, settings: Settings,
           registry=None, timeout: float = 300.0, progress: Progress | None = None) -> state.Studio:
     from .build import build, ensure_artifact
-    from .compiler import compile
+    from ..compiler import compile
 
     check_studio(name)
     progress = progress or Progress()
@@ -307,7 +307,7 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     studio_json = studio.studio_json()
     ids = [a["id"] for a in studio_json["apps"] if a.get("launched", True)]
     if app is not None and app not in ids:
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         raise BlockcError(f"studio '{name}' has no app '{app}' (apps: {', '.join(ids) or 'none'})",
                           hint=did_you_mean(app, ids))
@@ -343,7 +343,7 @@ def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Prog
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
     are not errors here (both versions are kept on the host and reported)."""
-    from . import syncing
+    from ..sync import studio as syncing
 
     reports = syncing.sync_studio(studio, settings, mode=mode, progress=progress,
                                   done_file=done_file)
@@ -354,12 +354,12 @@ def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Prog
 
 
 def _pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:
-    from . import syncing
+    from ..sync import studio as syncing
 
     return syncing.pending(studio, settings, running=running)
 
 
 def _forget(studio: state.Studio) -> None:
-    from . import syncing
+    from ..sync import studio as syncing
 
     syncing.forget(studio)

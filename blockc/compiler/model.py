@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
-from .loader import Document
-from .plugins import BlockTypeEntry, Registry
-from .types import App, ContextFile, Contributions, StudioImage, Step, Zone
-from .value import Value
+from .load import Document
+from ..plugins import BlockTypeEntry, Registry
+from ..types import App, ContextFile, Contributions, StudioImage, Step, Zone
+from ..value import Value
 
 
 class BlockSpec(Value):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .errors import BlockcError, Diagnostic
+from ..errors import BlockcError, Diagnostic
 from .model import Artifact
 
 KUBERNETES_VERSION = "1.34.0"

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .errors import BlockcError, Diagnostic
-from .value import Value
+from ..errors import BlockcError, Diagnostic
+from ..value import Value
 
 MAX_BYTES = 1024 * 1024
 _PLAIN_TAGS = {

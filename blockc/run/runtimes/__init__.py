@@ -5,7 +5,7 @@ A runtime subclasses :class:`Runtime`; :func:`get_runtime` is the explicit regis
 
 from __future__ import annotations
 
-from ..errors import BlockcError
+from ...errors import BlockcError
 from ..settings import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import BlockcError
+from ..errors import BlockcError
 from .model import Artifact
 
 

@@ -14,9 +14,9 @@ import os
 import sqlite3
 import time
 
-from .errors import BlockcError
-from .settings import home_dir
-from .value import Value
+from ..errors import BlockcError
+from ..home import home_dir
+from ..value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def require(name: str) -> Studio:
     studio = get(name)
     if studio is None:
         names = [s.name for s in all_studios()]
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         raise BlockcError(f"no studio named '{name}'",
                           hint=did_you_mean(name, names) or "see `blockc status`")

@@ -1,6 +1,6 @@
 """Render: the plan into the artifact's files, in memory, with its content hash.
 
-Layout lives in Jinja2 templates owned by blockc (``blockc/templates``); option values are
+Layout lives in Jinja2 templates owned by blockc (``blockc/compiler/templates``); option values are
 passed to them as data and quoted for their context by the filters below.
 """
 
@@ -14,10 +14,10 @@ import shlex
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
-from .errors import BlockcError, Diagnostic
+from .. import __version__
+from ..errors import BlockcError, Diagnostic
 from .model import Artifact, Plan
-from .types import App, Copy, Raw, Run, Shell
+from ..types import App, Copy, Raw, Run, Shell
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -45,7 +45,7 @@ def json_word(value) -> str:
 def _env():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("blockc", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("blockc.compiler", "templates"),
                              autoescape=False, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     env.filters["sh"] = sh_word
@@ -65,7 +65,7 @@ def render_template(template: str, *, save: bool = True, **context) -> str:
     import hashlib
     import os
 
-    from .settings import blockc_home
+    from ..home import blockc_home
 
     use_cache = not os.environ.get("BLOCKC_NO_CACHE")
     key = hashlib.sha256(_text(template) + b"\0" + repr(sorted(context.items())).encode()

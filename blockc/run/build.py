@@ -17,12 +17,13 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BlockcError, Diagnostic
+from ..errors import BlockcError, Diagnostic
 from .progress import Progress
-from .settings import Settings, blockc_home, container_env
+from ..home import blockc_home
+from .settings import Settings, container_env
 
 if TYPE_CHECKING:  # the sync and lifecycle commands use this module without the compiler
-    from .model import Artifact
+    from ..compiler.model import Artifact
 
 SITE_MOUNT = "/run/blockc-site"
 _STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
@@ -205,7 +206,7 @@ def artifact_dir_for(artifact: Artifact) -> Path:
 
 def ensure_artifact(artifact: Artifact) -> Path:
     """Write the artifact to the cache (once per hash) and return its directory."""
-    from .emitter import differences, emit
+    from ..compiler.emit import differences, emit
 
     d = artifact_dir_for(artifact)
     if not d.is_dir() or differences(artifact, d):

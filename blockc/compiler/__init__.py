@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import loader
-from .errors import BlockcError, Diagnostic, did_you_mean
+from . import load as loader
+from ..errors import BlockcError, Diagnostic, did_you_mean
 from .model import Artifact, BlockSpec, Plan, Resolved, Template
-from .plugins import Registry, broken_diagnostics
-from .types import BlockContext, Contributions, StudioImage
-from .validation import locate, schema_errors, template_schema
+from ..plugins import Registry, broken_diagnostics
+from ..types import BlockContext, Contributions, StudioImage
+from .validate import locate, schema_errors, template_schema
 
 DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
 
@@ -149,7 +149,7 @@ def _resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
 
 
 def load_registry(plugins: str | None = None) -> Registry:
-    from .plugins import load
+    from ..plugins import load
 
     return load(spec=plugins)
 

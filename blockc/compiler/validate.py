@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean
 
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string",
                "integer": "an integer", "number": "a number", "boolean": "true or false",
@@ -28,7 +28,7 @@ _validators: dict[int, tuple[Any, Any]] = {}
 
 @lru_cache(maxsize=1)
 def template_schema() -> dict:
-    return json.loads((Path(__file__).parent / "schemas" / "template.schema.json").read_text())
+    return json.loads((Path(__file__).parent / "template.schema.json").read_text())
 
 
 # keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
@@ -104,7 +104,7 @@ def _load_fast(schema: Mapping):
     import os
     import sys
 
-    from .settings import blockc_home
+    from ..home import blockc_home
 
     body = json.dumps(schema, sort_keys=True)
     key = hashlib.sha256(f"{_CODEGEN}\0{sys.version}\0{body}".encode()).hexdigest()[:32]

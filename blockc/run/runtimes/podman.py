@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import BlockcError
-from ..names import CONTAINER
+from ...errors import BlockcError
+from ...names import CONTAINER
 from ..settings import Settings
 from . import Runtime
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import copy
 
-from .names import CONTAINER
-from .types import App, env_id
+from ..names import CONTAINER, LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
+from ..types import App, env_id
 
-LABEL_STUDIO = "blockc.dev/studio"
-LABEL_OWNER = "blockc.dev/owner"
-LABEL_TEMPLATE = "blockc.dev/template"
 
 
 def port_name(app: App) -> str:

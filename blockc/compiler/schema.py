@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from .validation import template_schema
+from .validate import template_schema
 
 
 def combined_schema(registry) -> dict:

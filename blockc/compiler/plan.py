@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 
-from . import __version__
-from .errors import BlockcError, Diagnostic
+from .. import __version__
+from ..errors import BlockcError, Diagnostic
 from .manifests import base_manifests
 from .model import BlockSpec, Plan, PlannedStep, Resolved
-from .types import ContextFile, Copy, Phase, Run, Step, env_id
+from ..types import ContextFile, Copy, Phase, Run, Step, env_id
 
 SUPERVISOR = "supervisor==4.3.0"
 _TARGETS = ("deployment", "pod", "container", "service")

@@ -5,31 +5,9 @@ from __future__ import annotations
 
 import os
 
-from .errors import BlockcError
-from .value import Value
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
-
-
-def home_dir() -> str:
-    """``$BLOCKC_HOME`` (default ``~/.local/share/blockc``), as a string: what ``blockc sync``
-    needs before it starts its agent, without importing pathlib (~5 ms)."""
-    home = os.environ.get("BLOCKC_HOME")
-    if home:
-        return home
-    user_home = os.path.expanduser("~")
-    if user_home == "~":
-        raise BlockcError("cannot tell the home directory (no $HOME, no passwd entry): set BLOCKC_HOME")
-    return os.path.join(user_home, ".local/share/blockc")
-
-
-def blockc_home() -> Path:
-    from pathlib import Path
-
-    return Path(home_dir())
-
+from ..errors import BlockcError
+from ..home import home_dir
+from ..value import Value
 
 class Settings(Value):
     ca_bundle: str | None = None

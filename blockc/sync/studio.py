@@ -6,27 +6,27 @@
 
 from __future__ import annotations
 
-from . import state
-from .errors import BlockcError
-from .progress import Progress
-from .settings import Settings
+from ..errors import BlockcError
+from ..run import state
+from ..run.progress import Progress
+from ..run.settings import Settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .types import Zone
+    from ..types import Zone
 
 
 def zones(studio_json: dict) -> list[Zone]:
     """The sync zones of a studio.json (``state.Studio.studio_json()``)."""
-    from .types import Zone  # after the agent's start: blockc.types imports re, enum, typing
+    from ..types import Zone  # after the agent's start: blockc.types imports re, enum, typing
 
     return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
             for z in studio_json.get("zones", [])]
 
 
 def _transport(studio: state.Studio, studio_json: dict, settings: Settings):
-    from .runtime import get_runtime
-    from .sync import PodmanTransport
+    from ..run.runtimes import get_runtime
+    from . import PodmanTransport
 
     rt = get_runtime(studio.runtime, settings)
     return PodmanTransport(rt.container(studio.name), user=studio_json["image"]["uid"],
@@ -47,7 +47,7 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
     """Sync every zone of the studio; print a summary per zone; return the reports (none
     when the studio has no zones). ``done_file`` is created in the studio once every zone
     synced without errors (by the last zone's agent: no exec of its own)."""
-    from .sync.session import start_agent
+    from .session import start_agent
 
     studio_json = studio.studio_json()
     if not studio_json.get("zones"):
@@ -60,7 +60,7 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
     first = start_agent(transport)
     try:
         zs = zones(studio_json)
-        from .sync import Baseline, format_report, sync_zones
+        from . import Baseline, format_report, sync_zones
 
         baseline = Baseline(state.db_path())
     except BaseException:
@@ -76,7 +76,7 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: str, progress
 
 def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
                  allow_mass_delete: bool = False) -> int:
-    from .runtime import get_runtime
+    from ..run.runtimes import get_runtime
 
     # No up-front state check (a podman call of its own, as slow as the sync's exec): a studio
     # that is not running fails to start the agent, and only then is its state asked for.
@@ -84,7 +84,7 @@ def sync_command(studio: state.Studio, settings: Settings, *, mode: str, progres
         reports = sync_studio(studio, settings, mode=mode, progress=progress,
                               allow_mass_delete=allow_mass_delete)
     except BlockcError as exc:
-        from .sync import MassDeletionRefused, SyncError
+        from . import MassDeletionRefused, SyncError
 
         if not isinstance(exc, SyncError) or isinstance(exc, MassDeletionRefused):
             raise
@@ -101,7 +101,7 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
     """Studio-side changes the host does not have (what ``rm`` would lose)."""
     if not running or not studio.workspace:
         return []  # a studio that is not running holds no files: stop pulled them out
-    from .sync import Baseline, pending_changes
+    from . import Baseline, pending_changes
 
     studio_json = studio.studio_json()
     transport = _transport(studio, studio_json, settings)
@@ -118,7 +118,7 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
 
 
 def forget(studio: state.Studio) -> None:
-    from .sync import Baseline
+    from . import Baseline
 
     with Baseline(state.db_path()) as baseline:
         baseline.forget(studio.name)
