@@ -23,8 +23,11 @@ def compile_bytecode() -> None:
     again (~40 ms), which no installed blockc pays. `make venv` does the same.
     """
     plugins = [str(p.parent) for p in sorted((ROOT / "plugins").glob("*/pyproject.toml"))]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "blockc"), *plugins],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "blockc"), *plugins],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def median_time(fn, runs: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -49,8 +52,11 @@ def devcontainer_cli() -> Path | None:
         if not shutil.which("npm"):
             return None
         PEER_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--silent", "--prefix", str(PEER_DIR),
-                        "@devcontainers/cli"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "install", "--silent", "--prefix", str(PEER_DIR), "@devcontainers/cli"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return exe
 
 
@@ -64,14 +70,26 @@ def devcontainer_workspace(features: dict[str, str]) -> Path:
     dc.mkdir(parents=True)
     for name, script in features.items():
         (dc / name).mkdir()
-        (dc / name / "devcontainer-feature.json").write_text(json.dumps(
-            {"id": name, "version": "1.0.0", "name": name,
-             "options": {"version": {"type": "string", "default": "latest"}}}))
+        (dc / name / "devcontainer-feature.json").write_text(
+            json.dumps(
+                {
+                    "id": name,
+                    "version": "1.0.0",
+                    "name": name,
+                    "options": {"version": {"type": "string", "default": "latest"}},
+                }
+            )
+        )
         (dc / name / "install.sh").write_text("#!/bin/sh\nset -e\n" + script + "\n")
         (dc / name / "install.sh").chmod(0o755)
-    (dc / "devcontainer.json").write_text(json.dumps({
-        "image": "localhost/blockc-base/debian-python:bookworm",
-        "features": {f"./{n}": {} for n in features}}))
+    (dc / "devcontainer.json").write_text(
+        json.dumps(
+            {
+                "image": "localhost/blockc-base/debian-python:bookworm",
+                "features": {f"./{n}": {} for n in features},
+            }
+        )
+    )
     return ws
 
 

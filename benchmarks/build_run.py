@@ -22,8 +22,8 @@ import json
 import os
 import re
 import shutil
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +33,15 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BIN, ROOT, compile_bytecode, devcontainer_cli, devcontainer_workspace, median_time, report  # noqa: E402
+from _common import (
+    BIN,
+    ROOT,
+    compile_bytecode,
+    devcontainer_cli,
+    devcontainer_workspace,
+    median_time,
+    report,
+)  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo.yaml"
 HANDWRITTEN = ROOT / "benchmarks" / "handwritten" / "demo.Containerfile"
@@ -42,9 +50,14 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def sh(*argv, check=True, capture=True, env=None):
-    return subprocess.run([str(a) for a in argv], check=check, text=True, env=env,
-                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                          stderr=subprocess.STDOUT if capture else subprocess.DEVNULL)
+    return subprocess.run(
+        [str(a) for a in argv],
+        check=check,
+        text=True,
+        env=env,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+    )
 
 
 def blockc(*argv, **kw):
@@ -85,9 +98,21 @@ def own_startup(ref: str, app: dict, workspace: Path) -> float:
     env_id = app["id"].upper().replace("-", "_")
     name = f"bench-own-{app['id']}"
     sh("podman", "rm", "-f", "-t", "0", name, check=False)
-    sh("podman", "create", "--name", name, "-p", f"127.0.0.1:{port}:{app['port']}",
-       "-e", f"BLOCKC_BASE_PATH_{env_id}={base}", ref, "/opt/blockc/venv/bin/python",
-       "/opt/blockc/launch.py", "run", app["id"])
+    sh(
+        "podman",
+        "create",
+        "--name",
+        name,
+        "-p",
+        f"127.0.0.1:{port}:{app['port']}",
+        "-e",
+        f"BLOCKC_BASE_PATH_{env_id}={base}",
+        ref,
+        "/opt/blockc/venv/bin/python",
+        "/opt/blockc/launch.py",
+        "run",
+        app["id"],
+    )
     sh("podman", "cp", f"{workspace}/.", f"{name}:/home/studio/workspace/")
     t0 = time.perf_counter()
     sh("podman", "start", name)
@@ -132,14 +157,27 @@ def main():
             blockc("build", "--no-cache", DEMO)
 
         def hand():
-            sh("buildah", "bud", "--no-cache", "--layers", "--isolation=chroot", "--pull=never",
-               "-v", f"{CA}:{CA}:ro", "-f", HANDWRITTEN, "-t", hand_tag, art)
+            sh(
+                "buildah",
+                "bud",
+                "--no-cache",
+                "--layers",
+                "--isolation=chroot",
+                "--pull=never",
+                "-v",
+                f"{CA}:{CA}:ro",
+                "-f",
+                HANDWRITTEN,
+                "-t",
+                hand_tag,
+                art,
+            )
 
         # alternating, each run in the other order: the network (PyPI) and the machine drift
         # over minutes, and neither build should get the better minutes
         times: dict = {ours: [], hand: []}
         for i in range(args.runs):
-            for fn in ((ours, hand) if i % 2 == 0 else (hand, ours)):
+            for fn in (ours, hand) if i % 2 == 0 else (hand, ours):
                 times[fn].append(median_time(fn, 1, warmup=0)[0])
         cold, hand_t = statistics.median(times[ours]), statistics.median(times[hand])
         report("cold build: blockc build --no-cache", cold, unit="s")
@@ -154,15 +192,20 @@ def main():
     # one option of the last block (file-sync: the zone's container path) changed
     changed = home / "changed.yaml"
     fresh = os.urandom(3).hex()  # a path no earlier run has built
-    changed.write_text(DEMO.read_text().replace("container: /home/studio/workspace}",
-                                                f"container: /home/studio/w{fresh}}}"))
+    changed.write_text(
+        DEMO.read_text().replace(
+            "container: /home/studio/workspace}", f"container: /home/studio/w{fresh}}}"
+        )
+    )
     t0 = time.perf_counter()
     out = blockc("build", changed).stdout
     rebuild = time.perf_counter() - t0
     summary = re.search(r"^(\d+) of (\d+) steps ran", out, re.M)
-    print(f"  rebuild after changing the last block's zone path: {summary.group(1)} of "
-          f"{summary.group(2)} steps re-ran (its config step and the launch steps after it), "
-          f"{rebuild:.1f} s")
+    print(
+        f"  rebuild after changing the last block's zone path: {summary.group(1)} of "
+        f"{summary.group(2)} steps re-ran (its config step and the launch steps after it), "
+        f"{rebuild:.1f} s"
+    )
 
     studio_json = json.loads((art / "studio.json").read_text())
     apps = [a for a in studio_json["apps"] if a.get("health")]
@@ -180,26 +223,42 @@ def main():
     for app_id, t in sorted(own.items()):
         report(f"app {app_id} alone: run to healthy", t, unit="s")
     report("blockc start to all apps healthy (built image)", start, unit="s")
-    report(f"difference to the slowest app ({slowest})", start - own[slowest], unit="s",
-           goal="(goal <= 1 s)")
+    report(
+        f"difference to the slowest app ({slowest})",
+        start - own[slowest],
+        unit="s",
+        goal="(goal <= 1 s)",
+    )
 
     cli = devcontainer_cli()
     if cli:
-        ws = devcontainer_workspace({n: f"echo {n} > /tmp/{n}" for n in
-                                     ("python", "jupyter", "streamlit", "sync")})
-        peer_cmd = [cli, "build", "--docker-path", "podman", "--workspace-folder", ws,
-                    "--image-name", "localhost/bench/devcontainer:peer"]
+        ws = devcontainer_workspace(
+            {n: f"echo {n} > /tmp/{n}" for n in ("python", "jupyter", "streamlit", "sync")}
+        )
+        peer_cmd = [
+            cli,
+            "build",
+            "--docker-path",
+            "podman",
+            "--workspace-folder",
+            ws,
+            "--image-name",
+            "localhost/bench/devcontainer:peer",
+        ]
         sh(*peer_cmd)
         peer, _ = median_time(lambda: sh(*peer_cmd), max(args.runs, 5))
         report("peer: devcontainer build (unchanged, podman, 4 local features)", peer, unit="s")
-        report("ratio unchanged blockc build / peer", unchanged / peer, unit="x",
-               goal="(goal <= 0.2)")
+        report(
+            "ratio unchanged blockc build / peer", unchanged / peer, unit="x", goal="(goal <= 0.2)"
+        )
 
     if args.apps:
         print("app blocks, each alone on the base image:")
-        for app_type, extra in (("jupyterlab", 'version: "4.*"'), ("streamlit",
-                                 'version: "1.*", app: app.py, src: app.py'),
-                                ("vscode", 'version: "4.139.1"')):
+        for app_type, extra in (
+            ("jupyterlab", 'version: "4.*"'),
+            ("streamlit", 'version: "1.*", app: app.py, src: app.py'),
+            ("vscode", 'version: "4.139.1"'),
+        ):
             d = home / f"app-{app_type}"
             d.mkdir()
             (d / "app.py").write_text("import streamlit as st\nst.write('hello')\n")

@@ -19,7 +19,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BIN, ROOT, compile_bytecode, devcontainer_cli, devcontainer_workspace, median_time, report, run  # noqa: E402
+from _common import (
+    BIN,
+    ROOT,
+    compile_bytecode,
+    devcontainer_cli,
+    devcontainer_workspace,
+    median_time,
+    report,
+    run,
+)  # noqa: E402
 
 SIX = ROOT / "benchmarks" / "templates" / "six-blocks.yaml"
 
@@ -51,8 +60,11 @@ def main() -> None:
             continue
         med, _ = median_time(lambda: api.compile(ex, registry=reg), args.runs * 4)
         blocks = ex.read_text().count("- type:")
-        report(f"{ex.relative_to(ROOT)} ({blocks} blocks)", med,
-               goal="(goal <= 5 ms for 6 blocks)" if ex == SIX else "")
+        report(
+            f"{ex.relative_to(ROOT)} ({blocks} blocks)",
+            med,
+            goal="(goal <= 5 ms for 6 blocks)" if ex == SIX else "",
+        )
 
     print("whole process:")
     compile_cmd = [blockc, "compile", str(SIX), "-o", str(out)]
@@ -71,8 +83,9 @@ def main() -> None:
     for _ in range(args.runs):
         warm_runs.append(median_time(lambda: run(compile_cmd, env=env), 1, warmup=0)[0])
         if peer_cmd:
-            peer_runs.append(median_time(lambda: run(peer_cmd, stderr=subprocess.DEVNULL), 1,
-                                         warmup=0)[0])
+            peer_runs.append(
+                median_time(lambda: run(peer_cmd, stderr=subprocess.DEVNULL), 1, warmup=0)[0]
+            )
     warm = statistics.median(warm_runs)
     report("blockc compile six-blocks.yaml (warm caches)", warm, goal="(goal <= 150 ms)")
     cold_env = {**env, "BLOCKC_NO_CACHE": "1"}
@@ -87,11 +100,11 @@ def main() -> None:
     shutil.copy(SIX.parent / "motd.txt", many / "motd.txt")
     for i in range(1000):
         (many / f"t{i:04d}.yaml").write_text(
-            text.replace("name: six-blocks", f"name: team-{i}").replace("8000", str(9000 + i)))
+            text.replace("name: six-blocks", f"name: team-{i}").replace("8000", str(9000 + i))
+        )
     files = sorted(str(p) for p in many.glob("t*.yaml"))
     val, _ = median_time(lambda: run([blockc, "validate", *files], env=env), 3)
-    report("blockc validate of 1,000 templates (one process)", val, unit="s",
-           goal="(goal <= 3 s)")
+    report("blockc validate of 1,000 templates (one process)", val, unit="s", goal="(goal <= 3 s)")
 
     if not peer_runs:
         print("peer: npm not found, Dev Containers CLI skipped")

@@ -36,6 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "benchmarks"))
 from _common import compile_bytecode  # noqa: E402
+
 BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
 IMAGE = "localhost/blockc-bench/sync-rsync:1"
 UID = "1000"
@@ -67,9 +68,12 @@ def ensure_image():
     with tempfile.TemporaryDirectory() as d:
         Path(d, "Containerfile").write_text(
             f"FROM {BASE}\nRUN apt-get update && apt-get install -y --no-install-recommends rsync "
-            "&& rm -rf /var/lib/apt/lists/*\n")
-        sh(["buildah", "bud", "--isolation", "chroot", "--pull=never", "-t", IMAGE, d],
-           stdout=subprocess.DEVNULL)
+            "&& rm -rf /var/lib/apt/lists/*\n"
+        )
+        sh(
+            ["buildah", "bud", "--isolation", "chroot", "--pull=never", "-t", IMAGE, d],
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def make_tree(root: Path, nfiles: int, seed: int = 1) -> list[str]:
@@ -110,8 +114,10 @@ def wait_for_no_podman(*marks: str, timeout=5.0):
         if not busy:
             return
         if time.monotonic() > end:
-            print(f"warning: podman still busy with {marks[0]} after {timeout:.0f} s; measuring anyway",
-                  file=sys.stderr)
+            print(
+                f"warning: podman still busy with {marks[0]} after {timeout:.0f} s; measuring anyway",
+                file=sys.stderr,
+            )
             return
         time.sleep(0.05)
 
@@ -148,8 +154,9 @@ class Bench:
         self.rss: list[float] = []
 
     def cexec(self, *cmd, user=UID, input=None):
-        return podman("exec", "-i", "-u", user, self.container, *cmd, input=input,
-                      stdout=subprocess.DEVNULL)
+        return podman(
+            "exec", "-i", "-u", user, self.container, *cmd, input=input, stdout=subprocess.DEVNULL
+        )
 
     def setup(self):
         ensure_image()
@@ -157,15 +164,32 @@ class Bench:
         self.names = make_tree(self.src, self.args.files)
         total = sum(p.stat().st_size for p in self.src.rglob("*") if p.is_file())
         print(f"tree: {self.args.files} files, {total / 1e6:.0f} MB", flush=True)
-        podman("run", "-d", "--name", self.container, "--user", f"{UID}:{UID}", IMAGE, "sleep", "infinity",
-               stdout=subprocess.DEVNULL)
-        self.container_id = subprocess.run(["podman", "inspect", "-f", "{{.Id}}", self.container],
-                                           check=True, capture_output=True, text=True).stdout.strip()
+        podman(
+            "run",
+            "-d",
+            "--name",
+            self.container,
+            "--user",
+            f"{UID}:{UID}",
+            IMAGE,
+            "sleep",
+            "infinity",
+            stdout=subprocess.DEVNULL,
+        )
+        self.container_id = subprocess.run(
+            ["podman", "inspect", "-f", "{{.Id}}", self.container],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         self.cexec("sh", "-c", f"mkdir -p /zones && chown {UID}:{UID} /zones", user="0")
 
     def cleanup(self):
-        subprocess.run(["podman", "rm", "-f", "-t", "0", self.container], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["podman", "rm", "-f", "-t", "0", self.container],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ tools
@@ -184,7 +208,8 @@ class Bench:
             "    'image': {'uid': 1000, 'gid': 1000},\n"
             "    'zones': [{'name': 'data', 'host': 'data', 'container': cpath, 'direction': 'both',\n"
             "               'exclude': []}]}))\n"
-            "state.save(s)\n")
+            "state.save(s)\n"
+        )
         sh([sys.executable, "-c", code, STUDIO, str(ws), cpath, IMAGE], env=env)
         return env
 
@@ -202,29 +227,63 @@ class Bench:
         return dt
 
     def rsync_push(self, local: Path, cpath: str):
-        return timed(["rsync", "-a", "--delete", "--blocking-io", "-e", f"podman exec -i -u {UID}",
-                      f"{local}/", f"{self.container}:{cpath}/"])[0]
+        return timed(
+            [
+                "rsync",
+                "-a",
+                "--delete",
+                "--blocking-io",
+                "-e",
+                f"podman exec -i -u {UID}",
+                f"{local}/",
+                f"{self.container}:{cpath}/",
+            ]
+        )[0]
 
     def rsync_pull(self, local: Path, cpath: str):
-        return timed(["rsync", "-a", "--delete", "--blocking-io", "-e", f"podman exec -i -u {UID}",
-                      f"{self.container}:{cpath}/", f"{local}/"])[0]
+        return timed(
+            [
+                "rsync",
+                "-a",
+                "--delete",
+                "--blocking-io",
+                "-e",
+                f"podman exec -i -u {UID}",
+                f"{self.container}:{cpath}/",
+                f"{local}/",
+            ]
+        )[0]
 
     def tar_push(self, local: Path, cpath: str):
-        return timed(["sh", "-c", f"tar -C '{local}' -cf - . | podman exec -i -u {UID} {self.container} "
-                                  f"sh -c 'mkdir -p {cpath} && tar -C {cpath} -xf -'"])[0]
+        return timed(
+            [
+                "sh",
+                "-c",
+                f"tar -C '{local}' -cf - . | podman exec -i -u {UID} {self.container} "
+                f"sh -c 'mkdir -p {cpath} && tar -C {cpath} -xf -'",
+            ]
+        )[0]
 
     def tar_pull(self, local: Path, cpath: str):
-        return timed(["sh", "-c", f"podman exec -i -u {UID} {self.container} tar -C {cpath} -cf - . "
-                                  f"| tar -C '{local}' -xf -"])[0]
+        return timed(
+            [
+                "sh",
+                "-c",
+                f"podman exec -i -u {UID} {self.container} tar -C {cpath} -cf - . "
+                f"| tar -C '{local}' -xf -",
+            ]
+        )[0]
 
     def add(self, key, value):
         self.results.setdefault(key, []).append(value)
 
     # --------------------------------------------------------------- mutations
     def change_in_container(self, cpath: str, picks: list[str], seed: int):
-        code = ("import os,sys,random\nr=random.Random(%d)\nfor rel in sys.stdin.read().split('\\n'):\n"
-                "  p=os.path.join(%r, rel); n=os.path.getsize(p)\n"
-                "  open(p,'wb').write(os.urandom(n + r.randint(1, 100)))\n") % (seed, cpath)
+        code = (
+            "import os,sys,random\nr=random.Random(%d)\nfor rel in sys.stdin.read().split('\\n'):\n"
+            "  p=os.path.join(%r, rel); n=os.path.getsize(p)\n"
+            "  open(p,'wb').write(os.urandom(n + r.randint(1, 100)))\n"
+        ) % (seed, cpath)
         self.cexec("python3", "-c", code, input="\n".join(picks).encode())
 
     def change_on_host(self, root: Path, picks: list[str], seed: int):
@@ -260,14 +319,15 @@ class Bench:
             (ws).mkdir()
             shutil.copytree(self.src, ws / "data")  # blockc's own host tree (mtimes kept)
             env = self.studio_home(self.tmp / f"home{i}", ws, f"/zones/blockc{i}")
-            n = len(self.names) + len({rel.rsplit("/", k)[0] for rel in self.names
-                                       for k in range(1, rel.count("/") + 1)})
+            n = len(self.names) + len(
+                {rel.rsplit("/", k)[0] for rel in self.names for k in range(1, rel.count("/") + 1)}
+            )
             pushes = [
                 ("full push: tar pipe", lambda: self.tar_push(self.src, f"/zones/tar{i}")),
                 ("full push: rsync", lambda: self.rsync_push(self.src, f"/zones/rsync{i}")),
                 ("full push: blockc", lambda: self.blockc(env, "push", expect=f"push {n} added")),
             ]
-            for key, fn in pushes[i % 3:] + pushes[:i % 3]:  # each run in another order
+            for key, fn in pushes[i % 3 :] + pushes[: i % 3]:  # each run in another order
                 self.add(key, self.settled(fn))
             rs_local = self.tmp / f"rs{i}"
             shutil.copytree(self.src, rs_local)  # rsync's own host tree
@@ -278,21 +338,34 @@ class Bench:
             picks = self.picks(100 + i)
             self.change_in_container(f"/zones/rsync{i}", picks, i)
             self.change_in_container(f"/zones/blockc{i}", picks, i)
-            self.both(i, ("1% pull: rsync", lambda: self.rsync_pull(rs_local, f"/zones/rsync{i}")),
-                      ("1% pull: blockc", lambda: self.blockc(env, "pull",
-                                                              expect=f"pull {len(picks)} modified")))
+            self.both(
+                i,
+                ("1% pull: rsync", lambda: self.rsync_pull(rs_local, f"/zones/rsync{i}")),
+                (
+                    "1% pull: blockc",
+                    lambda: self.blockc(env, "pull", expect=f"pull {len(picks)} modified"),
+                ),
+            )
 
             # 1% changed on the host, pushed
             picks = self.picks(200 + i)
             self.change_on_host(rs_local, picks, i)
             self.change_on_host(bl, picks, i)
-            self.both(i, ("1% push: rsync", lambda: self.rsync_push(rs_local, f"/zones/rsync{i}")),
-                      ("1% push: blockc", lambda: self.blockc(env, "push",
-                                                              expect=f"push {len(picks)} modified")))
+            self.both(
+                i,
+                ("1% push: rsync", lambda: self.rsync_push(rs_local, f"/zones/rsync{i}")),
+                (
+                    "1% push: blockc",
+                    lambda: self.blockc(env, "push", expect=f"push {len(picks)} modified"),
+                ),
+            )
 
             # nothing changed
-            self.both(i, ("no change: rsync", lambda: self.rsync_push(rs_local, f"/zones/rsync{i}")),
-                      ("no change: blockc", lambda: self.blockc(env, "both", expect="up to date")))
+            self.both(
+                i,
+                ("no change: rsync", lambda: self.rsync_push(rs_local, f"/zones/rsync{i}")),
+                ("no change: blockc", lambda: self.blockc(env, "both", expect="up to date")),
+            )
             self.cexec("rm", "-rf", f"/zones/tar{i}", f"/zones/rsync{i}", f"/zones/blockc{i}")
             shutil.rmtree(ws)
             shutil.rmtree(rs_local)
@@ -309,22 +382,30 @@ class Bench:
             r = med[a] / med[b]
             # the same run's pair ran back to back: less of the machine's load in their ratio
             pairs = [x / y for x, y in zip(self.results[a], self.results[b])]
-            print(f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}; "
-                  f"per run: median {statistics.median(pairs):.2f}x, faster in {sum(p < 1 for p in pairs)}"
-                  f"/{len(pairs)}")
+            print(
+                f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}; "
+                f"per run: median {statistics.median(pairs):.2f}x, faster in {sum(p < 1 for p in pairs)}"
+                f"/{len(pairs)}"
+            )
 
         ratio("full push: blockc", "full push: tar pipe", 1.2)
         ratio("1% pull: blockc", "1% pull: rsync", 1.0)
         ratio("1% push: blockc", "1% push: rsync", 1.0)
         ratio("no change: blockc", "no change: rsync", 1.0)
-        print(f"blockc peak RSS: max {max(self.rss):.0f} MB over {len(self.rss)} runs "
-              f"(median {statistics.median(self.rss):.0f} MB)")
+        print(
+            f"blockc peak RSS: max {max(self.rss):.0f} MB over {len(self.rss)} runs "
+            f"(median {statistics.median(self.rss):.0f} MB)"
+        )
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=5,
-                    help="5 at least: full-push times here swing by 3x from run to run")
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=5,
+        help="5 at least: full-push times here swing by 3x from run to run",
+    )
     ap.add_argument("--files", type=int, default=10000)
     args = ap.parse_args()
     os.environ.setdefault("CONTAINERS_CONF", str(HERE / "etc" / "containers.conf"))

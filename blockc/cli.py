@@ -57,8 +57,15 @@ def _run(fn, obj, kwargs) -> None:
     except Exception as exc:  # a bug of ours: say so, briefly; BLOCKC_DEBUG=1 shows it
         if os.environ.get("BLOCKC_DEBUG"):
             raise
-        _fail([Diagnostic(f"internal error: {type(exc).__name__}: {exc} "
-                          f"(set BLOCKC_DEBUG=1 for a traceback)")], fmt)
+        _fail(
+            [
+                Diagnostic(
+                    f"internal error: {type(exc).__name__}: {exc} "
+                    f"(set BLOCKC_DEBUG=1 for a traceback)"
+                )
+            ],
+            fmt,
+        )
 
 
 def arg(*names, **kwargs):
@@ -74,13 +81,22 @@ def command(*arguments, name: str | None = None):
     def register(fn):
         _COMMANDS.append((name or fn.__name__.rstrip("_"), fn, arguments))
         return fn
+
     return register
 
 
-FORMAT = arg("--format", dest="fmt", choices=["text", "json"], default="text",
-             help="Output format (json for CI; default: text).")
-BASE_IMAGE = arg("--base-image", metavar="REF",
-                 help="Replace spec.image.base (e.g. a site mirror of the base image).")
+FORMAT = arg(
+    "--format",
+    dest="fmt",
+    choices=["text", "json"],
+    default="text",
+    help="Output format (json for CI; default: text).",
+)
+BASE_IMAGE = arg(
+    "--base-image",
+    metavar="REF",
+    help="Replace spec.image.base (e.g. a site mirror of the base image).",
+)
 TEMPLATE = arg("template", metavar="TEMPLATE", help="The template file (YAML).")
 
 
@@ -124,24 +140,37 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; ``only``: with just that command (the others cost ~3 ms of
     argparse set-up at every start, for nothing but the top-level help and errors)."""
     p = argparse.ArgumentParser(
-        prog="blockc", formatter_class=_Formatter, allow_abbrev=False,
-        description="Compile studio templates into images and run them as per-user studios.")
+        prog="blockc",
+        formatter_class=_Formatter,
+        allow_abbrev=False,
+        description="Compile studio templates into images and run them as per-user studios.",
+    )
     p.add_argument("--version", action="version", version=f"blockc {__version__}")
-    p.add_argument("--config", metavar="FILE",
-                   help="Site settings (default $BLOCKC_HOME/config.toml).")
-    p.add_argument("--plugins", metavar="SPEC",
-                   help="Allow/deny plugins: 'a,b' only those, '-a' all but a, 'none' core "
-                        "only (default: $BLOCKC_PLUGINS).")
+    p.add_argument(
+        "--config", metavar="FILE", help="Site settings (default $BLOCKC_HOME/config.toml)."
+    )
+    p.add_argument(
+        "--plugins",
+        metavar="SPEC",
+        help="Allow/deny plugins: 'a,b' only those, '-a' all but a, 'none' core "
+        "only (default: $BLOCKC_PLUGINS).",
+    )
     p.add_argument("--no-plugins", action="store_true", help="Load only the core block types.")
     # prog given: argparse would otherwise build a help formatter for it now
-    sub = p.add_subparsers(dest="_command", metavar="COMMAND", title="commands", required=True,
-                           prog="blockc")
+    sub = p.add_subparsers(
+        dest="_command", metavar="COMMAND", title="commands", required=True, prog="blockc"
+    )
     for name, fn, arguments in _COMMANDS:
         if only is not None and name != only:
             continue
         doc = (fn.__doc__ or "").strip()
-        cp = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
-                            formatter_class=_Formatter, allow_abbrev=False)
+        cp = sub.add_parser(
+            name,
+            help=doc.splitlines()[0] if doc else None,
+            description=doc,
+            formatter_class=_Formatter,
+            allow_abbrev=False,
+        )
         cp.set_defaults(_fn=fn)
         for item in arguments:
             if callable(item):  # arguments that need more than add_argument
@@ -179,10 +208,16 @@ def main(argv: list[str] | None = None) -> None:
 
 # --- compiler commands ---------------------------------------------------------------------
 
-@command(arg("templates", metavar="TEMPLATE", nargs="+", help="Template files (YAML)."),
-         arg("--strict", action="store_true",
-             help="Also check the manifests against the Kubernetes OpenAPI schemas."),
-         FORMAT)
+
+@command(
+    arg("templates", metavar="TEMPLATE", nargs="+", help="Template files (YAML)."),
+    arg(
+        "--strict",
+        action="store_true",
+        help="Also check the manifests against the Kubernetes OpenAPI schemas.",
+    ),
+    FORMAT,
+)
 def validate(obj, templates, strict, fmt):
     """Check templates: every error, each at file:line:col."""
     from .compiler import validate as validate_one
@@ -195,8 +230,9 @@ def validate(obj, templates, strict, fmt):
             results.append({"file": path, "valid": True, "hash": artifact.hash, "errors": []})
         except BlockcError as exc:
             ok = False
-            results.append({"file": path, "valid": False,
-                            "errors": [d.to_json() for d in exc.diagnostics]})
+            results.append(
+                {"file": path, "valid": False, "errors": [d.to_json() for d in exc.diagnostics]}
+            )
             if fmt == "text":
                 for d in exc.diagnostics:
                     echo(d.format(), err=True)
@@ -208,11 +244,13 @@ def validate(obj, templates, strict, fmt):
     sys.exit(0 if ok else 1)
 
 
-@command(TEMPLATE,
-         arg("-o", "--output", dest="outdir", metavar="DIR", required=True,
-             help="Artifact directory."),
-         arg("--check", action="store_true", help="Write nothing; exit 1 if DIR differs."),
-         BASE_IMAGE, name="compile")
+@command(
+    TEMPLATE,
+    arg("-o", "--output", dest="outdir", metavar="DIR", required=True, help="Artifact directory."),
+    arg("--check", action="store_true", help="Write nothing; exit 1 if DIR differs."),
+    BASE_IMAGE,
+    name="compile",
+)
 def compile_(obj, template, outdir, check, base_image):
     """Write the artifact of TEMPLATE to DIR and print its hash."""
     from .compiler import compile
@@ -252,8 +290,9 @@ def schema(obj, block_type):
     if block_type:
         entry = reg.get(block_type)
         if entry is None:
-            raise BlockcError(f"unknown block type '{block_type}'",
-                              hint=did_you_mean(block_type, reg.types))
+            raise BlockcError(
+                f"unknown block type '{block_type}'", hint=did_you_mean(block_type, reg.types)
+            )
         echo(json.dumps(dict(entry.type.schema), indent=2, sort_keys=True))
     else:
         echo(json.dumps(combined_schema(reg), indent=2, sort_keys=True))
@@ -263,30 +302,45 @@ def schema(obj, block_type):
 def plugins(obj, fmt):
     """Block types, their plugin, distribution and version (and plugins that failed)."""
     reg = obj.registry
-    rows = [{"type": name, "plugin": e.plugin.name, "distribution": e.plugin.dist,
-             "version": e.plugin.version, "description": e.type.description}
-            for name, e in reg.types.items()]
-    broken = [{"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
-              for i, why in reg.broken]
+    rows = [
+        {
+            "type": name,
+            "plugin": e.plugin.name,
+            "distribution": e.plugin.dist,
+            "version": e.plugin.version,
+            "description": e.type.description,
+        }
+        for name, e in reg.types.items()
+    ]
+    broken = [
+        {"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
+        for i, why in reg.broken
+    ]
     if fmt == "json":
         echo(json.dumps({"block_types": rows, "broken": broken}, indent=2))
     else:
         width = max([len(r["type"]) for r in rows] + [4])
         for r in rows:
-            echo(f"{r['type']:<{width}}  {r['distribution']} {r['version']}"
-                 f"  (plugin {r['plugin']})")
+            echo(
+                f"{r['type']:<{width}}  {r['distribution']} {r['version']}  (plugin {r['plugin']})"
+            )
         for b in broken:
-            echo(f"error: plugin {b['plugin']} ({b['distribution']} {b['version']}) "
-                 f"failed to load: {b['error']}", err=True)
+            echo(
+                f"error: plugin {b['plugin']} ({b['distribution']} {b['version']}) "
+                f"failed to load: {b['error']}",
+                err=True,
+            )
     sys.exit(1 if broken else 0)
 
 
-@command(TEMPLATE,
-         arg("--studio", required=True, help="Studio name (DNS-1123 label)."),
-         arg("--owner", required=True, help="The studio's owner."),
-         arg("--image", metavar="REF", help="Image (default: the artifact's content tag)."),
-         arg("--namespace", metavar="NS", help="Namespace to set on every object."),
-         BASE_IMAGE)
+@command(
+    TEMPLATE,
+    arg("--studio", required=True, help="Studio name (DNS-1123 label)."),
+    arg("--owner", required=True, help="The studio's owner."),
+    arg("--image", metavar="REF", help="Image (default: the artifact's content tag)."),
+    arg("--namespace", metavar="NS", help="Namespace to set on every object."),
+    BASE_IMAGE,
+)
 def manifests(obj, template, studio, owner, image, namespace, base_image):
     """Instance manifests of one studio, ready for kubectl apply."""
     import yaml
@@ -298,23 +352,37 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     check_studio(studio)
     check_owner(owner)
     artifact = compile(template, registry=obj.registry, base_image=base_image)
-    out = instance_manifests(list(artifact.manifests), artifact.studio, studio=studio, owner=owner,
-                             image=image or artifact.image_ref, namespace=namespace)
+    out = instance_manifests(
+        list(artifact.manifests),
+        artifact.studio,
+        studio=studio,
+        owner=owner,
+        image=image or artifact.image_ref,
+        namespace=namespace,
+    )
     echo(yaml.safe_dump_all(out, sort_keys=True), nl=False)
 
 
 # --- build and run -------------------------------------------------------------------------
 
-@command(TEMPLATE, BASE_IMAGE,
-         arg("--no-cache", action="store_true",
-             help="Rebuild every step, even if the image exists."),
-         arg("--push", action="store_true", help="Push the image to the site's registry."),
-         arg("--pull", choices=["always", "missing", "never", "newer"],
-             help="Base image pull policy (default: the site's, else missing)."))
+
+@command(
+    TEMPLATE,
+    BASE_IMAGE,
+    arg("--no-cache", action="store_true", help="Rebuild every step, even if the image exists."),
+    arg("--push", action="store_true", help="Push the image to the site's registry."),
+    arg(
+        "--pull",
+        choices=["always", "missing", "never", "newer"],
+        help="Base image pull policy (default: the site's, else missing).",
+    ),
+)
 def build(obj, template, base_image, no_cache, push, pull):
     """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
-    from .run.build import build as build_image, ensure_artifact, push as push_image
     from .compiler import compile
+    from .run.build import build as build_image
+    from .run.build import ensure_artifact
+    from .run.build import push as push_image
     from .run.progress import Progress
 
     settings = obj.settings()
@@ -322,10 +390,10 @@ def build(obj, template, base_image, no_cache, push, pull):
         settings = settings.replace(pull=pull)
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     with Progress() as progress:
-        ref, built = build_image(artifact, ensure_artifact(artifact), settings,
-                                 no_cache=no_cache, progress=progress)
-        progress.line(f"{'built' if built else 'up to date'}: {ref} "
-                      f"({progress.elapsed():.1f} s)")
+        ref, built = build_image(
+            artifact, ensure_artifact(artifact), settings, no_cache=no_cache, progress=progress
+        )
+        progress.line(f"{'built' if built else 'up to date'}: {ref} ({progress.elapsed():.1f} s)")
         if push:
             progress.line(f"pushed: {push_image(ref, settings)}")
     echo(ref)
@@ -337,32 +405,56 @@ def _print_urls(studio, apps) -> None:
         echo(f"  {a.id:<12} {a.url or '-':<48} {health}  ({a.label})")
 
 
-@command(TEMPLATE,
-         arg("--studio", dest="name", metavar="NAME", required=True,
-             help="Studio name (DNS-1123 label)."),
-         arg("--owner", help="The studio's owner (default: $USER)."),
-         arg("--workspace", metavar="DIR",
-             help="Host directory that sync zones are relative to (default: current dir)."),
-         arg("--runtime", choices=["podman", "kubernetes"],
-             help="Where the studio runs (default: the site's runtime, podman)."),
-         arg("--timeout", type=float, default=300.0, metavar="SECONDS",
-             help="Seconds to wait for every app to be healthy (default: %(default)s)."),
-         BASE_IMAGE)
+@command(
+    TEMPLATE,
+    arg(
+        "--studio", dest="name", metavar="NAME", required=True, help="Studio name (DNS-1123 label)."
+    ),
+    arg("--owner", help="The studio's owner (default: $USER)."),
+    arg(
+        "--workspace",
+        metavar="DIR",
+        help="Host directory that sync zones are relative to (default: current dir).",
+    ),
+    arg(
+        "--runtime",
+        choices=["podman", "kubernetes"],
+        help="Where the studio runs (default: the site's runtime, podman).",
+    ),
+    arg(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="Seconds to wait for every app to be healthy (default: %(default)s).",
+    ),
+    BASE_IMAGE,
+)
 def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
     from .run import lifecycle as studios
     from .run.progress import Progress
 
     with Progress() as progress:
-        studio = studios.start(template, name, owner=owner, workspace=workspace, runtime=runtime,
-                               base_image=base_image, settings=obj.settings(),
-                               registry=obj.registry, timeout=timeout, progress=progress)
+        studio = studios.start(
+            template,
+            name,
+            owner=owner,
+            workspace=workspace,
+            runtime=runtime,
+            base_image=base_image,
+            settings=obj.settings(),
+            registry=obj.registry,
+            timeout=timeout,
+            progress=progress,
+        )
         progress.line(f"studio {name} is running ({progress.elapsed():.1f} s)")
     # start has just seen every app with a health check answer: no second round of checks
     studio_json = studio.studio_json()
     checked = {a["id"] for a in studio_json["apps"] if a.get("health") is not None}
-    apps = [a.replace(healthy=True) if a.id in checked else a
-            for a in studios.urls(studio, studio_json)]
+    apps = [
+        a.replace(healthy=True) if a.id in checked else a for a in studios.urls(studio, studio_json)
+    ]
     echo(f"studio {studio.name} (owner {studio.owner}) is {studio.state}:")
     _print_urls(studio, apps)
 
@@ -370,7 +462,8 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
 @command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT)
 def status(obj, name, fmt):
     """State of one studio (or all), with each app's URL and health."""
-    from .run import lifecycle as studios, state
+    from .run import lifecycle as studios
+    from .run import state
 
     settings = obj.settings()
     rows = [state.require(name)] if name else state.all_studios()
@@ -379,11 +472,25 @@ def status(obj, name, fmt):
         s, apps = studios.status(s, settings)
         out.append((s, apps))
     if fmt == "json":
-        echo(json.dumps([{
-            "name": s.name, "state": s.state, "owner": s.owner, "template": s.template,
-            "image": s.image, "runtime": s.runtime, "message": s.message,
-            "workspace": s.workspace, "apps": [a.to_json() for a in apps]} for s, apps in out],
-            indent=2))
+        echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "state": s.state,
+                        "owner": s.owner,
+                        "template": s.template,
+                        "image": s.image,
+                        "runtime": s.runtime,
+                        "message": s.message,
+                        "workspace": s.workspace,
+                        "apps": [a.to_json() for a in apps],
+                    }
+                    for s, apps in out
+                ],
+                indent=2,
+            )
+        )
         return
     if not out:
         echo("no studios")
@@ -397,9 +504,11 @@ def status(obj, name, fmt):
 NAME = arg("name", metavar="NAME", help="The studio.")
 
 
-@command(NAME, arg("--app", metavar="ID", help="Only this app's log."),
-         arg("-n", "--lines", type=int, default=100,
-             help="Lines per log (default: %(default)s)."))
+@command(
+    NAME,
+    arg("--app", metavar="ID", help="Only this app's log."),
+    arg("-n", "--lines", type=int, default=100, help="Lines per log (default: %(default)s)."),
+)
 def logs(obj, name, app, lines):
     """The studio's app logs (each app's own log from the supervisor)."""
     from .run import lifecycle as studios
@@ -407,8 +516,16 @@ def logs(obj, name, app, lines):
     echo(studios.logs(name, obj.settings(), app, lines))
 
 
-@command(NAME, arg("argv", metavar="CMD", nargs=argparse.REMAINDER,
-                   help="The command and its arguments (after --)."), name="exec")
+@command(
+    NAME,
+    arg(
+        "argv",
+        metavar="CMD",
+        nargs=argparse.REMAINDER,
+        help="The command and its arguments (after --).",
+    ),
+    name="exec",
+)
 def exec_(obj, name, argv):
     """Run a command in the studio's main container, as the studio user."""
     from .run import lifecycle as studios
@@ -432,8 +549,9 @@ def stop(obj, name):
     echo(f"studio {name}: {result}")
 
 
-@command(NAME, arg("--force", action="store_true",
-                   help="Remove even if unsynced changes would be lost."))
+@command(
+    NAME, arg("--force", action="store_true", help="Remove even if unsynced changes would be lost.")
+)
 def rm(obj, name, force):
     """Remove the studio (refuses if unsynced changes would be lost, unless --force)."""
     from .run import lifecycle as studios
@@ -444,26 +562,39 @@ def rm(obj, name, force):
 
 def _one_direction(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--push", dest="direction", action="store_const", const="push",
-                       help="Only host -> studio.")
-    group.add_argument("--pull", dest="direction", action="store_const", const="pull",
-                       help="Only studio -> host.")
+    group.add_argument(
+        "--push", dest="direction", action="store_const", const="push", help="Only host -> studio."
+    )
+    group.add_argument(
+        "--pull", dest="direction", action="store_const", const="pull", help="Only studio -> host."
+    )
 
 
-@command(NAME, _one_direction,
-         arg("--allow-mass-delete", action="store_true",
-             help="Apply deletions even when they remove most of a zone."))
+@command(
+    NAME,
+    _one_direction,
+    arg(
+        "--allow-mass-delete",
+        action="store_true",
+        help="Apply deletions even when they remove most of a zone.",
+    ),
+)
 def sync(obj, name, direction, allow_mass_delete):
     """Sync the studio's zones both ways (or one way)."""
     from .run import state
-    from .sync import studio as syncing
     from .run.progress import Progress
+    from .sync import studio as syncing
 
     settings = obj.settings()
     with Progress() as progress, state.lock(name):
         studio = state.require(name)
-        code = syncing.sync_command(studio, settings, mode=direction or "both",
-                                    progress=progress, allow_mass_delete=allow_mass_delete)
+        code = syncing.sync_command(
+            studio,
+            settings,
+            mode=direction or "both",
+            progress=progress,
+            allow_mass_delete=allow_mass_delete,
+        )
     sys.exit(code)
 
 

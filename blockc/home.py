@@ -15,7 +15,9 @@ def home_dir() -> str:
         return home
     user_home = os.path.expanduser("~")
     if user_home == "~":
-        raise BlockcError("cannot tell the home directory (no $HOME, no passwd entry): set BLOCKC_HOME")
+        raise BlockcError(
+            "cannot tell the home directory (no $HOME, no passwd entry): set BLOCKC_HOME"
+        )
     return os.path.join(user_home, ".local/share/blockc")
 
 

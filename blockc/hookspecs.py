@@ -5,7 +5,7 @@ Plugins mark implementations with :data:`blockc.hookimpl`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pluggy
 

@@ -18,13 +18,17 @@ _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 def check_studio(name: str) -> str:
     if not _DNS.match(name) or len(name) > 40:
-        raise BlockcError(f"studio name {name!r} must be a DNS-1123 label of at most 40 "
-                          f"characters (lowercase letters, digits, '-')")
+        raise BlockcError(
+            f"studio name {name!r} must be a DNS-1123 label of at most 40 "
+            f"characters (lowercase letters, digits, '-')"
+        )
     return name
 
 
 def check_owner(owner: str) -> str:
     if not _LABEL_VALUE.match(owner) or len(owner) > 63:
-        raise BlockcError(f"owner {owner!r} must be a Kubernetes label value (letters, digits, "
-                          f"'-', '_', '.', at most 63 characters)")
+        raise BlockcError(
+            f"owner {owner!r} must be a Kubernetes label value (letters, digits, "
+            f"'-', '_', '.', at most 63 characters)"
+        )
     return owner

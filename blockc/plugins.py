@@ -124,8 +124,11 @@ def selected(plugins: list[PluginInfo], spec: str | None) -> list[PluginInfo]:
         return [p for p in plugins if p.name == CORE]
     deny = {s[1:] for s in items if s.startswith("-")}
     allow = {s for s in items if not s.startswith("-")}
-    return [p for p in plugins
-            if p.name not in deny and (not allow or p.name in allow or p.name == CORE)]
+    return [
+        p
+        for p in plugins
+        if p.name not in deny and (not allow or p.name in allow or p.name == CORE)
+    ]
 
 
 def _import(value: str):
@@ -138,8 +141,12 @@ def _import(value: str):
     return obj
 
 
-def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = (),
-         entry_points: bool = True) -> Registry:
+def load(
+    *,
+    spec: str | None = None,
+    extra: list[tuple[object, PluginInfo]] = (),
+    entry_points: bool = True,
+) -> Registry:
     """Build a registry: load every selected plugin, collect its block types.
 
     ``extra`` adds plugin objects directly (tests, embedding); ``entry_points=False`` skips
@@ -151,7 +158,7 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
     pm = make_plugin_manager()
     reg = Registry(pm)
     candidates: list[tuple[object, PluginInfo]] = []
-    for info in (selected(discover(), spec) if entry_points else ()):
+    for info in selected(discover(), spec) if entry_points else ():
         try:
             candidates.append((_import(info.value), info))
         except Exception as exc:  # a plugin that fails to import is named, not fatal
@@ -173,8 +180,10 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
             pm.unregister(exc.plugin)
             reg.plugins.remove(info)
             reg.broken.append((info, f"implements an unknown hook: {exc}"))
-    impls = [(next(i for o, i in candidates if o is impl.plugin), impl)
-             for impl in pm.hook.blockc_block_types.get_hookimpls()]
+    impls = [
+        (next(i for o, i in candidates if o is impl.plugin), impl)
+        for impl in pm.hook.blockc_block_types.get_hookimpls()
+    ]
     # core first, then by plugin name: which plugin keeps a contested block type name never
     # depends on registration order (pluggy calls the last registered first)
     impls.sort(key=lambda pair: (pair[0].name != CORE, pair[0].name))
@@ -191,8 +200,13 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
         for bt in types:
             if bt.name in reg.types:
                 other = reg.types[bt.name].plugin
-                reg.broken.append((info, f"block type '{bt.name}' is already provided by plugin "
-                                         f"'{other.name}' ({other.dist})"))
+                reg.broken.append(
+                    (
+                        info,
+                        f"block type '{bt.name}' is already provided by plugin "
+                        f"'{other.name}' ({other.dist})",
+                    )
+                )
                 continue
             reg.types[bt.name] = BlockTypeEntry(bt, info)
     reg.types = dict(sorted(reg.types.items()))
@@ -200,5 +214,7 @@ def load(*, spec: str | None = None, extra: list[tuple[object, PluginInfo]] = ()
 
 
 def broken_diagnostics(reg: Registry) -> list[Diagnostic]:
-    return [Diagnostic(f"{why}", plugin=f"{info.name} ({info.dist} {info.version})")
-            for info, why in reg.broken]
+    return [
+        Diagnostic(f"{why}", plugin=f"{info.name} ({info.dist} {info.version})")
+        for info, why in reg.broken
+    ]

@@ -19,27 +19,43 @@ see whatever else is installed and never leak into each other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import __version__, hookimpl
-from .errors import BlockcError, Diagnostic
 from .compiler.model import Artifact
+from .errors import BlockcError, Diagnostic
 from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, load
 from .types import BlockType
 from .value import Value
 
 DEFAULT_BASE = "docker.io/library/python:3.12-slim-bookworm"
 
-__all__ = ["fake_distribution", "block_type_plugin", "make_registry", "register_block_type",
-           "template", "write_template", "compile_template", "Result", "DEFAULT_BASE"]
+__all__ = [
+    "fake_distribution",
+    "block_type_plugin",
+    "make_registry",
+    "register_block_type",
+    "template",
+    "write_template",
+    "compile_template",
+    "Result",
+    "DEFAULT_BASE",
+]
 
 
-def fake_distribution(name: str = "test-plugin", *, dist: str | None = None,
-                      version: str = "0.0.0", value: str | None = None) -> PluginInfo:
+def fake_distribution(
+    name: str = "test-plugin",
+    *,
+    dist: str | None = None,
+    version: str = "0.0.0",
+    value: str | None = None,
+) -> PluginInfo:
     """A :class:`PluginInfo` as if the plugin came from an installed distribution."""
-    return PluginInfo(name=name, value=value or f"{name}:plugin", dist=dist or f"blockc-{name}",
-                      version=version)
+    return PluginInfo(
+        name=name, value=value or f"{name}:plugin", dist=dist or f"blockc-{name}", version=version
+    )
 
 
 class _BlockTypes:
@@ -83,23 +99,33 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
     return reg
 
 
-def register_block_type(*block_types: BlockType, core: bool = True,
-                        info: PluginInfo | None = None) -> Registry:
+def register_block_type(
+    *block_types: BlockType, core: bool = True, info: PluginInfo | None = None
+) -> Registry:
     """A fresh registry with the core block types and ``block_types``, in one call."""
     plugin = block_type_plugin(*block_types)
     return make_registry((plugin, info or fake_distribution()), core=core)
 
 
-def template(*blocks: Mapping[str, Any], name: str = "test", base: str = DEFAULT_BASE,
-             **spec: Any) -> dict:
+def template(
+    *blocks: Mapping[str, Any], name: str = "test", base: str = DEFAULT_BASE, **spec: Any
+) -> dict:
     """A template as data: ``template({"type": "app", "with": {...}}, env={"A": "1"})``."""
-    return {"apiVersion": "blockc/v1", "kind": "StudioTemplate", "metadata": {"name": name},
-            "spec": {"image": {"base": base}, **spec, "blocks": [dict(b) for b in blocks]}}
+    return {
+        "apiVersion": "blockc/v1",
+        "kind": "StudioTemplate",
+        "metadata": {"name": name},
+        "spec": {"image": {"base": base}, **spec, "blocks": [dict(b) for b in blocks]},
+    }
 
 
-def write_template(directory: str | Path, content: str | bytes | Mapping[str, Any], *,
-                   files: Mapping[str, str | bytes] | None = None,
-                   filename: str = "template.yaml") -> Path:
+def write_template(
+    directory: str | Path,
+    content: str | bytes | Mapping[str, Any],
+    *,
+    files: Mapping[str, str | bytes] | None = None,
+    filename: str = "template.yaml",
+) -> Path:
     """Write a template (YAML text, raw bytes, or data) and any side files into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -111,8 +137,12 @@ def write_template(directory: str | Path, content: str | bytes | Mapping[str, An
     if isinstance(content, Mapping):
         import yaml
 
-        content = yaml.dump(dict(content), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                            sort_keys=False, allow_unicode=True)
+        content = yaml.dump(
+            dict(content),
+            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            sort_keys=False,
+            allow_unicode=True,
+        )
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     return path
 
@@ -140,11 +170,16 @@ class Result(Value):
         return self.artifact.files[name][0].decode()
 
 
-def compile_template(content: str | bytes | Mapping[str, Any], directory: str | Path, *,
-                     registry: Registry | None = None,
-                     files: Mapping[str, str | bytes] | None = None,
-                     filename: str = "template.yaml", base_image: str | None = None,
-                     strict: bool = False) -> Result:
+def compile_template(
+    content: str | bytes | Mapping[str, Any],
+    directory: str | Path,
+    *,
+    registry: Registry | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+    filename: str = "template.yaml",
+    base_image: str | None = None,
+    strict: bool = False,
+) -> Result:
     """Write ``content`` into ``directory`` and compile it; diagnostics instead of raising.
 
     ``registry`` defaults to a fresh core-only one. ``strict`` also checks the manifests

@@ -9,9 +9,10 @@ them for the place they end up (Containerfile, shell, YAML, JSON).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, Callable, Literal, Mapping, Sequence, Union
+from typing import Any, Literal, Union
 
 from .value import Value
 
@@ -51,7 +52,9 @@ class Run(Value):
     user: User = "root"
 
     def __post_init__(self):
-        cmds = tuple(tuple(str(a) if not isinstance(a, Shell) else a for a in c) for c in self.commands)
+        cmds = tuple(
+            tuple(str(a) if not isinstance(a, Shell) else a for a in c) for c in self.commands
+        )
         if not cmds or any(not c for c in cmds):
             raise ValueError("Run needs at least one non-empty command")
         self._set("commands", cmds)
@@ -232,8 +235,17 @@ class BlockContext:
     every error of every block is reported in one run.
     """
 
-    def __init__(self, *, id: str, type: str, options: Mapping[str, Any], image: StudioImage,
-                 template_name: str, template_dir: str | None, template_env: Mapping[str, str]):
+    def __init__(
+        self,
+        *,
+        id: str,
+        type: str,
+        options: Mapping[str, Any],
+        image: StudioImage,
+        template_name: str,
+        template_dir: str | None,
+        template_env: Mapping[str, str],
+    ):
         self.id = id
         self.type = type
         self.options = options

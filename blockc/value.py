@@ -40,8 +40,11 @@ class Value:
             cls.__delattr__ = object.__delattr__
             cls.__hash__ = None
         names = list(cls._fields)
-        own = [n for n in cls.__dict__.get("__annotations__", {})
-               if n not in names and not n.startswith("_")]
+        own = [
+            n
+            for n in cls.__dict__.get("__annotations__", {})
+            if n not in names and not n.startswith("_")
+        ]
         cls._fields = tuple(names + own)
         cls._field_set = frozenset(cls._fields)
         cls._post_init = getattr(cls, "__post_init__", None)
@@ -63,8 +66,9 @@ class Value:
         d = self.__dict__
         if args:
             if len(args) > len(fields):
-                raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments, "
-                                f"{len(args)} given")
+                raise TypeError(
+                    f"{cls.__name__}() takes {len(fields)} arguments, {len(args)} given"
+                )
             d.update(zip(fields, args))
         if kwargs:
             for k in kwargs:

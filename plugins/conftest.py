@@ -32,11 +32,18 @@ def _env(home: Path) -> dict:
 
 
 def blockc(*args, home: Path, timeout: float = 1800, check: bool = True):
-    proc = subprocess.run([str(BLOCKC), *map(str, args)], capture_output=True, text=True,
-                          env=_env(home), timeout=timeout)
+    proc = subprocess.run(
+        [str(BLOCKC), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"blockc {' '.join(map(str, args))} exited {proc.returncode}\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"blockc {' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -62,12 +69,24 @@ def studio(blockc_home, tmp_path):
         workspace = workspace or tmp_path / "workspace"
         workspace.mkdir(parents=True, exist_ok=True)
         started.append(name)
-        proc = blockc("start", template, "--studio", name, "--workspace", workspace,
-                      "--timeout", 600, home=blockc_home, check=False)
+        proc = blockc(
+            "start",
+            template,
+            "--studio",
+            name,
+            "--workspace",
+            workspace,
+            "--timeout",
+            600,
+            home=blockc_home,
+            check=False,
+        )
         if proc.returncode != 0:
             logs = blockc("logs", name, home=blockc_home, check=False)
-            raise AssertionError(f"blockc start failed ({proc.returncode}):\n{proc.stdout}\n"
-                                 f"{proc.stderr}\n--- logs ---\n{logs.stdout}{logs.stderr}")
+            raise AssertionError(
+                f"blockc start failed ({proc.returncode}):\n{proc.stdout}\n"
+                f"{proc.stderr}\n--- logs ---\n{logs.stdout}{logs.stderr}"
+            )
         out = blockc("status", name, "--format", "json", home=blockc_home).stdout
         data = json.loads(out)
         record = data[0] if isinstance(data, list) else data

@@ -23,8 +23,15 @@ def run_cli(*args, home: Path, env: dict | None = None, cwd=None, input=None):
     """Run ``blockc ARGS`` as a process; never a traceback, whatever the outcome."""
     full_env = {**os.environ, "BLOCKC_HOME": str(home), **(env or {})}
     full_env.pop("BLOCKC_DEBUG", None)
-    proc = subprocess.run([str(BLOCKC), *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, input=input, timeout=60)
+    proc = subprocess.run(
+        [str(BLOCKC), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        input=input,
+        timeout=60,
+    )
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return proc
 
@@ -36,6 +43,8 @@ def compile_example(path, registry):
     except BlockcError as exc:
         missing = [d for d in exc.diagnostics if d.message.startswith("unknown block type")]
         if missing and len(missing) == len([d for d in exc.diagnostics if d.file]):
-            pytest.skip(f"{path.name} needs block types that are not installed: "
-                        + ", ".join(sorted({d.block_type for d in missing})))
+            pytest.skip(
+                f"{path.name} needs block types that are not installed: "
+                + ", ".join(sorted({d.block_type for d in missing}))
+            )
         raise

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from compiler_support import run_cli
 
 from blockc import testing
-from compiler_support import run_cli
 
 
 def pytest_configure(config):
@@ -40,8 +40,9 @@ def compile_t(tmp_path, core_registry):
     """compile_t(content, files=None, registry=None, ...) -> testing.Result, in tmp_path."""
 
     def run(content, *, files=None, registry=None, **kw):
-        return testing.compile_template(content, tmp_path, files=files,
-                                        registry=registry or core_registry, **kw)
+        return testing.compile_template(
+            content, tmp_path, files=files, registry=registry or core_registry, **kw
+        )
 
     return run
 

@@ -14,8 +14,11 @@ from blockc.compiler import load as loader
 from blockc.errors import BlockcError
 from blockc.testing import template
 
-APP = {"type": "app", "id": "web", "with": {"command": ["python3", "-m", "http.server", "8000"],
-                                            "port": 8000}}
+APP = {
+    "type": "app",
+    "id": "web",
+    "with": {"command": ["python3", "-m", "http.server", "8000"], "port": 8000},
+}
 LOCATED = re.compile(r"^\S+\.yaml:\d+:\d+: error: ")
 
 
@@ -33,6 +36,7 @@ def assert_located(result):
 
 # --- load ----------------------------------------------------------------------------------
 
+
 def test_broken_yaml(compile_t):
     r = compile_t("apiVersion: blockc/v1\nkind: [StudioTemplate\nspec: {}\n")
     assert_located(r)
@@ -45,10 +49,12 @@ def test_broken_yaml_bad_indentation(compile_t):
 
 
 def test_duplicate_keys(compile_t):
-    text = ("apiVersion: blockc/v1\nkind: StudioTemplate\nmetadata: {name: a}\n"
-            "spec:\n  image: {base: docker.io/library/python:3.12}\n  blocks:\n"
-            "    - type: port\n      with: {port: 8000, port: 8001}\n"
-            "metadata: {name: b}\n")
+    text = (
+        "apiVersion: blockc/v1\nkind: StudioTemplate\nmetadata: {name: a}\n"
+        "spec:\n  image: {base: docker.io/library/python:3.12}\n  blocks:\n"
+        "    - type: port\n      with: {port: 8000, port: 8001}\n"
+        "metadata: {name: b}\n"
+    )
     r = compile_t(text)
     assert_located(r)
     msgs = [d.message for d in r.diagnostics]
@@ -138,25 +144,34 @@ def test_several_documents(compile_t):
     assert_located(r)
 
 
-@pytest.mark.parametrize("text", ["apiVersion: !!python/object/apply:os.system ['echo pwned']\n",
-                                  "apiVersion: !!python/name:os.system\n",
-                                  "apiVersion: !custom {a: 1}\n", "apiVersion: !!set {a}\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: !!python/object/apply:os.system ['echo pwned']\n",
+        "apiVersion: !!python/name:os.system\n",
+        "apiVersion: !custom {a: 1}\n",
+        "apiVersion: !!set {a}\n",
+    ],
+)
 def test_unsupported_tags_are_refused(compile_t, text):
     r = compile_t(text)
     assert_located(r)
     assert "unsupported YAML tag" in r.diagnostics[0].message, r.messages
 
 
-@pytest.mark.parametrize("text", ["  base: !!int x\n", "  base: !!float\n", "  base: !!bool maybe\n",
-                                  "  base: !!float ''\n"])
+@pytest.mark.parametrize(
+    "text",
+    ["  base: !!int x\n", "  base: !!float\n", "  base: !!bool maybe\n", "  base: !!float ''\n"],
+)
 def test_explicit_tags_with_values_they_cannot_hold(compile_t, text):
     r = compile_t("apiVersion: blockc/v1\nmetadata:\n" + text)
     (d,) = [d for d in r.diagnostics if "is not a valid" in d.message]
     assert (d.line, d.col) == (3, 9), r.messages
 
 
-@pytest.mark.parametrize("text, where", [("a: b\nc: \x01\n", (2, 4)),
-                                         ("a: b\n\u00e9: x\nc: \x07", (3, 4))])
+@pytest.mark.parametrize(
+    "text, where", [("a: b\nc: \x01\n", (2, 4)), ("a: b\n\u00e9: x\nc: \x07", (3, 4))]
+)
 def test_characters_yaml_refuses_are_located(text, where):
     with pytest.raises(BlockcError) as exc:
         loader.load_text(text, "t.yaml")
@@ -184,6 +199,7 @@ def test_missing_file_and_directory(tmp_path):
 
 # --- validate ------------------------------------------------------------------------------
 
+
 def test_unknown_block_type_with_did_you_mean(compile_t):
     r = compile_t(template({"type": "ap", "id": "web", "with": {}}))
     assert_located(r)
@@ -200,8 +216,7 @@ def test_unknown_block_type_far_from_any(compile_t):
 
 
 def test_unknown_option_with_did_you_mean(compile_t):
-    block = {"type": "app", "id": "web",
-             "with": {"comand": ["x"], "command": ["x"], "port": 8000}}
+    block = {"type": "app", "id": "web", "with": {"comand": ["x"], "command": ["x"], "port": 8000}}
     r = compile_t(template(block))
     assert_located(r)
     (d,) = r.diagnostics
@@ -211,17 +226,25 @@ def test_unknown_option_with_did_you_mean(compile_t):
     assert "[plugin core (blockc" in d.format()
 
 
-@pytest.mark.parametrize("where,key,hint", [
-    ("top", "apiVersoin", "apiVersion"),
-    ("metadata", "lables", "labels"),
-    ("spec", "blcoks", "blocks"),
-    ("image", "bsae", "base"),
-    ("block", "wiht", "with"),
-])
+@pytest.mark.parametrize(
+    "where,key,hint",
+    [
+        ("top", "apiVersoin", "apiVersion"),
+        ("metadata", "lables", "labels"),
+        ("spec", "blcoks", "blocks"),
+        ("image", "bsae", "base"),
+        ("block", "wiht", "with"),
+    ],
+)
 def test_unknown_keys_anywhere(compile_t, where, key, hint):
     t = template(APP)
-    target = {"top": t, "metadata": t["metadata"], "spec": t["spec"],
-              "image": t["spec"]["image"], "block": t["spec"]["blocks"][0]}[where]
+    target = {
+        "top": t,
+        "metadata": t["metadata"],
+        "spec": t["spec"],
+        "image": t["spec"]["image"],
+        "block": t["spec"]["blocks"][0],
+    }[where]
     target[key] = {}
     r = compile_t(t)
     assert_located(r)
@@ -229,15 +252,18 @@ def test_unknown_keys_anywhere(compile_t, where, key, hint):
     assert unknown and unknown[0].hint == f"did you mean '{hint}'?", r.messages
 
 
-@pytest.mark.parametrize("options,expect", [
-    ({"command": "python3 -m http.server", "port": 8000}, "expected a list, got string"),
-    ({"command": ["x"], "port": "8000"}, "expected an integer, got string \"8000\""),
-    ({"command": ["x"], "port": 80}, "80 is less than the minimum of 1024"),
-    ({"command": ["x"], "port": 8000, "websocket": "yes"}, "expected true or false"),
-    ({"command": ["x"], "port": 8000, "path": "strp"}, "\"strp\" is not one of"),
-    ({"command": ["x"], "port": 8000, "env": ["A=1"]}, "expected a mapping, got list"),
-    ({"command": [1, 2], "port": 8000}, "expected a string, got integer 1"),
-])
+@pytest.mark.parametrize(
+    "options,expect",
+    [
+        ({"command": "python3 -m http.server", "port": 8000}, "expected a list, got string"),
+        ({"command": ["x"], "port": "8000"}, 'expected an integer, got string "8000"'),
+        ({"command": ["x"], "port": 80}, "80 is less than the minimum of 1024"),
+        ({"command": ["x"], "port": 8000, "websocket": "yes"}, "expected true or false"),
+        ({"command": ["x"], "port": 8000, "path": "strp"}, '"strp" is not one of'),
+        ({"command": ["x"], "port": 8000, "env": ["A=1"]}, "expected a mapping, got list"),
+        ({"command": [1, 2], "port": 8000}, "expected a string, got integer 1"),
+    ],
+)
 def test_wrong_types(compile_t, options, expect):
     r = compile_t(template({"type": "app", "id": "web", "with": options}))
     assert_located(r)
@@ -245,8 +271,9 @@ def test_wrong_types(compile_t, options, expect):
 
 
 def test_wrong_enum_gets_did_you_mean(compile_t):
-    r = compile_t(template({"type": "app", "with": {"command": ["x"], "port": 8000,
-                                                    "path": "strp"}}))
+    r = compile_t(
+        template({"type": "app", "with": {"command": ["x"], "port": 8000, "path": "strp"}})
+    )
     (d,) = r.diagnostics
     assert d.hint == "did you mean 'strip'?"
 
@@ -291,8 +318,9 @@ def test_two_apps_on_one_port(compile_t):
 
 
 def test_duplicate_block_ids(compile_t):
-    r = compile_t(template({"type": "port", "with": {"port": 8000}},
-                           {"type": "port", "with": {"port": 8001}}))
+    r = compile_t(
+        template({"type": "port", "with": {"port": 8000}}, {"type": "port", "with": {"port": 8001}})
+    )
     assert_located(r)
     (d,) = r.diagnostics
     assert "duplicate block id 'port' (first used by the block at line 9)" in d.message
@@ -309,41 +337,57 @@ def zones(*zs, **kw):
 
 
 def test_zone_container_path_clash(compile_t):
-    r = compile_t(template(zones(
-        {"name": "a", "host": "a", "container": "/home/studio/work"},
-        {"name": "b", "host": "b", "container": "/home/studio/work/sub"})))
+    r = compile_t(
+        template(
+            zones(
+                {"name": "a", "host": "a", "container": "/home/studio/work"},
+                {"name": "b", "host": "b", "container": "/home/studio/work/sub"},
+            )
+        )
+    )
     assert_located(r)
     (d,) = r.diagnostics
     assert "clashes with zone 'a'" in d.message
 
 
 def test_zone_clash_across_blocks_names_both(compile_t):
-    r = compile_t(template(
-        zones({"name": "a", "host": "a", "container": "/home/studio/work"}, id="one"),
-        zones({"name": "b", "host": "b", "container": "/home/studio/work/"}, id="two")))
+    r = compile_t(
+        template(
+            zones({"name": "a", "host": "a", "container": "/home/studio/work"}, id="one"),
+            zones({"name": "b", "host": "b", "container": "/home/studio/work/"}, id="two"),
+        )
+    )
     (d,) = only(r)
     assert d.block_id == "two" and "of block 'one'" in d.message
 
 
 def test_zone_host_clash_and_name_clash(compile_t):
-    r = compile_t(template(zones(
-        {"name": "a", "host": "data", "container": "/home/studio/a"},
-        {"name": "b", "host": "data/raw", "container": "/home/studio/b"},
-        {"name": "a", "host": "other", "container": "/home/studio/c"})))
+    r = compile_t(
+        template(
+            zones(
+                {"name": "a", "host": "data", "container": "/home/studio/a"},
+                {"name": "b", "host": "data/raw", "container": "/home/studio/b"},
+                {"name": "a", "host": "other", "container": "/home/studio/c"},
+            )
+        )
+    )
     msgs = sorted(d.message for d in only(r))
     assert len(msgs) == 2 and "host path" in msgs[0] and "zone name 'a'" in msgs[1]
 
 
-@pytest.mark.parametrize("host", ["../outside", "a/../../b", "/etc", "/home/me/data", "..",
-                                  "$HOME/x", "a\\..\\b"])
+@pytest.mark.parametrize(
+    "host", ["../outside", "a/../../b", "/etc", "/home/me/data", "..", "$HOME/x", "a\\..\\b"]
+)
 def test_zone_host_must_stay_in_workspace(compile_t, host):
     r = compile_t(template(zones({"name": "a", "host": host, "container": "/home/studio/a"})))
     assert_located(r)
     assert r.diagnostics[0].path[-1] == "host"
 
 
-@pytest.mark.parametrize("container", ["relative/path", "/home/studio/../../etc", "/etc",
-                                       "/usr/local/x", "/", "/opt/blockc/bin"])
+@pytest.mark.parametrize(
+    "container",
+    ["relative/path", "/home/studio/../../etc", "/etc", "/usr/local/x", "/", "/opt/blockc/bin"],
+)
 def test_zone_container_must_be_user_space(compile_t, container):
     r = compile_t(template(zones({"name": "a", "host": "a", "container": container})))
     assert_located(r)
@@ -351,8 +395,9 @@ def test_zone_container_must_be_user_space(compile_t, container):
 
 @pytest.mark.parametrize("src", ["../secret.txt", "/etc/passwd", "a/../../x", "~/.ssh/id_rsa"])
 def test_files_src_must_stay_next_to_template(compile_t, src):
-    r = compile_t(template({"type": "files", "with": {"files": [{"src": src,
-                                                                 "dest": "/home/studio/x"}]}}))
+    r = compile_t(
+        template({"type": "files", "with": {"files": [{"src": src, "dest": "/home/studio/x"}]}})
+    )
     assert_located(r)
 
 
@@ -361,30 +406,40 @@ def test_files_src_symlink_escape(compile_t, tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "link.txt").symlink_to(tmp_path / "outside.txt")
     r = testing.compile_template(
-        template({"type": "files", "with": {"files": [{"src": "link.txt",
-                                                       "dest": "/home/studio/x"}]}}),
-        tmp_path / "t", registry=testing.make_registry())
+        template(
+            {"type": "files", "with": {"files": [{"src": "link.txt", "dest": "/home/studio/x"}]}}
+        ),
+        tmp_path / "t",
+        registry=testing.make_registry(),
+    )
     assert_located(r)
     assert "outside the template's directory" in r.diagnostics[0].message
 
 
 @pytest.mark.parametrize("dest", ["relative", "/home/studio/../../etc/x", "/a/$HOME", "/a\\b"])
 def test_files_dest_must_be_absolute_and_plain(compile_t, dest):
-    r = compile_t(template({"type": "files", "with": {"files": [{"src": "a.txt", "dest": dest}]}}),
-                  files={"a.txt": "x"})
+    r = compile_t(
+        template({"type": "files", "with": {"files": [{"src": "a.txt", "dest": dest}]}}),
+        files={"a.txt": "x"},
+    )
     assert_located(r)
     assert r.diagnostics[0].path[-1] == "dest"
 
 
 def test_files_missing_src(compile_t):
-    r = compile_t(template({"type": "files", "with": {"files": [{"src": "nope.txt",
-                                                                 "dest": "/home/studio/x"}]}}))
+    r = compile_t(
+        template(
+            {"type": "files", "with": {"files": [{"src": "nope.txt", "dest": "/home/studio/x"}]}}
+        )
+    )
     assert_located(r)
     assert "no such file" in r.diagnostics[0].message
 
 
-@pytest.mark.parametrize("keyword", ["FROM", "USER", "CMD", "COPY", "ADD", "ENTRYPOINT",
-                                     "SHELL", "HEALTHCHECK", "ONBUILD"])
+@pytest.mark.parametrize(
+    "keyword",
+    ["FROM", "USER", "CMD", "COPY", "ADD", "ENTRYPOINT", "SHELL", "HEALTHCHECK", "ONBUILD"],
+)
 def test_dockerfile_owned_instructions_refused(compile_t, keyword):
     text = f"RUN echo one\n{keyword.lower()} something\nENV A=1\n"
     r = compile_t(template({"type": "dockerfile", "id": "df", "with": {"instructions": text}}))
@@ -414,18 +469,29 @@ def test_bad_apt_names(compile_t, apt):
     assert_located(r)
 
 
-@pytest.mark.parametrize("req", ["numpy; $(id)", "numpy &&", "-r requirements.txt",
-                                 "--index-url=http://evil", "numpy>=1 extra junk"])
+@pytest.mark.parametrize(
+    "req",
+    [
+        "numpy; $(id)",
+        "numpy &&",
+        "-r requirements.txt",
+        "--index-url=http://evil",
+        "numpy>=1 extra junk",
+    ],
+)
 def test_bad_python_requirements(compile_t, req):
     r = compile_t(template({"type": "python-packages", "with": {"packages": [req]}}))
     assert_located(r)
 
 
-@pytest.mark.parametrize("url", ["ftp://mirror/simple", "https://a b", "file:///etc",
-                                 "https://x/'$(id)'", "https://x/`id`"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://mirror/simple", "https://a b", "file:///etc", "https://x/'$(id)'", "https://x/`id`"],
+)
 def test_bad_index_urls(compile_t, url):
-    r = compile_t(template({"type": "python-packages",
-                            "with": {"packages": ["numpy"], "index_url": url}}))
+    r = compile_t(
+        template({"type": "python-packages", "with": {"packages": ["numpy"], "index_url": url}})
+    )
     assert_located(r)
 
 
@@ -457,6 +523,7 @@ def test_reserved_label_prefix(compile_t):
 
 # --- all at once ---------------------------------------------------------------------------
 
+
 def test_all_errors_reported_at_once(compile_t):
     t = template(
         {"type": "app", "id": "web", "with": {"command": ["x"], "port": "8000"}},
@@ -475,8 +542,11 @@ def test_errors_of_every_stage_reported_at_once(compile_t):
     """Schema errors, block errors (resolve) and conflicts (plan) come out of one run."""
     t = template(
         {"type": "app", "id": "web", "with": {"command": ["x"], "port": 8000, "lable": "x"}},
-        {"type": "files", "id": "f", "with": {"files": [{"src": "missing.txt",
-                                                         "dest": "/home/studio/m"}]}},
+        {
+            "type": "files",
+            "id": "f",
+            "with": {"files": [{"src": "missing.txt", "dest": "/home/studio/m"}]},
+        },
         {"type": "port", "id": "a", "with": {"port": 9000}},
         {"type": "port", "id": "b", "with": {"port": 9000}},
     )
@@ -491,10 +561,13 @@ def test_errors_of_every_stage_reported_at_once(compile_t):
 
 # --- the CLI -------------------------------------------------------------------------------
 
+
 def test_cli_validate_exit_codes_and_locations(cli, tmp_path):
     good = testing.write_template(tmp_path / "good", template(APP))
-    bad = testing.write_template(tmp_path / "bad", template(
-        {"type": "ap", "id": "web"}, {"type": "port", "with": {"port": "x"}}))
+    bad = testing.write_template(
+        tmp_path / "bad",
+        template({"type": "ap", "id": "web"}, {"type": "port", "with": {"port": "x"}}),
+    )
     ok = cli("validate", good)
     assert ok.returncode == 0 and "1 of 1 template(s) valid" in ok.stderr + ok.stdout
     fail = cli("validate", good, bad)
@@ -517,8 +590,15 @@ def test_cli_validate_json(cli, tmp_path):
 
 
 def test_cli_bad_files_exit_1_without_traceback(cli, tmp_path):
-    contents = [b"", b"\x00\x01\x02binary", b"caf\xe9: 1\n", BOMB.encode(), b"a: [\n", b"- 1\n",
-                b"x" * (1024 * 1024 + 1)]
+    contents = [
+        b"",
+        b"\x00\x01\x02binary",
+        b"caf\xe9: 1\n",
+        BOMB.encode(),
+        b"a: [\n",
+        b"- 1\n",
+        b"x" * (1024 * 1024 + 1),
+    ]
     paths = []
     for n, content in enumerate(contents):
         paths.append(tmp_path / f"t{n}.yaml")
@@ -551,11 +631,21 @@ def test_cli_with_closed_or_departed_output(tmp_path):
     from compiler_support import BLOCKC
 
     env = {**os.environ, "BLOCKC_HOME": str(tmp_path / "home")}
-    for cmd, code in (("status >&-", 0), ("--version >&-", 0), ("status 2>&-", 0),
-                      ("plugins | head -c 1 >/dev/null", None)):
-        proc = subprocess.run(f"'{BLOCKC}' {cmd}; echo \"rc=${{PIPESTATUS[0]}}\" >&2",
-                              shell=True, executable="/bin/bash", capture_output=True,
-                              text=True, env=env, timeout=60)
+    for cmd, code in (
+        ("status >&-", 0),
+        ("--version >&-", 0),
+        ("status 2>&-", 0),
+        ("plugins | head -c 1 >/dev/null", None),
+    ):
+        proc = subprocess.run(
+            f"'{BLOCKC}' {cmd}; echo \"rc=${{PIPESTATUS[0]}}\" >&2",
+            shell=True,
+            executable="/bin/bash",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, cmd
         if code is not None:
             assert f"rc={code}" in proc.stderr, (cmd, proc.stderr)
@@ -579,8 +669,12 @@ def test_cli_parses_commands_as_spec_says():
     assert p.parse_args(["sync", "demo", "--pull"]).direction == "pull"
     assert p.parse_args(["sync", "demo"]).direction is None
     args = p.parse_args(["--no-plugins", "compile", "t.yaml", "-o", "out", "--base-image", "b"])
-    assert (args.no_plugins, args.template, args.outdir, args.base_image) == \
-        (True, "t.yaml", "out", "b")
+    assert (args.no_plugins, args.template, args.outdir, args.base_image) == (
+        True,
+        "t.yaml",
+        "out",
+        "b",
+    )
     assert p.parse_args(["start", "t.yaml", "--studio", "s"]).timeout == 300.0
     assert p.parse_args(["status"]).name is None
 
@@ -588,10 +682,12 @@ def test_cli_parses_commands_as_spec_says():
 def test_cli_builds_only_the_command_it_runs_with_the_same_result():
     from blockc.cli import _command_of, parser
 
-    for argv, command in ((["compile", "t.yaml", "-o", "out"], "compile"),
-                          (["--config", "c.toml", "sync", "demo"], "sync"),
-                          (["--plugins", "sync", "status"], "status"),
-                          (["--no-plugins", "validate", "a", "b"], "validate")):
+    for argv, command in (
+        (["compile", "t.yaml", "-o", "out"], "compile"),
+        (["--config", "c.toml", "sync", "demo"], "sync"),
+        (["--plugins", "sync", "status"], "status"),
+        (["--no-plugins", "validate", "a", "b"], "validate"),
+    ):
         assert _command_of(argv) == command
         assert vars(parser(command).parse_args(argv)) == vars(parser().parse_args(argv))
     for argv in (["-h", "sync"], ["-hh", "sync"], ["--version"], ["frob"], [], ["--", "sync"]):
@@ -608,8 +704,22 @@ def test_cli_help_and_version(cli):
     assert version.returncode == 0 and version.stdout.strip() == f"blockc {__version__}"
     helped = cli("--help")
     assert helped.returncode == 0
-    for name in ("validate", "compile", "explain", "schema", "plugins", "manifests", "build",
-                 "start", "status", "logs", "exec", "stop", "rm", "sync"):
+    for name in (
+        "validate",
+        "compile",
+        "explain",
+        "schema",
+        "plugins",
+        "manifests",
+        "build",
+        "start",
+        "status",
+        "logs",
+        "exec",
+        "stop",
+        "rm",
+        "sync",
+    ):
         assert f"\n    {name} " in helped.stdout, name
 
 

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import yaml
+from compiler_support import EXAMPLES
 
 import blockc
 from blockc import testing
@@ -15,14 +16,15 @@ from blockc.compiler.emit import differences, emit
 from blockc.compiler.render import content_hash
 from blockc.testing import template
 
-from compiler_support import EXAMPLES
-
 CORE_EXAMPLES = ["minimal", "data-science", "docs-preview"]
 
 
 def tree(root):
-    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode & 0o777)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode & 0o777)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", CORE_EXAMPLES)
@@ -63,8 +65,10 @@ def test_hash_covers_every_file_and_mode(core_registry):
     manifests = list(yaml.safe_load_all(art.files["manifests.yaml"][0]))
     assert content_hash(files, manifests, studio) == art.hash
     content, mode = files["Containerfile"]
-    for changed in ({**files, "Containerfile": (content, 0o600)},
-                    {**files, "Containerfile": (content + b"\n", mode)}):
+    for changed in (
+        {**files, "Containerfile": (content, 0o600)},
+        {**files, "Containerfile": (content + b"\n", mode)},
+    ):
         assert content_hash(changed, manifests, studio) != art.hash
     manifests[0]["spec"]["replicas"] = 2
     assert content_hash(files, manifests, studio) != art.hash
@@ -80,11 +84,15 @@ def test_hash_follows_the_inputs(compile_t, tmp_path):
 
 
 def test_template_formatting_does_not_matter(compile_t, tmp_path):
-    a = compile_t("apiVersion: blockc/v1\nkind: StudioTemplate\nmetadata: {name: t}\n"
-                  "spec: {image: {base: 'python:3.12'}, blocks: [{type: port, with: {port: 8000}}]}\n")
-    b = compile_t("# a comment\nkind: StudioTemplate\napiVersion: \"blockc/v1\"\n"
-                  "spec:\n  blocks:\n    - with:\n        port: 8000\n      type: port\n"
-                  "  image:\n    base: python:3.12\nmetadata:\n  name: t\n")
+    a = compile_t(
+        "apiVersion: blockc/v1\nkind: StudioTemplate\nmetadata: {name: t}\n"
+        "spec: {image: {base: 'python:3.12'}, blocks: [{type: port, with: {port: 8000}}]}\n"
+    )
+    b = compile_t(
+        '# a comment\nkind: StudioTemplate\napiVersion: "blockc/v1"\n'
+        "spec:\n  blocks:\n    - with:\n        port: 8000\n      type: port\n"
+        "  image:\n    base: python:3.12\nmetadata:\n  name: t\n"
+    )
     assert a.artifact.hash == b.artifact.hash
 
 
@@ -110,8 +118,11 @@ def test_differences(tmp_path, core_registry):
     (out / "context" / "stray.txt").write_text("x")
     (out / "context" / "blockc" / "launch.py").chmod(0o755)
     (out / "manifests.yaml").unlink()
-    assert differences(art, out) == ["changed: context/blockc/launch.py",
-                                     "missing: manifests.yaml", "extra: context/stray.txt"]
+    assert differences(art, out) == [
+        "changed: context/blockc/launch.py",
+        "missing: manifests.yaml",
+        "extra: context/stray.txt",
+    ]
 
 
 def test_emit_replaces_the_whole_artifact(tmp_path, core_registry):
@@ -125,7 +136,8 @@ def test_emit_replaces_the_whole_artifact(tmp_path, core_registry):
 
 
 def test_emit_leaves_an_up_to_date_artifact_untouched_and_repairs_a_changed_one(
-        tmp_path, core_registry):
+    tmp_path, core_registry
+):
     art = blockc.compile(EXAMPLES / "docs-preview.yaml", registry=core_registry)
     out = emit(art, tmp_path / "out")
     before = {p: p.stat().st_ino for p in out.rglob("*")}

@@ -10,24 +10,29 @@ import sys
 import tomllib
 
 import pytest
+from compiler_support import ROOT
 
 from blockc import hookspecs
-
-from compiler_support import ROOT
 
 DOC = ROOT / "docs" / "plugins.md"
 EXAMPLE = ROOT / "docs" / "example-plugin"
 
 
 def hooks():
-    return [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if name.startswith("blockc_") and hasattr(fn, "blockc_spec")]
+    return [
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("blockc_") and hasattr(fn, "blockc_spec")
+    ]
 
 
 def signature(name: str) -> str:
     """The hook's signature as written in hookspecs.py: ``name(args) -> Return``."""
-    node = next(n for n in ast.parse(inspect.getsource(hookspecs)).body
-                if isinstance(n, ast.FunctionDef) and n.name == name)
+    node = next(
+        n
+        for n in ast.parse(inspect.getsource(hookspecs)).body
+        if isinstance(n, ast.FunctionDef) and n.name == name
+    )
     text = f"{name}({ast.unparse(node.args)})"
     if node.returns is not None:
         text += f" -> {ast.unparse(node.returns)}"
@@ -56,8 +61,9 @@ def test_hookspecs_have_docstrings_with_an_example():
         assert doc and "Example::" in doc, hook
 
 
-@pytest.mark.parametrize("name", ["pyproject.toml", "blockc_static_site.py",
-                                  "test_blockc_static_site.py"])
+@pytest.mark.parametrize(
+    "name", ["pyproject.toml", "blockc_static_site.py", "test_blockc_static_site.py"]
+)
 def test_example_plugin_is_shown_verbatim(name):
     assert (EXAMPLE / name).read_text() in DOC.read_text(), f"docs/plugins.md shows old {name}"
 
@@ -78,8 +84,9 @@ def example_plugin(monkeypatch):
 
 
 def test_example_plugin_tests_pass(example_plugin, tmp_path):
-    tests = [(n, f) for n, f in vars(example_plugin).items()
-             if n.startswith("test_") and callable(f)]
+    tests = [
+        (n, f) for n, f in vars(example_plugin).items() if n.startswith("test_") and callable(f)
+    ]
     assert len(tests) >= 3
     for n, (name, test) in enumerate(tests):
         test(tmp_path / str(n))
@@ -92,15 +99,17 @@ def test_example_plugin_through_the_cli(cli, tmp_path):
     site = tmp_path / "site"
     info = site / "blockc_static_site-0.1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: blockc-static-site\n"
-                                   "Version: 0.1.0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: blockc-static-site\nVersion: 0.1.0\n"
+    )
     (info / "entry_points.txt").write_text("[blockc]\nstatic-site = blockc_static_site\n")
     (site / "blockc_static_site.py").write_text((EXAMPLE / "blockc_static_site.py").read_text())
     env = {"PYTHONPATH": str(site)}
     proc = cli("plugins", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "static-site      blockc-static-site 0.1.0  (plugin static-site)" in proc.stdout
-    t = testing.write_template(tmp_path / "t", testing.template(
-        {"type": "static-site", "with": {"title": "Notes"}}))
+    t = testing.write_template(
+        tmp_path / "t", testing.template({"type": "static-site", "with": {"title": "Notes"}})
+    )
     proc = cli("validate", "--strict", t, env=env)
     assert proc.returncode == 0, proc.stderr

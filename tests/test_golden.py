@@ -12,18 +12,18 @@ import os
 import shutil
 
 import pytest
-
-import blockc
-from blockc.compiler.emit import emit
-
 from compiler_support import EXAMPLE_FILES, ROOT, compile_example
+
+from blockc.compiler.emit import emit
 
 GOLDEN = ROOT / "tests" / "golden"
 UPDATE = bool(os.environ.get("BLOCKC_UPDATE_GOLDEN"))
 # blockc's own files, copied verbatim into every artifact: checked against their source here,
 # not kept once per example in the golden directories
-STATIC = {f"context/blockc/{name}": ROOT / "blockc" / "compiler" / "templates" / name
-          for name in ("launch.py", "studio-setup.sh", "apt-install.sh")}
+STATIC = {
+    f"context/blockc/{name}": ROOT / "blockc" / "compiler" / "templates" / name
+    for name in ("launch.py", "studio-setup.sh", "apt-install.sh")
+}
 
 
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=[p.stem for p in EXAMPLE_FILES])
@@ -37,13 +37,16 @@ def test_golden(example, installed_registry):
         for rel in STATIC:
             (golden / rel).unlink()
         return
-    assert golden.is_dir(), (f"no golden files for {example.name}: run "
-                             f"BLOCKC_UPDATE_GOLDEN=1 pytest tests/test_golden.py")
+    assert golden.is_dir(), (
+        f"no golden files for {example.name}: run "
+        f"BLOCKC_UPDATE_GOLDEN=1 pytest tests/test_golden.py"
+    )
     for rel, source in STATIC.items():
         assert artifact.files[rel][0] == source.read_bytes(), f"{rel} is not {source} verbatim"
     on_disk = {p.relative_to(golden).as_posix() for p in golden.rglob("*") if p.is_file()}
-    assert on_disk == set(artifact.files) - set(STATIC), \
+    assert on_disk == set(artifact.files) - set(STATIC), (
         "files added or removed: refresh the golden files"
+    )
     for rel, (content, _mode) in sorted(artifact.files.items()):
         if rel in STATIC:
             continue
@@ -56,8 +59,11 @@ def test_golden(example, installed_registry):
 
 def test_no_stale_golden_dirs():
     stems = {p.stem for p in EXAMPLE_FILES}
-    stale = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in stems) \
-        if GOLDEN.is_dir() else []
+    stale = (
+        sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in stems)
+        if GOLDEN.is_dir()
+        else []
+    )
     assert not stale, f"golden files without an example: {stale}"
 
 

@@ -39,23 +39,49 @@ PAYLOADS = {
 
 BASELINE = {
     "system-packages": {"apt": ["curl"]},
-    "python-packages": {"packages": ["numpy"], "index_url": "https://pypi.example.com/simple",
-                        "extra_index_urls": ["https://mirror.example.com/simple"]},
-    "dockerfile": {"instructions": "RUN true\n", "as_root": False, "phase": "config",
-                   "files": [{"src": "a.txt", "dest": "/home/studio/a.txt", "mode": "0644"}]},
+    "python-packages": {
+        "packages": ["numpy"],
+        "index_url": "https://pypi.example.com/simple",
+        "extra_index_urls": ["https://mirror.example.com/simple"],
+    },
+    "dockerfile": {
+        "instructions": "RUN true\n",
+        "as_root": False,
+        "phase": "config",
+        "files": [{"src": "a.txt", "dest": "/home/studio/a.txt", "mode": "0644"}],
+    },
     "files": {"files": [{"src": "a.txt", "dest": "/home/studio/a.txt", "mode": "0644"}]},
-    "app": {"command": ["python3", "-m", "http.server"], "port": 8000, "health": "/",
-            "env": {"A": "1"}, "label": "App", "path": "strip", "websocket": False},
+    "app": {
+        "command": ["python3", "-m", "http.server"],
+        "port": 8000,
+        "health": "/",
+        "env": {"A": "1"},
+        "label": "App",
+        "path": "strip",
+        "websocket": False,
+    },
     "port": {"port": 8001, "health": "/", "label": "Port", "path": "strip"},
-    "file-sync": {"zones": [{"name": "work", "host": "work", "container": "/home/studio/work",
-                             "direction": "both", "exclude": ["*.tmp"]}],
-                  "exclude": [".git/"]},
-    "kubernetes": {"resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}},
-                   "nodeSelector": {"pool": "studio"},
-                   "tolerations": [{"key": "k", "operator": "Equal", "value": "v",
-                                    "effect": "NoSchedule"}],
-                   "annotations": {"a": "b"}, "labels": {"team": "data"},
-                   "serviceAccountName": "studio", "imagePullSecrets": ["pull"]},
+    "file-sync": {
+        "zones": [
+            {
+                "name": "work",
+                "host": "work",
+                "container": "/home/studio/work",
+                "direction": "both",
+                "exclude": ["*.tmp"],
+            }
+        ],
+        "exclude": [".git/"],
+    },
+    "kubernetes": {
+        "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}},
+        "nodeSelector": {"pool": "studio"},
+        "tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule"}],
+        "annotations": {"a": "b"},
+        "labels": {"team": "data"},
+        "serviceAccountName": "studio",
+        "imagePullSecrets": ["pull"],
+    },
 }
 
 KEY, VALUE = "<key>", "*"
@@ -66,10 +92,18 @@ CASES = [
     ("system-packages", ("apt", 0), "benign", "benign{}"),
     ("python-packages", ("packages", 0), "benign", "benign{}"),
     ("python-packages", ("packages", 0), "benign==1.0", "benign==1.0{}"),
-    ("python-packages", ("index_url",), "https://benign.example.com/simple",
-     "https://benign.example.com/simple{}"),
-    ("python-packages", ("extra_index_urls", 0), "https://benign.example.com/simple",
-     "https://benign.example.com/simple{}"),
+    (
+        "python-packages",
+        ("index_url",),
+        "https://benign.example.com/simple",
+        "https://benign.example.com/simple{}",
+    ),
+    (
+        "python-packages",
+        ("extra_index_urls", 0),
+        "https://benign.example.com/simple",
+        "https://benign.example.com/simple{}",
+    ),
     ("dockerfile", ("files", 0, "src"), "benign.txt", "benign{}.txt"),
     ("dockerfile", ("files", 0, "dest"), "/home/studio/benign.txt", "/home/studio/benign{}.txt"),
     ("dockerfile", ("files", 0, "mode"), "0640", "0640{}"),
@@ -114,8 +148,12 @@ CASES = [
     ("template", ("metadata", "description"), "benign", "benign{}"),
     ("template", ("metadata", "labels", KEY), "benign", "benign{}"),
     ("template", ("metadata", "labels", VALUE), "benign", "benign{}"),
-    ("template", ("spec", "image", "base"), "docker.io/library/benign:3",
-     "docker.io/library/benign:3{}"),
+    (
+        "template",
+        ("spec", "image", "base"),
+        "docker.io/library/benign:3",
+        "docker.io/library/benign:3{}",
+    ),
     ("template", ("spec", "image", "user", "name"), "benign", "benign{}"),
     ("template", ("spec", "image", "workdir"), "/home/benign/work", "/home/benign/work{}"),
     ("template", ("spec", "env", KEY), "BENIGN", "BENIGN{}"),
@@ -145,8 +183,7 @@ def put(data, path, value):
 def build(btype, path, value):
     """(template, side files) with ``value`` at ``path``."""
     if btype == "template":
-        base = template({"type": "port", "with": {"port": 8001}},
-                        env={"A": "1"}, name="test")
+        base = template({"type": "port", "with": {"port": 8001}}, env={"A": "1"}, name="test")
         base["metadata"]["description"] = "d"
         base["metadata"]["labels"] = {"team": "data"}
         base["spec"]["image"]["user"] = {"name": "studio", "uid": 1000, "gid": 1000}
@@ -182,12 +219,16 @@ RAW_BY_DESIGN = {("dockerfile", ("instructions",))}
 def test_every_string_option_of_every_core_block_is_covered(core_registry):
     for name, entry in core_registry.types.items():
         want = {p for p in schema_leaves(dict(entry.type.schema)) if (name, p) not in RAW_BY_DESIGN}
-        have = {path if path[:1] != ("command",) else ("command", 0)
-                for btype, path, *_ in CASES if btype == name}
+        have = {
+            path if path[:1] != ("command",) else ("command", 0)
+            for btype, path, *_ in CASES
+            if btype == name
+        }
         assert want == have, (name, want ^ have)
 
 
 # --- comparing a payload compile with the benign one -------------------------------------
+
 
 def containerfile_words(text):
     """Each logical Containerfile line as words: RUN lines as shell words, COPY as its JSON
@@ -222,8 +263,9 @@ def artifact_view(result):
         if name == "Containerfile":
             view[name] = containerfile_words(content.decode())
         elif name == "manifests.yaml":
-            view[name] = list(yaml.load_all(content, Loader=getattr(yaml, "CSafeLoader",
-                                                                    yaml.SafeLoader)))
+            view[name] = list(
+                yaml.load_all(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            )
         elif name.endswith(".json"):
             data = json.loads(content)
             data.pop("hash", None)
@@ -242,8 +284,9 @@ def compile_case(btype, path, value, directory, registry):
         return testing.compile_template(content, directory, registry=registry)
 
 
-@pytest.mark.parametrize("btype,path,benign,fmt", CASES,
-                         ids=[f"{c[0]}:{'.'.join(map(str, c[1]))}" for c in CASES])
+@pytest.mark.parametrize(
+    "btype,path,benign,fmt", CASES, ids=[f"{c[0]}:{'.'.join(map(str, c[1]))}" for c in CASES]
+)
 def test_injection(tmp_path, core_registry, btype, path, benign, fmt):
     good = compile_case(btype, path, benign, tmp_path / "benign", core_registry)
     assert good.ok, good.messages
@@ -264,12 +307,16 @@ def test_injection(tmp_path, core_registry, btype, path, benign, fmt):
 
 # --- the dockerfile block: admin text by design, still parsed and checked -----------------
 
-@pytest.mark.parametrize("text", [
-    "RUN echo ok\nFROM evil",
-    "RUN echo ok\n  from evil",
-    "RUN echo \\\n ok\nUSER root",
-    "RUN echo ok\r\nCMD evil",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RUN echo ok\nFROM evil",
+        "RUN echo ok\n  from evil",
+        "RUN echo \\\n ok\nUSER root",
+        "RUN echo ok\r\nCMD evil",
+    ],
+)
 def test_dockerfile_text_cannot_smuggle_owned_instructions(compile_t, text):
     r = compile_t(template({"type": "dockerfile", "with": {"instructions": text}}))
     assert not r.ok
@@ -299,12 +346,15 @@ def test_dockerfile_comment_cannot_fake_provenance(compile_t):
 PAYLOAD = "x'\"$(id)`id`;id && id{{ 7*7 }}"
 
 
-@pytest.mark.parametrize("btype,path,fmt,code", [
-    ("file-sync", ("zones", 0, "container"), "/home/studio/w'\"`id`;id && id{{ 7*7 }}", 0),
-    ("python-packages", ("packages", 0), "numpy" + PAYLOAD, 1),
-    ("app", ("command", 1), PAYLOAD, 0),
-    ("app", ("health",), "/h" + PAYLOAD, 1),
-])
+@pytest.mark.parametrize(
+    "btype,path,fmt,code",
+    [
+        ("file-sync", ("zones", 0, "container"), "/home/studio/w'\"`id`;id && id{{ 7*7 }}", 0),
+        ("python-packages", ("packages", 0), "numpy" + PAYLOAD, 1),
+        ("app", ("command", 1), PAYLOAD, 0),
+        ("app", ("health",), "/h" + PAYLOAD, 1),
+    ],
+)
 def test_injection_through_cli(cli, tmp_path, btype, path, fmt, code):
     content, files = build(btype, path, fmt)
     t = testing.write_template(tmp_path, content, files=files)
@@ -314,5 +364,10 @@ def test_injection_through_cli(cli, tmp_path, btype, path, fmt, code):
         assert re.search(rf"{re.escape(str(t))}:\d+:\d+: error: block 'blk'", proc.stderr)
     else:
         cf = (tmp_path / "out" / "Containerfile").read_text()
-        assert "49" not in cf and "{{ 7*7 }}" in (tmp_path / "out" / "studio.json").read_text() \
-            + cf + (tmp_path / "out/context/blockc/apps.json").read_text()
+        assert (
+            "49" not in cf
+            and "{{ 7*7 }}"
+            in (tmp_path / "out" / "studio.json").read_text()
+            + cf
+            + (tmp_path / "out/context/blockc/apps.json").read_text()
+        )

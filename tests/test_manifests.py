@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from compiler_support import EXAMPLE_FILES, EXAMPLES, compile_example
 
 import blockc
 from blockc.compiler.kube_validate import check_manifests, check_objects
 from blockc.compiler.manifests import instance_manifests
 from blockc.names import LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
-
-from compiler_support import EXAMPLE_FILES, EXAMPLES, compile_example
 
 IDS = [p.stem for p in EXAMPLE_FILES]
 
@@ -30,13 +29,21 @@ def test_artifact_manifests_are_strictly_valid(example, installed_registry):
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
 def test_instance_manifests_are_strictly_valid(example, installed_registry):
     artifact = compile_example(example, installed_registry)
-    out = instance_manifests(objects(artifact), artifact.studio, studio="alice-lab",
-                             owner="alice", image=artifact.image_ref, namespace="studios",
-                             host_ports={a["id"]: 20000 + n
-                                         for n, a in enumerate(artifact.studio["apps"])})
+    out = instance_manifests(
+        objects(artifact),
+        artifact.studio,
+        studio="alice-lab",
+        owner="alice",
+        image=artifact.image_ref,
+        namespace="studios",
+        host_ports={a["id"]: 20000 + n for n, a in enumerate(artifact.studio["apps"])},
+    )
     check_objects(out)
-    labels = {LABEL_STUDIO: "alice-lab", LABEL_OWNER: "alice",
-              LABEL_TEMPLATE: artifact.studio["name"]}
+    labels = {
+        LABEL_STUDIO: "alice-lab",
+        LABEL_OWNER: "alice",
+        LABEL_TEMPLATE: artifact.studio["name"],
+    }
     for obj in out:
         assert labels.items() <= obj["metadata"]["labels"].items()
         assert obj["metadata"]["namespace"] == "studios"
@@ -63,17 +70,19 @@ def test_instance_manifests_are_strictly_valid(example, installed_registry):
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
 def test_behind_a_gateway_every_app_has_its_prefix(example, installed_registry):
     artifact = compile_example(example, installed_registry)
-    out = instance_manifests(objects(artifact), artifact.studio, studio="bob-lab",
-                             owner="bob", image=artifact.image_ref)
-    env = {e["name"]: e["value"] for e in out[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    out = instance_manifests(
+        objects(artifact), artifact.studio, studio="bob-lab", owner="bob", image=artifact.image_ref
+    )
+    env = {
+        e["name"]: e["value"] for e in out[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     for app in artifact.studio["apps"]:
         key = app["id"].upper().replace("-", "_")
         assert env[f"BLOCKC_BASE_PATH_{key}"] == f"/studios/bob-lab/{app['id']}/"
 
 
 def test_cli_manifests_are_kubectl_applicable(cli):
-    proc = cli("manifests", EXAMPLES / "data-science.yaml", "--studio", "bob-ds",
-               "--owner", "bob")
+    proc = cli("manifests", EXAMPLES / "data-science.yaml", "--studio", "bob-ds", "--owner", "bob")
     assert proc.returncode == 0, proc.stderr
     objs = list(yaml.safe_load_all(proc.stdout))
     check_objects(objs)
@@ -81,8 +90,9 @@ def test_cli_manifests_are_kubectl_applicable(cli):
     assert all(o["metadata"]["labels"][LABEL_OWNER] == "bob" for o in objs)
 
 
-@pytest.mark.parametrize("args", [("--studio", "Bad_Name", "--owner", "bob"),
-                                  ("--studio", "ok", "--owner", "bob smith")])
+@pytest.mark.parametrize(
+    "args", [("--studio", "Bad_Name", "--owner", "bob"), ("--studio", "ok", "--owner", "bob smith")]
+)
 def test_cli_manifests_refuses_bad_names(cli, args):
     proc = cli("manifests", EXAMPLES / "minimal.yaml", *args)
     assert proc.returncode == 1
@@ -94,8 +104,12 @@ def test_cli_validate_strict(cli):
 
 
 def test_strict_check_catches_an_invalid_object():
-    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-           "spec": {"ports": [{"port": "not-a-number"}], "bogus": True}}
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"ports": [{"port": "not-a-number"}], "bogus": True},
+    }
     with pytest.raises(blockc.BlockcError):
         check_objects([bad])
 
@@ -110,8 +124,12 @@ def test_no_apps_gives_a_headless_service(compile_t):
 
 
 def test_strict_check_names_object_and_field():
-    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-           "spec": {"ports": [{"port": "not-a-number"}]}}
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"ports": [{"port": "not-a-number"}]},
+    }
     with pytest.raises(blockc.BlockcError) as exc:
         check_objects([bad])
     (d,) = exc.value.diagnostics

@@ -9,8 +9,17 @@ import yaml
 
 from blockc import testing
 from blockc.testing import template
-from blockc.types import (App, BlockType, ContextFile, Contributions, Copy, ManifestPatch, Phase,
-                          Run, Step)
+from blockc.types import (
+    App,
+    BlockType,
+    ContextFile,
+    Contributions,
+    Copy,
+    ManifestPatch,
+    Phase,
+    Run,
+    Step,
+)
 
 OPEN = {"type": "object", "additionalProperties": True}
 
@@ -25,8 +34,11 @@ def echo_type(name, phase=Phase.CONFIG, after=(), **extra):
 
 
 def run_lines(result):
-    return [shlex.split(line[4:]) for line in result.text("Containerfile").splitlines()
-            if line.startswith("RUN ")]
+    return [
+        shlex.split(line[4:])
+        for line in result.text("Containerfile").splitlines()
+        if line.startswith("RUN ")
+    ]
 
 
 def echoed(result):
@@ -35,9 +47,12 @@ def echoed(result):
 
 def test_phases_order_slow_steps_first(tmp_path):
     reg = testing.register_block_type(
-        echo_type("launchy", Phase.FILES), echo_type("configy", Phase.CONFIG),
-        echo_type("appy", Phase.APP), echo_type("runtimey", Phase.RUNTIME),
-        echo_type("systemy", Phase.SYSTEM))
+        echo_type("launchy", Phase.FILES),
+        echo_type("configy", Phase.CONFIG),
+        echo_type("appy", Phase.APP),
+        echo_type("runtimey", Phase.RUNTIME),
+        echo_type("systemy", Phase.SYSTEM),
+    )
     t = template(*({"type": n} for n in ("launchy", "configy", "appy", "runtimey", "systemy")))
     r = testing.compile_template(t, tmp_path, registry=reg)
     assert r.ok, r.messages
@@ -54,8 +69,15 @@ def test_core_blocks_land_in_their_phases(compile_t):
     r = compile_t(t, files={"a.txt": "hello"})
     assert r.ok, r.messages
     cf = r.text("Containerfile")
-    order = [cf.index(s) for s in ("apt-install git", "pip install", "echo configured",
-                                   "context/blocks/files/0-a.txt")]
+    order = [
+        cf.index(s)
+        for s in (
+            "apt-install git",
+            "pip install",
+            "echo configured",
+            "context/blocks/files/0-a.txt",
+        )
+    ]
     assert order == sorted(order)
     assert cf.index("# --- blockc: phase base") < order[0]
     assert cf.index("# --- blockc: phase launch") > order[-1]
@@ -68,8 +90,9 @@ def test_template_order_holds_within_a_phase(tmp_path):
 
 
 def test_after_needs_move_a_block_after_another(tmp_path):
-    reg = testing.register_block_type(echo_type("early"), echo_type("late", after=("early",)),
-                                      echo_type("other"))
+    reg = testing.register_block_type(
+        echo_type("early"), echo_type("late", after=("early",)), echo_type("other")
+    )
     t = template({"type": "late"}, {"type": "other"}, {"type": "early"})
     r = testing.compile_template(t, tmp_path, registry=reg)
     assert r.ok, r.messages
@@ -78,13 +101,16 @@ def test_after_needs_move_a_block_after_another(tmp_path):
 
 def test_after_an_absent_type_is_ignored(tmp_path):
     reg = testing.register_block_type(echo_type("late", after=("nowhere",)))
-    assert echoed(testing.compile_template(template({"type": "late"}), tmp_path,
-                                           registry=reg)) == ["late"]
+    assert echoed(testing.compile_template(template({"type": "late"}), tmp_path, registry=reg)) == [
+        "late"
+    ]
 
 
 def test_python_packages_after_system_packages(compile_t):
-    t = template({"type": "python-packages", "with": {"packages": ["numpy"]}},
-                 {"type": "system-packages", "with": {"apt": ["git"]}})
+    t = template(
+        {"type": "python-packages", "with": {"packages": ["numpy"]}},
+        {"type": "system-packages", "with": {"apt": ["git"]}},
+    )
     cf = compile_t(t).text("Containerfile")
     assert cf.index("apt-install git") < cf.index("pip install")
 
@@ -98,8 +124,9 @@ def test_any_accepted_order_gives_the_same_containerfile(compile_t, tmp_path):
 
 
 def test_cycle_is_an_error_naming_the_blocks(tmp_path):
-    reg = testing.register_block_type(echo_type("hen", after=("egg",)),
-                                      echo_type("egg", after=("hen",)), echo_type("fine"))
+    reg = testing.register_block_type(
+        echo_type("hen", after=("egg",)), echo_type("egg", after=("hen",)), echo_type("fine")
+    )
     t = template({"type": "fine"}, {"type": "hen", "id": "h"}, {"type": "egg", "id": "e"})
     r = testing.compile_template(t, tmp_path, registry=reg)
     assert not r.ok
@@ -110,41 +137,48 @@ def test_cycle_is_an_error_naming_the_blocks(tmp_path):
 
 
 def test_reserved_phases_are_refused(tmp_path):
-    reg = testing.register_block_type(echo_type("sneaky", Phase.BASE),
-                                      echo_type("sneakier", Phase.LAUNCH))
-    r = testing.compile_template(template({"type": "sneaky"}, {"type": "sneakier"}), tmp_path,
-                                 registry=reg)
+    reg = testing.register_block_type(
+        echo_type("sneaky", Phase.BASE), echo_type("sneakier", Phase.LAUNCH)
+    )
+    r = testing.compile_template(
+        template({"type": "sneaky"}, {"type": "sneakier"}), tmp_path, registry=reg
+    )
     assert [d.block_id for d in r.diagnostics] == ["sneaky", "sneakier"]
     assert all("reserved for blockc" in d.message for d in r.diagnostics)
 
 
 # --- conflicts -----------------------------------------------------------------------------
 
+
 def env_type(name, env):
     return BlockType(name, OPEN, lambda ctx: Contributions(env=env))
 
 
 def test_env_conflict_names_both_blocks(tmp_path):
-    reg = testing.register_block_type(env_type("one", {"TZ": "UTC", "A": "1"}),
-                                      env_type("two", {"TZ": "Europe/Paris", "A": "1"}))
-    r = testing.compile_template(template({"type": "one"}, {"type": "two"}), tmp_path,
-                                 registry=reg)
+    reg = testing.register_block_type(
+        env_type("one", {"TZ": "UTC", "A": "1"}), env_type("two", {"TZ": "Europe/Paris", "A": "1"})
+    )
+    r = testing.compile_template(template({"type": "one"}, {"type": "two"}), tmp_path, registry=reg)
     (d,) = r.diagnostics
     assert d.block_id == "two" and "'Europe/Paris'" in d.message and "'one'" in d.message
 
 
 def test_env_conflict_with_the_template(tmp_path):
     reg = testing.register_block_type(env_type("one", {"TZ": "UTC"}))
-    r = testing.compile_template(template({"type": "one"}, env={"TZ": "Asia/Tokyo"}), tmp_path,
-                                 registry=reg)
+    r = testing.compile_template(
+        template({"type": "one"}, env={"TZ": "Asia/Tokyo"}), tmp_path, registry=reg
+    )
     (d,) = r.diagnostics
     assert "'template'" in d.message
 
 
 def test_same_env_value_twice_is_fine(tmp_path):
-    reg = testing.register_block_type(env_type("one", {"TZ": "UTC"}), env_type("two", {"TZ": "UTC"}))
-    r = testing.compile_template(template({"type": "one"}, {"type": "two"}, env={"TZ": "UTC"}),
-                                 tmp_path, registry=reg)
+    reg = testing.register_block_type(
+        env_type("one", {"TZ": "UTC"}), env_type("two", {"TZ": "UTC"})
+    )
+    r = testing.compile_template(
+        template({"type": "one"}, {"type": "two"}, env={"TZ": "UTC"}), tmp_path, registry=reg
+    )
     assert r.ok and r.artifact.studio["env"]["TZ"] == "UTC"
     assert r.artifact.studio["provenance"]["env"]["TZ"] == "template"
 
@@ -160,8 +194,9 @@ def test_app_id_clash_between_blocks(tmp_path):
         return Contributions(apps=[App(id="web", port=9000 + len(ctx.id))])
 
     reg = testing.register_block_type(BlockType("dup", OPEN, two_apps))
-    r = testing.compile_template(template({"type": "dup", "id": "a"}, {"type": "dup", "id": "bb"}),
-                                 tmp_path, registry=reg)
+    r = testing.compile_template(
+        template({"type": "dup", "id": "a"}, {"type": "dup", "id": "bb"}), tmp_path, registry=reg
+    )
     (d,) = r.diagnostics
     assert "app id 'web' is also used by block 'a'" in d.message and d.block_id == "bb"
 
@@ -171,8 +206,7 @@ def test_context_files_stay_in_the_blocks_directory(tmp_path):
         return Contributions(files=[ContextFile("blockc/launch.py", b"evil")])
 
     reg = testing.register_block_type(BlockType("rogue", OPEN, rogue))
-    (d,) = testing.compile_template(template({"type": "rogue"}), tmp_path,
-                                    registry=reg).diagnostics
+    (d,) = testing.compile_template(template({"type": "rogue"}), tmp_path, registry=reg).diagnostics
     assert "outside the block's own directory" in d.message
 
 
@@ -193,8 +227,9 @@ def test_control_characters_from_a_plugin_are_refused_and_located(tmp_path):
         return Contributions(steps=[Step(Phase.CONFIG, [Run([("echo", ctx.options["msg"])])])])
 
     reg = testing.register_block_type(BlockType("careless", OPEN, careless))
-    r = testing.compile_template(template({"type": "careless", "with": {"msg": "a\nFROM evil"}}),
-                                 tmp_path, registry=reg)
+    r = testing.compile_template(
+        template({"type": "careless", "with": {"msg": "a\nFROM evil"}}), tmp_path, registry=reg
+    )
     (d,) = r.diagnostics
     assert "control character" in d.message
     assert d.block_id == "careless" and d.line and d.col
@@ -202,31 +237,45 @@ def test_control_characters_from_a_plugin_are_refused_and_located(tmp_path):
 
 # --- manifest patches ----------------------------------------------------------------------
 
+
 def patch_type(name, *patches):
     return BlockType(name, OPEN, lambda ctx: Contributions(patches=list(patches)))
 
 
 def deployment(result):
-    return next(o for o in yaml.safe_load_all(result.text("manifests.yaml"))
-                if o["kind"] == "Deployment")
+    return next(
+        o for o in yaml.safe_load_all(result.text("manifests.yaml")) if o["kind"] == "Deployment"
+    )
 
 
 def test_patches_merge_lists_by_name(tmp_path):
     reg = testing.register_block_type(
-        patch_type("cache",
-                   ManifestPatch("pod", {"volumes": [{"name": "cache", "emptyDir": {}}]}),
-                   ManifestPatch("container", {
-                       "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
-                       "env": [{"name": "CACHE_DIR", "value": "/cache"}]})),
-        patch_type("data",
-                   ManifestPatch("pod", {"volumes": [{"name": "data", "emptyDir": {
-                       "sizeLimit": "1Gi"}}]}),
-                   ManifestPatch("container", {
-                       "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                       "env": [{"name": "DATA_DIR", "value": "/data"}]})),
+        patch_type(
+            "cache",
+            ManifestPatch("pod", {"volumes": [{"name": "cache", "emptyDir": {}}]}),
+            ManifestPatch(
+                "container",
+                {
+                    "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+                    "env": [{"name": "CACHE_DIR", "value": "/cache"}],
+                },
+            ),
+        ),
+        patch_type(
+            "data",
+            ManifestPatch("pod", {"volumes": [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}]}),
+            ManifestPatch(
+                "container",
+                {
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    "env": [{"name": "DATA_DIR", "value": "/data"}],
+                },
+            ),
+        ),
     )
-    r = testing.compile_template(template({"type": "cache"}, {"type": "data"}), tmp_path,
-                                 registry=reg, strict=True)
+    r = testing.compile_template(
+        template({"type": "cache"}, {"type": "data"}), tmp_path, registry=reg, strict=True
+    )
     assert r.ok, r.messages
     pod = deployment(r)["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -242,8 +291,11 @@ def test_patches_merge_lists_by_name(tmp_path):
 def test_patches_to_one_named_item_merge_recursively(tmp_path):
     reg = testing.register_block_type(
         patch_type("a", ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {}}]})),
-        patch_type("b", ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {
-            "sizeLimit": "1Gi"}}]})))
+        patch_type(
+            "b",
+            ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]}),
+        ),
+    )
     r = testing.compile_template(template({"type": "a"}, {"type": "b"}), tmp_path, registry=reg)
     assert r.ok, r.messages
     (vol,) = deployment(r)["spec"]["template"]["spec"]["volumes"]
@@ -252,10 +304,15 @@ def test_patches_to_one_named_item_merge_recursively(tmp_path):
 
 def test_conflicting_scalar_names_both_blocks(tmp_path):
     reg = testing.register_block_type(
-        patch_type("a", ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {
-            "sizeLimit": "2Gi"}}]})),
-        patch_type("b", ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {
-            "sizeLimit": "1Gi"}}]})))
+        patch_type(
+            "a",
+            ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "2Gi"}}]}),
+        ),
+        patch_type(
+            "b",
+            ManifestPatch("pod", {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]}),
+        ),
+    )
     r = testing.compile_template(template({"type": "a"}, {"type": "b"}), tmp_path, registry=reg)
     (d,) = r.diagnostics
     assert d.block_id == "b"
@@ -265,28 +322,47 @@ def test_conflicting_scalar_names_both_blocks(tmp_path):
 
 def test_patch_conflicting_with_blockc_names_blockc(tmp_path):
     reg = testing.register_block_type(
-        patch_type("root", ManifestPatch("container", {"securityContext": {"runAsUser": 0}})))
-    (d,) = testing.compile_template(template({"type": "root"}), tmp_path,
-                                    registry=reg).diagnostics
+        patch_type("root", ManifestPatch("container", {"securityContext": {"runAsUser": 0}}))
+    )
+    (d,) = testing.compile_template(template({"type": "root"}), tmp_path, registry=reg).diagnostics
     assert "runAsUser" in d.message and "by 'blockc'" in d.message
 
 
 def test_two_kubernetes_blocks(compile_t):
-    r = compile_t(template(
-        {"type": "kubernetes", "id": "k1", "with": {"serviceAccountName": "one",
-                                                    "labels": {"team": "data"}}},
-        {"type": "kubernetes", "id": "k2", "with": {"serviceAccountName": "two",
-                                                    "labels": {"cost": "lab"}}}))
+    r = compile_t(
+        template(
+            {
+                "type": "kubernetes",
+                "id": "k1",
+                "with": {"serviceAccountName": "one", "labels": {"team": "data"}},
+            },
+            {
+                "type": "kubernetes",
+                "id": "k2",
+                "with": {"serviceAccountName": "two", "labels": {"cost": "lab"}},
+            },
+        )
+    )
     (d,) = r.diagnostics
     assert d.block_id == "k2" and "serviceAccountName" in d.message and "'k1'" in d.message
 
 
 def test_two_kubernetes_blocks_that_agree(compile_t):
-    r = compile_t(template(
-        {"type": "kubernetes", "id": "k1", "with": {"labels": {"team": "data"},
-                                                    "imagePullSecrets": ["a"]}},
-        {"type": "kubernetes", "id": "k2", "with": {"labels": {"cost": "lab"},
-                                                    "imagePullSecrets": ["b"]}}), strict=True)
+    r = compile_t(
+        template(
+            {
+                "type": "kubernetes",
+                "id": "k1",
+                "with": {"labels": {"team": "data"}, "imagePullSecrets": ["a"]},
+            },
+            {
+                "type": "kubernetes",
+                "id": "k2",
+                "with": {"labels": {"cost": "lab"}, "imagePullSecrets": ["b"]},
+            },
+        ),
+        strict=True,
+    )
     assert r.ok, r.messages
     dep = deployment(r)
     assert {"team": "data", "cost": "lab"}.items() <= dep["metadata"]["labels"].items()
@@ -295,10 +371,12 @@ def test_two_kubernetes_blocks_that_agree(compile_t):
 
 @pytest.mark.parametrize("target", ["deployment", "pod", "container", "service"])
 def test_every_patch_target(tmp_path, target):
-    patch = {"deployment": {"metadata": {"annotations": {"x": "1"}}},
-             "pod": {"hostname": "studio"},
-             "container": {"stdin": True},
-             "service": {"metadata": {"annotations": {"y": "2"}}}}[target]
+    patch = {
+        "deployment": {"metadata": {"annotations": {"x": "1"}}},
+        "pod": {"hostname": "studio"},
+        "container": {"stdin": True},
+        "service": {"metadata": {"annotations": {"y": "2"}}},
+    }[target]
     reg = testing.register_block_type(patch_type("p", ManifestPatch(target, patch)))
     r = testing.compile_template(template({"type": "p"}), tmp_path, registry=reg, strict=True)
     assert r.ok, r.messages

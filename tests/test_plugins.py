@@ -15,7 +15,7 @@ from blockc.errors import BlockcError
 from blockc.testing import template
 from blockc.types import BlockType, Contributions, Phase, Run, Step
 
-GOOD = '''
+GOOD = """
 from blockc import hookimpl
 from blockc.types import BlockType, Contributions, Phase, Run, Step
 
@@ -26,15 +26,15 @@ def contribute(ctx):
 def blockc_block_types():
     return [BlockType("greeting", {"type": "object", "additionalProperties": False,
                                    "properties": {"msg": {"type": "string"}}}, contribute)]
-'''
-RAISES_IN_HOOK = '''
+"""
+RAISES_IN_HOOK = """
 from blockc import hookimpl
 
 @hookimpl
 def blockc_block_types():
     raise RuntimeError("no block types today")
-'''
-RAISES_IN_CONTRIBUTE = '''
+"""
+RAISES_IN_CONTRIBUTE = """
 from blockc import hookimpl
 from blockc.types import BlockType
 
@@ -44,29 +44,29 @@ def contribute(ctx):
 @hookimpl
 def blockc_block_types():
     return [BlockType("fragile", {"type": "object"}, contribute)]
-'''
-UNKNOWN_HOOK = '''
+"""
+UNKNOWN_HOOK = """
 from blockc import hookimpl
 
 @hookimpl
 def blockc_block_typez():
     return []
-'''
-GARBAGE = '''
+"""
+GARBAGE = """
 from blockc import hookimpl
 
 @hookimpl
 def blockc_block_types():
     return [{"name": "not-a-block-type"}]
-'''
-CLASHES_WITH_CORE = '''
+"""
+CLASHES_WITH_CORE = """
 from blockc import hookimpl
 from blockc.types import BlockType, Contributions
 
 @hookimpl
 def blockc_block_types():
     return [BlockType("app", {"type": "object"}, lambda ctx: Contributions())]
-'''
+"""
 
 
 def install(site, name, source=None, *, entry_value=None, version="1.2.3"):
@@ -76,8 +76,9 @@ def install(site, name, source=None, *, entry_value=None, version="1.2.3"):
         (site / f"{module}.py").write_text(textwrap.dedent(source))
     info = site / f"blockc_{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: blockc-{name}\n"
-                                   f"Version: {version}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: blockc-{name}\nVersion: {version}\n"
+    )
     (info / "entry_points.txt").write_text(f"[blockc]\n{name} = {entry_value or module}\n")
 
 
@@ -133,13 +134,20 @@ def test_cli_plugins_lists_the_others_and_names_the_broken(broken_site, cli):
     for name in ("missing", "raises", "unknown-hook", "garbage", "clash"):
         assert f"plugin {name} (blockc-{name} 1.2.3) failed to load" in proc.stderr
     data = json.loads(cli("plugins", "--format", "json", env=env).stdout)
-    assert {b["plugin"] for b in data["broken"]} == {"missing", "raises", "unknown-hook",
-                                                      "garbage", "clash"}
+    assert {b["plugin"] for b in data["broken"]} == {
+        "missing",
+        "raises",
+        "unknown-hook",
+        "garbage",
+        "clash",
+    }
 
 
 def test_cli_plugins_deny_the_broken_ones(broken_site, cli):
-    env = {"PYTHONPATH": str(broken_site),
-           "BLOCKC_PLUGINS": "-missing,-raises,-unknown-hook,-garbage,-clash"}
+    env = {
+        "PYTHONPATH": str(broken_site),
+        "BLOCKC_PLUGINS": "-missing,-raises,-unknown-hook,-garbage,-clash",
+    }
     proc = cli("plugins", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "greeting" in proc.stdout
@@ -148,8 +156,9 @@ def test_cli_plugins_deny_the_broken_ones(broken_site, cli):
 
 
 def test_cli_broken_plugin_named_when_its_block_type_is_used(broken_site, cli, tmp_path):
-    t = testing.write_template(tmp_path / "t", template({"type": "greeting"},
-                                                        {"type": "broken-type"}))
+    t = testing.write_template(
+        tmp_path / "t", template({"type": "greeting"}, {"type": "broken-type"})
+    )
     proc = cli("validate", t, env={"PYTHONPATH": str(broken_site)})
     assert proc.returncode == 1
     assert "unknown block type 'broken-type'" in proc.stderr
@@ -157,14 +166,17 @@ def test_cli_broken_plugin_named_when_its_block_type_is_used(broken_site, cli, t
     assert "plugin missing (blockc-missing 1.2.3)" in proc.stderr
 
 
-@pytest.mark.parametrize("spec,expect", [
-    ("", {"core", "a", "b"}),
-    ("none", {"core"}),
-    ("a", {"core", "a"}),
-    ("-a", {"core", "b"}),
-    ("a,b", {"core", "a", "b"}),
-    (" -a , -b ", {"core"}),
-])
+@pytest.mark.parametrize(
+    "spec,expect",
+    [
+        ("", {"core", "a", "b"}),
+        ("none", {"core"}),
+        ("a", {"core", "a"}),
+        ("-a", {"core", "b"}),
+        ("a,b", {"core", "a", "b"}),
+        (" -a , -b ", {"core"}),
+    ],
+)
 def test_allow_deny(spec, expect):
     found = [testing.fake_distribution(n) for n in ("a", "b")]
     found.append(plugins.PluginInfo("core", "blockc.blocks", "blockc", "0"))
@@ -219,8 +231,11 @@ def test_contribute_raising_is_located_and_named(site, cli, tmp_path):
     proc = cli("compile", t, "-o", tmp_path / "out", env={"PYTHONPATH": str(site)})
     assert proc.returncode == 1
     (line,) = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
-    assert re.match(rf"{re.escape(str(t))}:\d+:\d+: error: block 'frag' \(fragile\) "
-                    rf"\[plugin fragile \(blockc-fragile 1\.2\.3\)\]: ", line), line
+    assert re.match(
+        rf"{re.escape(str(t))}:\d+:\d+: error: block 'frag' \(fragile\) "
+        rf"\[plugin fragile \(blockc-fragile 1\.2\.3\)\]: ",
+        line,
+    ), line
     assert "the block type's plugin failed: KeyError: 'oops'" in line
     assert not (tmp_path / "out").exists()
 
@@ -249,6 +264,7 @@ def test_block_errors_reported_with_ctx_error(tmp_path):
 
 
 # --- hooks and the plugin manager ------------------------------------------------------------
+
 
 def test_check_pending_rejects_unknown_hooks():
     class Typo:
@@ -308,8 +324,9 @@ def test_hook_blockc_block_types_in_a_module(tmp_path):
     exec(textwrap.dedent(GOOD), module.__dict__)
     reg = testing.make_registry(module)
     assert reg.types["greeting"].plugin.name == "my_module_plugin"
-    r = testing.compile_template(template({"type": "greeting", "with": {"msg": "hello"}}),
-                                 tmp_path, registry=reg)
+    r = testing.compile_template(
+        template({"type": "greeting", "with": {"msg": "hello"}}), tmp_path, registry=reg
+    )
     assert "RUN echo hello" in r.text("Containerfile")
 
 
@@ -326,11 +343,15 @@ def test_block_type_values_are_validated():
 
 
 def test_invalid_option_schema_of_a_plugin(tmp_path):
-    bad = BlockType("bad-schema", {"type": "object", "properties": {"x": {"type": "strung"}}},
-                    lambda ctx: Contributions())
+    bad = BlockType(
+        "bad-schema",
+        {"type": "object", "properties": {"x": {"type": "strung"}}},
+        lambda ctx: Contributions(),
+    )
     reg = testing.register_block_type(bad)
-    r = testing.compile_template(template({"type": "bad-schema", "with": {"x": "1"}}), tmp_path,
-                                 registry=reg)
+    r = testing.compile_template(
+        template({"type": "bad-schema", "with": {"x": "1"}}), tmp_path, registry=reg
+    )
     (d,) = r.diagnostics
     assert "options schema is invalid" in d.message and d.line and d.block_type == "bad-schema"
     assert d.plugin == "test-plugin (blockc-test-plugin 0.0.0)"
@@ -338,8 +359,15 @@ def test_invalid_option_schema_of_a_plugin(tmp_path):
 
 def test_plugin_versions_recorded_in_the_artifact(tmp_path):
     info = testing.fake_distribution("greet", dist="blockc-greet", version="3.1")
-    reg = testing.make_registry((testing.block_type_plugin(
-        BlockType("greet", {"type": "object"}, lambda ctx: Contributions())), info))
+    reg = testing.make_registry(
+        (
+            testing.block_type_plugin(
+                BlockType("greet", {"type": "object"}, lambda ctx: Contributions())
+            ),
+            info,
+        )
+    )
     r = testing.compile_template(template({"type": "greet"}), tmp_path, registry=reg)
-    assert r.artifact.studio["plugins"] == {"greet": {"distribution": "blockc-greet",
-                                                      "version": "3.1"}}
+    assert r.artifact.studio["plugins"] == {
+        "greet": {"distribution": "blockc-greet", "version": "3.1"}
+    }

@@ -6,12 +6,11 @@ import json
 
 import pytest
 import yaml
+from compiler_support import EXAMPLE_FILES, EXAMPLES
 from jsonschema import Draft202012Validator
 
 from blockc.compiler.schema import combined_schema
 from blockc.compiler.validate import template_schema
-
-from compiler_support import EXAMPLE_FILES, EXAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -31,28 +30,37 @@ def test_cli_schema_is_valid_2020_12(cli_schema):
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=[p.stem for p in EXAMPLE_FILES])
 def test_cli_schema_validates_the_examples(cli_schema, example):
     data = yaml.safe_load(example.read_text())
-    known = set(cli_schema["properties"]["spec"]["properties"]["blocks"]["items"]["properties"]
-                ["type"]["enum"])
+    known = set(
+        cli_schema["properties"]["spec"]["properties"]["blocks"]["items"]["properties"]["type"][
+            "enum"
+        ]
+    )
     if any(b["type"] not in known for b in data["spec"]["blocks"]):
         pytest.skip("needs block types that are not installed")
     errors = list(Draft202012Validator(cli_schema).iter_errors(data))
     assert not errors, [e.message for e in errors]
 
 
-@pytest.mark.parametrize("block,path", [
-    ({"type": "app", "with": {"command": ["x"], "port": "8000"}}, "port"),
-    ({"type": "app", "with": {"command": ["x"], "port": 8000, "comand": []}}, "with"),
-    ({"type": "port", "with": {"port": 8000, "path": "strp"}}, "path"),
-    ({"type": "no-such-type"}, "type"),
-])
+@pytest.mark.parametrize(
+    "block,path",
+    [
+        ({"type": "app", "with": {"command": ["x"], "port": "8000"}}, "port"),
+        ({"type": "app", "with": {"command": ["x"], "port": 8000, "comand": []}}, "with"),
+        ({"type": "port", "with": {"port": 8000, "path": "strp"}}, "path"),
+        ({"type": "no-such-type"}, "type"),
+    ],
+)
 def test_cli_schema_catches_bad_options_per_type(cli_schema, block, path):
     data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
     data["spec"]["blocks"].append(block)
     errors = list(Draft202012Validator(cli_schema).iter_errors(data))
     assert errors
-    assert any(path in [str(p) for p in e.absolute_path] or path in e.message
-               or any(path in [str(p) for p in c.absolute_path] for c in e.context or ())
-               for e in errors), [e.message for e in errors]
+    assert any(
+        path in [str(p) for p in e.absolute_path]
+        or path in e.message
+        or any(path in [str(p) for p in c.absolute_path] for c in e.context or ())
+        for e in errors
+    ), [e.message for e in errors]
 
 
 def test_combined_schema_has_every_block_type(core_registry):

@@ -12,8 +12,15 @@ import tarfile
 
 import pytest
 
-from blockc.sync import (Baseline, LocalTransport, MassDeletionRefused, conflict_name, format_report,
-                         pending_changes, sync_zone)
+from blockc.sync import (
+    Baseline,
+    LocalTransport,
+    MassDeletionRefused,
+    conflict_name,
+    format_report,
+    pending_changes,
+    sync_zone,
+)
 from blockc.sync import agent as wire
 from blockc.sync.engine import Excludes
 from blockc.types import Zone
@@ -37,8 +44,10 @@ def test_tar_roundtrip_names_and_sizes():
     assert wire._parse_num(wire._num(1 << 40, 12)) == 1 << 40
 
 
-@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE,
-                                  tarfile.FIFOTYPE, "pax"])
+@pytest.mark.parametrize(
+    "kind",
+    [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE, "pax"],
+)
 def test_tar_reader_refuses_everything_but_regular_files(kind):
     buf = io.BytesIO()
     fmt = tarfile.PAX_FORMAT if kind == "pax" else tarfile.GNU_FORMAT
@@ -55,8 +64,21 @@ def test_tar_reader_refuses_everything_but_regular_files(kind):
         list(wire.tar_members(buf))
 
 
-@pytest.mark.parametrize("rel", ["/etc/passwd", "../x", "a/../../x", "", ".", "a//b", "a/./b",
-                                 ".blockc-sync-id", "d/.blockc-tmp.123", "a\0b"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "",
+        ".",
+        "a//b",
+        "a/./b",
+        ".blockc-sync-id",
+        "d/.blockc-tmp.123",
+        "a\0b",
+    ],
+)
 def test_paths_that_would_leave_the_zone_are_refused(rel):
     with pytest.raises(wire.PathRefused):
         wire.check_rel(rel)
@@ -99,7 +121,9 @@ def test_excludes_follow_gitignore():
     assert ex("build", True) and ex("build") and ex("src/build/x.o")
     assert not ex("src/a.py")
     assert ex.agent_patterns() is not None
-    assert Excludes(["*.log", "!keep.log"]).agent_patterns() is None  # negations: host filters alone
+    assert (
+        Excludes(["*.log", "!keep.log"]).agent_patterns() is None
+    )  # negations: host filters alone
 
 
 def test_baseline_store(tmp_path):
@@ -134,8 +158,16 @@ def local(tmp_path):
     b = Baseline(tmp_path / "state.db")
 
     def sync(mode="both", **kw):
-        r = sync_zone(LocalTransport(), studio="s", zone=zone, workspace=ws, mode=mode, baseline=b,
-                      python=sys.executable, **kw)
+        r = sync_zone(
+            LocalTransport(),
+            studio="s",
+            zone=zone,
+            workspace=ws,
+            mode=mode,
+            baseline=b,
+            python=sys.executable,
+            **kw,
+        )
         print(format_report(r))
         return r
 
@@ -159,8 +191,9 @@ def test_local_roundtrip_conflict_and_mass_delete(local):
             p.unlink()
     with pytest.raises(MassDeletionRefused):
         sync()
-    p = pending_changes(LocalTransport(), studio="s", zone=zone, workspace=ws, baseline=b,
-                        python=sys.executable)
+    p = pending_changes(
+        LocalTransport(), studio="s", zone=zone, workspace=ws, baseline=b, python=sys.executable
+    )
     assert not p.unsynced_in_studio and p.pulled
     assert len(list(host.iterdir())) == 13
     r = sync(allow_mass_delete=True)
@@ -174,8 +207,9 @@ def test_pull_of_many_files_through_host_writer_threads(local, monkeypatch):
 
     pooled = []
     submit = wire._Writers.submit
-    monkeypatch.setattr(wire._Writers, "submit", lambda self, key, *a: pooled.append(key) or
-                        submit(self, key, *a))
+    monkeypatch.setattr(
+        wire._Writers, "submit", lambda self, key, *a: pooled.append(key) or submit(self, key, *a)
+    )
     host, studio, sync, (zone, ws, b) = local
     n = wire.PUT_THREADS_MIN + 20
     for i in range(n):
@@ -221,8 +255,14 @@ def test_zone_host_dot_is_the_workspace_itself(tmp_path):
     (ws / "a.txt").write_text("a")
     studio = tmp_path / "studio"
     b = Baseline(tmp_path / "state.db")
-    r = sync_zone(LocalTransport(), studio="s", zone=Zone("all", ".", str(studio)), workspace=ws,
-                  baseline=b, python=sys.executable)
+    r = sync_zone(
+        LocalTransport(),
+        studio="s",
+        zone=Zone("all", ".", str(studio)),
+        workspace=ws,
+        baseline=b,
+        python=sys.executable,
+    )
     assert [c.path for c in r.pushed] == ["a.txt"] and (studio / "a.txt").read_text() == "a"
 
 
@@ -257,22 +297,32 @@ def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, renameat2)
         monkeypatch.setattr(wire, "_renameat2", False)  # the stat + rename fallback
     elif renameat2 == "refused":  # e.g. a seccomp profile without it: EPERM, then never again
         calls = []
-        monkeypatch.setattr(wire, "_renameat2", (lambda *a: calls.append(a) or -1, lambda: errno.EPERM))
+        monkeypatch.setattr(
+            wire, "_renameat2", (lambda *a: calls.append(a) or -1, lambda: errno.EPERM)
+        )
     root = tmp_path / "zone"
     (root / "d").mkdir(parents=True)
     (root / "d" / "exists.txt").write_text("already here")  # appeared since the scan
     (root / "old.txt").write_text("old")  # expected as scanned
     (root / "moved.txt").write_text("changed meanwhile")  # no longer as scanned
     st_old = os.stat(root / "old.txt")
-    files = {f"d/e{i % 3}/f{i:03}.bin": (os.urandom(i * 37), (0o644, 0o600, 0o755, 0o444)[i % 4],
-                                         1_600_000_000_123_456_789 + i)
-             for i in range(wire.PUT_THREADS_MIN + 10)}
+    files = {
+        f"d/e{i % 3}/f{i:03}.bin": (
+            os.urandom(i * 37),
+            (0o644, 0o600, 0o755, 0o444)[i % 4],
+            1_600_000_000_123_456_789 + i,
+        )
+        for i in range(wire.PUT_THREADS_MIN + 10)
+    }
     files["big.bin"] = (os.urandom(wire.SMALL + 4096), 0o640, 1_600_000_000_000_000_000)  # streamed
     files["d/exists.txt"] = (b"new", 0o644, 1_600_000_000_000_000_000)
     files["old.txt"] = (b"new old", 0o644, 1_600_000_000_000_000_000)
     files["moved.txt"] = (b"new moved", 0o644, 1_600_000_000_000_000_000)
-    res = _put(root, files, expect={"old.txt": ["f", st_old.st_size, st_old.st_mtime_ns],
-                                    "moved.txt": ["f", 3, 1]})
+    res = _put(
+        root,
+        files,
+        expect={"old.txt": ["f", st_old.st_size, st_old.st_mtime_ns], "moved.txt": ["f", 3, 1]},
+    )
     assert set(res) == set(files)
     assert bool(wire._renameat2) == (renameat2 == "libc")
     if renameat2 == "refused":
@@ -298,23 +348,43 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
     the agent fails to start, and only then is the studio's state asked for."""
     import json
 
-    from blockc.run import state
-    from blockc.sync import studio as syncing
     from blockc.errors import BlockcError
+    from blockc.run import state
     from blockc.run.progress import Progress
     from blockc.run.settings import Settings
     from blockc.sync import SyncError
+    from blockc.sync import studio as syncing
 
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
     (tmp_path / "ws").mkdir()
-    studio = state.Studio(name="gone", owner="o", template="t", template_path="-",
-                          artifact_hash="0" * 64, image="i", runtime="podman", state="RUNNING",
-                          workspace=str(tmp_path / "ws"))
+    studio = state.Studio(
+        name="gone",
+        owner="o",
+        template="t",
+        template_path="-",
+        artifact_hash="0" * 64,
+        image="i",
+        runtime="podman",
+        state="RUNNING",
+        workspace=str(tmp_path / "ws"),
+    )
     studio.artifact_dir.mkdir(parents=True)
-    (studio.artifact_dir / "studio.json").write_text(json.dumps({
-        "image": {"uid": 1000, "gid": 1000},
-        "zones": [{"name": "w", "host": "w", "container": "/zones/w", "direction": "both",
-                   "exclude": []}]}))
+    (studio.artifact_dir / "studio.json").write_text(
+        json.dumps(
+            {
+                "image": {"uid": 1000, "gid": 1000},
+                "zones": [
+                    {
+                        "name": "w",
+                        "host": "w",
+                        "container": "/zones/w",
+                        "direction": "both",
+                        "exclude": [],
+                    }
+                ],
+            }
+        )
+    )
 
     class Refusing(LocalTransport):  # what `podman exec` does for a stopped container
         def _argv(self, argv):
@@ -334,7 +404,9 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
     import blockc.run.runtimes
 
     for st, raised in (("stopped", "is not running"), ("running", "lost the sync agent")):
-        monkeypatch.setattr(blockc.run.runtimes, "get_runtime", lambda name, settings, st=st: Runtime(st))
+        monkeypatch.setattr(
+            blockc.run.runtimes, "get_runtime", lambda name, settings, st=st: Runtime(st)
+        )
         with pytest.raises(BlockcError, match=raised) as exc:
             syncing.sync_command(studio, Settings(), mode="both", progress=Progress(io.StringIO()))
         assert isinstance(exc.value, SyncError) == (st == "running")
@@ -343,19 +415,19 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ the agent's JSON and start
 
+
 def _json_values(rnd, depth=0):
     pick = rnd.randrange(8 if depth < 3 else 5)
     if pick == 0:
         return rnd.choice([None, True, False])
     if pick == 1:
-        return rnd.choice([0, -1, 1 << 63, -(1 << 70), rnd.randrange(-10**6, 10**6)])
+        return rnd.choice([0, -1, 1 << 63, -(1 << 70), rnd.randrange(-(10**6), 10**6)])
     if pick in (2, 3, 4):  # names as file names come: any code point, surrogate escapes too
-        alphabet = "aé\n\"\\/\t\x00\x7f€😀\udcff "
+        alphabet = 'aé\n"\\/\t\x00\x7f€😀\udcff '
         return "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(6)))
     if pick in (5, 6):
         return [_json_values(rnd, depth + 1) for _ in range(rnd.randrange(4))]
-    return {str(rnd.random()): _json_values(rnd, depth + 1)
-            for _ in range(rnd.randrange(4))}
+    return {str(rnd.random()): _json_values(rnd, depth + 1) for _ in range(rnd.randrange(4))}
 
 
 def test_agent_json_is_the_json_module():
@@ -373,8 +445,25 @@ def test_agent_json_is_the_json_module():
         assert wire.loads(text) == v == wire.loads(text.encode("ascii"))
 
 
-@pytest.mark.parametrize("text", ["", " ", "[1,", "[1] x", "[1]\n", " [1]", "NaN", "[Infinity]",
-                                  "{'a': 1}", "[1,]", '"\\x41"', "\xff", b"[\xff]", "01"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "[1,",
+        "[1] x",
+        "[1]\n",
+        " [1]",
+        "NaN",
+        "[Infinity]",
+        "{'a': 1}",
+        "[1,]",
+        '"\\x41"',
+        "\xff",
+        b"[\xff]",
+        "01",
+    ],
+)
 def test_agent_json_refuses_what_is_not_one_strict_value(text):
     with pytest.raises(ValueError):
         wire.loads(text)
@@ -395,23 +484,27 @@ def test_an_agent_compiled_in_the_studio_syncs_the_same(local):
     assert [c.path for c in r.pushed] == ["a.txt"]
     (studio / "a.txt").write_text("from the studio")
     r = sync("pull", agent=Session(LocalTransport(), sys.executable, agent_source()))
-    assert [c.path for c in r.pulled] == ["a.txt"] and (host / "a.txt").read_text() == "from the studio"
+    assert [c.path for c in r.pulled] == ["a.txt"] and (
+        host / "a.txt"
+    ).read_text() == "from the studio"
 
 
 def test_agent_json_without_the_c_codec_is_the_same(tmp_path):
     """A Python without _json: the agent falls back to the json module, same behaviour."""
-    code = ("import sys; sys.modules['_json'] = None\n"
-            "from blockc.sync import agent as a\n"
-            "assert a.dumps.__self__.__class__.__name__ == 'JSONEncoder', a.dumps\n"
-            "v = ['é\\udcff', 1 << 70, None, {'k': [True]}]\n"
-            "assert a.loads(a.dumps(v)) == v and a.dumps(v) == '[\"\\\\u00e9\\\\udcff\",1180591620717411303424,null,{\"k\":[true]}]'\n"
-            "for bad in ('NaN', '[1] x', ' [1]', '[1]\\n', ''):\n"
-            "    try:\n"
-            "        a.loads(bad)\n"
-            "    except ValueError:\n"
-            "        pass\n"
-            "    else:\n"
-            "        raise SystemExit('accepted ' + bad)\n")
+    code = (
+        "import sys; sys.modules['_json'] = None\n"
+        "from blockc.sync import agent as a\n"
+        "assert a.dumps.__self__.__class__.__name__ == 'JSONEncoder', a.dumps\n"
+        "v = ['é\\udcff', 1 << 70, None, {'k': [True]}]\n"
+        'assert a.loads(a.dumps(v)) == v and a.dumps(v) == \'["\\\\u00e9\\\\udcff",1180591620717411303424,null,{"k":[true]}]\'\n'
+        "for bad in ('NaN', '[1] x', ' [1]', '[1]\\n', ''):\n"
+        "    try:\n"
+        "        a.loads(bad)\n"
+        "    except ValueError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit('accepted ' + bad)\n"
+    )
     import subprocess
 
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -427,8 +520,9 @@ def _boot(magic, code, source, then=b""):
     c = zlib.compress(code) if code else b""
     s = zlib.compress(source)
     payload = magic + len(c).to_bytes(4, "big") + len(s).to_bytes(4, "big") + c + s
-    return subprocess.run(agent_argv(sys.executable), input=payload + then, capture_output=True,
-                          check=True).stdout
+    return subprocess.run(
+        agent_argv(sys.executable), input=payload + then, capture_output=True, check=True
+    ).stdout
 
 
 def test_agent_start_runs_the_compiled_code_only_when_the_bytecode_matches():
@@ -453,9 +547,9 @@ def test_agent_payload_carries_the_compiled_agent_and_fits_a_pipe():
     p = agent_payload()
     nc, ns = int.from_bytes(p[4:8], "big"), int.from_bytes(p[8:12], "big")
     assert p[:4] == MAGIC_NUMBER and len(p) == 12 + nc + ns
-    code = marshal.loads(zlib.decompress(p[12:12 + nc]))
+    code = marshal.loads(zlib.decompress(p[12 : 12 + nc]))
     assert "Agent" in code.co_names
-    assert zlib.decompress(p[12 + nc:]).decode() == agent_source()
+    assert zlib.decompress(p[12 + nc :]).decode() == agent_source()
     # if this fails, the agent outgrew what a pipe holds by default (64 KiB): writing it waits
     # for the studio's Python to start (~0.2 s) before the host can go on
     assert len(p) < 60_000
@@ -482,7 +576,8 @@ def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):
         "s.artifact_dir.mkdir(parents=True)\n"
         "(s.artifact_dir / 'studio.json').write_text(json.dumps({'image': {'uid': 1000, 'gid': 1000},\n"
         "    'zones': [{'name': 'w', 'host': 'w', 'container': '/z', 'direction': 'both', 'exclude': []}]}))\n"
-        "state.save(s)\n")
+        "state.save(s)\n"
+    )
     subprocess.run([sys.executable, "-c", code, str(ws)], env=env, check=True)
     probe = (
         "import json, subprocess, sys\n"
@@ -493,24 +588,29 @@ def test_blockc_sync_starts_the_agent_before_its_heavy_imports(tmp_path):
         "subprocess.Popen.__init__ = popen\n"
         "sys.argv = ['blockc', 'sync', 's1', '--pull']\n"
         "from blockc.cli import main\n"
-        "main()\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                         check=True).stdout
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout
     seen = json.loads(out)
     assert seen["argv"] == ["podman", "exec", "-i", "-u", "1000", "studio-s1-pod-0-studio"]
     early = {"blockc.sync.engine", "blockc.sync.baseline", "blockc.types", "typing", "pathlib"}
     assert early.isdisjoint(seen["modules"]), early & set(seen["modules"])
 
 
-@pytest.mark.parametrize("op, answer", [
-    ("put", '{"ok": True, "results": {"a.txt": ["ok", "x"]}}'),
-    ("put", '{"ok": True, "results": {"a.txt": ["ok", ["a.txt", "f", "1", 2, 3]]}}'),
-    ("put", '{"ok": True, "results": ["a.txt"]}'),
-    ("put", '{"ok": True, "results": {"a.txt": 7}}'),
-    ("mkdir", '{"ok": True, "results": {"d": ["ok", ["d", "d", 0, None, 493]]}}'),
-    ("delete", '{"ok": True, "results": {"gone.txt": ["maybe"]}}'),
-    ("hello", '{"ok": True, "protocol": PROTOCOL, "uid": 0, "exists": True, "zone_id": [1]}'),
-])
+@pytest.mark.parametrize(
+    "op, answer",
+    [
+        ("put", '{"ok": True, "results": {"a.txt": ["ok", "x"]}}'),
+        ("put", '{"ok": True, "results": {"a.txt": ["ok", ["a.txt", "f", "1", 2, 3]]}}'),
+        ("put", '{"ok": True, "results": ["a.txt"]}'),
+        ("put", '{"ok": True, "results": {"a.txt": 7}}'),
+        ("mkdir", '{"ok": True, "results": {"d": ["ok", ["d", "d", 0, None, 493]]}}'),
+        ("delete", '{"ok": True, "results": {"gone.txt": ["maybe"]}}'),
+        ("hello", '{"ok": True, "protocol": PROTOCOL, "uid": 0, "exists": True, "zone_id": [1]}'),
+    ],
+)
 def test_malformed_agent_answers_are_a_lost_agent_not_a_crash(local, op, answer):
     """The agent is trusted for nothing: an answer of the wrong shape ends the sync with a
     SyncError (exit 1, "bad reply"), never a TypeError or another internal error."""
@@ -523,7 +623,9 @@ def test_malformed_agent_answers_are_a_lost_agent_not_a_crash(local, op, answer)
     (host / "gone.txt").unlink()
     (host / "a.txt").write_text("new")
     (host / "d").mkdir()
-    evil = agent_source().replace('if __name__ == "__main__":\n    main()', "") + f"""
+    evil = (
+        agent_source().replace('if __name__ == "__main__":\n    main()', "")
+        + f"""
 def op_{op}(self, msg):
     if "{op}" == "put":
         ChunkReader(self.inp).drain()
@@ -531,5 +633,6 @@ def op_{op}(self, msg):
 Agent.op_{op} = op_{op}
 main()
 """
+    )
     with pytest.raises(SyncError, match="bad reply"):
         sync("push", agent=Session(LocalTransport(), sys.executable, evil))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from compiler_support import EXAMPLES
 
 from blockc import testing
 from blockc.errors import BlockcError
 from blockc.types import BlockType, Contributions
-
-from compiler_support import EXAMPLES
 
 
 def test_make_registry_is_fresh_and_core_only():
@@ -27,8 +26,9 @@ def test_register_block_type_in_one_call(tmp_path):
     assert reg.types["nothing"].type is bt and reg.types["nothing"].plugin.version == "9.9"
     assert "app" in reg.types
     with pytest.raises(BlockcError) as exc:  # core already has 'app': named, not silent
-        testing.register_block_type(BlockType("app", {"type": "object"},
-                                              lambda ctx: Contributions()))
+        testing.register_block_type(
+            BlockType("app", {"type": "object"}, lambda ctx: Contributions())
+        )
     assert "already provided by plugin 'core'" in str(exc.value)
 
 
@@ -46,17 +46,21 @@ def test_result_of_a_failed_compile(tmp_path):
 
 
 def test_write_template_text_bytes_data_and_side_files(tmp_path):
-    p = testing.write_template(tmp_path, b"apiVersion: x\n", files={"sub/a.txt": "A",
-                                                                   "b.bin": b"\x00"})
+    p = testing.write_template(
+        tmp_path, b"apiVersion: x\n", files={"sub/a.txt": "A", "b.bin": b"\x00"}
+    )
     assert p.read_bytes() == b"apiVersion: x\n"
-    assert (tmp_path / "sub/a.txt").read_text() == "A" and (tmp_path / "b.bin").read_bytes() == b"\x00"
+    assert (tmp_path / "sub/a.txt").read_text() == "A" and (
+        tmp_path / "b.bin"
+    ).read_bytes() == b"\x00"
     p = testing.write_template(tmp_path, testing.template({"type": "port"}), filename="t.yaml")
     assert p.name == "t.yaml" and "type: port" in p.read_text()
 
 
 def test_strict_compile_checks_manifests(tmp_path):
-    r = testing.compile_template(testing.template({"type": "port", "with": {"port": 8000}}),
-                                 tmp_path, strict=True)
+    r = testing.compile_template(
+        testing.template({"type": "port", "with": {"port": 8000}}), tmp_path, strict=True
+    )
     assert r.ok, r.messages
 
 

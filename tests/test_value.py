@@ -30,12 +30,15 @@ def test_positional_keyword_and_defaults():
     assert Point(y=3, x=1) == Point(1, 3)
 
 
-@pytest.mark.parametrize("args, kwargs, message", [
-    ((), {}, "missing argument 'x'"),
-    ((1, 2, 3, 4), {}, "takes 3 arguments"),
-    ((1,), {"w": 2}, "unexpected argument 'w'"),
-    ((1,), {"x": 2}, "multiple values for 'x'"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((), {}, "missing argument 'x'"),
+        ((1, 2, 3, 4), {}, "takes 3 arguments"),
+        ((1,), {"w": 2}, "unexpected argument 'w'"),
+        ((1,), {"x": 2}, "multiple values for 'x'"),
+    ],
+)
 def test_bad_arguments(args, kwargs, message):
     with pytest.raises(TypeError, match=message):
         Point(*args, **kwargs)
@@ -71,6 +74,7 @@ def test_equality_hash_repr_and_inheritance():
 
 def test_field_without_default_after_default_is_refused():
     with pytest.raises(TypeError, match="'b' without a default"):
+
         class Bad(Value):
             a: int = 0
             b: int

@@ -10,5 +10,13 @@ from .. import hookimpl
 def blockc_block_types():
     from . import app, dockerfile, file_sync, files, kubernetes, packages
 
-    return [packages.SYSTEM_PACKAGES, packages.PYTHON_PACKAGES, dockerfile.DOCKERFILE,
-            files.FILES, app.APP, app.PORT, file_sync.FILE_SYNC, kubernetes.KUBERNETES]
+    return [
+        packages.SYSTEM_PACKAGES,
+        packages.PYTHON_PACKAGES,
+        dockerfile.DOCKERFILE,
+        files.FILES,
+        app.APP,
+        app.PORT,
+        file_sync.FILE_SYNC,
+        kubernetes.KUBERNETES,
+    ]

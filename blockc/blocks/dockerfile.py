@@ -7,21 +7,29 @@ no USER/CMD/ENTRYPOINT, which blockc owns) and copies ``files`` into the context
 from __future__ import annotations
 
 from ..types import BlockContext, BlockType, Contributions, Phase, Raw, Step
-from .options import options
 from .files import FILE_ITEM, file_contributions
+from .options import options
 
 ALLOWED = {"RUN", "ENV", "ARG", "LABEL", "WORKDIR", "EXPOSE", "VOLUME", "STOPSIGNAL"}
-OWNED = {"FROM": "a template has one base image (spec.image.base)",
-         "USER": "use as_root: true/false; studios always end as the studio user",
-         "CMD": "apps are launched by blockc's supervisor; use an app block",
-         "ENTRYPOINT": "apps are launched by blockc's supervisor; use an app block",
-         "HEALTHCHECK": "health is declared per app",
-         "COPY": "list the file under `files:` (src, dest) and blockc copies it",
-         "ADD": "list the file under `files:` (src, dest) and blockc copies it",
-         "SHELL": "it would change the shell of every later step",
-         "ONBUILD": "not supported", "MAINTAINER": "deprecated; use LABEL"}
-PHASES = {"system": Phase.SYSTEM, "runtime": Phase.RUNTIME, "app": Phase.APP,
-          "config": Phase.CONFIG, "files": Phase.FILES}
+OWNED = {
+    "FROM": "a template has one base image (spec.image.base)",
+    "USER": "use as_root: true/false; studios always end as the studio user",
+    "CMD": "apps are launched by blockc's supervisor; use an app block",
+    "ENTRYPOINT": "apps are launched by blockc's supervisor; use an app block",
+    "HEALTHCHECK": "health is declared per app",
+    "COPY": "list the file under `files:` (src, dest) and blockc copies it",
+    "ADD": "list the file under `files:` (src, dest) and blockc copies it",
+    "SHELL": "it would change the shell of every later step",
+    "ONBUILD": "not supported",
+    "MAINTAINER": "deprecated; use LABEL",
+}
+PHASES = {
+    "system": Phase.SYSTEM,
+    "runtime": Phase.RUNTIME,
+    "app": Phase.APP,
+    "config": Phase.CONFIG,
+    "files": Phase.FILES,
+}
 
 
 def parse(text: str):
@@ -52,14 +60,20 @@ def _contribute(ctx: BlockContext) -> Contributions:
     kept = []
     for line, keyword, full in parse(text):
         if keyword is None:
-            ctx.error(f"instructions line {line}: ends with a line continuation '\\'",
-                      "instructions")
+            ctx.error(
+                f"instructions line {line}: ends with a line continuation '\\'", "instructions"
+            )
         elif keyword in OWNED:
-            ctx.error(f"instructions line {line}: {keyword} is not allowed here "
-                      f"({OWNED[keyword]})", "instructions")
+            ctx.error(
+                f"instructions line {line}: {keyword} is not allowed here ({OWNED[keyword]})",
+                "instructions",
+            )
         elif keyword not in ALLOWED:
-            ctx.error(f"instructions line {line}: unknown instruction {keyword!r} "
-                      f"(allowed: {', '.join(sorted(ALLOWED))})", "instructions")
+            ctx.error(
+                f"instructions line {line}: unknown instruction {keyword!r} "
+                f"(allowed: {', '.join(sorted(ALLOWED))})",
+                "instructions",
+            )
         else:
             kept.append(full)
     phase = PHASES[ctx.options.get("phase", "config")]
@@ -76,14 +90,26 @@ def _contribute(ctx: BlockContext) -> Contributions:
 DOCKERFILE = BlockType(
     name="dockerfile",
     description="Raw Containerfile instructions written by the admin (no FROM, USER, CMD, COPY).",
-    schema=options({
-        "instructions": {"type": "string", "maxLength": 65536,
-                         "description": "Containerfile instructions (RUN, ENV, ARG, LABEL, WORKDIR...)."},
-        "as_root": {"type": "boolean", "default": False},
-        "files": {"type": "array", "items": FILE_ITEM,
-                  "description": "Template files copied into the build context (and image)."},
-        "phase": {"enum": sorted(PHASES), "default": "config",
-                  "description": "Where the instructions land in the Containerfile."},
-    }, required=("instructions",)),
+    schema=options(
+        {
+            "instructions": {
+                "type": "string",
+                "maxLength": 65536,
+                "description": "Containerfile instructions (RUN, ENV, ARG, LABEL, WORKDIR...).",
+            },
+            "as_root": {"type": "boolean", "default": False},
+            "files": {
+                "type": "array",
+                "items": FILE_ITEM,
+                "description": "Template files copied into the build context (and image).",
+            },
+            "phase": {
+                "enum": sorted(PHASES),
+                "default": "config",
+                "description": "Where the instructions land in the Containerfile.",
+            },
+        },
+        required=("instructions",),
+    ),
     contribute=_contribute,
 )

@@ -5,19 +5,47 @@ from __future__ import annotations
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step, Zone
 from .options import ABS_PATH, NO_CONTROL, REL_PATH, options
 
-EXCLUDE = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NO_CONTROL,
-           "x-kind": "gitignore pattern"}
-ZONE = options({
-    "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 40,
-             "x-kind": "zone name (a DNS-1123 label)"},
-    "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
-    "container": ABS_PATH | {"description": "Directory in the studio."},
-    "direction": {"enum": ["both", "in", "out"]},
-    "exclude": {"type": "array", "items": EXCLUDE},
-}, required=("name", "host", "container"))
+EXCLUDE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 1024,
+    "pattern": NO_CONTROL,
+    "x-kind": "gitignore pattern",
+}
+ZONE = options(
+    {
+        "name": {
+            "type": "string",
+            "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            "maxLength": 40,
+            "x-kind": "zone name (a DNS-1123 label)",
+        },
+        "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
+        "container": ABS_PATH | {"description": "Directory in the studio."},
+        "direction": {"enum": ["both", "in", "out"]},
+        "exclude": {"type": "array", "items": EXCLUDE},
+    },
+    required=("name", "host", "container"),
+)
 
-RESERVED = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt/blockc", "/proc",
-            "/root", "/run", "/sbin", "/sys", "/usr", "/var/log/blockc", "/opt/studio/venv")
+RESERVED = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/opt/blockc",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/log/blockc",
+    "/opt/studio/venv",
+)
 
 
 def _contribute(ctx: BlockContext) -> Contributions:
@@ -26,29 +54,57 @@ def _contribute(ctx: BlockContext) -> Contributions:
     for i, z in enumerate(ctx.options["zones"]):
         container = z["container"].rstrip("/") or "/"
         if any(container == r or (r != "/" and container.startswith(r + "/")) for r in RESERVED):
-            ctx.error(f"container path {container} is a system directory; sync zones go in "
-                      f"the studio user's space (e.g. {ctx.image.workdir})", "zones", i,
-                      "container")
+            ctx.error(
+                f"container path {container} is a system directory; sync zones go in "
+                f"the studio user's space (e.g. {ctx.image.workdir})",
+                "zones",
+                i,
+                "container",
+            )
             continue
         excludes = common + list(z.get("exclude", []))
-        zones.append(Zone(z["name"], z["host"].rstrip("/"), container,
-                          z.get("direction", "both"), tuple(excludes)))
+        zones.append(
+            Zone(
+                z["name"],
+                z["host"].rstrip("/"),
+                container,
+                z.get("direction", "both"),
+                tuple(excludes),
+            )
+        )
     dirs = tuple(z.container for z in zones)
     steps = []
     if dirs:  # the zone directories exist in the image and belong to the studio user
         img = ctx.image
-        steps = [Step(Phase.CONFIG, [Run([("mkdir", "-p", "--", *dirs),
-                                          ("chown", f"{img.uid}:{img.gid}", "--", *dirs)])])]
+        steps = [
+            Step(
+                Phase.CONFIG,
+                [
+                    Run(
+                        [
+                            ("mkdir", "-p", "--", *dirs),
+                            ("chown", f"{img.uid}:{img.gid}", "--", *dirs),
+                        ]
+                    )
+                ],
+            )
+        ]
     return Contributions(zones=zones, steps=steps)
 
 
 FILE_SYNC = BlockType(
     name="file-sync",
     description="Sync zones: host directories (relative to the workspace) <-> studio paths.",
-    schema=options({
-        "zones": {"type": "array", "minItems": 1, "items": ZONE},
-        "exclude": {"type": "array", "items": EXCLUDE,
-                    "description": "gitignore-style patterns excluded in every zone."},
-    }, required=("zones",)),
+    schema=options(
+        {
+            "zones": {"type": "array", "minItems": 1, "items": ZONE},
+            "exclude": {
+                "type": "array",
+                "items": EXCLUDE,
+                "description": "gitignore-style patterns excluded in every zone.",
+            },
+        },
+        required=("zones",),
+    ),
     contribute=_contribute,
 )

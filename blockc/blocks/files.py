@@ -25,8 +25,11 @@ def file_contributions(ctx: BlockContext, items, *path):
             ctx.error(f"{src!r} resolves outside the template's directory", *where)
             continue
         if not full.is_file():
-            ctx.error(f"{src!r}: no such file next to the template "
-                      f"({'a directory' if full.is_dir() else 'missing'})", *where)
+            ctx.error(
+                f"{src!r}: no such file next to the template "
+                f"({'a directory' if full.is_dir() else 'missing'})",
+                *where,
+            )
             continue
         if full.stat().st_size > MAX_FILE:
             ctx.error(f"{src!r} is larger than 50 MiB; put it in the image another way", *where)
@@ -48,7 +51,8 @@ def _contribute(ctx: BlockContext) -> Contributions:
 FILES = BlockType(
     name="files",
     description="Files next to the template copied into the image, owned by the studio user.",
-    schema=options({"files": {"type": "array", "minItems": 1, "items": FILE_ITEM}},
-                   required=("files",)),
+    schema=options(
+        {"files": {"type": "array", "minItems": 1, "items": FILE_ITEM}}, required=("files",)
+    ),
     contribute=_contribute,
 )

@@ -7,9 +7,12 @@ import re
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step
 from .options import URL, options
 
-APT_PACKAGE = {"type": "string", "maxLength": 200,
-               "pattern": r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$",
-               "x-kind": "Debian package name (name or name=version)"}
+APT_PACKAGE = {
+    "type": "string",
+    "maxLength": 200,
+    "pattern": r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$",
+    "x-kind": "Debian package name (name or name=version)",
+}
 
 
 def _system(ctx: BlockContext) -> Contributions:
@@ -20,8 +23,10 @@ def _system(ctx: BlockContext) -> Contributions:
 SYSTEM_PACKAGES = BlockType(
     name="system-packages",
     description="Debian packages, installed in one cached apt layer.",
-    schema=options({"apt": {"type": "array", "minItems": 1, "items": APT_PACKAGE,
-                            "uniqueItems": True}}, required=("apt",)),
+    schema=options(
+        {"apt": {"type": "array", "minItems": 1, "items": APT_PACKAGE, "uniqueItems": True}},
+        required=("apt",),
+    ),
     contribute=_system,
 )
 
@@ -29,13 +34,16 @@ SYSTEM_PACKAGES = BlockType(
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _RELEASE = r"[0-9]+(?:\.[0-9]+)*"
 _VERSION = _RELEASE + r"(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
-_CLAUSE = (rf"(?:(?:==|!=)\s*{_RELEASE}\.\*|(?:==|!=|>=|<=|>|<)\s*{_VERSION}"
-           rf"|~=\s*[0-9]+(?:\.[0-9]+)+)")
+_CLAUSE = (
+    rf"(?:(?:==|!=)\s*{_RELEASE}\.\*|(?:==|!=|>=|<=|>|<)\s*{_VERSION}"
+    rf"|~=\s*[0-9]+(?:\.[0-9]+)+)"
+)
 # The common shapes (name, extras, version clauses): a strict subset of PEP 508, so a match is
 # always a valid requirement; anything else is judged by `packaging`.
 _SIMPLE_REQUIREMENT = re.compile(
     rf"^{_NAME}\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?\s*"
-    rf"(?:{_CLAUSE}(?:\s*,\s*{_CLAUSE})*)?$")
+    rf"(?:{_CLAUSE}(?:\s*,\s*{_CLAUSE})*)?$"
+)
 
 
 def requirement_problem(req: str) -> str | None:
@@ -84,16 +92,23 @@ def pinned(ctx: BlockContext, name: str, version: str, *path) -> str | None:
         except InvalidSpecifier:
             continue
         return f"{name}{candidate}"
-    ctx.error(f"{version!r} is not a PEP 440 version or specifier "
-              f"(e.g. \"4.*\", \"4.2.1\", \"==4.2.1\", \">=4,<5\")", *path)
+    ctx.error(
+        f"{version!r} is not a PEP 440 version or specifier "
+        f'(e.g. "4.*", "4.2.1", "==4.2.1", ">=4,<5")',
+        *path,
+    )
     return None
 
 
 def pip_install(ctx: BlockContext, requirements, *, index_url=None, extra_index_urls=()) -> Run:
     """The one way blocks pip-install into the studio's Python environment (as the studio
     user, so the user can add packages later)."""
-    argv = [f"{ctx.image.python}/bin/pip", "install", "--no-cache-dir",
-            "--disable-pip-version-check"]
+    argv = [
+        f"{ctx.image.python}/bin/pip",
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+    ]
     if index_url:
         argv += ["--index-url", index_url]
     for url in extra_index_urls:
@@ -101,28 +116,44 @@ def pip_install(ctx: BlockContext, requirements, *, index_url=None, extra_index_
     return Run([tuple(argv) + ("--", *requirements)], user="studio")
 
 
-PIP_VERSION = {"type": "string", "minLength": 1, "maxLength": 200,
-               "pattern": r"^[0-9A-Za-z<>=!~*.,+ ]+$",
-               "x-kind": "PEP 440 version or specifier (\"4.*\", \"==4.2.1\")"}
-REQUIREMENT = {"type": "string", "minLength": 1, "maxLength": 1000,
-               "pattern": r"^[A-Za-z0-9]", "x-kind": "PEP 508 requirement"}
+PIP_VERSION = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": r"^[0-9A-Za-z<>=!~*.,+ ]+$",
+    "x-kind": 'PEP 440 version or specifier ("4.*", "==4.2.1")',
+}
+REQUIREMENT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 1000,
+    "pattern": r"^[A-Za-z0-9]",
+    "x-kind": "PEP 508 requirement",
+}
 
 
 def _python(ctx: BlockContext) -> Contributions:
     reqs = requirement_errors(ctx, ctx.options.get("packages", []), "packages")
-    run = pip_install(ctx, reqs, index_url=ctx.options.get("index_url"),
-                      extra_index_urls=ctx.options.get("extra_index_urls", ()))
+    run = pip_install(
+        ctx,
+        reqs,
+        index_url=ctx.options.get("index_url"),
+        extra_index_urls=ctx.options.get("extra_index_urls", ()),
+    )
     return Contributions(steps=[Step(Phase.RUNTIME, [run])])
 
 
 PYTHON_PACKAGES = BlockType(
     name="python-packages",
     description="pip packages in the studio's Python environment (/opt/studio/venv).",
-    schema=options({
-        "packages": {"type": "array", "minItems": 1, "items": REQUIREMENT},
-        "index_url": URL,
-        "extra_index_urls": {"type": "array", "items": URL},
-    }, required=("packages",)),
+    schema=options(
+        {
+            "packages": {"type": "array", "minItems": 1, "items": REQUIREMENT},
+            "index_url": URL,
+            "extra_index_urls": {"type": "array", "items": URL},
+        },
+        required=("packages",),
+    ),
     contribute=_python,
     after=("system-packages",),
 )

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import load as loader
 from ..errors import BlockcError, Diagnostic, did_you_mean
-from .model import Artifact, BlockSpec, Plan, Resolved, Template
 from ..plugins import Registry, broken_diagnostics
 from ..types import BlockContext, Contributions, StudioImage
+from . import load as loader
+from .model import Artifact, BlockSpec, Plan, Resolved, Template
 from .validate import locate, schema_errors, template_schema
 
 DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
 
 
-def validate_template(doc: loader.Document, registry: Registry, *, base_image: str | None = None
-                      ) -> Template:
+def validate_template(
+    doc: loader.Document, registry: Registry, *, base_image: str | None = None
+) -> Template:
     """Stage 2: the template envelope and every block's options, all errors at once."""
     template, diags = _validate(doc, registry, base_image)
     if diags:
@@ -34,21 +35,33 @@ def _in_block(path: tuple) -> int | None:
     return None
 
 
-def _validate(doc: loader.Document, registry: Registry, base_image: str | None
-              ) -> tuple[Template | None, list[Diagnostic]]:
+def _validate(
+    doc: loader.Document, registry: Registry, base_image: str | None
+) -> tuple[Template | None, list[Diagnostic]]:
     """The template and its problems. With problems only inside some blocks, the template
     holds the other blocks, so that later stages can still report theirs in the same run."""
     data = doc.data
     if not isinstance(data, dict):
-        return None, [Diagnostic("a template is a mapping with apiVersion, kind, metadata "
-                                 "and spec", file=doc.file, line=1, col=1)]
+        return None, [
+            Diagnostic(
+                "a template is a mapping with apiVersion, kind, metadata and spec",
+                file=doc.file,
+                line=1,
+                col=1,
+            )
+        ]
     diags = locate(doc, (), schema_errors(data, template_schema()))
     if base_image is not None:
-        base_schema = template_schema()["properties"]["spec"]["properties"]["image"][
-            "properties"]["base"]
+        base_schema = template_schema()["properties"]["spec"]["properties"]["image"]["properties"][
+            "base"
+        ]
         if schema_errors(base_image, base_schema):
-            diags.append(Diagnostic(f"--base-image: {base_image!r} is not a valid base image "
-                                    f"reference", file=doc.file))
+            diags.append(
+                Diagnostic(
+                    f"--base-image: {base_image!r} is not a valid base image reference",
+                    file=doc.file,
+                )
+            )
     spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
     raw_blocks = spec.get("blocks") if isinstance(spec.get("blocks"), list) else []
     blocks: list[BlockSpec] = []
@@ -67,19 +80,36 @@ def _validate(doc: loader.Document, registry: Registry, base_image: str | None
             msg = f"unknown block type '{btype}'"
             if broken:
                 msg += f" (plugins that failed to load: {', '.join(sorted(broken))})"
-            diags.append(Diagnostic(msg, file=doc.file, line=line, col=col, block_id=bid,
-                                    block_type=btype, hint=hint or "see `blockc plugins`",
-                                    path=path + ("type",)))
+            diags.append(
+                Diagnostic(
+                    msg,
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    block_id=bid,
+                    block_type=btype,
+                    hint=hint or "see `blockc plugins`",
+                    path=path + ("type",),
+                )
+            )
             continue
         if not isinstance(bid, str):
             continue
         if bid in seen:
             line, col = doc.where(path + ("id",) if "id" in raw else path)
             first = doc.where(("spec", "blocks", seen[bid]))[0]
-            diags.append(Diagnostic(f"duplicate block id '{bid}' (first used by the block at "
-                                    f"line {first}); give one of them another `id:`",
-                                    file=doc.file, line=line, col=col, block_id=bid,
-                                    block_type=btype, path=path))
+            diags.append(
+                Diagnostic(
+                    f"duplicate block id '{bid}' (first used by the block at "
+                    f"line {first}); give one of them another `id:`",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    block_id=bid,
+                    block_type=btype,
+                    path=path,
+                )
+            )
             continue
         seen[bid] = i
         options = raw.get("with", {})
@@ -90,10 +120,17 @@ def _validate(doc: loader.Document, registry: Registry, base_image: str | None
             problems = schema_errors(options, entry.type.schema)
         except Exception as exc:  # the plugin's own schema is broken: name it, no traceback
             line, col = doc.where(path)
-            diags.append(Diagnostic(f"the block type's options schema is invalid: "
-                                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                                    file=doc.file, line=line, col=col, path=path,
-                                    **block.who()))
+            diags.append(
+                Diagnostic(
+                    f"the block type's options schema is invalid: "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    path=path,
+                    **block.who(),
+                )
+            )
             continue
         diags += locate(doc, path + ("with",), problems, **block.who())
         blocks.append(block)
@@ -104,11 +141,22 @@ def _validate(doc: loader.Document, registry: Registry, base_image: str | None
     meta, image = data["metadata"], spec["image"]
     user = {**DEFAULT_USER, **image.get("user", {})}
     studio_image = StudioImage(
-        base=base_image or image["base"], user=user["name"], uid=user["uid"], gid=user["gid"],
-        workdir=image.get("workdir", f"/home/{user['name']}/workspace"))
-    return Template(doc=doc, name=meta["name"], description=meta.get("description", ""),
-                    labels=meta.get("labels", {}), image=studio_image, env=spec.get("env", {}),
-                    blocks=tuple(blocks), registry=registry), diags
+        base=base_image or image["base"],
+        user=user["name"],
+        uid=user["uid"],
+        gid=user["gid"],
+        workdir=image.get("workdir", f"/home/{user['name']}/workspace"),
+    )
+    return Template(
+        doc=doc,
+        name=meta["name"],
+        description=meta.get("description", ""),
+        labels=meta.get("labels", {}),
+        image=studio_image,
+        env=spec.get("env", {}),
+        blocks=tuple(blocks),
+        registry=registry,
+    ), diags
 
 
 def resolve(template: Template) -> Resolved:
@@ -124,25 +172,40 @@ def _resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
     diags: list[Diagnostic] = []
     out = []
     for block in template.blocks:
-        ctx = BlockContext(id=block.id, type=block.type, options=block.options,
-                           image=template.image, template_name=template.name,
-                           template_dir=doc.dir, template_env=template.env)
+        ctx = BlockContext(
+            id=block.id,
+            type=block.type,
+            options=block.options,
+            image=template.image,
+            template_name=template.name,
+            template_dir=doc.dir,
+            template_env=template.env,
+        )
         try:
             contrib = block.entry.type.contribute(ctx)
             if not isinstance(contrib, Contributions):
-                raise TypeError(f"contribute() returned {type(contrib).__name__}, "
-                                f"not Contributions")
+                raise TypeError(
+                    f"contribute() returned {type(contrib).__name__}, not Contributions"
+                )
         except Exception as exc:  # a plugin that raises is named, never a traceback
             line, col = doc.where(block.path)
-            diags.append(Diagnostic(f"the block type's plugin failed: {type(exc).__name__}: "
-                                    f"{exc}", file=doc.file, line=line, col=col, path=block.path,
-                                    **block.who()))
+            diags.append(
+                Diagnostic(
+                    f"the block type's plugin failed: {type(exc).__name__}: {exc}",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    path=block.path,
+                    **block.who(),
+                )
+            )
             continue
         for message, opt_path in ctx.errors:
             path = block.path + ("with",) + opt_path
             line, col = doc.where(path)
-            diags.append(Diagnostic(message, file=doc.file, line=line, col=col, path=path,
-                                    **block.who()))
+            diags.append(
+                Diagnostic(message, file=doc.file, line=line, col=col, path=path, **block.who())
+            )
         if not ctx.errors:
             out.append((block, contrib))
     return Resolved(template, tuple(out)), diags
@@ -154,8 +217,9 @@ def load_registry(plugins: str | None = None) -> Registry:
     return load(spec=plugins)
 
 
-def plan_template(path: str | Path, *, registry: Registry | None = None,
-                  base_image: str | None = None) -> Plan:
+def plan_template(
+    path: str | Path, *, registry: Registry | None = None, base_image: str | None = None
+) -> Plan:
     from .plan import plan
 
     registry = registry or load_registry()
@@ -177,18 +241,25 @@ def plan_template(path: str | Path, *, registry: Registry | None = None,
     return planned
 
 
-def compile(path: str | Path, *, registry: Registry | None = None,
-            base_image: str | None = None, save_cache: bool = True) -> Artifact:
+def compile(
+    path: str | Path,
+    *,
+    registry: Registry | None = None,
+    base_image: str | None = None,
+    save_cache: bool = True,
+) -> Artifact:
     """Compile a template file into an in-memory :class:`Artifact` (nothing is written but
     blockc's own render cache)."""
     from .render import render
 
-    return render(plan_template(path, registry=registry, base_image=base_image),
-                  save_cache=save_cache)
+    return render(
+        plan_template(path, registry=registry, base_image=base_image), save_cache=save_cache
+    )
 
 
-def validate(path: str | Path, *, registry: Registry | None = None, strict: bool = False
-             ) -> Artifact:
+def validate(
+    path: str | Path, *, registry: Registry | None = None, strict: bool = False
+) -> Artifact:
     """Everything short of writing files; ``strict`` also checks the manifests against the
     Kubernetes OpenAPI schemas. Raises :class:`BlockcError` with every problem found."""
     artifact = compile(path, registry=registry, save_cache=False)

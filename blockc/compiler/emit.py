@@ -36,8 +36,9 @@ def emit(artifact: Artifact, outdir: str | Path) -> Path:
     if outdir.exists() and not outdir.is_dir():
         raise BlockcError(f"{outdir} exists and is not a directory")
     if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / "studio.json").exists():
-        raise BlockcError(f"{outdir} is not empty and holds no blockc artifact; "
-                          f"refusing to replace it")
+        raise BlockcError(
+            f"{outdir} is not empty and holds no blockc artifact; refusing to replace it"
+        )
     if outdir.is_dir() and not differences(artifact, outdir):
         return outdir
     import shutil
@@ -47,8 +48,9 @@ def emit(artifact: Artifact, outdir: str | Path) -> Path:
         outdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     except OSError as exc:
-        raise BlockcError(f"cannot write the artifact to {outdir}: {exc.strerror} "
-                          f"({exc.filename})") from None
+        raise BlockcError(
+            f"cannot write the artifact to {outdir}: {exc.strerror} ({exc.filename})"
+        ) from None
     try:
         for rel, (content, mode) in artifact.files.items():
             p = tmp / rel

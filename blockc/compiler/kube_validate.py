@@ -11,7 +11,7 @@ KUBERNETES_VERSION = "1.34.0"
 
 def check_objects(objects: list[dict], where: str = "manifests.yaml") -> None:
     import kubernetes_validate
-    from kubernetes_validate.utils import ValidationError, SchemaNotFoundError, InvalidSchemaError
+    from kubernetes_validate.utils import InvalidSchemaError, SchemaNotFoundError, ValidationError
 
     diags = []
     for obj in objects:

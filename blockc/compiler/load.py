@@ -19,8 +19,11 @@ from ..value import Value
 
 MAX_BYTES = 1024 * 1024
 _PLAIN_TAGS = {
-    "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float", "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
 }
 _STR_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}  # kept as written
 _ALLOWED_TAGS = _PLAIN_TAGS | _STR_TAGS | {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -110,9 +113,15 @@ def _compose(loader, file: str):
             scalar = cls is yaml.ScalarEvent
             tag = event.tag
             if tag is None or tag == "!":
-                tag = resolve(ScalarNode if scalar else
-                              SequenceNode if cls is yaml.SequenceStartEvent else MappingNode,
-                              event.value if scalar else None, event.implicit)
+                tag = resolve(
+                    ScalarNode
+                    if scalar
+                    else SequenceNode
+                    if cls is yaml.SequenceStartEvent
+                    else MappingNode,
+                    event.value if scalar else None,
+                    event.implicit,
+                )
             mark = event.start_mark
             top = stack[-1] if stack else None
             if top is not None and top.into is None:  # inside a skipped node
@@ -121,8 +130,14 @@ def _compose(loader, file: str):
                 continue
             if top is not None and top.key is None and top.into.__class__ is dict:  # a key
                 if not scalar or tag not in _PLAIN_TAGS:
-                    errors.append(Diagnostic("mapping keys must be plain strings", file=file,
-                                             line=mark.line + 1, col=mark.column + 1))
+                    errors.append(
+                        Diagnostic(
+                            "mapping keys must be plain strings",
+                            file=file,
+                            line=mark.line + 1,
+                            col=mark.column + 1,
+                        )
+                    )
                     top.key = _SKIP
                     if not scalar:
                         stack.append(_Frame(None, None))
@@ -130,9 +145,15 @@ def _compose(loader, file: str):
                 key, kpos = event.value, (mark.line + 1, mark.column + 1)
                 kpath = top.path + (key,)
                 if key in top.into:
-                    errors.append(Diagnostic(
-                        f"duplicate key '{key}' (first at line {key_positions[kpath][0]})",
-                        file=file, line=kpos[0], col=kpos[1], path=kpath))
+                    errors.append(
+                        Diagnostic(
+                            f"duplicate key '{key}' (first at line {key_positions[kpath][0]})",
+                            file=file,
+                            line=kpos[0],
+                            col=kpos[1],
+                            path=kpath,
+                        )
+                    )
                     top.key = _SKIP
                 else:
                     key_positions[kpath] = kpos
@@ -151,8 +172,14 @@ def _compose(loader, file: str):
                 path = top.path + (len(top.into),)
             positions[path] = (mark.line + 1, mark.column + 1)
             if tag not in _ALLOWED_TAGS:
-                errors.append(Diagnostic(f"unsupported YAML tag {tag!r}", file=file,
-                                         line=mark.line + 1, col=mark.column + 1))
+                errors.append(
+                    Diagnostic(
+                        f"unsupported YAML tag {tag!r}",
+                        file=file,
+                        line=mark.line + 1,
+                        col=mark.column + 1,
+                    )
+                )
                 value = None
                 if not scalar:
                     stack.append(_Frame(None, None))
@@ -163,14 +190,21 @@ def _compose(loader, file: str):
                     try:
                         if kind in ("int", "float") and len(value) > _MAX_NUMBER:
                             raise ValueError("too long")  # (a 1 MiB `1:0:0:...` takes seconds)
-                        value = constructors[tag](loader, ScalarNode(tag, value, mark,
-                                                                     event.end_mark, event.style))
+                        value = constructors[tag](
+                            loader, ScalarNode(tag, value, mark, event.end_mark, event.style)
+                        )
                     except (ValueError, KeyError, IndexError, TypeError):  # `!!int x`, `!!bool`
                         shown = value if len(value) <= 40 else value[:40] + "..."
                         how = f" (it is tagged !!{kind})" if event.tag not in (None, "!") else ""
-                        errors.append(Diagnostic(f"{shown!r} is not a valid {kind}{how}",
-                                                 file=file, line=mark.line + 1,
-                                                 col=mark.column + 1, path=path))
+                        errors.append(
+                            Diagnostic(
+                                f"{shown!r} is not a valid {kind}{how}",
+                                file=file,
+                                line=mark.line + 1,
+                                col=mark.column + 1,
+                                path=path,
+                            )
+                        )
                         value = None
             else:
                 value = {} if cls is yaml.MappingStartEvent else []
@@ -187,8 +221,12 @@ def _compose(loader, file: str):
     get()  # DocumentEndEvent
     event = get()
     if not isinstance(event, yaml.StreamEndEvent):
-        raise yaml.composer.ComposerError("expected a single document in the stream", first,
-                                          "but found another document", event.start_mark)
+        raise yaml.composer.ComposerError(
+            "expected a single document in the stream",
+            first,
+            "but found another document",
+            event.start_mark,
+        )
     return root, positions, key_positions, errors
 
 
@@ -219,9 +257,14 @@ def load_text(text: str, file: str = "<template>") -> Document:
         raise _err(file, f"invalid YAML: {msg}", mark) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow: locate it
         line, col = _where_offset(text, exc.position)
-        raise _err(file, f"invalid YAML: {exc.reason} (character #x{exc.character:04x})"
-                   if isinstance(exc.character, int) else f"invalid YAML: {exc.reason}",
-                   line=line, col=col) from None
+        raise _err(
+            file,
+            f"invalid YAML: {exc.reason} (character #x{exc.character:04x})"
+            if isinstance(exc.character, int)
+            else f"invalid YAML: {exc.reason}",
+            line=line,
+            col=col,
+        ) from None
     except yaml.YAMLError as exc:
         raise _err(file, f"invalid YAML: {exc}") from None
     except UnicodeError:  # a str that is no text (lone surrogates): only via load_text
@@ -259,8 +302,12 @@ def load_file(path: str | Path) -> Document:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise _err(file, f"the template is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                   line=line, col=col) from None
+        raise _err(
+            file,
+            f"the template is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            line=line,
+            col=col,
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return load_text(text, file)

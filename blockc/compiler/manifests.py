@@ -9,7 +9,6 @@ from ..names import CONTAINER, LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
 from ..types import App, env_id
 
 
-
 def port_name(app: App) -> str:
     """An IANA service name (at most 15 characters) for the app's port."""
     return f"p{app.port}"
@@ -25,17 +24,20 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
         "imagePullPolicy": "IfNotPresent",
         "workingDir": img.workdir,
         "env": [{"name": k, "value": v} for k, (v, _) in sorted(env.items())],
-        "ports": [{"name": port_name(a), "containerPort": a.port, "protocol": "TCP"}
-                  for a in apps],
+        "ports": [{"name": port_name(a), "containerPort": a.port, "protocol": "TCP"} for a in apps],
         "securityContext": {
-            "runAsNonRoot": True, "runAsUser": img.uid, "runAsGroup": img.gid,
-            "allowPrivilegeEscalation": False, "privileged": False,
+            "runAsNonRoot": True,
+            "runAsUser": img.uid,
+            "runAsGroup": img.gid,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
             "capabilities": {"drop": ["ALL"]},
         },
         "readinessProbe": {
-            "exec": {"command": ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py",
-                                 "health"]},
-            "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 3,
+            "exec": {"command": ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py", "health"]},
+            "periodSeconds": 5,
+            "timeoutSeconds": 4,
+            "failureThreshold": 3,
         },
     }
     deployment = {
@@ -52,8 +54,11 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": {
-                        "runAsNonRoot": True, "runAsUser": img.uid, "runAsGroup": img.gid,
-                        "fsGroup": img.gid, "seccompProfile": {"type": "RuntimeDefault"},
+                        "runAsNonRoot": True,
+                        "runAsUser": img.uid,
+                        "runAsGroup": img.gid,
+                        "fsGroup": img.gid,
+                        "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
                 },
@@ -67,8 +72,15 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
         "spec": {
             "type": "ClusterIP",
             "selector": dict(selector),
-            "ports": [{"name": port_name(a), "port": a.port, "targetPort": port_name(a),
-                       "protocol": "TCP"} for a in apps],
+            "ports": [
+                {
+                    "name": port_name(a),
+                    "port": a.port,
+                    "targetPort": port_name(a),
+                    "protocol": "TCP",
+                }
+                for a in apps
+            ],
         },
     }
     if not apps:  # a headless Service: still names the studio, exposes nothing
@@ -83,9 +95,16 @@ def base_path(studio: str, app_id: str) -> str:
     return f"/studios/{studio}/{app_id}/"
 
 
-def instance_manifests(manifests: list[dict], studio_json: dict, *, studio: str, owner: str,
-                       image: str, host_ports: dict[str, int] | None = None,
-                       namespace: str | None = None) -> list[dict]:
+def instance_manifests(
+    manifests: list[dict],
+    studio_json: dict,
+    *,
+    studio: str,
+    owner: str,
+    image: str,
+    host_ports: dict[str, int] | None = None,
+    namespace: str | None = None,
+) -> list[dict]:
     """The artifact's manifests made into one studio's: names, labels, env, image.
 
     ``host_ports`` (app id -> port) publishes app ports on 127.0.0.1 (podman runtime). Users
@@ -97,9 +116,13 @@ def instance_manifests(manifests: list[dict], studio_json: dict, *, studio: str,
     name = f"studio-{studio}"
     labels = {LABEL_STUDIO: studio, LABEL_OWNER: owner, LABEL_TEMPLATE: studio_json["name"]}
     env = [{"name": "BLOCKC_STUDIO", "value": studio}, {"name": "BLOCKC_OWNER", "value": owner}]
-    env += [{"name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}",
-             "value": "/" if host_ports and a["path"] == "strip" else base_path(studio, a["id"])}
-            for a in studio_json["apps"]]
+    env += [
+        {
+            "name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}",
+            "value": "/" if host_ports and a["path"] == "strip" else base_path(studio, a["id"]),
+        }
+        for a in studio_json["apps"]
+    ]
     for obj in out:
         obj["metadata"]["name"] = name
         obj["metadata"].setdefault("labels", {}).update(labels)
@@ -109,8 +132,9 @@ def instance_manifests(manifests: list[dict], studio_json: dict, *, studio: str,
             spec = obj["spec"]
             spec["selector"]["matchLabels"] = {LABEL_STUDIO: studio}
             spec["template"]["metadata"].setdefault("labels", {}).update(labels)
-            container = next(c for c in spec["template"]["spec"]["containers"]
-                             if c["name"] == CONTAINER)
+            container = next(
+                c for c in spec["template"]["spec"]["containers"] if c["name"] == CONTAINER
+            )
             container["image"] = image
             container["env"] = env + container.get("env", [])
             by_port = {a["port"]: a["id"] for a in studio_json["apps"]}

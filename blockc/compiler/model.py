@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from .load import Document
 from ..plugins import BlockTypeEntry, Registry
-from ..types import App, ContextFile, Contributions, StudioImage, Step, Zone
+from ..types import App, ContextFile, Contributions, Step, StudioImage, Zone
 from ..value import Value
+from .load import Document
 
 
 class BlockSpec(Value):

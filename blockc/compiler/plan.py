@@ -12,9 +12,9 @@ from collections import defaultdict
 
 from .. import __version__
 from ..errors import BlockcError, Diagnostic
+from ..types import ContextFile, Copy, Phase, Run, Step, env_id
 from .manifests import base_manifests
 from .model import BlockSpec, Plan, PlannedStep, Resolved
-from ..types import ContextFile, Copy, Phase, Run, Step, env_id
 
 SUPERVISOR = "supervisor==4.3.0"
 _TARGETS = ("deployment", "pod", "container", "service")
@@ -22,17 +22,33 @@ _TARGETS = ("deployment", "pod", "container", "service")
 
 def _blockc_steps(template) -> list[PlannedStep]:
     img = template.image
-    base = Step(Phase.BASE, [
-        Copy("blockc/studio-setup.sh", "/opt/blockc/bin/studio-setup.sh", 0o755),
-        Copy("blockc/apt-install.sh", "/opt/blockc/bin/apt-install", 0o755),
-        Run([("/opt/blockc/bin/studio-setup.sh", img.user, str(img.uid), str(img.gid),
-              img.workdir, SUPERVISOR)]),
-    ])
-    launch = Step(Phase.LAUNCH, [
-        Copy("blockc/launch.py", "/opt/blockc/launch.py", 0o644),
-        Copy("blockc/supervisord.conf", "/etc/blockc/supervisord.conf", 0o644),
-        Copy("blockc/apps.json", "/etc/blockc/apps.json", 0o644),
-    ])
+    base = Step(
+        Phase.BASE,
+        [
+            Copy("blockc/studio-setup.sh", "/opt/blockc/bin/studio-setup.sh", 0o755),
+            Copy("blockc/apt-install.sh", "/opt/blockc/bin/apt-install", 0o755),
+            Run(
+                [
+                    (
+                        "/opt/blockc/bin/studio-setup.sh",
+                        img.user,
+                        str(img.uid),
+                        str(img.gid),
+                        img.workdir,
+                        SUPERVISOR,
+                    )
+                ]
+            ),
+        ],
+    )
+    launch = Step(
+        Phase.LAUNCH,
+        [
+            Copy("blockc/launch.py", "/opt/blockc/launch.py", 0o644),
+            Copy("blockc/supervisord.conf", "/etc/blockc/supervisord.conf", 0o644),
+            Copy("blockc/apps.json", "/etc/blockc/apps.json", 0o644),
+        ],
+    )
     return [PlannedStep(base, "blockc"), PlannedStep(launch, "blockc")]
 
 
@@ -42,20 +58,31 @@ def _order_blocks(resolved: Resolved, diags: list[Diagnostic]) -> list[BlockSpec
     by_type = defaultdict(list)
     for b in blocks:
         by_type[b.type].append(b)
-    deps = {b.id: {d.id for t in b.entry.type.after for d in by_type.get(t, ()) if d.id != b.id}
-            for b in blocks}
+    deps = {
+        b.id: {d.id for t in b.entry.type.after for d in by_type.get(t, ()) if d.id != b.id}
+        for b in blocks
+    }
     ordered, placed = [], set()
     while len(ordered) < len(blocks):
         ready = next((b for b in blocks if b.id not in placed and deps[b.id] <= placed), None)
         if ready is None:
             stuck = [b for b in blocks if b.id not in placed]
             doc = resolved.template.doc
-            names = ", ".join(f"'{b.id}' ({b.type}) after {sorted(deps[b.id] - placed)}"
-                              for b in stuck)
+            names = ", ".join(
+                f"'{b.id}' ({b.type}) after {sorted(deps[b.id] - placed)}" for b in stuck
+            )
             first = stuck[0]
             line, col = doc.where(first.path)
-            diags.append(Diagnostic(f"ordering cycle between blocks: {names}", file=doc.file,
-                                    line=line, col=col, path=first.path, **first.who()))
+            diags.append(
+                Diagnostic(
+                    f"ordering cycle between blocks: {names}",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    path=first.path,
+                    **first.who(),
+                )
+            )
             return blocks
         ordered.append(ready)
         placed.add(ready.id)
@@ -115,16 +142,16 @@ def plan(resolved: Resolved) -> Plan:
     def at(block: BlockSpec, message: str, *sub):
         path = block.path + tuple(sub)
         line, col = doc.where(path)
-        diags.append(Diagnostic(message, file=doc.file, line=line, col=col, path=path,
-                                **block.who()))
+        diags.append(
+            Diagnostic(message, file=doc.file, line=line, col=col, path=path, **block.who())
+        )
 
     # steps: blockc's base first, launch last, blocks by phase then planned order
     blockc_steps = _blockc_steps(template)
     steps = [blockc_steps[0]]
     for phase in sorted(set(Phase) - {Phase.BASE, Phase.LAUNCH}):
         for block in order:
-            steps += [PlannedStep(s, block.id) for s in contrib[block.id].steps
-                      if s.phase == phase]
+            steps += [PlannedStep(s, block.id) for s in contrib[block.id].steps if s.phase == phase]
     for block in order:
         for s in contrib[block.id].steps:
             if s.phase in (Phase.BASE, Phase.LAUNCH):
@@ -136,8 +163,11 @@ def plan(resolved: Resolved) -> Plan:
     for block in order:
         for f in contrib[block.id].files:
             if not f.path.startswith(f"blocks/{block.id}/"):
-                at(block, f"context file {f.path!r} is outside the block's own directory "
-                          f"blocks/{block.id}/")
+                at(
+                    block,
+                    f"context file {f.path!r} is outside the block's own directory "
+                    f"blocks/{block.id}/",
+                )
             elif f.path in files:
                 at(block, f"context file {f.path!r} written twice")
             else:
@@ -152,8 +182,12 @@ def plan(resolved: Resolved) -> Plan:
                 continue
             if app.port in ports:
                 other = ports[app.port]
-                at(block, f"port {app.port} is already used by block '{other.id}' "
-                          f"({other.type}); give one of them another `port:`", "with")
+                at(
+                    block,
+                    f"port {app.port} is already used by block '{other.id}' "
+                    f"({other.type}); give one of them another `port:`",
+                    "with",
+                )
                 continue
             app_ids[app.id], ports[app.port] = block, block
             apps.append((app, block))
@@ -164,15 +198,25 @@ def plan(resolved: Resolved) -> Plan:
         for zone in contrib[block.id].zones:
             for other, oblock in zones:
                 if other.name == zone.name:
-                    at(block, f"zone name '{zone.name}' is also used by block '{oblock.id}'",
-                       "with")
+                    at(
+                        block,
+                        f"zone name '{zone.name}' is also used by block '{oblock.id}'",
+                        "with",
+                    )
                 elif _overlap(other.container, zone.container):
-                    at(block, f"zone '{zone.name}' container path {zone.container} clashes with "
-                              f"zone '{other.name}' ({other.container}) of block '{oblock.id}'",
-                       "with")
+                    at(
+                        block,
+                        f"zone '{zone.name}' container path {zone.container} clashes with "
+                        f"zone '{other.name}' ({other.container}) of block '{oblock.id}'",
+                        "with",
+                    )
                 elif _overlap(other.host, zone.host):
-                    at(block, f"zone '{zone.name}' host path {zone.host} clashes with zone "
-                              f"'{other.name}' ({other.host}) of block '{oblock.id}'", "with")
+                    at(
+                        block,
+                        f"zone '{zone.name}' host path {zone.host} clashes with zone "
+                        f"'{other.name}' ({other.host}) of block '{oblock.id}'",
+                        "with",
+                    )
             zones.append((zone, block))
 
     # env: the template's, then blocks'; one value per name
@@ -182,8 +226,7 @@ def plan(resolved: Resolved) -> Plan:
             if k.startswith("BLOCKC_"):
                 at(block, f"env var {k}: the BLOCKC_ prefix is reserved")
             elif k in env and env[k][0] != v:
-                at(block, f"env var {k} is set to {v!r} here and to {env[k][0]!r} by "
-                          f"{env[k][1]!r}")
+                at(block, f"env var {k} is set to {v!r} here and to {env[k][0]!r} by {env[k][1]!r}")
             else:
                 env.setdefault(k, (v, block.id))
     for app, block in apps:
@@ -197,22 +240,40 @@ def plan(resolved: Resolved) -> Plan:
         "container": manifests[0]["spec"]["template"]["spec"]["containers"][0],
         "service": manifests[1],
     }
-    prefixes = {"deployment": "Deployment", "pod": "Deployment.spec.template.spec",
-                "container": "Deployment.spec.template.spec.containers[studio]",
-                "service": "Service"}
+    prefixes = {
+        "deployment": "Deployment",
+        "pod": "Deployment.spec.template.spec",
+        "container": "Deployment.spec.template.spec.containers[studio]",
+        "service": "Service",
+    }
     for block in order:
         for patch in contrib[block.id].patches:
             conflicts = []
-            _merge(targets[patch.target], dict(patch.patch), owners, prefixes[patch.target],
-                   block.id, conflicts)
+            _merge(
+                targets[patch.target],
+                dict(patch.patch),
+                owners,
+                prefixes[patch.target],
+                block.id,
+                conflicts,
+            )
             for field, first, second, old, new in conflicts:
-                at(block, f"manifest field {field} is set to {new!r} here and to {old!r} by "
-                          f"'{first}'")
+                at(
+                    block,
+                    f"manifest field {field} is set to {new!r} here and to {old!r} by '{first}'",
+                )
     if diags:
         raise BlockcError(diags)
-    return Plan(template=template, steps=tuple(steps), files=tuple(files.values()),
-                apps=tuple(apps), zones=tuple(zones), env=env, manifests=tuple(manifests),
-                manifest_owners=owners)
+    return Plan(
+        template=template,
+        steps=tuple(steps),
+        files=tuple(files.values()),
+        apps=tuple(apps),
+        zones=tuple(zones),
+        env=env,
+        manifests=tuple(manifests),
+        manifest_owners=owners,
+    )
 
 
 def _overlap(a: str, b: str) -> bool:

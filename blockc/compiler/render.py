@@ -11,13 +11,13 @@ import json
 import posixpath
 import re
 import shlex
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from .. import __version__
 from ..errors import BlockcError, Diagnostic
-from .model import Artifact, Plan
 from ..types import App, Copy, Raw, Run, Shell
+from .model import Artifact, Plan
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -45,9 +45,12 @@ def json_word(value) -> str:
 def _env():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("blockc.compiler", "templates"),
-                             autoescape=False, undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("blockc.compiler", "templates"),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     env.filters["sh"] = sh_word
     env.filters["json"] = json_word
     env.filters["json_word"] = json_word
@@ -68,8 +71,9 @@ def render_template(template: str, *, save: bool = True, **context) -> str:
     from ..home import blockc_home
 
     use_cache = not os.environ.get("BLOCKC_NO_CACHE")
-    key = hashlib.sha256(_text(template) + b"\0" + repr(sorted(context.items())).encode()
-                         ).hexdigest()
+    key = hashlib.sha256(
+        _text(template) + b"\0" + repr(sorted(context.items())).encode()
+    ).hexdigest()
     path = blockc_home() / "cache" / "render" / key[:2] / key
     if use_cache:
         try:
@@ -88,7 +92,7 @@ def render_template(template: str, *, save: bool = True, **context) -> str:
     return text
 
 
-@lru_cache(maxsize=None)
+@cache
 def _text(name: str) -> bytes:
     return (_TEMPLATES / name).read_bytes()
 
@@ -110,34 +114,63 @@ def _instructions(plan: Plan, errors: list) -> list[dict]:
                 line = "USER root" if user == "root" else f"USER {studio_user}"
                 current = user
             if isinstance(ins, Run):
-                bad = [a for c in ins.commands for a in c
-                       if not isinstance(a, Shell) and _CONTROL.search(a)]
+                bad = [
+                    a
+                    for c in ins.commands
+                    for a in c
+                    if not isinstance(a, Shell) and _CONTROL.search(a)
+                ]
                 if bad:  # found here, not mid-render, so the error names the block
-                    errors.append((planned.owner, f"value {bad[0]!r} contains a control "
-                                                  f"character; it cannot be placed in the "
-                                                  f"Containerfile"))
+                    errors.append(
+                        (
+                            planned.owner,
+                            f"value {bad[0]!r} contains a control "
+                            f"character; it cannot be placed in the "
+                            f"Containerfile",
+                        )
+                    )
                     continue
                 rendered.append({"kind": "run", "user_line": line, "commands": ins.commands})
             elif isinstance(ins, Copy):
                 if _CONTROL.search(ins.src + ins.dest):
-                    errors.append((planned.owner, f"COPY {ins.src!r} to {ins.dest!r}: a path "
-                                                  f"with a control character"))
+                    errors.append(
+                        (
+                            planned.owner,
+                            f"COPY {ins.src!r} to {ins.dest!r}: a path with a control character",
+                        )
+                    )
                     continue
                 if ins.src not in known:
-                    errors.append((planned.owner, f"COPY of {ins.src!r}, which no block wrote "
-                                                  f"into the build context"))
+                    errors.append(
+                        (
+                            planned.owner,
+                            f"COPY of {ins.src!r}, which no block wrote into the build context",
+                        )
+                    )
                 chown = studio_user if ins.user == "studio" else "0:0"
-                rendered.append({"kind": "copy", "user_line": line, "src": f"context/{ins.src}",
-                                 "dest": ins.dest, "mode": ins.mode, "chown": chown})
+                rendered.append(
+                    {
+                        "kind": "copy",
+                        "user_line": line,
+                        "src": f"context/{ins.src}",
+                        "dest": ins.dest,
+                        "mode": ins.mode,
+                        "chown": chown,
+                    }
+                )
             elif isinstance(ins, Raw):
                 rendered.append({"kind": "raw", "user_line": line, "text": ins.text.rstrip("\n")})
-        steps.append({"owner": planned.owner, "phase": planned.step.phase.name.lower(),
-                      "instructions": rendered})
+        steps.append(
+            {
+                "owner": planned.owner,
+                "phase": planned.step.phase.name.lower(),
+                "instructions": rendered,
+            }
+        )
     return steps
 
 
-_BLOCKC_FILES = ("studio-setup.sh", "apt-install.sh", "launch.py", "supervisord.conf",
-                 "apps.json")
+_BLOCKC_FILES = ("studio-setup.sh", "apt-install.sh", "launch.py", "supervisord.conf", "apps.json")
 
 
 def _owners(containerfile: str) -> tuple[str, ...]:
@@ -186,16 +219,22 @@ def content_hash(files: dict[str, tuple[bytes, int]], manifests, studio: dict) -
         h.update(f"{path}\0{mode:o}\0{len(content)}\0".encode())
         h.update(content)
     for data in (list(manifests), studio):
-        h.update(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-                            ).encode())
+        h.update(
+            json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        )
     return h.hexdigest()
 
 
 def manifests_yaml(manifests) -> bytes:
     import yaml
 
-    return yaml.dump_all(list(manifests), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                         sort_keys=True, default_flow_style=False, allow_unicode=True).encode()
+    return yaml.dump_all(
+        list(manifests),
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+    ).encode()
 
 
 def _canonical(data) -> bytes:
@@ -209,8 +248,17 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
     try:
         steps = _instructions(plan, errors)
         containerfile = render_template(
-            "Containerfile.j2", save=save_cache, name=t.name, version=__version__, base=img.base, steps=steps, uid=img.uid,
-            gid=img.gid, workdir=img.workdir, python=img.python)
+            "Containerfile.j2",
+            save=save_cache,
+            name=t.name,
+            version=__version__,
+            base=img.base,
+            steps=steps,
+            uid=img.uid,
+            gid=img.gid,
+            workdir=img.workdir,
+            python=img.python,
+        )
     except _Unsafe as exc:
         errors.append(("blockc", f"{exc}; it cannot be placed in the Containerfile"))
         containerfile = ""
@@ -223,20 +271,32 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
                 diags.append(Diagnostic(msg, file=t.doc.file))
                 continue
             line, col = t.doc.where(block.path)
-            diags.append(Diagnostic(msg, file=t.doc.file, line=line, col=col, path=block.path,
-                                    **block.who()))
+            diags.append(
+                Diagnostic(msg, file=t.doc.file, line=line, col=col, path=block.path, **block.who())
+            )
         raise BlockcError(diags)
     launched = [a for a, _ in plan.apps if a.command is not None]
-    supervisord = render_template("supervisord.conf.j2", save=save_cache, name=t.name,
-                                  apps=[{"id": a.id} for a in launched])
+    supervisord = render_template(
+        "supervisord.conf.j2", save=save_cache, name=t.name, apps=[{"id": a.id} for a in launched]
+    )
     zone_paths = [z.container for z, _ in plan.zones]
-    apps_json = {"apps": [{
-        "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
-        "env": dict(sorted(a.env.items())), "health": a.health,
-        "health_redirect_ok": a.health_redirect_ok, "path": a.path,
-        "requires": list(a.requires), "workdir": a.workdir,
-        "wait_for_sync": waits_for_sync(a, zone_paths),
-    } for a, _ in plan.apps]}
+    apps_json = {
+        "apps": [
+            {
+                "id": a.id,
+                "port": a.port,
+                "command": list(a.command) if a.command else None,
+                "env": dict(sorted(a.env.items())),
+                "health": a.health,
+                "health_redirect_ok": a.health_redirect_ok,
+                "path": a.path,
+                "requires": list(a.requires),
+                "workdir": a.workdir,
+                "wait_for_sync": waits_for_sync(a, zone_paths),
+            }
+            for a, _ in plan.apps
+        ]
+    }
 
     files: dict[str, tuple[bytes, int]] = {
         "Containerfile": (containerfile.encode(), 0o644),
@@ -261,16 +321,41 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
         "name": t.name,
         "description": t.description,
         "labels": dict(t.labels),
-        "image": {"base": img.base, "user": img.user, "uid": img.uid, "gid": img.gid,
-                  "workdir": img.workdir, "python": img.python},
-        "blocks": [{"id": b.id, "type": b.type, "plugin": b.entry.plugin.name}
-                   for b in t.blocks],
-        "apps": [{"id": a.id, "type": b.type, "block": b.id, "port": a.port, "path": a.path,
-                  "health": a.health, "health_redirect_ok": a.health_redirect_ok,
-                  "websocket": a.websocket, "label": a.label or a.id,
-                  "launched": a.command is not None} for a, b in plan.apps],
-        "zones": [{"name": z.name, "block": b.id, "host": z.host, "container": z.container,
-                   "direction": z.direction, "exclude": list(z.exclude)} for z, b in plan.zones],
+        "image": {
+            "base": img.base,
+            "user": img.user,
+            "uid": img.uid,
+            "gid": img.gid,
+            "workdir": img.workdir,
+            "python": img.python,
+        },
+        "blocks": [{"id": b.id, "type": b.type, "plugin": b.entry.plugin.name} for b in t.blocks],
+        "apps": [
+            {
+                "id": a.id,
+                "type": b.type,
+                "block": b.id,
+                "port": a.port,
+                "path": a.path,
+                "health": a.health,
+                "health_redirect_ok": a.health_redirect_ok,
+                "websocket": a.websocket,
+                "label": a.label or a.id,
+                "launched": a.command is not None,
+            }
+            for a, b in plan.apps
+        ],
+        "zones": [
+            {
+                "name": z.name,
+                "block": b.id,
+                "host": z.host,
+                "container": z.container,
+                "direction": z.direction,
+                "exclude": list(z.exclude),
+            }
+            for z, b in plan.zones
+        ],
         "env": {k: v for k, (v, _) in sorted(plan.env.items())},
         "provenance": {
             "Containerfile": _ranges(owners),
@@ -285,8 +370,17 @@ def render(plan: Plan, *, save_cache: bool = True) -> Artifact:
     studio = {"hash": digest, **studio}
 
     def serialize() -> dict[str, tuple[bytes, int]]:
-        return {**files, "manifests.yaml": (manifests_yaml(plan.manifests), 0o644),
-                "studio.json": (_canonical(studio), 0o644)}
+        return {
+            **files,
+            "manifests.yaml": (manifests_yaml(plan.manifests), 0o644),
+            "studio.json": (_canonical(studio), 0o644),
+        }
 
-    return Artifact(name=t.name, studio=studio, hash=digest, manifests=plan.manifests,
-                    containerfile_owners=owners, serialize=serialize)
+    return Artifact(
+        name=t.name,
+        studio=studio,
+        hash=digest,
+        manifests=plan.manifests,
+        containerfile_owners=owners,
+        serialize=serialize,
+    )

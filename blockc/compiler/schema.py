@@ -21,7 +21,11 @@ def combined_schema(registry) -> dict:
         defs[key] = copy.deepcopy(dict(entry.type.schema))
         if entry.type.description:
             defs[key].setdefault("description", entry.type.description)
-        rules.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
-                      "then": {"properties": {"with": {"$ref": f"#/$defs/{key}"}}}})
+        rules.append(
+            {
+                "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                "then": {"properties": {"with": {"$ref": f"#/$defs/{key}"}}},
+            }
+        )
     block["allOf"] = rules
     return schema

@@ -14,15 +14,22 @@ what the reference validator accepts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..errors import Diagnostic, did_you_mean
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string",
-               "integer": "an integer", "number": "a number", "boolean": "true or false",
-               "null": "null"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 _validators: dict[int, tuple[Any, Any]] = {}
 
 
@@ -33,11 +40,40 @@ def template_schema() -> dict:
 
 # keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
 _FAST_KEYWORDS = {
-    "$schema", "$id", "title", "description", "default", "examples", "type", "enum", "const",
-    "properties", "additionalProperties", "required", "propertyNames", "maxProperties",
-    "minProperties", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
-    "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind", "x-message",
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "additionalProperties",
+    "required",
+    "propertyNames",
+    "maxProperties",
+    "minProperties",
+    "patternProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "not",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "x-kind",
+    "x-message",
 }
 _SCHEMA_MAPS = {"properties", "patternProperties"}
 _fast: dict[int, tuple[Any, Any]] = {}
@@ -54,8 +90,7 @@ def _fast_ok(schema) -> bool:
     for key, value in schema.items():
         if key in _SCHEMA_MAPS and not all(_fast_ok(v) for v in value.values()):
             return False
-        if key in ("additionalProperties", "items", "not", "propertyNames") and \
-                not _fast_ok(value):
+        if key in ("additionalProperties", "items", "not", "propertyNames") and not _fast_ok(value):
             return False
         if key in ("anyOf", "oneOf", "allOf") and not all(_fast_ok(v) for v in value):
             return False
@@ -119,12 +154,16 @@ def _load_fast(schema: Mapping):
         import fastjsonschema
 
         source = fastjsonschema.compile_to_code(
-            {k: v for k, v in json.loads(body).items() if k not in ("$schema", "$id")})
-        source = source.replace(
-            "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException",
-            "JsonSchemaValueException = JsonSchemaValuesException = _Invalid"
-        ).replace("from decimal import Decimal", "class Decimal: pass  # no Decimal is ever fed"
-        ).replace("re.compile(", "_LazyPattern(")
+            {k: v for k, v in json.loads(body).items() if k not in ("$schema", "$id")}
+        )
+        source = (
+            source.replace(
+                "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException",
+                "JsonSchemaValueException = JsonSchemaValuesException = _Invalid",
+            )
+            .replace("from decimal import Decimal", "class Decimal: pass  # no Decimal is ever fed")
+            .replace("re.compile(", "_LazyPattern(")
+        )
         code = compile(source, f"<schema {key}>", "exec")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,12 +247,18 @@ def _describe(err) -> Iterator[tuple[str, tuple, bool, str | None]]:
     if v in ("enum", "const"):
         choices = err.validator_value if v == "enum" else [err.validator_value]
         hint = did_you_mean(inst, [str(c) for c in choices]) if isinstance(inst, str) else None
-        yield (f"{_show(inst)} is not one of {', '.join(_show(c) for c in choices)}",
-               path, False, hint)
+        yield (
+            f"{_show(inst)} is not one of {', '.join(_show(c) for c in choices)}",
+            path,
+            False,
+            hint,
+        )
         return
     if v == "pattern" or (v == "not" and isinstance(inst, str)):
         what = sch.get("x-kind") or sch.get("description")
-        msg = f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
+        msg = (
+            f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
+        )
         yield (msg, path, False, None)
         return
     if v == "propertyNames":
@@ -238,8 +283,14 @@ def schema_errors(instance, schema: Mapping) -> list[tuple[str, tuple, bool, str
         if err.validator == "propertyNames":
             # report the offending key, not the whole mapping
             for sub in err.context or ():
-                out.append((f"'{sub.instance}' is not an allowed key here",
-                            tuple(err.absolute_path) + (sub.instance,), True, None))
+                out.append(
+                    (
+                        f"'{sub.instance}' is not an allowed key here",
+                        tuple(err.absolute_path) + (sub.instance,),
+                        True,
+                        None,
+                    )
+                )
             continue
         out.extend(_describe(err))
     out = list(dict.fromkeys(out))  # jsonschema reports each missing key once per key
@@ -253,6 +304,7 @@ def locate(doc, prefix: tuple, errors, **block) -> list[Diagnostic]:
     for message, rel, at_key, hint in errors:
         path = tuple(prefix) + tuple(rel)
         line, col = doc.where(path, key=at_key)
-        diags.append(Diagnostic(message, file=doc.file, line=line, col=col, hint=hint,
-                                path=path, **block))
+        diags.append(
+            Diagnostic(message, file=doc.file, line=line, col=col, hint=hint, path=path, **block)
+        )
     return diags

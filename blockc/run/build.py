@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BlockcError, Diagnostic
-from .progress import Progress
 from ..home import blockc_home
+from .progress import Progress
 from .settings import Settings, container_env
 
 if TYPE_CHECKING:  # the sync and lifecycle commands use this module without the compiler
@@ -36,8 +36,9 @@ def tool(name: str, settings: Settings):
     try:
         cmd = sh.Command(name)
     except sh.CommandNotFound:
-        raise BlockcError(f"{name} is not installed (on Debian: apt-get install -y buildah "
-                          f"podman runc)") from None
+        raise BlockcError(
+            f"{name} is not installed (on Debian: apt-get install -y buildah podman runc)"
+        ) from None
     return cmd.bake(_env=container_env(settings))
 
 
@@ -109,10 +110,15 @@ def _die_with_parent():
         pass
 
 
-def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cache: bool = False,
-          progress: Progress | None = None) -> tuple[str, bool]:
+def build(
+    artifact: Artifact,
+    artifact_dir: Path,
+    settings: Settings,
+    *,
+    no_cache: bool = False,
+    progress: Progress | None = None,
+) -> tuple[str, bool]:
     """Build (unless already built); return (image ref, built?)."""
-    import sh
 
     ref = artifact.image_ref
     progress = progress or Progress(quiet=True)
@@ -121,11 +127,22 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
     containerfile = artifact.files["Containerfile"][0].decode()
     steps = instructions(containerfile, artifact.containerfile_owners)
     site = _site_dir(settings)
-    args = ["bud", "--layers", f"--isolation={settings.isolation}", f"--pull={settings.pull}",
-            "-f", str(artifact_dir / "Containerfile"), "-t", ref,
-            "--label", f"blockc.dev/template={artifact.name}",
-            "--label", f"blockc.dev/hash={artifact.hash}",
-            "-v", f"{site}:{SITE_MOUNT}:ro"]
+    args = [
+        "bud",
+        "--layers",
+        f"--isolation={settings.isolation}",
+        f"--pull={settings.pull}",
+        "-f",
+        str(artifact_dir / "Containerfile"),
+        "-t",
+        ref,
+        "--label",
+        f"blockc.dev/template={artifact.name}",
+        "--label",
+        f"blockc.dev/hash={artifact.hash}",
+        "-v",
+        f"{site}:{SITE_MOUNT}:ro",
+    ]
     ca = settings.effective_ca_bundle()
     if ca:
         args += ["-v", f"{Path(ca).resolve()}:/etc/ssl/certs/ca-certificates.crt:ro"]
@@ -137,8 +154,9 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
     cached: set[int] = set()
     try:
         # every exit code is "ok" to sh: the failure is reported below, with its step and block
-        proc = tool("buildah", settings)(*args, _iter=True, _err_to_out=True,
-                                         _ok_code=range(256), _preexec_fn=_die_with_parent)
+        proc = tool("buildah", settings)(
+            *args, _iter=True, _err_to_out=True, _ok_code=range(256), _preexec_fn=_die_with_parent
+        )
         for raw in proc:
             line = raw.rstrip("\n")
             m = _STEP.match(line)
@@ -166,15 +184,25 @@ def build(artifact: Artifact, artifact_dir: Path, settings: Settings, *, no_cach
             msg = f"build failed before the first step (buildah exit {proc.exit_code})"
         last = "\n".join(f"    {ln}" for ln in tail)
         block = current[2] if current else None
-        raise BlockcError([Diagnostic(f"{msg}\n  last lines of its log:\n{last}",
-                                      block_id=block, block_type=_type_of(artifact, block))])
+        raise BlockcError(
+            [
+                Diagnostic(
+                    f"{msg}\n  last lines of its log:\n{last}",
+                    block_id=block,
+                    block_type=_type_of(artifact, block),
+                )
+            ]
+        )
     if current:
         # FROM and ARG never run anything; every other step either ran or came from the cache
-        runnable = [n for n, (_, _, text) in enumerate(steps, 1)
-                    if not text.startswith(("FROM ", "ARG "))]
+        runnable = [
+            n for n, (_, _, text) in enumerate(steps, 1) if not text.startswith(("FROM ", "ARG "))
+        ]
         ran = [n for n in runnable if n not in cached]
-        progress.line(f"{len(ran)} of {len(runnable)} steps ran, {len(runnable) - len(ran)} "
-                      f"from the layer cache")
+        progress.line(
+            f"{len(ran)} of {len(runnable)} steps ran, {len(runnable) - len(ran)} "
+            f"from the layer cache"
+        )
     return ref, True
 
 
@@ -186,8 +214,9 @@ def _type_of(artifact: Artifact, block_id: str | None) -> str | None:
 
 def push(ref: str, settings: Settings) -> str:
     if not settings.registry:
-        raise BlockcError("--push needs the site setting 'registry' (config.toml or "
-                          "BLOCKC_REGISTRY)")
+        raise BlockcError(
+            "--push needs the site setting 'registry' (config.toml or BLOCKC_REGISTRY)"
+        )
     import sh
 
     name, tag = ref.removeprefix("localhost/").rsplit(":", 1)

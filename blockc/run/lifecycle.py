@@ -15,14 +15,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import state
-from ..errors import BlockcError, Diagnostic
 from ..compiler.manifests import base_path, instance_manifests
+from ..errors import BlockcError, Diagnostic
 from ..names import check_owner, check_studio
+from ..value import Value
+from . import state
 from .progress import Progress
 from .runtimes import get_runtime
 from .settings import Settings
-from ..value import Value
 
 SYNC_GATE = "/tmp/blockc-sync-done"
 
@@ -35,8 +35,13 @@ class AppStatus(Value):
     healthy: bool | None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "type": self.type, "label": self.label, "url": self.url,
-                "healthy": self.healthy}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "label": self.label,
+            "url": self.url,
+            "healthy": self.healthy,
+        }
 
 
 def served_base(studio: str, app: dict) -> str:
@@ -94,17 +99,28 @@ def _run(argv: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
 
 def app_log_tail(studio: state.Studio, settings: Settings, app_id: str, lines: int = 20) -> str:
     rt = _runtime(studio, settings)
-    argv = rt.exec_argv(studio.name, ["tail", "-n", str(lines), f"/var/log/blockc/{app_id}.log"],
-                        user="0")
+    argv = rt.exec_argv(
+        studio.name, ["tail", "-n", str(lines), f"/var/log/blockc/{app_id}.log"], user="0"
+    )
     res = _run(argv, rt.env())
     return (res.stdout or res.stderr).rstrip()
 
 
-def start(template: str, name: str, *, owner: str | None, workspace: str | None,
-          runtime: str | None, base_image: str | None, settings: Settings,
-          registry=None, timeout: float = 300.0, progress: Progress | None = None) -> state.Studio:
-    from .build import build, ensure_artifact
+def start(
+    template: str,
+    name: str,
+    *,
+    owner: str | None,
+    workspace: str | None,
+    runtime: str | None,
+    base_image: str | None,
+    settings: Settings,
+    registry=None,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> state.Studio:
     from ..compiler import compile
+    from .build import build, ensure_artifact
 
     check_studio(name)
     progress = progress or Progress()
@@ -113,8 +129,10 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
         owner = owner or (existing.owner if existing else getpass.getuser())
         check_owner(owner)
         if existing and existing.owner != owner:
-            raise BlockcError(f"studio '{name}' belongs to owner '{existing.owner}', not "
-                              f"'{owner}'; pick another --studio name")
+            raise BlockcError(
+                f"studio '{name}' belongs to owner '{existing.owner}', not "
+                f"'{owner}'; pick another --studio name"
+            )
         runtime = runtime or (existing.runtime if existing else settings.runtime)
         if workspace is None:
             workspace = existing.workspace if existing and existing.workspace else os.getcwd()
@@ -123,16 +141,22 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
             raise BlockcError(f"workspace {workspace} is not a directory")
         artifact = compile(template, registry=registry, base_image=base_image)
         if existing and existing.template != artifact.name:
-            raise BlockcError(f"studio '{name}' runs template '{existing.template}', not "
-                              f"'{artifact.name}'; `blockc rm {name}` first or pick another name")
+            raise BlockcError(
+                f"studio '{name}' runs template '{existing.template}', not "
+                f"'{artifact.name}'; `blockc rm {name}` first or pick another name"
+            )
         artifact_dir = ensure_artifact(artifact)
         progress.line(f"studio {name}: template {artifact.name} ({artifact.short_hash})")
         ref, built = build(artifact, artifact_dir, settings, progress=progress)
         progress.line(f"image {ref} ({'built' if built else 'up to date'})")
         rt = get_runtime(runtime, settings)
         studio_json = dict(artifact.studio)
-        if existing and existing.state == "RUNNING" and existing.artifact_hash == artifact.hash \
-                and rt.state(name) == "running":
+        if (
+            existing
+            and existing.state == "RUNNING"
+            and existing.artifact_hash == artifact.hash
+            and rt.state(name) == "running"
+        ):
             studio = existing
             progress.line(f"studio {name} is already running")
             _wait_healthy(studio, studio_json, settings, timeout, progress)
@@ -148,29 +172,45 @@ def start(template: str, name: str, *, owner: str | None, workspace: str | None,
                 port = _free_port()
             ports[app["id"]] = port
         studio = state.Studio(
-            name=name, owner=owner, template=artifact.name,
-            template_path=str(Path(template).resolve()), artifact_hash=artifact.hash,
-            image=ref, runtime=runtime, state="STARTING", ports=ports, workspace=workspace,
-            created_at=existing.created_at if existing else 0.0)
+            name=name,
+            owner=owner,
+            template=artifact.name,
+            template_path=str(Path(template).resolve()),
+            artifact_hash=artifact.hash,
+            image=ref,
+            runtime=runtime,
+            state="STARTING",
+            ports=ports,
+            workspace=workspace,
+            created_at=existing.created_at if existing else 0.0,
+        )
         state.save(studio)
         try:
-            objs = instance_manifests(list(artifact.manifests), studio_json, studio=name, owner=owner,
-                                      image=ref, host_ports=ports)
+            objs = instance_manifests(
+                list(artifact.manifests),
+                studio_json,
+                studio=name,
+                owner=owner,
+                image=ref,
+                host_ports=ports,
+            )
             if studio_json.get("zones"):
                 _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)
             progress.update(f"starting studio {name}")
             rt.deploy(name, objs)  # returns once the containers run
             if studio_json.get("zones"):
                 try:  # the apps wait for SYNC_GATE: the push's last agent creates it
-                    _sync(studio, settings, mode="push", progress=progress,
-                          done_file=SYNC_GATE)
+                    _sync(studio, settings, mode="push", progress=progress, done_file=SYNC_GATE)
                 except BlockcError:
                     _check_running(studio, settings)  # a container that died says so first
                     raise
             _wait_healthy(studio, studio_json, settings, timeout, progress)
         except BaseException as exc:
-            msg = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, BlockcError) \
+            msg = (
+                "; ".join(d.message for d in exc.diagnostics)
+                if isinstance(exc, BlockcError)
                 else f"interrupted ({type(exc).__name__})"
+            )
             state.set_state(studio, "FAILED", msg[:2000])
             raise
         state.set_state(studio, "RUNNING")
@@ -186,8 +226,10 @@ def _add_env(objs: list[dict], name: str, value: str) -> None:
 
 def _check_running(studio: state.Studio, settings: Settings) -> None:
     if _runtime(studio, settings).state(studio.name) != "running":
-        raise BlockcError(f"studio '{studio.name}': its container is not running (see "
-                          f"`blockc logs {studio.name}` and `podman ps -a`)")
+        raise BlockcError(
+            f"studio '{studio.name}': its container is not running (see "
+            f"`blockc logs {studio.name}` and `podman ps -a`)"
+        )
 
 
 def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
@@ -207,17 +249,23 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
         if time.monotonic() > next_state_check:  # a podman call (~0.1 s of CPU the starting
             next_state_check = time.monotonic() + 2.0  # apps want): every 2 s, not every poll
             if rt.state(studio.name) != "running":
-                raise BlockcError(f"studio '{studio.name}': its container stopped while apps "
-                                  f"were starting; `blockc logs {studio.name}` shows why")
+                raise BlockcError(
+                    f"studio '{studio.name}': its container stopped while apps "
+                    f"were starting; `blockc logs {studio.name}` shows why"
+                )
         if time.monotonic() > deadline:
             diags = []
             for app_id, app in pending.items():
                 tail = app_log_tail(studio, settings, app_id)
-                diags.append(Diagnostic(
-                    f"app '{app_id}' did not become healthy within {timeout:.0f} s "
-                    f"(GET {health_url(studio.name, app, studio.ports[app_id])}); last lines of "
-                    f"its log:\n" + "\n".join(f"    {ln}" for ln in tail.splitlines()),
-                    block_id=app["block"], block_type=app["type"]))
+                diags.append(
+                    Diagnostic(
+                        f"app '{app_id}' did not become healthy within {timeout:.0f} s "
+                        f"(GET {health_url(studio.name, app, studio.ports[app_id])}); last lines of "
+                        f"its log:\n" + "\n".join(f"    {ln}" for ln in tail.splitlines()),
+                        block_id=app["block"],
+                        block_type=app["type"],
+                    )
+                )
             raise BlockcError(diags)
         progress.update(f"waiting for {', '.join(pending)} ({progress.elapsed():.0f} s)")
         time.sleep(0.1)
@@ -228,8 +276,15 @@ def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatu
     out = []
     for app in studio_json["apps"]:
         port = studio.ports.get(app["id"])
-        out.append(AppStatus(app["id"], app["type"], app.get("label") or app["id"],
-                             app_url(studio.name, app, port) if port else None, None))
+        out.append(
+            AppStatus(
+                app["id"],
+                app["type"],
+                app.get("label") or app["id"],
+                app_url(studio.name, app, port) if port else None,
+                None,
+            )
+        )
     return out
 
 
@@ -247,12 +302,16 @@ def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list
         app = next(x for x in studio_json["apps"] if x["id"] == a.id)
         healthy = None
         if actual == "running" and a.url and app.get("health") is not None:
-            healthy = check_health(health_url(studio.name, app, studio.ports[a.id]),
-                                   app.get("health_redirect_ok", False), timeout=1.0)
+            healthy = check_health(
+                health_url(studio.name, app, studio.ports[a.id]),
+                app.get("health_redirect_ok", False),
+                timeout=1.0,
+            )
         elif actual != "running":
             healthy = False
-        apps.append(AppStatus(a.id, a.type, a.label, a.url if actual == "running" else None,
-                              healthy))
+        apps.append(
+            AppStatus(a.id, a.type, a.label, a.url if actual == "running" else None, healthy)
+        )
     return studio, apps
 
 
@@ -270,16 +329,20 @@ def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> 
                 _sync(studio, settings, mode="pull", progress=progress)
             rt.remove(name)
         except BaseException as exc:
-            msg = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, BlockcError) \
+            msg = (
+                "; ".join(d.message for d in exc.diagnostics)
+                if isinstance(exc, BlockcError)
                 else f"interrupted ({type(exc).__name__})"
+            )
             state.set_state(studio, "FAILED", f"stop failed: {msg}"[:2000])
             raise
         state.set_state(studio, "STOPPED")
         return "stopped"
 
 
-def rm(name: str, settings: Settings, *, force: bool = False,
-       progress: Progress | None = None) -> None:
+def rm(
+    name: str, settings: Settings, *, force: bool = False, progress: Progress | None = None
+) -> None:
     progress = progress or Progress()
     with state.lock(name):
         studio = state.require(name)
@@ -289,11 +352,12 @@ def rm(name: str, settings: Settings, *, force: bool = False,
             pending = _pending(studio, settings, running=rt.state(name) == "running")
             if pending:
                 raise BlockcError(
-                    f"studio '{name}' has unsynced changes that `rm` would lose:\n" +
-                    "\n".join(f"    {p}" for p in pending[:20]) +
-                    ("\n    ..." if len(pending) > 20 else "") +
-                    f"\n  run `blockc sync {name}` (or `blockc stop {name}`) first, or "
-                    f"`blockc rm --force {name}` to discard them")
+                    f"studio '{name}' has unsynced changes that `rm` would lose:\n"
+                    + "\n".join(f"    {p}" for p in pending[:20])
+                    + ("\n    ..." if len(pending) > 20 else "")
+                    + f"\n  run `blockc sync {name}` (or `blockc stop {name}`) first, or "
+                    f"`blockc rm --force {name}` to discard them"
+                )
         rt.remove(name)
         _forget(studio)
         state.delete(name)
@@ -309,10 +373,12 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     if app is not None and app not in ids:
         from ..errors import did_you_mean
 
-        raise BlockcError(f"studio '{name}' has no app '{app}' (apps: {', '.join(ids) or 'none'})",
-                          hint=did_you_mean(app, ids))
+        raise BlockcError(
+            f"studio '{name}' has no app '{app}' (apps: {', '.join(ids) or 'none'})",
+            hint=did_you_mean(app, ids),
+        )
     out = []
-    for app_id in ([app] if app else ids + ["supervisord"]):
+    for app_id in [app] if app else ids + ["supervisord"]:
         out.append(f"==> {app_id} <==")
         out.append(app_log_tail(studio, settings, app_id, lines))
     return "\n".join(out)
@@ -327,9 +393,14 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
         raise BlockcError(f"studio '{name}' is not running (state {studio.state})")
     studio_json = studio.studio_json()
     img = studio_json["image"]
-    cmd = rt.exec_argv(name, argv, user=f"{img['uid']}:{img['gid']}",
-                       workdir=img["workdir"], interactive=True,
-                       tty=sys.stdin.isatty() and sys.stdout.isatty())
+    cmd = rt.exec_argv(
+        name,
+        argv,
+        user=f"{img['uid']}:{img['gid']}",
+        workdir=img["workdir"],
+        interactive=True,
+        tty=sys.stdin.isatty() and sys.stdout.isatty(),
+    )
     try:
         return subprocess.call(cmd, env=rt.env())
     except FileNotFoundError:
@@ -338,19 +409,29 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
 
 # --- file sync wiring ------------------------------------------------------------------------
 
-def _sync(studio: state.Studio, settings: Settings, *, mode: str, progress: Progress,
-          done_file: str | None = None) -> None:
+
+def _sync(
+    studio: state.Studio,
+    settings: Settings,
+    *,
+    mode: str,
+    progress: Progress,
+    done_file: str | None = None,
+) -> None:
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
     are not errors here (both versions are kept on the host and reported)."""
     from ..sync import studio as syncing
 
-    reports = syncing.sync_studio(studio, settings, mode=mode, progress=progress,
-                                  done_file=done_file)
+    reports = syncing.sync_studio(
+        studio, settings, mode=mode, progress=progress, done_file=done_file
+    )
     errors = [f"{r.zone}: {p.path}: {p.reason}" for r in reports for p in r.errors]
     if errors:
-        raise BlockcError(f"studio '{studio.name}': {mode} left paths unsynced:\n" +
-                          "\n".join(f"    {e}" for e in errors[:20]))
+        raise BlockcError(
+            f"studio '{studio.name}': {mode} left paths unsynced:\n"
+            + "\n".join(f"    {e}" for e in errors[:20])
+        )
 
 
 def _pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:

@@ -9,6 +9,7 @@ from ..errors import BlockcError
 from ..home import home_dir
 from ..value import Value
 
+
 class Settings(Value):
     ca_bundle: str | None = None
     pip_index_url: str | None = None
@@ -53,8 +54,9 @@ def load_settings(config: str | None = None) -> Settings:
     known = set(Settings._fields)
     unknown = sorted(set(data) - known)
     if unknown:
-        raise BlockcError(f"{path}: unknown setting(s): {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(known))})")
+        raise BlockcError(
+            f"{path}: unknown setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     for name in known:
         env = os.environ.get(f"BLOCKC_{name.upper()}")
         if env:
@@ -64,9 +66,11 @@ def load_settings(config: str | None = None) -> Settings:
             raise BlockcError(f"{path}: setting '{name}' must be a string")
     settings = Settings(**data)
     if settings.runtime not in ("podman", "kubernetes"):
-        raise BlockcError(f"setting 'runtime' must be podman or kubernetes, not {settings.runtime!r}")
+        raise BlockcError(
+            f"setting 'runtime' must be podman or kubernetes, not {settings.runtime!r}"
+        )
     if settings.pull not in ("always", "missing", "never", "newer"):
-        raise BlockcError(f"setting 'pull' must be always, missing, never or newer")
+        raise BlockcError("setting 'pull' must be always, missing, never or newer")
     return settings
 
 

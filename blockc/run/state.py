@@ -77,8 +77,10 @@ class Studio(Value, frozen=False):
             with open(os.path.join(self._artifact_dir(), "studio.json"), encoding="utf-8") as f:
                 return json.load(f)
         except OSError:
-            raise BlockcError(f"studio '{self.name}': its artifact {self.artifact_dir} is "
-                              f"missing; run `blockc start` again") from None
+            raise BlockcError(
+                f"studio '{self.name}': its artifact {self.artifact_dir} is "
+                f"missing; run `blockc start` again"
+            ) from None
 
 
 def db_path() -> str:
@@ -114,8 +116,9 @@ def require(name: str) -> Studio:
         names = [s.name for s in all_studios()]
         from ..errors import did_you_mean
 
-        raise BlockcError(f"no studio named '{name}'",
-                          hint=did_you_mean(name, names) or "see `blockc status`")
+        raise BlockcError(
+            f"no studio named '{name}'", hint=did_you_mean(name, names) or "see `blockc status`"
+        )
     return studio
 
 
@@ -140,10 +143,22 @@ def save(studio: Studio) -> Studio:
             "image=excluded.image, runtime=excluded.runtime, state=excluded.state, "
             "ports=excluded.ports, workspace=excluded.workspace, message=excluded.message, "
             "updated_at=excluded.updated_at",
-            (studio.name, studio.owner, studio.template, studio.template_path,
-             studio.artifact_hash, studio.image, studio.runtime, studio.state,
-             json.dumps(studio.ports, sort_keys=True), studio.workspace, studio.message,
-             studio.created_at, studio.updated_at))
+            (
+                studio.name,
+                studio.owner,
+                studio.template,
+                studio.template_path,
+                studio.artifact_hash,
+                studio.image,
+                studio.runtime,
+                studio.state,
+                json.dumps(studio.ports, sort_keys=True),
+                studio.workspace,
+                studio.message,
+                studio.created_at,
+                studio.updated_at,
+            ),
+        )
     return studio
 
 
@@ -168,8 +183,9 @@ def lock(name: str, *, wait: bool = True):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise BlockcError(f"studio '{name}' is busy: another blockc process is acting on "
-                              f"it") from None
+            raise BlockcError(
+                f"studio '{name}' is busy: another blockc process is acting on it"
+            ) from None
         try:
             yield
         finally:

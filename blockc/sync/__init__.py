@@ -17,14 +17,26 @@ imports the engine).
 from importlib import import_module
 
 _WHERE = {
-    "Baseline": "baseline", "Entry": "baseline", "ZoneState": "baseline",
-    "sync_zone": "engine", "sync_zones": "engine", "pending_changes": "engine",
+    "Baseline": "baseline",
+    "Entry": "baseline",
+    "ZoneState": "baseline",
+    "sync_zone": "engine",
+    "sync_zones": "engine",
+    "pending_changes": "engine",
     "conflict_name": "engine",
-    "start_agent": "session", "Session": "session",
-    "SyncReport": "report", "SyncProgress": "report", "Change": "report", "Conflict": "report",
-    "Problem": "report", "format_report": "report", "SyncError": "report",
+    "start_agent": "session",
+    "Session": "session",
+    "SyncReport": "report",
+    "SyncProgress": "report",
+    "Change": "report",
+    "Conflict": "report",
+    "Problem": "report",
+    "format_report": "report",
+    "SyncError": "report",
     "MassDeletionRefused": "report",
-    "Transport": "transport", "Process": "transport", "PodmanTransport": "transport",
+    "Transport": "transport",
+    "Process": "transport",
+    "PodmanTransport": "transport",
     "LocalTransport": "transport",
 }
 

@@ -51,6 +51,7 @@ class PathRefused(Exception):
 # round trip shows it behaves; otherwise it uses json. Either way the same codec: strict
 # (no NaN or Infinity), the whole text one value, non-ASCII as \u escapes.
 
+
 def _no_default(obj):
     raise TypeError("not JSON: %r" % type(obj).__name__)
 
@@ -72,17 +73,21 @@ def _codec():
     try:
         from _json import encode_basestring_ascii, make_encoder, make_scanner
 
-        encode = make_encoder(None, _no_default, encode_basestring_ascii, None, ":", ",",
-                              False, False, False)
+        encode = make_encoder(
+            None, _no_default, encode_basestring_ascii, None, ":", ",", False, False, False
+        )
 
         def dumps(obj):
             return "".join(encode(obj, 0))
 
         scan = make_scanner(_ScanContext)
-        sample = ["a\u00e9\udcff\n\"", 1 << 70, -1, None, True, False, {"k": [[]]}, {}]
+        sample = ['a\u00e9\udcff\n"', 1 << 70, -1, None, True, False, {"k": [[]]}, {}]
         text = dumps(sample)
-        if text != '["a\\u00e9\\udcff\\n\\"",1180591620717411303424,-1,null,true,false,' \
-                   '{"k":[[]]},{}]' or scan(text, 0) != (sample, len(text)):
+        if (
+            text
+            != '["a\\u00e9\\udcff\\n\\"",1180591620717411303424,-1,null,true,false,{"k":[[]]},{}]'
+            or scan(text, 0) != (sample, len(text))
+        ):
             raise ImportError("_json behaves differently")
     except Exception:  # no _json (another Python), or another interface: json itself
         import json
@@ -197,7 +202,7 @@ class ChunkReader:
 
     def readinto(self, b):
         data = self.read(len(b))
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
     def readable(self):
@@ -260,7 +265,7 @@ def tar_header(name, size, mode, mtime, typ=b"0"):
         out = tar_header(b"././@LongLink", len(long), 0, 0, b"L") + long + bytes(-len(long) % 512)
         raw = raw[:100]
     h = bytearray(_HEADER[typ])
-    h[0:len(raw)] = raw
+    h[0 : len(raw)] = raw
     h[100:108] = _num(mode & MODE_MASK, 8)
     h[124:136] = _num(size, 12)
     h[136:148] = _num(max(0, mtime), 12)
@@ -363,8 +368,13 @@ def tar_members(f, max_name=4096):
             raw = h[0:100].split(b"\0", 1)[0]
             if h[257:263] == b"ustar\0" and h[345]:
                 raw = h[345:500].split(b"\0", 1)[0] + b"/" + raw
-        m = TarMember(f, raw.decode("utf-8", "surrogateescape"), size,
-                      _parse_num(h[100:108]), _parse_num(h[136:148]))
+        m = TarMember(
+            f,
+            raw.decode("utf-8", "surrogateescape"),
+            size,
+            _parse_num(h[100:108]),
+            _parse_num(h[136:148]),
+        )
         yield m
         m.skip()
         if size % 512:
@@ -372,6 +382,7 @@ def tar_members(f, max_name=4096):
 
 
 # ----------------------------------------------------------------- confined file access
+
 
 def check_rel(rel):
     """The parts of a plain zone-relative path, or PathRefused."""
@@ -455,8 +466,9 @@ class Zone:
         parts = check_rel(rel)
         dfd = self.dir_fd(parts[:-1])
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=dfd)
+            fd = os.open(
+                parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd
+            )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise PathRefused("%s is a symlink (not synced)" % rel)
@@ -526,8 +538,9 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
     mode &= MODE_MASK
     tmp = _tmp_name()
     # created with its final mode: no chmod unless a umask or default ACL interferes
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode, dir_fd=dfd)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd
+    )
     h = _sha256() if hash else None
     try:
         try:
@@ -541,7 +554,7 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
                     h.update(data)
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 if progress:
                     progress(len(data))
             os.utime(fd, ns=(mtime_ns, mtime_ns))
@@ -580,7 +593,13 @@ def load_renameat2():
             import ctypes
 
             fn = ctypes.CDLL(None, use_errno=True).renameat2
-            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.argtypes = [
+                ctypes.c_int,
+                ctypes.c_char_p,
+                ctypes.c_int,
+                ctypes.c_char_p,
+                ctypes.c_uint,
+            ]
             fn.restype = ctypes.c_int
             _renameat2 = (fn, ctypes.get_errno)
         except (ImportError, OSError, AttributeError):
@@ -611,7 +630,7 @@ class _Bytes:
         self.pos = 0
 
     def read(self, n):
-        data = self.data[self.pos:self.pos + n]
+        data = self.data[self.pos : self.pos + n]
         self.pos += len(data)
         return data
 
@@ -644,8 +663,9 @@ class _Writers:
                 return
             key, dfd, name, rel, data, mode, mtime_ns, expect, hash = job
             try:
-                self.results[key] = write_at(dfd, name, rel, _Bytes(data), len(data), mode,
-                                             mtime_ns, expect, hash=hash)
+                self.results[key] = write_at(
+                    dfd, name, rel, _Bytes(data), len(data), mode, mtime_ns, expect, hash=hash
+                )
             except Exception as exc:  # handed back to the caller: never lost with its worker
                 self.results[key] = exc
             finally:
@@ -704,6 +724,7 @@ def hash_fd(fd):
 
 
 # ------------------------------------------------------------------------------ scan
+
 
 def walk(root, prune=None, on_error=None):
     """Yield (rel, stat) for everything under root (not root itself), never following links.
@@ -800,6 +821,7 @@ def entry_of(rel, st, h=None):
 
 # ---------------------------------------------------------------------------- agent
 
+
 class Agent:
     def __init__(self, inp, out):
         self.inp = inp
@@ -826,8 +848,13 @@ class Agent:
     def op_hello(self, msg):
         root = msg["root"]
         self.root = root
-        info = {"ok": True, "protocol": PROTOCOL, "uid": os.getuid(), "exists": False,
-                "zone_id": None}
+        info = {
+            "ok": True,
+            "protocol": PROTOCOL,
+            "uid": os.getuid(),
+            "exists": False,
+            "zone_id": None,
+        }
         try:
             st = os.lstat(root)
         except FileNotFoundError:
@@ -836,7 +863,9 @@ class Agent:
             try:
                 os.makedirs(root)
             except OSError as exc:
-                send(self.out, {"ok": False, "error": "cannot create %s: %s" % (root, exc.strerror)})
+                send(
+                    self.out, {"ok": False, "error": "cannot create %s: %s" % (root, exc.strerror)}
+                )
                 return
             st = os.lstat(root)
         if st is not None and not stat.S_ISDIR(st.st_mode):
@@ -848,12 +877,20 @@ class Agent:
             zid = self._read_marker()
             if zid is None and msg.get("mark"):
                 zid = "%s-%d" % (os.urandom(12).hex(), st.st_ino)
-                fd = os.open(MARKER + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
-                             0o644, dir_fd=self.zone.root_fd)
+                fd = os.open(
+                    MARKER + ".new",
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                    0o644,
+                    dir_fd=self.zone.root_fd,
+                )
                 os.write(fd, zid.encode())
                 os.close(fd)
-                os.rename(MARKER + ".new", MARKER, src_dir_fd=self.zone.root_fd,
-                          dst_dir_fd=self.zone.root_fd)
+                os.rename(
+                    MARKER + ".new",
+                    MARKER,
+                    src_dir_fd=self.zone.root_fd,
+                    dst_dir_fd=self.zone.root_fd,
+                )
                 info["created"] = True
             info["zone_id"] = zid
         self.zone_id = info["zone_id"]
@@ -914,7 +951,9 @@ class Agent:
             try:
                 for entry in it:
                     name = entry.name
-                    if name[0] == "." and (name.startswith(TMP_PREFIX) or (not prefix and name == MARKER)):
+                    if name[0] == "." and (
+                        name.startswith(TMP_PREFIX) or (not prefix and name == MARKER)
+                    ):
                         if name != MARKER:
                             try:
                                 os.unlink(name, dir_fd=fd)
@@ -936,7 +975,9 @@ class Agent:
                         stack.append((rel + "/", path + "/" + name))
                     b = pop(rel, None)
                     if b is not None:
-                        if m == b[0] and (is_dir or (st.st_size == b[1] and st.st_mtime_ns == b[2])):
+                        if m == b[0] and (
+                            is_dir or (st.st_size == b[1] and st.st_mtime_ns == b[2])
+                        ):
                             continue  # as the baseline says
                         if len(b) == 3 and st.st_size == b[1] and m & S_IFMT == S_IFREG:
                             emit(entry_of(rel, st, self._hash(rel, stats)))
@@ -1028,13 +1069,27 @@ class Agent:
                 try:
                     if pool is not None and m.size <= SMALL:
                         parts = check_rel(rel)
-                        data = read_exact(m, m.size)  # before anything can fail: the stream moves on
-                        dfd = os.dup(self.zone.dir_fd(parts[:-1], create=True))  # the worker closes it
-                        pool.submit(rel, dfd, parts[-1], rel, data, spec[0], spec[1], _expect(spec[2]),
-                                    False)
+                        data = read_exact(
+                            m, m.size
+                        )  # before anything can fail: the stream moves on
+                        dfd = os.dup(
+                            self.zone.dir_fd(parts[:-1], create=True)
+                        )  # the worker closes it
+                        pool.submit(
+                            rel,
+                            dfd,
+                            parts[-1],
+                            rel,
+                            data,
+                            spec[0],
+                            spec[1],
+                            _expect(spec[2]),
+                            False,
+                        )
                         continue
-                    st, _ = self.zone.write(rel, m, m.size, spec[0], spec[1], _expect(spec[2]),
-                                            hash=False)
+                    st, _ = self.zone.write(
+                        rel, m, m.size, spec[0], spec[1], _expect(spec[2]), hash=False
+                    )
                     results[rel] = ["ok", entry_of(rel, st)]
                 except (OSError, PathRefused, Changed) as exc:
                     results[rel] = err_result(exc)
@@ -1042,10 +1097,13 @@ class Agent:
             if pool is not None:
                 pool.close()  # every write handed out is finished (or failed) before the answer
             reader.drain()
-        for rel, r in (pool.results.items() if pool is not None else ()):
+        for rel, r in pool.results.items() if pool is not None else ():
             if isinstance(r, BaseException):
-                results[rel] = (err_result(r) if isinstance(r, (OSError, PathRefused, Changed))
-                                else ["err", "%s: %s" % (type(r).__name__, r)])
+                results[rel] = (
+                    err_result(r)
+                    if isinstance(r, (OSError, PathRefused, Changed))
+                    else ["err", "%s: %s" % (type(r).__name__, r)]
+                )
             else:
                 results[rel] = ["ok", entry_of(rel, r[0])]
         send(self.out, {"ok": True, "results": results})

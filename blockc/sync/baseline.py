@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from ..value import Value
 
@@ -80,8 +81,9 @@ class Baseline:
         self.db_path = os.fspath(db_path)
         parent = os.path.dirname(os.path.abspath(self.db_path))
         os.makedirs(parent, exist_ok=True)
-        self._db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(
+            self.db_path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA busy_timeout = 30000")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -117,19 +119,27 @@ class Baseline:
     def load(self, studio: str, zone: str) -> dict[str, Entry]:
         rows = self._db.execute(
             "SELECT path, type, sha256, h_size, h_mtime, h_mode, c_size, c_mtime, c_mode "
-            "FROM sync_baseline WHERE studio = ? AND zone = ?", (studio, zone))
+            "FROM sync_baseline WHERE studio = ? AND zone = ?",
+            (studio, zone),
+        )
         make = Entry._make
         dec = os.fsdecode
         return {dec(r[0]): make(r[1:]) for r in rows}
 
     def zone_state(self, studio: str, zone: str) -> ZoneState | None:
-        r = self._db.execute("SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
-                             "FROM sync_zone WHERE studio = ? AND zone = ?", (studio, zone)).fetchone()
+        r = self._db.execute(
+            "SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
+            "FROM sync_zone WHERE studio = ? AND zone = ?",
+            (studio, zone),
+        ).fetchone()
         return ZoneState(*r[:5], bool(r[5]), r[6]) if r else None
 
     def zones(self, studio: str) -> list[ZoneState]:
-        rows = self._db.execute("SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
-                                "FROM sync_zone WHERE studio = ? ORDER BY zone", (studio,))
+        rows = self._db.execute(
+            "SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
+            "FROM sync_zone WHERE studio = ? ORDER BY zone",
+            (studio,),
+        )
         return [ZoneState(*r[:5], bool(r[5]), r[6]) for r in rows]
 
     # ---------------------------------------------------------------- writing
@@ -137,32 +147,67 @@ class Baseline:
         """Forget a zone's baseline (the studio side was reset) and record its new identity."""
         with self._tx() as db:
             db.execute("DELETE FROM sync_baseline WHERE studio = ? AND zone = ?", (studio, zone))
-            db.execute("INSERT INTO sync_zone (studio, zone, container_id, clean) VALUES (?, ?, ?, 0) "
-                       "ON CONFLICT (studio, zone) DO UPDATE SET container_id = excluded.container_id, "
-                       "clean = 0", (studio, zone, container_id))
+            db.execute(
+                "INSERT INTO sync_zone (studio, zone, container_id, clean) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (studio, zone) DO UPDATE SET container_id = excluded.container_id, "
+                "clean = 0",
+                (studio, zone, container_id),
+            )
 
-    def apply(self, studio: str, zone: str, upserts: Iterable[tuple[str, Entry]],
-              deletes: Iterable[str] = ()) -> None:
+    def apply(
+        self,
+        studio: str,
+        zone: str,
+        upserts: Iterable[tuple[str, Entry]],
+        deletes: Iterable[str] = (),
+    ) -> None:
         """Record synced paths (one short transaction)."""
-        ups = [(studio, zone, _key(p), e.type, e.sha256, e.h_size, e.h_mtime, e.h_mode,
-                e.c_size, e.c_mtime, e.c_mode) for p, e in upserts]
+        ups = [
+            (
+                studio,
+                zone,
+                _key(p),
+                e.type,
+                e.sha256,
+                e.h_size,
+                e.h_mtime,
+                e.h_mode,
+                e.c_size,
+                e.c_mtime,
+                e.c_mode,
+            )
+            for p, e in upserts
+        ]
         dels = [(studio, zone, _key(p)) for p in deletes]
         if not ups and not dels:
             return
         with self._tx() as db:
             if dels:
-                db.executemany("DELETE FROM sync_baseline WHERE studio = ? AND zone = ? AND path = ?", dels)
+                db.executemany(
+                    "DELETE FROM sync_baseline WHERE studio = ? AND zone = ? AND path = ?", dels
+                )
             if ups:
-                db.executemany("INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?)", ups)
+                db.executemany(
+                    "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?)", ups
+                )
 
-    def finish(self, studio: str, zone: str, container_id: str | None, mode: str, clean: bool,
-               summary: str = "") -> None:
+    def finish(
+        self,
+        studio: str,
+        zone: str,
+        container_id: str | None,
+        mode: str,
+        clean: bool,
+        summary: str = "",
+    ) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO sync_zone (studio, zone, container_id, last_sync, last_mode, clean, summary) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (studio, zone) DO UPDATE SET "
-                       "container_id = excluded.container_id, last_sync = excluded.last_sync, "
-                       "last_mode = excluded.last_mode, clean = excluded.clean, summary = excluded.summary",
-                       (studio, zone, container_id, time.time(), mode, int(clean), summary))
+            db.execute(
+                "INSERT INTO sync_zone (studio, zone, container_id, last_sync, last_mode, clean, summary) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (studio, zone) DO UPDATE SET "
+                "container_id = excluded.container_id, last_sync = excluded.last_sync, "
+                "last_mode = excluded.last_mode, clean = excluded.clean, summary = excluded.summary",
+                (studio, zone, container_id, time.time(), mode, int(clean), summary),
+            )
 
     def forget(self, studio: str, zone: str | None = None) -> None:
         """Drop a studio's sync state (``blockc rm``), or one zone's."""
@@ -171,5 +216,7 @@ class Baseline:
                 db.execute("DELETE FROM sync_baseline WHERE studio = ?", (studio,))
                 db.execute("DELETE FROM sync_zone WHERE studio = ?", (studio,))
             else:
-                db.execute("DELETE FROM sync_baseline WHERE studio = ? AND zone = ?", (studio, zone))
+                db.execute(
+                    "DELETE FROM sync_baseline WHERE studio = ? AND zone = ?", (studio, zone)
+                )
                 db.execute("DELETE FROM sync_zone WHERE studio = ? AND zone = ?", (studio, zone))

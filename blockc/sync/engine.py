@@ -26,16 +26,24 @@ import re
 import stat
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
+from ..value import Value
 from . import agent as wire
-from .agent import MODE_MASK, ChunkReader, ChunkWriter, Changed, PathRefused, ProtocolError, Zone
+from .agent import MODE_MASK, Changed, ChunkReader, ChunkWriter, PathRefused, ProtocolError, Zone
 from .baseline import Baseline, Entry
-from .report import (Change, Conflict, MassDeletionRefused, Problem, SyncError, SyncProgress,
-                     SyncReport)
+from .report import (
+    Change,
+    Conflict,
+    MassDeletionRefused,
+    Problem,
+    SyncError,
+    SyncProgress,
+    SyncReport,
+)
 from .session import Session, agent_source, start_agent  # noqa: F401 (agent_source: re-exported)
 from .transport import Transport
-from ..value import Value
 
 if TYPE_CHECKING:
     from ..types import Zone as ZoneSpec
@@ -77,6 +85,7 @@ class Obs:
 
 
 # ------------------------------------------------------------------------ excludes
+
 
 class Excludes:
     """gitignore patterns (pathspec's GitIgnoreSpec), applied to files and directories.
@@ -133,6 +142,7 @@ class Excludes:
 
 # ---------------------------------------------------------------------------- core
 
+
 class _Plan(Value, frozen=False):
     c_delete: list  # [rel, expect, Change]
     c_mkdir: list  # [rel, Obs(host), Change]
@@ -179,9 +189,12 @@ def _change(b: Entry | None, o: Obs | None, size: int, mtime: int, mode: int, ge
 def _agent_base(base: dict) -> dict:
     """The baseline's studio side as the agent's scan takes it (see ``agent.base_entry``)."""
     F, D = wire.S_IFREG, wire.S_IFDIR
-    return {p: ([D | e.c_mode] if e.type == "d" else [F | e.c_mode, e.c_size, e.c_mtime])
-            if e.c_mode >= 0 else wire.base_entry(e.type, e.c_size, e.c_mtime, e.c_mode)
-            for p, e in base.items()}
+    return {
+        p: ([D | e.c_mode] if e.type == "d" else [F | e.c_mode, e.c_size, e.c_mtime])
+        if e.c_mode >= 0
+        else wire.base_entry(e.type, e.c_size, e.c_mtime, e.c_mode)
+        for p, e in base.items()
+    }
 
 
 class _HashingReader(wire._Exact):
@@ -221,7 +234,11 @@ def conflict_name(rel: str, studio: str, when: float | None = None, n: int = 1) 
     elif not dot:
         stem, ext = base, ""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
-    name = f"{stem}.conflict-{studio}-{stamp}" + (f"-{n}" if n > 1 else "") + (f".{ext}" if ext else "")
+    name = (
+        f"{stem}.conflict-{studio}-{stamp}"
+        + (f"-{n}" if n > 1 else "")
+        + (f".{ext}" if ext else "")
+    )
     return f"{d}/{name}" if d else name
 
 
@@ -229,7 +246,12 @@ def _conflict_re(rel: str, studio: str):
     c = conflict_name(rel, studio, 0)
     d, _, base = c.rpartition("/")
     head, _, tail = base.partition(f".conflict-{studio}-19700101-000000")
-    rx = re.escape(head) + re.escape(f".conflict-{studio}-") + r"\d{8}-\d{6}(?:-\d+)?" + re.escape(tail)
+    rx = (
+        re.escape(head)
+        + re.escape(f".conflict-{studio}-")
+        + r"\d{8}-\d{6}(?:-\d+)?"
+        + re.escape(tail)
+    )
     return d, re.compile(rx + r"\Z")
 
 
@@ -237,7 +259,9 @@ def _conflict_re(rel: str, studio: str):
 def _zone_lock(baseline: Baseline, studio: str, zone: str):
     d = os.path.join(os.path.dirname(os.path.realpath(baseline.db_path)), "locks")
     os.makedirs(d, exist_ok=True)
-    fd = os.open(os.path.join(d, f"sync-{studio}-{zone}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(
+        os.path.join(d, f"sync-{studio}-{zone}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+    )
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,9 +273,22 @@ def _zone_lock(baseline: Baseline, studio: str, zone: str):
 
 
 class _Sync:
-    def __init__(self, transport, studio, zone: ZoneSpec, workspace, mode, baseline: Baseline,
-                 allow_mass_delete, progress, python, dry_run, agent_src=None, session=None,
-                 done_file=None):
+    def __init__(
+        self,
+        transport,
+        studio,
+        zone: ZoneSpec,
+        workspace,
+        mode,
+        baseline: Baseline,
+        allow_mass_delete,
+        progress,
+        python,
+        dry_run,
+        agent_src=None,
+        session=None,
+        done_file=None,
+    ):
         if mode not in ("both", "push", "pull"):
             raise ValueError(f"mode must be both, push or pull: {mode!r}")
         self.transport = transport
@@ -301,7 +338,10 @@ class _Sync:
             self._flush()
 
     def _maybe_flush(self):
-        if len(self._ups) + len(self._dels) >= 1000 or time.monotonic() - self._last_flush > RECORD_EVERY:
+        if (
+            len(self._ups) + len(self._dels) >= 1000
+            or time.monotonic() - self._last_flush > RECORD_EVERY
+        ):
             self._flush()
 
     def _flush(self):
@@ -338,11 +378,17 @@ class _Sync:
                     self.host.close()
         self.report.seconds = time.monotonic() - t0
         if not self.dry_run:
-            self.baseline.finish(self.studio, self.spec.name, self.zone_id, self.mode,
-                                 clean=self.report.ok and not self.report.pending_pull
-                                 and not self.report.pending_push,
-                                 summary=f"{len(self.report.pushed)} pushed, {len(self.report.pulled)} pulled, "
-                                         f"{len(self.report.conflicts)} conflicts")
+            self.baseline.finish(
+                self.studio,
+                self.spec.name,
+                self.zone_id,
+                self.mode,
+                clean=self.report.ok
+                and not self.report.pending_pull
+                and not self.report.pending_push,
+                summary=f"{len(self.report.pushed)} pushed, {len(self.report.pulled)} pulled, "
+                f"{len(self.report.conflicts)} conflicts",
+            )
         return self.report
 
     def _open_host(self):
@@ -392,8 +438,12 @@ class _Sync:
             t = m & S_IFMT
             if t != S_IFREG and t != S_IFDIR:
                 unobs.add(rel)
-                self._problem(rel, "host", "symlink: not synced" if stat.S_ISLNK(m) else
-                              "special file: not synced", refused=True)
+                self._problem(
+                    rel,
+                    "host",
+                    "symlink: not synced" if stat.S_ISLNK(m) else "special file: not synced",
+                    refused=True,
+                )
                 continue
             host[rel] = (m, st.st_size, st.st_mtime_ns)  # small: one per entry of the zone
             b = bget(rel)
@@ -401,8 +451,11 @@ class _Sync:
                 changed.add(rel)
                 continue
             met += 1
-            if (m & 0o7777) != b.h_mode or ("f" if t == S_IFREG else "d") != b.type or \
-                    (t == S_IFREG and (st.st_size != b.h_size or st.st_mtime_ns != b.h_mtime)):
+            if (
+                (m & 0o7777) != b.h_mode
+                or ("f" if t == S_IFREG else "d") != b.type
+                or (t == S_IFREG and (st.st_size != b.h_size or st.st_mtime_ns != b.h_mtime))
+            ):
                 changed.add(rel)
         return host, unobs, changed, met
 
@@ -431,10 +484,19 @@ class _Sync:
 
         def writer():
             try:
-                wire.send(s.out, {"op": "hello", "root": self.spec.container,
-                                  "create": self.P and not self.dry_run, "mark": not self.dry_run})
-                wire.send(s.out, {"op": "scan", "prune": self.excludes.agent_patterns(),
-                                  "zone_id": expected})
+                wire.send(
+                    s.out,
+                    {
+                        "op": "hello",
+                        "root": self.spec.container,
+                        "create": self.P and not self.dry_run,
+                        "mark": not self.dry_run,
+                    },
+                )
+                wire.send(
+                    s.out,
+                    {"op": "scan", "prune": self.excludes.agent_patterns(), "zone_id": expected},
+                )
                 w = ChunkWriter(s.out)
                 w.write(wire.dumps(_agent_base(base)).encode("ascii"))
                 w.close()
@@ -448,9 +510,13 @@ class _Sync:
         th.join()
         hello = s.reply()
         if hello.get("protocol") != wire.PROTOCOL:
-            raise SyncError(f"sync agent protocol mismatch ({hello.get('protocol')} != {wire.PROTOCOL})")
+            raise SyncError(
+                f"sync agent protocol mismatch ({hello.get('protocol')} != {wire.PROTOCOL})"
+            )
         self.zone_id = hello.get("zone_id")
-        if self.zone_id is not None and not (type(self.zone_id) is str and len(self.zone_id) <= 200):
+        if self.zone_id is not None and not (
+            type(self.zone_id) is str and len(self.zone_id) <= 200
+        ):
             raise s._lost("bad reply: zone id")
         exists = bool(hello.get("exists"))
         known = exists and self.zone_id is not None and expected == self.zone_id
@@ -476,8 +542,12 @@ class _Sync:
                 else:
                     rel = self._rel(tag)
                     t, size, mtime, mode, h = item[1:6]
-                    if t not in ("f", "d", "l", "o") or type(size) is not int or type(mtime) is not int \
-                            or type(mode) is not int:
+                    if (
+                        t not in ("f", "d", "l", "o")
+                        or type(size) is not int
+                        or type(mtime) is not int
+                        or type(mode) is not int
+                    ):
                         raise ProtocolError(f"bad entry for {rel!r}")
                     if h is not None and not (isinstance(h, str) and hexre.fullmatch(h)):
                         raise ProtocolError(f"bad hash for {rel!r}")
@@ -495,8 +565,12 @@ class _Sync:
             if o.type in ("l", "o"):
                 del cont[rel]
                 c_unobs.add(rel)
-                self._problem(rel, "studio", "symlink: not synced" if o.type == "l" else
-                              "special file: not synced", refused=True)
+                self._problem(
+                    rel,
+                    "studio",
+                    "symlink: not synced" if o.type == "l" else "special file: not synced",
+                    refused=True,
+                )
         if not known:
             h_changed, h_met = set(host), 0
         self._decide(base, host, h_unobs, h_changed, h_met, cont, c_deleted, c_unobs)
@@ -557,23 +631,36 @@ class _Sync:
             if ho is not None:
                 ho = Obs.of_scan(ho)
             co, c_seen = c_obs(rel, b)
-            is_dir = any(o is not None and o.type == "d" for o in (ho, co)) or (b is not None and b.type == "d")
+            is_dir = any(o is not None and o.type == "d" for o in (ho, co)) or (
+                b is not None and b.type == "d"
+            )
             if ex(rel, is_dir):
                 if b is not None:
                     self._drop(rel)
                 continue
             if (ho is None and under(rel, h_unobs)) or not c_seen:
                 continue  # not observed on one side: nothing is decided about it
-            hs = _change(b, ho, *(b.h_size, b.h_mtime, b.h_mode) if b else (0, 0, 0),
-                         (lambda rel=rel, ho=ho: self._host_hash(rel, ho)))
+            hs = _change(
+                b,
+                ho,
+                *(b.h_size, b.h_mtime, b.h_mode) if b else (0, 0, 0),
+                (lambda rel=rel, ho=ho: self._host_hash(rel, ho)),
+            )
             if hs == "need":  # unreadable host file
                 self._problem(rel, "host", "cannot read")
                 continue
-            cs = _change(b, co, *(b.c_size, b.c_mtime, b.c_mode) if b else (0, 0, 0),
-                         (lambda co=co: co.hash))
+            cs = _change(
+                b, co, *(b.c_size, b.c_mtime, b.c_mode) if b else (0, 0, 0), (lambda co=co: co.hash)
+            )
             if cs == "need":
                 need.add(rel)
-            elif hs in CHANGED and cs in CHANGED and co is not None and co.type == "f" and co.hash is None:
+            elif (
+                hs in CHANGED
+                and cs in CHANGED
+                and co is not None
+                and co.type == "f"
+                and co.hash is None
+            ):
                 need.add(rel)
             rows.append([rel, b, ho, hs, co, cs])
         if need:
@@ -584,7 +671,9 @@ class _Sync:
                 rel, b, ho, hs, co, cs = row
                 if rel in need:
                     h = hashes.get(rel)
-                    if h is not None and not (isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)):
+                    if h is not None and not (
+                        isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                    ):
                         raise SyncError("studio side: bad hash")
                     co.hash = h
                     if cs == "need":
@@ -639,14 +728,18 @@ class _Sync:
             plan.drops.append(rel)
             return
         if cs == "deleted":  # changed here, deleted there: the change is kept (restored there)
-            cf = Conflict(rel, "changed on the host, deleted in the studio: the host version is kept")
+            cf = Conflict(
+                rel, "changed on the host, deleted in the studio: the host version is kept"
+            )
             rep.conflicts.append(cf)
             plan.drops.append(rel)
             if self.P:
                 self._plan_push(plan, rel, ho, None, Change(rel, "added", ho.type, ho.size))
             return
         if hs == "deleted":
-            cf = Conflict(rel, "deleted on the host, changed in the studio: the studio version is kept")
+            cf = Conflict(
+                rel, "deleted on the host, changed in the studio: the studio version is kept"
+            )
             rep.conflicts.append(cf)
             plan.drops.append(rel)
             if self.keep_copies:
@@ -656,8 +749,12 @@ class _Sync:
         if ho.type == co.type == "d":
             plan.records.append([rel, self._entry("d", None, ho, co)])
             return
-        if ho.type == co.type == "f" and ho.size == co.size and co.hash is not None and \
-                self._host_hash(rel, ho) == co.hash:
+        if (
+            ho.type == co.type == "f"
+            and ho.size == co.size
+            and co.hash is not None
+            and self._host_hash(rel, ho) == co.hash
+        ):
             plan.records.append([rel, self._entry("f", co.hash, ho, co)])  # same content: in sync
             return
         if ho.type == "f" and co.type == "f" and self.keep_copies and co.hash is not None:
@@ -665,16 +762,22 @@ class _Sync:
             cf_reason = "changed on both sides: the host version is kept in place"
             if copy is not None:  # kept by an earlier, interrupted sync
                 rep.conflicts.append(Conflict(rel, cf_reason, copy))
-                plan.records.append([rel, Entry("f", co.hash, -1, -1, -1, co.size, co.mtime, co.mode)])
+                plan.records.append(
+                    [rel, Entry("f", co.hash, -1, -1, -1, co.size, co.mtime, co.mode)]
+                )
                 return
             dest = self._free_name(rel)
             cf = Conflict(rel, cf_reason, dest)
             plan.h_get.append([rel, dest, co, None, None, cf])
             return
         what = {"f": "a file", "d": "a directory"}
-        self.report.conflicts.append(Conflict(
-            rel, f"changed on both sides (host: {what.get(ho.type)}, studio: {what.get(co.type)}); "
-                 "nothing was changed"))
+        self.report.conflicts.append(
+            Conflict(
+                rel,
+                f"changed on both sides (host: {what.get(ho.type)}, studio: {what.get(co.type)}); "
+                "nothing was changed",
+            )
+        )
 
     def _entry(self, t, sha, ho: Obs | None, co: Obs | None) -> Entry:
         h = (ho.size, ho.mtime, ho.mode) if ho else (-1, -1, -1)
@@ -737,19 +840,26 @@ class _Sync:
 
     def _check_mass(self, plan, base):
         total = sum(1 for e in base.values() if e.type == "f")
-        for side, items, where in (("studio", plan.c_delete, "in the studio"),
-                                   ("host", plan.h_delete, "on the host")):
+        for side, items, where in (
+            ("studio", plan.c_delete, "in the studio"),
+            ("host", plan.h_delete, "on the host"),
+        ):
             n = sum(1 for it in items if it[-1] is not None and it[-1].type == "f")
             if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total and not self.allow_mass_delete:
                 if self.dry_run:
-                    self._problem(".", side, f"would delete {n} of {total} files {where} (refused without "
-                                  "allow_mass_delete)")
+                    self._problem(
+                        ".",
+                        side,
+                        f"would delete {n} of {total} files {where} (refused without "
+                        "allow_mass_delete)",
+                    )
                     continue
                 raise MassDeletionRefused(
                     f"zone {self.spec.name}: this sync would delete {n} of the zone's {total} files "
                     f"{where}; nothing was changed",
                     hint="if that is really wanted, sync again allowing mass deletion "
-                         "(--allow-mass-delete)")
+                    "(--allow-mass-delete)",
+                )
 
     # ------------------------------------------------------------------ apply
     def _apply(self, plan):
@@ -762,7 +872,9 @@ class _Sync:
         # studio side: deletions (deepest first), directories (shallowest first), files
         if plan.c_delete:
             items = sorted(plan.c_delete, key=lambda it: -it[0].count("/"))
-            res = self._answers(s.call({"op": "delete", "items": [[rel, exp] for rel, exp, _ in items]}))
+            res = self._answers(
+                s.call({"op": "delete", "items": [[rel, exp] for rel, exp, _ in items]})
+            )
             for rel, exp, ch in items:
                 r = self._answer(res, rel)
                 if r[0] == "ok":
@@ -773,8 +885,11 @@ class _Sync:
                     self._failed(rel, "studio", r)
         if plan.c_mkdir:
             items = sorted(plan.c_mkdir, key=lambda it: it[0].count("/"))
-            res = self._answers(s.call({"op": "mkdir",
-                                        "items": [[rel, ho.mode & MODE_MASK] for rel, ho, _ in items]}))
+            res = self._answers(
+                s.call(
+                    {"op": "mkdir", "items": [[rel, ho.mode & MODE_MASK] for rel, ho, _ in items]}
+                )
+            )
             for rel, ho, ch in items:
                 r = self._answer(res, rel, (3, 4))
                 if r[0] == "ok":
@@ -806,7 +921,9 @@ class _Sync:
             except (OSError, PathRefused) as exc:
                 self._failed(rel, "host", ["err", wire._msg(exc)])
                 continue
-            self._record(rel, Entry("d", None, 0, st.st_mtime_ns, st.st_mode & 0o7777, 0, co.mtime, co.mode))
+            self._record(
+                rel, Entry("d", None, 0, st.st_mtime_ns, st.st_mode & 0o7777, 0, co.mtime, co.mode)
+            )
             rep.pulled.append(ch)
         if plan.h_get:
             self._pull_files(plan.h_get)
@@ -826,7 +943,9 @@ class _Sync:
         if type(r) is list and len(r) >= 2:
             if r[0] == "ok":
                 e = r[1]
-                if not ints or (type(e) is list and all(i < len(e) and type(e[i]) is int for i in ints)):
+                if not ints or (
+                    type(e) is list and all(i < len(e) and type(e[i]) is int for i in ints)
+                ):
                     return r
             elif r[0] == "err":
                 return ["err", str(r[1]), len(r) > 2 and r[2] is True]
@@ -852,15 +971,28 @@ class _Sync:
             now = time.monotonic()
             if now - last[0] > 0.1:
                 last[0] = now
-                self._progress(phase, files_done=done["files"], files_total=nfiles,
-                               bytes_done=done["bytes"], bytes_total=nbytes)
+                self._progress(
+                    phase,
+                    files_done=done["files"],
+                    files_total=nfiles,
+                    bytes_done=done["bytes"],
+                    bytes_total=nbytes,
+                )
+
         return tick
 
     def _put_batch(self, batch, done, nfiles, nbytes):
         rep = self.report
         s = self.session
-        s.send({"op": "put", "files": {rel: [ho.mode & MODE_MASK, ho.mtime, exp if exp is not None else None]
-                                      for rel, ho, exp, _ in batch}})
+        s.send(
+            {
+                "op": "put",
+                "files": {
+                    rel: [ho.mode & MODE_MASK, ho.mtime, exp if exp is not None else None]
+                    for rel, ho, exp, _ in batch
+                },
+            }
+        )
         sent = {}
         tick = self._ticker("push", done, nfiles, nbytes)
 
@@ -874,7 +1006,9 @@ class _Sync:
                     continue
                 try:
                     r = _HashingReader(fd, st.st_size)
-                    wire.tar_file(w, rel, st.st_size, r, st.st_mode, st.st_mtime_ns // 1_000_000_000, tick)
+                    wire.tar_file(
+                        w, rel, st.st_size, r, st.st_mode, st.st_mtime_ns // 1_000_000_000, tick
+                    )
                     sent[rel] = r.h.hexdigest()
                 finally:
                     os.close(fd)
@@ -890,13 +1024,20 @@ class _Sync:
             r = self._answer(res, rel, (2, 3, 4))
             if r[0] == "ok":
                 e = r[1]
-                self._record(rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode, e[2], e[3], e[4]))
+                self._record(
+                    rel, Entry("f", sent[rel], ho.size, ho.mtime, ho.mode, e[2], e[3], e[4])
+                )
                 rep.pushed.append(ch)
                 rep.bytes_pushed += ho.size
             else:
                 self._failed(rel, "studio", r)
-        self._progress("push", files_done=done["files"], files_total=nfiles, bytes_done=done["bytes"],
-                       bytes_total=nbytes)
+        self._progress(
+            "push",
+            files_done=done["files"],
+            files_total=nfiles,
+            bytes_done=done["bytes"],
+            bytes_total=nbytes,
+        )
 
     def _pull_files(self, items):
         done = {"files": 0, "bytes": 0}
@@ -913,8 +1054,19 @@ class _Sync:
             rep.conflicts.append(cf)
             self._record(rel, Entry("f", sha, -1, -1, -1, co.size, co.mtime, co.mode))
         else:
-            self._record(rel, Entry("f", sha, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777,
-                                    co.size, co.mtime, co.mode))
+            self._record(
+                rel,
+                Entry(
+                    "f",
+                    sha,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_mode & 0o7777,
+                    co.size,
+                    co.mtime,
+                    co.mode,
+                ),
+            )
             rep.pulled.append(ch)
         rep.bytes_pulled += size
 
@@ -941,14 +1093,26 @@ class _Sync:
                     if pool is not None and m.size <= wire.SMALL:
                         parts = wire.check_rel(dest)
                         data = wire.read_exact(m, m.size)
-                        dfd = os.dup(self.host.dir_fd(parts[:-1], create=True))  # the worker closes it
-                        pool.submit(m.name, dfd, parts[-1], dest, data, m.mode & MODE_MASK, co.mtime,
-                                    exp, True)
+                        dfd = os.dup(
+                            self.host.dir_fd(parts[:-1], create=True)
+                        )  # the worker closes it
+                        pool.submit(
+                            m.name,
+                            dfd,
+                            parts[-1],
+                            dest,
+                            data,
+                            m.mode & MODE_MASK,
+                            co.mtime,
+                            exp,
+                            True,
+                        )
                         done_in.append((m.name, m.size, None))
                         tick(m.size)
                         continue
-                    r = self.host.write(dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp,
-                                        progress=tick)
+                    r = self.host.write(
+                        dest, m, m.size, m.mode & MODE_MASK, co.mtime, exp, progress=tick
+                    )
                 except (OSError, PathRefused, Changed) as exc:
                     r = exc
                 done_in.append((m.name, m.size, r))
@@ -972,16 +1136,32 @@ class _Sync:
             if rel not in got:
                 r = self._answer(res, rel)
                 self._failed(rel, "studio", r if r[0] == "err" else ["err", "not sent"])
-        self._progress("pull", files_done=done["files"], files_total=nfiles, bytes_done=done["bytes"],
-                       bytes_total=nbytes)
+        self._progress(
+            "pull",
+            files_done=done["files"],
+            files_total=nfiles,
+            bytes_done=done["bytes"],
+            bytes_total=nbytes,
+        )
 
 
 # --------------------------------------------------------------------------- API
 
-def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: str | os.PathLike,
-              mode: Mode = "both", baseline: Baseline, allow_mass_delete: bool = False,
-              progress: Progress | None = None, python: str = "python3",
-              agent: Session | None = None, done_file: str | None = None) -> SyncReport:
+
+def sync_zone(
+    transport: Transport,
+    *,
+    studio: str,
+    zone: ZoneSpec,
+    workspace: str | os.PathLike,
+    mode: Mode = "both",
+    baseline: Baseline,
+    allow_mass_delete: bool = False,
+    progress: Progress | None = None,
+    python: str = "python3",
+    agent: Session | None = None,
+    done_file: str | None = None,
+) -> SyncReport:
     """Sync one zone between ``workspace/zone.host`` and ``zone.container`` in the studio.
 
     ``mode``: ``both``, ``push`` (host -> studio) or ``pull`` (studio -> host), further
@@ -995,8 +1175,20 @@ def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: s
     handed = False
     try:
         with _zone_lock(baseline, studio, zone.name):
-            sync = _Sync(transport, studio, zone, workspace, mode, baseline, allow_mass_delete,
-                         progress, python, dry_run=False, session=agent, done_file=done_file)
+            sync = _Sync(
+                transport,
+                studio,
+                zone,
+                workspace,
+                mode,
+                baseline,
+                allow_mass_delete,
+                progress,
+                python,
+                dry_run=False,
+                session=agent,
+                done_file=done_file,
+            )
             handed = True  # run() closes it
             return sync.run()
     finally:
@@ -1004,16 +1196,34 @@ def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: s
             agent.close()
 
 
-def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
-                    workspace: str | os.PathLike, baseline: Baseline,
-                    python: str = "python3", agent: Session | None = None) -> SyncReport:
+def pending_changes(
+    transport: Transport,
+    *,
+    studio: str,
+    zone: ZoneSpec,
+    workspace: str | os.PathLike,
+    baseline: Baseline,
+    python: str = "python3",
+    agent: Session | None = None,
+) -> SyncReport:
     """What a two-way sync of the zone would do now, changing nothing on either side.
 
     ``report.unsynced_in_studio`` says whether removing the studio would lose data.
     """
     try:
-        sync = _Sync(transport, studio, zone, workspace, "both", baseline, False, None, python,
-                     dry_run=True, session=agent)
+        sync = _Sync(
+            transport,
+            studio,
+            zone,
+            workspace,
+            "both",
+            baseline,
+            False,
+            None,
+            python,
+            dry_run=True,
+            session=agent,
+        )
     except BaseException:
         if agent is not None:
             agent.close()
@@ -1021,11 +1231,21 @@ def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
     return sync.run()
 
 
-def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mode = "both",
-               baseline: Baseline, allow_mass_delete: bool = False, progress: Progress | None = None,
-               python: str = "python3", agent: Session | None = None,
-               done_file: str | None = None,
-               on_report: Callable[[SyncReport], None] | None = None) -> list[SyncReport]:
+def sync_zones(
+    transport: Transport,
+    *,
+    studio: str,
+    zones,
+    workspace,
+    mode: Mode = "both",
+    baseline: Baseline,
+    allow_mass_delete: bool = False,
+    progress: Progress | None = None,
+    python: str = "python3",
+    agent: Session | None = None,
+    done_file: str | None = None,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> list[SyncReport]:
     """Every zone in turn; the first zone that cannot sync raises (zones synced before it
     stay synced). The next zone's agent starts while a zone syncs.
 
@@ -1041,10 +1261,19 @@ def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mod
             last = i + 1 == len(zones)
             agent, nxt = nxt, (None if last else start_agent(transport, python))
             clean = not any(r.errors for r in reports)
-            report = sync_zone(transport, studio=studio, zone=z, workspace=workspace, mode=mode,
-                               baseline=baseline, allow_mass_delete=allow_mass_delete,
-                               progress=progress, python=python, agent=agent,
-                               done_file=done_file if last and clean else None)
+            report = sync_zone(
+                transport,
+                studio=studio,
+                zone=z,
+                workspace=workspace,
+                mode=mode,
+                baseline=baseline,
+                allow_mass_delete=allow_mass_delete,
+                progress=progress,
+                python=python,
+                agent=agent,
+                done_file=done_file if last and clean else None,
+            )
             reports.append(report)
             if on_report is not None:
                 on_report(report)

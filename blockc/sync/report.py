@@ -135,11 +135,17 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
     verb = "would " if r.dry_run else ""
     bits = []
     if r.pushed:
-        bits.append(f"{verb}push {_counts(r.pushed)} ({_size(r.bytes_pushed)})" if not r.dry_run
-                    else f"{verb}push {_counts(r.pushed)}")
+        bits.append(
+            f"{verb}push {_counts(r.pushed)} ({_size(r.bytes_pushed)})"
+            if not r.dry_run
+            else f"{verb}push {_counts(r.pushed)}"
+        )
     if r.pulled:
-        bits.append(f"{verb}pull {_counts(r.pulled)} ({_size(r.bytes_pulled)})" if not r.dry_run
-                    else f"{verb}pull {_counts(r.pulled)}")
+        bits.append(
+            f"{verb}pull {_counts(r.pulled)} ({_size(r.bytes_pulled)})"
+            if not r.dry_run
+            else f"{verb}pull {_counts(r.pulled)}"
+        )
     if r.conflicts:
         bits.append(f"{len(r.conflicts)} conflict{'s' if len(r.conflicts) != 1 else ''}")
     if r.errors:
@@ -152,9 +158,13 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
     if r.studio_missing:
         lines.append("  the studio directory does not exist: nothing to pull, nothing deleted")
     if r.pending_push:
-        lines.append(f"  not pushed ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_push)}")
+        lines.append(
+            f"  not pushed ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_push)}"
+        )
     if r.pending_pull:
-        lines.append(f"  not pulled ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_pull)}")
+        lines.append(
+            f"  not pulled ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_pull)}"
+        )
     for c in r.conflicts[:limit]:
         kept = f"; the studio's version is kept as {c.copy}" if c.copy else ""
         lines.append(f"  conflict: {c.path!r}: {c.reason}{kept}")
@@ -162,7 +172,9 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
         lines.append(f"  ... and {len(r.conflicts) - limit} more conflicts")
     probs = r.problems if verbose else r.problems[:limit]
     for p in probs:
-        lines.append(f"  {'refused' if p.refused else 'not synced'} ({p.side}): {p.path!r}: {p.reason}")
+        lines.append(
+            f"  {'refused' if p.refused else 'not synced'} ({p.side}): {p.path!r}: {p.reason}"
+        )
     if len(r.problems) > len(probs):
         lines.append(f"  ... and {len(r.problems) - len(probs)} more")
     if verbose:

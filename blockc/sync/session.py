@@ -113,8 +113,10 @@ class Session:
             self.proc.kill()
         err = self.transport.stderr(self.proc)
         detail = f": {err}" if err else ""
-        return _sync_error(f"lost the sync agent in {self.transport.describe()} ({why}){detail}",
-                           hint="is the studio running, with python3 in its image?")
+        return _sync_error(
+            f"lost the sync agent in {self.transport.describe()} ({why}){detail}",
+            hint="is the studio running, with python3 in its image?",
+        )
 
     def send(self, msg: dict) -> None:
         try:

@@ -68,8 +68,15 @@ class _Subprocess(Transport):
 
     def popen(self, argv: list[str]) -> subprocess.Popen:
         err = _scratch_file()
-        proc = subprocess.Popen(self._argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=err, bufsize=1 << 20, env=self.env, start_new_session=True)
+        proc = subprocess.Popen(
+            self._argv(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            bufsize=1 << 20,
+            env=self.env,
+            start_new_session=True,
+        )
         from .agent import big_pipes
 
         big_pipes(proc.stdin.fileno(), proc.stdout.fileno())
@@ -91,8 +98,14 @@ class PodmanTransport(_Subprocess):
     default: the current one.
     """
 
-    def __init__(self, container: str, *, user: str | int | None = None, podman: str = "podman",
-                 env: dict | None = None):
+    def __init__(
+        self,
+        container: str,
+        *,
+        user: str | int | None = None,
+        podman: str = "podman",
+        env: dict | None = None,
+    ):
         self.container = container
         self.user = None if user is None else str(user)
         self.podman = podman

@@ -2,16 +2,19 @@
 
 import shlex
 
-from blockc import testing
-
 import blockc_static_site
+
+from blockc import testing
 
 
 def compile_site(tmp_path, **options):
     registry = testing.make_registry(blockc_static_site)  # core blocks + this plugin
     return testing.compile_template(
         testing.template({"type": "static-site", "id": "notes", "with": options}),
-        tmp_path, registry=registry, strict=True)  # strict: manifests checked too
+        tmp_path,
+        registry=registry,
+        strict=True,
+    )  # strict: manifests checked too
 
 
 def test_serves_the_folder(tmp_path):
@@ -20,8 +23,11 @@ def test_serves_the_folder(tmp_path):
     (app,) = result.artifact.studio["apps"]
     assert (app["id"], app["port"], app["path"]) == ("notes", 8300, "strip")
     assert "&lt;notes&gt;" in result.text("context/blocks/notes/index.html")
-    runs = [shlex.split(line[4:]) for line in result.text("Containerfile").splitlines()
-            if line.startswith("RUN mkdir")]
+    runs = [
+        shlex.split(line[4:])
+        for line in result.text("Containerfile").splitlines()
+        if line.startswith("RUN mkdir")
+    ]
     assert runs == [["mkdir", "-p", "--", "/home/studio/notes"]]
     (zone,) = result.artifact.studio["zones"]
     assert zone["container"] == "/home/studio/notes"

@@ -42,8 +42,9 @@ def studio_name(request):
 
     yield make
     for name in names:
-        subprocess.run(["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"],
-                       capture_output=True)
+        subprocess.run(
+            ["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"], capture_output=True
+        )
 
 
 @pytest.fixture

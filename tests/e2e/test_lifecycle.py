@@ -13,8 +13,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 BLOCKC = str(Path(sys.executable).parent / "blockc")
 
 WEB = """    - type: app
@@ -34,8 +32,13 @@ WEB = """    - type: app
 
 
 def blockc(*args, timeout=600, check=None, env=None):
-    proc = subprocess.run([BLOCKC, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [BLOCKC, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
@@ -86,8 +89,15 @@ def test_build_start_exec_logs_stop_restart_rm(tmp_path, template, studio_name):
     assert "did you mean 'web'" in bad.stderr
 
     # a crashed app is restarted by the supervisor
-    blockc("exec", name, "--", "sh", "-c", "kill -9 $(/opt/blockc/venv/bin/supervisorctl "
-           "-c /etc/blockc/supervisord.conf pid web)", check=0)
+    blockc(
+        "exec",
+        name,
+        "--",
+        "sh",
+        "-c",
+        "kill -9 $(/opt/blockc/venv/bin/supervisorctl -c /etc/blockc/supervisord.conf pid web)",
+        check=0,
+    )
     time.sleep(0.5)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not status(name)["apps"][0]["healthy"]:
@@ -114,17 +124,34 @@ def test_build_start_exec_logs_stop_restart_rm(tmp_path, template, studio_name):
 def test_two_owners_side_by_side_and_concurrent_cli(tmp_path, template, studio_name):
     t = template(tmp_path, "shared", WEB)
     a, b = studio_name("alice"), studio_name("bob")
-    procs = [subprocess.Popen([BLOCKC, "start", t, "--studio", n, "--owner", o],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for n, o in ((a, "alice"), (b, "bob"), (a, "alice"))]
+    procs = [
+        subprocess.Popen(
+            [BLOCKC, "start", t, "--studio", n, "--owner", o],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, o in ((a, "alice"), (b, "bob"), (a, "alice"))
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     sa, sb = status(a), status(b)
     assert sa["state"] == sb["state"] == "RUNNING"
     assert sa["apps"][0]["url"] != sb["apps"][0]["url"]
     assert {sa["owner"], sb["owner"]} == {"alice", "bob"}
-    pods = subprocess.run(["podman", "pod", "ps", "--filter", f"label=blockc.dev/studio={a}",
-                           "--format", "{{.Name}}"], capture_output=True, text=True).stdout.split()
+    pods = subprocess.run(
+        [
+            "podman",
+            "pod",
+            "ps",
+            "--filter",
+            f"label=blockc.dev/studio={a}",
+            "--format",
+            "{{.Name}}",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert pods == [f"studio-{a}-pod-0"]
     other = blockc("start", t, "--studio", a, "--owner", "mallory", check=1)
     assert "belongs to owner 'alice'" in other.stderr
@@ -135,8 +162,11 @@ def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name
     name = studio_name("gone")
     blockc("start", t, "--studio", name, check=0)
     port = int(status(name)["apps"][0]["url"].split(":")[2].split("/")[0])
-    subprocess.run(["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"],
+        check=True,
+        capture_output=True,
+    )
     st = status(name)
     assert st["state"] == "FAILED" and "vanished" in st["message"]
     # the studio's old port is now taken by someone else: a restart picks another one
@@ -154,8 +184,11 @@ def test_start_replaces_a_pod_left_behind(tmp_path, template, studio_name):
     start plays the studio first and removes the stray pod only when podman says it exists."""
     t = template(tmp_path, "stray", WEB)
     name = studio_name("stray")
-    subprocess.run(["podman", "pod", "create", "--name", f"studio-{name}-pod-0"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["podman", "pod", "create", "--name", f"studio-{name}-pod-0"],
+        check=True,
+        capture_output=True,
+    )
     blockc("start", t, "--studio", name, check=0)
     st = status(name)
     assert st["state"] == "RUNNING" and all(a["healthy"] for a in st["apps"])
@@ -163,12 +196,16 @@ def test_start_replaces_a_pod_left_behind(tmp_path, template, studio_name):
 
 
 def test_failing_build_step_names_step_block_and_log(tmp_path, template, studio_name):
-    t = template(tmp_path, "broken", """    - type: dockerfile
+    t = template(
+        tmp_path,
+        "broken",
+        """    - type: dockerfile
       id: oops
       with:
         instructions: |
           RUN echo "about to fail" && exit 3
-""")
+""",
+    )
     res = blockc("build", t, check=1)
     assert "build failed at step" in res.stderr
     assert "block 'oops'" in res.stderr and "about to fail" in res.stderr
@@ -177,12 +214,16 @@ def test_failing_build_step_names_step_block_and_log(tmp_path, template, studio_
 
 
 def test_app_never_healthy_names_app_and_shows_log(tmp_path, template, studio_name):
-    t = template(tmp_path, "sleepy", """    - type: app
+    t = template(
+        tmp_path,
+        "sleepy",
+        """    - type: app
       id: sleepy
       with:
         command: [sh, -c, "echo warming up forever; sleep 1000"]
         port: 9000
-""")
+""",
+    )
     name = studio_name("sleepy")
     res = blockc("start", t, "--studio", name, "--timeout", "6", check=1)
     assert "app 'sleepy' did not become healthy within 6 s" in res.stderr
@@ -202,14 +243,19 @@ def test_podman_missing(tmp_path, template):
 
 def test_interrupted_build_leaves_no_tag(tmp_path, template):
     token = os.urandom(4).hex()  # a template (and so an image tag) no earlier run has built
-    t = template(tmp_path, "slow", f"""    - type: dockerfile
+    t = template(
+        tmp_path,
+        "slow",
+        f"""    - type: dockerfile
       id: slow
       with:
         instructions: |
           RUN echo {token} && sleep 20
-""")
-    proc = subprocess.Popen([BLOCKC, "build", t], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+""",
+    )
+    proc = subprocess.Popen(
+        [BLOCKC, "build", t], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 300
     seen = ""
     while time.monotonic() < deadline:  # wait until the slow step runs
@@ -222,8 +268,10 @@ def test_interrupted_build_leaves_no_tag(tmp_path, template):
     proc.wait()
     site = Path(os.environ["BLOCKC_HOME"]) / "tmp"
     assert list(site.glob(f"site-{proc.pid}-*"))  # what the killed build left ...
-    ref = json.loads(blockc("compile", t, "-o", tmp_path / "art", check=0) and
-                     (tmp_path / "art" / "studio.json").read_text())["hash"][:12]
+    ref = json.loads(
+        blockc("compile", t, "-o", tmp_path / "art", check=0)
+        and (tmp_path / "art" / "studio.json").read_text()
+    )["hash"][:12]
     image = f"localhost/blockc/slow:{ref}"
     time.sleep(1)
     assert subprocess.run(["podman", "image", "exists", image]).returncode == 1

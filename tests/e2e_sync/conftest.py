@@ -16,13 +16,18 @@ from sync_helpers import TREE_CODE
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
 
+
 class Studio:
     def __init__(self, name: str):
         self.name = name
 
     def exec(self, *cmd, user="1000", input=None, check=True) -> str:
-        r = subprocess.run(["podman", "exec", "-i", "-u", user, self.name, *cmd], input=input,
-                           capture_output=True, check=False)
+        r = subprocess.run(
+            ["podman", "exec", "-i", "-u", user, self.name, *cmd],
+            input=input,
+            capture_output=True,
+            check=False,
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"{cmd} failed: {r.stderr.decode()}")
         return r.stdout.decode()
@@ -37,8 +42,10 @@ class Studio:
         return json.loads(self.py(TREE_CODE, path, ".blockc-sync-id"))
 
     def write(self, path: str, data: bytes, mode: int | None = None):
-        code = ("import os,sys\np=sys.argv[1]\nos.makedirs(os.path.dirname(p), exist_ok=True)\n"
-                "open(p,'wb').write(sys.stdin.buffer.read())\n")
+        code = (
+            "import os,sys\np=sys.argv[1]\nos.makedirs(os.path.dirname(p), exist_ok=True)\n"
+            "open(p,'wb').write(sys.stdin.buffer.read())\n"
+        )
         if mode is not None:
             code += f"os.chmod(p, {mode})\n"
         self.exec("python3", "-c", code, path, input=data)
@@ -65,8 +72,11 @@ def _container():
     if why:
         pytest.skip(why)
     name = f"blockc-synctest-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["podman", "run", "-d", "--name", name, "--user", "1000:1000", BASE, "sleep", "infinity"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["podman", "run", "-d", "--name", name, "--user", "1000:1000", BASE, "sleep", "infinity"],
+        check=True,
+        capture_output=True,
+    )
     s = Studio(name)
     try:
         s.sh("mkdir -p /zones && chown 1000:1000 /zones", user="0")

@@ -40,7 +40,8 @@ def walk_tree(root, skip=()):
 # run in the studio as `python3 -c TREE_CODE ROOT [SKIP...]`
 TREE_CODE = inspect.getsource(walk_tree) + (
     "import json, sys\njson.dump(walk_tree(sys.argv[1], sys.argv[2:]), sys.stdout, "
-    "ensure_ascii=True)\n")
+    "ensure_ascii=True)\n"
+)
 
 
 def host_tree(root: Path) -> dict:

@@ -12,14 +12,21 @@ import time
 from pathlib import Path
 
 import pytest
+from sync_helpers import contents, host_tree
 
-from blockc.sync import (Baseline, MassDeletionRefused, PodmanTransport, SyncError, format_report,
-                         pending_changes, sync_zone, sync_zones)
+from blockc.sync import (
+    Baseline,
+    MassDeletionRefused,
+    PodmanTransport,
+    SyncError,
+    format_report,
+    pending_changes,
+    sync_zone,
+    sync_zones,
+)
 from blockc.sync.engine import agent_source
 from blockc.sync.session import Session
 from blockc.types import Zone
-
-from sync_helpers import contents, host_tree
 
 pytestmark = pytest.mark.containers
 RUNNER = Path(__file__).with_name("sync_runner.py")
@@ -41,8 +48,15 @@ class Env:
         self.transport = PodmanTransport(studio.name, user=1000)
 
     def sync(self, mode="both", **kw):
-        r = sync_zone(self.transport, studio="t", zone=self.zone, workspace=self.ws, mode=mode,
-                      baseline=self.baseline, **kw)
+        r = sync_zone(
+            self.transport,
+            studio="t",
+            zone=self.zone,
+            workspace=self.ws,
+            mode=mode,
+            baseline=self.baseline,
+            **kw,
+        )
         print(format_report(r, verbose=True))
         return r
 
@@ -69,8 +83,16 @@ def write(p: Path, data: bytes | str, mode: int | None = None):
         os.chmod(p, mode)
 
 
-NASTY = ["with space.txt", "ünïcødé-文件.md", "new\nline.txt", "tab\tand 'quotes\".txt",
-         "deep/er/still/file.bin", "-leading-dash", ".hidden", "x" * 200]
+NASTY = [
+    "with space.txt",
+    "ünïcødé-文件.md",
+    "new\nline.txt",
+    "tab\tand 'quotes\".txt",
+    "deep/er/still/file.bin",
+    "-leading-dash",
+    ".hidden",
+    "x" * 200,
+]
 
 
 def test_push_change_pull_roundtrip(env):
@@ -187,10 +209,14 @@ def test_symlinks_in_the_studio_are_refused(env):
     write(env.host / "sub/a.txt", "a\n")
     env.sync()
     s = env.studio
-    s.sh(f"cd {env.cpath} && ln -s /etc/passwd passwd && ln -s .. up && ln -s ../.. sub/up2 && "
-         f"ln -s a.txt sub/rel-link && mkfifo fifo")
+    s.sh(
+        f"cd {env.cpath} && ln -s /etc/passwd passwd && ln -s .. up && ln -s ../.. sub/up2 && "
+        f"ln -s a.txt sub/rel-link && mkfifo fifo"
+    )
     # a directory swapped for a link to outside the zone
-    s.sh(f"cd {env.cpath} && mkdir -p /tmp/outside && echo x > /tmp/outside/y && ln -s /tmp/outside sub2")
+    s.sh(
+        f"cd {env.cpath} && mkdir -p /tmp/outside && echo x > /tmp/outside/y && ln -s /tmp/outside sub2"
+    )
     r = env.sync()
     refused = {p.path for p in r.problems if p.refused}
     assert {"passwd", "up", "sub/up2", "sub/rel-link", "fifo", "sub2"} <= refused
@@ -220,7 +246,9 @@ def test_crafted_stream_cannot_escape_the_zone(env, tmp_path):
         "unrequested": "ti = tarfile.TarInfo('other.txt'); data = b'x'",
     }
     for kind, member in evil_members.items():
-        evil = agent_source().replace("if __name__ == \"__main__\":\n    main()", "") + f"""
+        evil = (
+            agent_source().replace('if __name__ == "__main__":\n    main()', "")
+            + f"""
 import io, tarfile
 def op_get(self, msg):
     out = ChunkWriter(self.out)
@@ -233,14 +261,25 @@ def op_get(self, msg):
 Agent.op_get = op_get
 main()
 """
+        )
 
         t = PodmanTransport(env.studio.name, user=1000)
         with pytest.raises(SyncError) as exc:
-            sync_zone(t, studio="t", zone=env.zone, workspace=env.ws, mode="pull", baseline=env.baseline,
-                      agent=Session(t, "python3", evil))
+            sync_zone(
+                t,
+                studio="t",
+                zone=env.zone,
+                workspace=env.ws,
+                mode="pull",
+                baseline=env.baseline,
+                agent=Session(t, "python3", evil),
+            )
         # refused by the host's checks (not, say, an agent that failed on its own)
-        assert ("refused (regular files only)" if kind in ("symlink", "hardlink", "device")
-                else "unexpected entry") in str(exc.value), (kind, str(exc.value))
+        assert (
+            "refused (regular files only)"
+            if kind in ("symlink", "hardlink", "device")
+            else "unexpected entry"
+        ) in str(exc.value), (kind, str(exc.value))
         assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
         assert not (tmp_path / "abs-escaped").exists()
         assert not (env.host / "ok.txt").is_symlink()
@@ -264,7 +303,9 @@ def test_emptied_studio_zone_deletes_nothing_without_consent(env):
         env.sync("pull")
     assert "--allow-mass-delete" in str(exc.value)
     assert len(list((env.host / "d").iterdir())) == 20
-    p = pending_changes(env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline)
+    p = pending_changes(
+        env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline
+    )
     assert any("would delete" in x.reason for x in p.problems)
     # the zone directory itself replaced (a reset): not a deletion at all
     env.studio.sh(f"rm -rf {env.cpath} && mkdir {env.cpath}")
@@ -298,7 +339,9 @@ def test_fresh_studio_is_not_everything_deleted(env, fresh_studio, tmp_path):
 
 
 def test_excludes_both_ways(studio, tmp_path):
-    env = Env(studio, tmp_path, "excludes", exclude=("*.log", "node_modules/", "build", "!keep.log"))
+    env = Env(
+        studio, tmp_path, "excludes", exclude=("*.log", "node_modules/", "build", "!keep.log")
+    )
     write(env.host / "src/a.py", "a")
     write(env.host / "debug.log", "host log")
     write(env.host / "keep.log", "kept")
@@ -353,7 +396,9 @@ def test_file_replaced_by_directory_and_back(env):
     assert r.ok, format_report(r)
     env.assert_same()
     # studio: back again; pulled
-    env.studio.sh(f"cd {env.cpath} && rm -r x && echo file-again > x && rm y && mkdir y && echo d > y/inner")
+    env.studio.sh(
+        f"cd {env.cpath} && rm -r x && echo file-again > x && rm y && mkdir y && echo d > y/inner"
+    )
     r = env.sync("pull")
     assert r.ok, format_report(r)
     env.assert_same()
@@ -365,15 +410,21 @@ def test_file_replaced_by_directory_and_back(env):
 def test_pending_changes_for_rm(env):
     write(env.host / "a", "a")
     env.sync()
-    p = pending_changes(env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline)
+    p = pending_changes(
+        env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline
+    )
     assert not p.unsynced_in_studio
     env.studio.write(f"{env.cpath}/work.ipynb", b"{}")
-    p = pending_changes(env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline)
+    p = pending_changes(
+        env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline
+    )
     assert p.unsynced_in_studio and [c.path for c in p.pulled] == ["work.ipynb"]
     assert "would pull" in format_report(p)
     assert not (env.host / "work.ipynb").exists()  # a dry run changes nothing
     env.sync("pull")
-    p = pending_changes(env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline)
+    p = pending_changes(
+        env.transport, studio="t", zone=env.zone, workspace=env.ws, baseline=env.baseline
+    )
     assert not p.unsynced_in_studio
     state = env.baseline.zone_state("t", "data")
     assert state.clean and state.last_mode == "pull"
@@ -383,23 +434,48 @@ def test_unreachable_studio_is_a_clear_error(tmp_path):
     ws = tmp_path / "ws"
     (ws / "data").mkdir(parents=True)
     with pytest.raises(SyncError) as exc:
-        sync_zone(PodmanTransport("no-such-container-xyz"), studio="t", zone=Zone("data", "data", "/z"),
-                  workspace=ws, baseline=Baseline(tmp_path / "s.db"))
+        sync_zone(
+            PodmanTransport("no-such-container-xyz"),
+            studio="t",
+            zone=Zone("data", "data", "/z"),
+            workspace=ws,
+            baseline=Baseline(tmp_path / "s.db"),
+        )
     assert "no-such-container-xyz" in str(exc.value)
 
 
 def _run_sync(env, mode, kill_at=None):
     """Run a sync in a child process; with kill_at (a share of the bytes), SIGKILL it then."""
-    zone = {"name": env.zone.name, "host": env.zone.host, "container": env.zone.container,
-            "direction": env.zone.direction, "exclude": list(env.zone.exclude)}
-    proc = subprocess.Popen([sys.executable, str(RUNNER), str(env.db), str(env.ws), env.studio.name,
-                             json.dumps(zone), mode], stdout=subprocess.PIPE, text=True)
+    zone = {
+        "name": env.zone.name,
+        "host": env.zone.host,
+        "container": env.zone.container,
+        "direction": env.zone.direction,
+        "exclude": list(env.zone.exclude),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(RUNNER),
+            str(env.db),
+            str(env.ws),
+            env.studio.name,
+            json.dumps(zone),
+            mode,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     out = {}
     killed = False
     for line in proc.stdout:
         msg = json.loads(line)
-        if kill_at is not None and "progress" in msg and msg["total"] and \
-                msg["progress"] >= kill_at * msg["total"]:
+        if (
+            kill_at is not None
+            and "progress" in msg
+            and msg["total"]
+            and msg["progress"] >= kill_at * msg["total"]
+        ):
             proc.send_signal(signal.SIGKILL)
             killed = True
             break
@@ -427,9 +503,10 @@ def test_killed_mid_transfer_then_resynced(env, direction):
         for name, data in files.items():
             write(env.host / "big" / name, data)
     else:
-        code = ("import os\nb=os.urandom(1<<20)\nos.makedirs(%r, exist_ok=True)\nfor i in range(40):\n"
-                " open(%r + '/part%%02d.bin' %% i, 'wb').write((b[i:]+b[:i])*5)\n") % (
-            env.cpath + "/big", env.cpath + "/big")
+        code = (
+            "import os\nb=os.urandom(1<<20)\nos.makedirs(%r, exist_ok=True)\nfor i in range(40):\n"
+            " open(%r + '/part%%02d.bin' %% i, 'wb').write((b[i:]+b[:i])*5)\n"
+        ) % (env.cpath + "/big", env.cpath + "/big")
         env.studio.py(code)
     _run_sync(env, direction, kill_at=0.4)
     time.sleep(0.5)  # the orphaned exec sees EOF and ends
@@ -449,11 +526,14 @@ def test_one_gigabyte_file_streams_with_flat_memory(env):
     block = os.urandom(1 << 20)
     with open(env.host / "huge.bin", "wb") as f:
         for i in range(1024):
-            f.write(block[i % 997:] + block[:i % 997])
+            f.write(block[i % 997 :] + block[: i % 997])
     out = _run_sync(env, "push")
     assert out["report"]["bytes_pushed"] == 1 << 30
     push_rss = out["rss_mb"]
-    env.studio.py("import os\nf=open(%r,'r+b')\nf.seek(5<<20)\nf.write(b'studio edit')\n" % (env.cpath + "/huge.bin"))
+    env.studio.py(
+        "import os\nf=open(%r,'r+b')\nf.seek(5<<20)\nf.write(b'studio edit')\n"
+        % (env.cpath + "/huge.bin")
+    )
     out = _run_sync(env, "pull")
     assert out["report"]["bytes_pulled"] == 1 << 30
     assert push_rss < 120 and out["rss_mb"] < 120, (push_rss, out["rss_mb"])
@@ -472,8 +552,22 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
     container = f"studio-{name}-pod-0-studio"  # the podman runtime's name for the main container
     base = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
     try:
-        subprocess.run(["podman", "run", "-d", "--name", container, "--user", "1000:1000", base,
-                        "sleep", "infinity"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "podman",
+                "run",
+                "-d",
+                "--name",
+                container,
+                "--user",
+                "1000:1000",
+                base,
+                "sleep",
+                "infinity",
+            ],
+            check=True,
+            capture_output=True,
+        )
         home = tmp_path / "home"
         env = dict(os.environ, BLOCKC_HOME=str(home))
         old_home = os.environ.get("BLOCKC_HOME")
@@ -481,14 +575,34 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
         try:
             ws = tmp_path / "ws"
             write(ws / "data" / "a.txt", "hello")
-            studio = state.Studio(name=name, owner="o", template="t", template_path="-",
-                                  artifact_hash="0" * 64, image=base, runtime="podman",
-                                  state="RUNNING", workspace=str(ws))
+            studio = state.Studio(
+                name=name,
+                owner="o",
+                template="t",
+                template_path="-",
+                artifact_hash="0" * 64,
+                image=base,
+                runtime="podman",
+                state="RUNNING",
+                workspace=str(ws),
+            )
             studio.artifact_dir.mkdir(parents=True)
-            (studio.artifact_dir / "studio.json").write_text(json.dumps({
-                "image": {"uid": 1000, "gid": 1000},
-                "zones": [{"name": "data", "host": "data", "container": "/tmp/zone",
-                           "direction": "both", "exclude": []}]}))
+            (studio.artifact_dir / "studio.json").write_text(
+                json.dumps(
+                    {
+                        "image": {"uid": 1000, "gid": 1000},
+                        "zones": [
+                            {
+                                "name": "data",
+                                "host": "data",
+                                "container": "/tmp/zone",
+                                "direction": "both",
+                                "exclude": [],
+                            }
+                        ],
+                    }
+                )
+            )
             state.save(studio)
         finally:
             if old_home is None:
@@ -498,8 +612,12 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
         blockc = [sys.executable, "-m", "blockc", "sync", name]
         r = subprocess.run(blockc, env=env, capture_output=True, text=True)
         assert r.returncode == 0 and "push 1 added" in r.stderr, r.stderr
-        out = subprocess.run(["podman", "exec", container, "cat", "/tmp/zone/a.txt"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["podman", "exec", container, "cat", "/tmp/zone/a.txt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert out == "hello"
         subprocess.run(["podman", "stop", "-t", "0", container], check=True, capture_output=True)
         r = subprocess.run(blockc, env=env, capture_output=True, text=True)
@@ -532,15 +650,30 @@ def test_sync_zones_reports_each_zone_and_creates_the_done_file_only_when_all_ar
     write(env.host / "y.txt", "y")
     gate = "/tmp/gate-" + env.cpath.rsplit("/", 1)[1]
     seen = []
-    reports = sync_zones(env.transport, studio="t", zones=zones, workspace=env.ws, mode="push",
-                         baseline=env.baseline, done_file=gate, on_report=seen.append)
+    reports = sync_zones(
+        env.transport,
+        studio="t",
+        zones=zones,
+        workspace=env.ws,
+        mode="push",
+        baseline=env.baseline,
+        done_file=gate,
+        on_report=seen.append,
+    )
     assert [r.zone for r in seen] == ["first", "data"] and seen == reports
     assert all(r.ok for r in reports) and s.sh(f"test -e {gate} && echo yes").strip() == "yes"
     # the first zone leaves a path unsynced: no done file, though the last zone syncs
     s.sh(f"mkdir -p {first.container}/locked && chmod 555 {first.container}/locked", user="0")
     write(env.ws / "first" / "locked" / "b.txt", "b")
     write(env.host / "z.txt", "z")
-    reports = sync_zones(env.transport, studio="t", zones=zones, workspace=env.ws, mode="push",
-                         baseline=env.baseline, done_file=gate + "-2")
+    reports = sync_zones(
+        env.transport,
+        studio="t",
+        zones=zones,
+        workspace=env.ws,
+        mode="push",
+        baseline=env.baseline,
+        done_file=gate + "-2",
+    )
     assert reports[0].errors and reports[1].ok
     assert s.sh(f"test -e {gate}-2 && echo yes || echo no").strip() == "no"

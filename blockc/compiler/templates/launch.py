@@ -51,8 +51,11 @@ def _wait_for_file(app_id, path):
     saying why in the app's log, instead of failing until the supervisor gives up."""
     if os.path.exists(path):
         return
-    print(f"blockc: app '{app_id}' cannot start: required file {path} does not exist "
-          f"(put it in the image or in a sync zone); waiting for it", flush=True)
+    print(
+        f"blockc: app '{app_id}' cannot start: required file {path} does not exist "
+        f"(put it in the image or in a sync zone); waiting for it",
+        flush=True,
+    )
     while not os.path.exists(path):
         time.sleep(1)
     print(f"blockc: {path} appeared", flush=True)

@@ -27,8 +27,16 @@ class Runtime:
         """``running``, ``stopped`` (exists, not running) or ``missing``."""
         raise NotImplementedError
 
-    def exec_argv(self, studio: str, argv: list[str], *, user: str, workdir: str | None = None,
-                  interactive: bool = False, tty: bool = False) -> list[str]:
+    def exec_argv(
+        self,
+        studio: str,
+        argv: list[str],
+        *,
+        user: str,
+        workdir: str | None = None,
+        interactive: bool = False,
+        tty: bool = False,
+    ) -> list[str]:
         """The command line that runs ``argv`` in the main container."""
         raise NotImplementedError
 
@@ -43,6 +51,8 @@ def get_runtime(name: str, settings: Settings) -> Runtime:
 
         return PodmanRuntime(settings)
     if name == "kubernetes":
-        raise BlockcError("the kubernetes runtime is not available in this version of blockc; "
-                          "use `blockc manifests` with kubectl, or --runtime podman")
+        raise BlockcError(
+            "the kubernetes runtime is not available in this version of blockc; "
+            "use `blockc manifests` with kubectl, or --runtime podman"
+        )
     raise BlockcError(f"unknown runtime {name!r} (podman or kubernetes)")

@@ -55,8 +55,9 @@ class PodmanRuntime(Runtime):
                     # a pod of this studio is there (a redeploy, or one left behind): it was
                     # removed just now, play again; trying first saves a podman call per start
                     if not (first_try and "already exists" in err):
-                        raise BlockcError(f"podman kube play failed for studio '{studio}': "
-                                          f"{err}") from None
+                        raise BlockcError(
+                            f"podman kube play failed for studio '{studio}': {err}"
+                        ) from None
 
     def remove(self, studio: str) -> None:
         import sh
@@ -65,15 +66,17 @@ class PodmanRuntime(Runtime):
             self.podman("pod", "rm", "--force", "--time", "3", "--ignore", self.pod(studio))
         except sh.ErrorReturnCode as exc:
             err = exc.stderr.decode(errors="replace").strip()
-            raise BlockcError(f"podman could not remove the pod of studio '{studio}': {err}"
-                              ) from None
+            raise BlockcError(
+                f"podman could not remove the pod of studio '{studio}': {err}"
+            ) from None
 
     def state(self, studio: str) -> str:
         import sh
 
         try:
-            out = self.podman("container", "inspect", "--format", "{{.State.Status}}",
-                              self.container(studio))
+            out = self.podman(
+                "container", "inspect", "--format", "{{.State.Status}}", self.container(studio)
+            )
         except sh.ErrorReturnCode:
             return "missing"
         return "running" if str(out).strip() == "running" else "stopped"

@@ -37,21 +37,44 @@ def execute(base_url: str, code: str) -> list[dict]:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(base_url + "lab", timeout=30).read()  # sets the _xsrf cookie
     xsrf = next(c.value for c in jar if c.name == "_xsrf")
-    req = urllib.request.Request(base_url + "api/kernels", method="POST",
-                                 data=json.dumps({"name": "python3"}).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          "X-XSRFToken": xsrf})
+    req = urllib.request.Request(
+        base_url + "api/kernels",
+        method="POST",
+        data=json.dumps({"name": "python3"}).encode(),
+        headers={"Content-Type": "application/json", "X-XSRFToken": xsrf},
+    )
     kernel = json.load(opener.open(req, timeout=30))
     ws = websocket.create_connection(
         "ws" + base_url[4:] + f"api/kernels/{kernel['id']}/channels?session_id={uuid.uuid4()}",
-        timeout=60, cookie="; ".join(f"{c.name}={c.value}" for c in jar))
+        timeout=60,
+        cookie="; ".join(f"{c.name}={c.value}" for c in jar),
+    )
     msg_id = str(uuid.uuid4())
-    ws.send(json.dumps({
-        "channel": "shell", "buffers": [], "parent_header": {}, "metadata": {},
-        "header": {"msg_id": msg_id, "username": "e2e", "session": str(uuid.uuid4()),
-                   "msg_type": "execute_request", "version": "5.3"},
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+    ws.send(
+        json.dumps(
+            {
+                "channel": "shell",
+                "buffers": [],
+                "parent_header": {},
+                "metadata": {},
+                "header": {
+                    "msg_id": msg_id,
+                    "username": "e2e",
+                    "session": str(uuid.uuid4()),
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     replies = []
     try:
         while True:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from blockc_jupyterlab import JUPYTERLAB
 
 from blockc import testing
-from blockc_jupyterlab import JUPYTERLAB
 
 HEAD = """\
 apiVersion: blockc/v1
@@ -35,7 +35,7 @@ def compile_lab(tmp_path, registry, options="", *, blocks="", block_id="lab"):
 
 def where(text, needle):
     """(line, col), 1-based, of the first occurrence of ``needle`` in ``text``."""
-    before = text[:text.index(needle)]
+    before = text[: text.index(needle)]
     return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
@@ -48,36 +48,51 @@ def test_defaults(tmp_path, registry):
     _, r = compile_lab(tmp_path, registry)
     assert r.ok, r.messages
     cf = r.text("Containerfile")
-    assert "pip install --no-cache-dir --disable-pip-version-check -- 'jupyterlab==4.*' ipykernel" in cf
-    assert ("/opt/studio/venv/bin/python -m ipykernel install --sys-prefix --name python3"
-            in cf)
+    assert (
+        "pip install --no-cache-dir --disable-pip-version-check -- 'jupyterlab==4.*' ipykernel"
+        in cf
+    )
+    assert "/opt/studio/venv/bin/python -m ipykernel install --sys-prefix --name python3" in cf
     a = app(r)
     assert a["port"] == 8888 and a["path"] == "preserve" and a["health"] == "{base}api"
     cmd = a["command"]
     assert cmd[0] == "/opt/studio/venv/bin/jupyter-lab"
-    assert {"--ip=0.0.0.0", "--port=8888", "--ServerApp.base_url=${BLOCKC_BASE_PATH_LAB}",
-            "--IdentityProvider.token=", "--PasswordIdentityProvider.hashed_password=",
-            "--ServerApp.root_dir=/home/studio/workspace"} <= set(cmd)
+    assert {
+        "--ip=0.0.0.0",
+        "--port=8888",
+        "--ServerApp.base_url=${BLOCKC_BASE_PATH_LAB}",
+        "--IdentityProvider.token=",
+        "--PasswordIdentityProvider.hashed_password=",
+        "--ServerApp.root_dir=/home/studio/workspace",
+    } <= set(cmd)
     # the studio's Python environment comes first on every app's PATH (set by the image)
-    assert "ENV VIRTUAL_ENV=/opt/studio/venv PATH=/opt/studio/venv/bin:$PATH" in r.text("Containerfile")
+    assert "ENV VIRTUAL_ENV=/opt/studio/venv PATH=/opt/studio/venv/bin:$PATH" in r.text(
+        "Containerfile"
+    )
     studio_app = r.artifact.studio["apps"][0]
     assert studio_app["websocket"] is True and studio_app["type"] == "jupyterlab"
     assert studio_app["label"] == "JupyterLab"
 
 
-@pytest.mark.parametrize("version,requirement", [
-    ("4.2.1", "jupyterlab==4.2.1"), ("==4.2.1", "jupyterlab==4.2.1"),
-    ("4.*", "'jupyterlab==4.*'"), (">=4.1, <5", "'jupyterlab>=4.1,<5'"),
-    ("~=4.2", "'jupyterlab~=4.2'"),
-])
+@pytest.mark.parametrize(
+    "version,requirement",
+    [
+        ("4.2.1", "jupyterlab==4.2.1"),
+        ("==4.2.1", "jupyterlab==4.2.1"),
+        ("4.*", "'jupyterlab==4.*'"),
+        (">=4.1, <5", "'jupyterlab>=4.1,<5'"),
+        ("~=4.2", "'jupyterlab~=4.2'"),
+    ],
+)
 def test_version(tmp_path, registry, version, requirement):
     _, r = compile_lab(tmp_path, registry, f'version: "{version}"')
     assert r.ok, r.messages
     assert f"-- {requirement} ipykernel" in r.text("Containerfile")
 
 
-@pytest.mark.parametrize("version", ["4.x", "latest", "", "4.2.1; rm -rf /", "$(reboot)",
-                                     "===4.2", "== "])
+@pytest.mark.parametrize(
+    "version", ["4.x", "latest", "", "4.2.1; rm -rf /", "$(reboot)", "===4.2", "== "]
+)
 def test_bad_version(tmp_path, registry, version):
     text, r = compile_lab(tmp_path, registry, f"version: {json.dumps(version)}")
     assert not r.ok and r.diagnostics
@@ -89,34 +104,44 @@ def test_bad_version(tmp_path, registry, version):
 
 
 def test_extensions_and_index(tmp_path, registry):
-    _, r = compile_lab(tmp_path, registry, 'extensions: ["jupyterlab-git==0.50.*", '
-                                           '"jupyterlab-lsp>=5"]\n'
-                                           "index_url: https://pypi.example.org/simple")
+    _, r = compile_lab(
+        tmp_path,
+        registry,
+        'extensions: ["jupyterlab-git==0.50.*", '
+        '"jupyterlab-lsp>=5"]\n'
+        "index_url: https://pypi.example.org/simple",
+    )
     assert r.ok, r.messages
-    assert ("pip install --no-cache-dir --disable-pip-version-check --index-url "
-            "https://pypi.example.org/simple -- 'jupyterlab==4.*' ipykernel "
-            "'jupyterlab-git==0.50.*' 'jupyterlab-lsp>=5'") in r.text("Containerfile")
+    assert (
+        "pip install --no-cache-dir --disable-pip-version-check --index-url "
+        "https://pypi.example.org/simple -- 'jupyterlab==4.*' ipykernel "
+        "'jupyterlab-git==0.50.*' 'jupyterlab-lsp>=5'"
+    ) in r.text("Containerfile")
 
 
-@pytest.mark.parametrize("bad", ["jupyterlab-git; rm -rf /", "jupyterlab git", "-e git+x",
-                                 "pkg==1.0 && reboot", "`id`"])
+@pytest.mark.parametrize(
+    "bad", ["jupyterlab-git; rm -rf /", "jupyterlab git", "-e git+x", "pkg==1.0 && reboot", "`id`"]
+)
 def test_bad_extension(tmp_path, registry, bad):
-    text, r = compile_lab(tmp_path, registry, f'extensions: [ok-pkg, {json.dumps(bad)}]')
+    text, r = compile_lab(tmp_path, registry, f"extensions: [ok-pkg, {json.dumps(bad)}]")
     assert not r.ok
     (d,) = r.diagnostics
     assert (d.line, d.col) == where(text, json.dumps(bad))
     assert d.path[-2:] == ("extensions", 1)
 
 
-@pytest.mark.parametrize("options,needle,message", [
-    ("index_url: ftp://mirror/simple", "ftp://", "http(s) URL"),
-    ("index_url: \"https://x.org/simple'; id\"", "\"https://", "http(s) URL"),
-    ("port: 80", "80", "minimum"),
-    ("port: 70000", "70000", "maximum"),
-    ("port: eighty", "eighty", "an integer"),
-    ("extensions: jupyterlab-git", "jupyterlab-git", "a list"),
-    ("label: \"a\\nb\"", "\"a\\nb\"", "label"),
-])
+@pytest.mark.parametrize(
+    "options,needle,message",
+    [
+        ("index_url: ftp://mirror/simple", "ftp://", "http(s) URL"),
+        ('index_url: "https://x.org/simple\'; id"', '"https://', "http(s) URL"),
+        ("port: 80", "80", "minimum"),
+        ("port: 70000", "70000", "maximum"),
+        ("port: eighty", "eighty", "an integer"),
+        ("extensions: jupyterlab-git", "jupyterlab-git", "a list"),
+        ('label: "a\\nb"', '"a\\nb"', "label"),
+    ],
+)
 def test_bad_options(tmp_path, registry, options, needle, message):
     text, r = compile_lab(tmp_path, registry, options)
     assert not r.ok
@@ -148,7 +173,7 @@ def test_port_and_id(tmp_path, registry):
 
 
 def test_port_conflict_names_both_blocks(tmp_path, registry):
-    other = ("    - type: app\n      id: web\n      with: {command: [x], port: 8888}\n")
+    other = "    - type: app\n      id: web\n      with: {command: [x], port: 8888}\n"
     _, r = compile_lab(tmp_path, registry, blocks=other)
     assert not r.ok
     assert any("port 8888" in d.message and "'lab'" in d.message for d in r.diagnostics)
@@ -170,22 +195,28 @@ def test_any_order_with_python_packages(tmp_path, registry, before):
 
 
 def test_deterministic(tmp_path, registry):
-    _, a = compile_lab(tmp_path / "a", registry, 'extensions: [x]')
-    _, b = compile_lab(tmp_path / "b", registry, 'extensions: [x]')
+    _, a = compile_lab(tmp_path / "a", registry, "extensions: [x]")
+    _, b = compile_lab(tmp_path / "b", registry, "extensions: [x]")
     assert a.artifact.files == b.artifact.files
 
 
-@pytest.mark.parametrize("container, waits", [
-    ("/home/studio/workspace", False),  # the usual zone: JupyterLab starts while it syncs in
-    ("/srv/data", False),
-    ("/home/studio", True),  # covers ~/.jupyter
-    ("/home/studio/.jupyter/lab", True),
-    ("/home/studio/.local/share/jupyter", True),
-])
-def test_starts_while_files_sync_in_unless_a_zone_covers_its_config(tmp_path, registry,
-                                                                    container, waits):
-    blocks = (f"    - type: file-sync\n      with:\n"
-              f"        zones: [{{name: w, host: ., container: {container}}}]\n")
+@pytest.mark.parametrize(
+    "container, waits",
+    [
+        ("/home/studio/workspace", False),  # the usual zone: JupyterLab starts while it syncs in
+        ("/srv/data", False),
+        ("/home/studio", True),  # covers ~/.jupyter
+        ("/home/studio/.jupyter/lab", True),
+        ("/home/studio/.local/share/jupyter", True),
+    ],
+)
+def test_starts_while_files_sync_in_unless_a_zone_covers_its_config(
+    tmp_path, registry, container, waits
+):
+    blocks = (
+        f"    - type: file-sync\n      with:\n"
+        f"        zones: [{{name: w, host: ., container: {container}}}]\n"
+    )
     _, r = compile_lab(tmp_path, registry, blocks=blocks)
     assert r.ok, r.messages
     assert app(r)["wait_for_sync"] is waits

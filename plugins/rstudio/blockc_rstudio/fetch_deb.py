@@ -17,8 +17,10 @@ import urllib.request
 
 def main(url, sha256, version, dest):
     if shutil.which("R") is None:
-        sys.exit("rstudio: R is not installed; add r-base to a system-packages block "
-                 "(or use a base image that has R)")
+        sys.exit(
+            "rstudio: R is not installed; add r-base to a system-packages block "
+            "(or use a base image that has R)"
+        )
     digest = hashlib.sha256()
     part = dest + ".part"
     try:
@@ -30,15 +32,16 @@ def main(url, sha256, version, dest):
         sys.exit(f"rstudio: cannot download {url}: {exc}")
     if digest.hexdigest() != sha256:
         os.unlink(part)
-        sys.exit(f"rstudio: sha256 mismatch for {url}: expected {sha256}, "
-                 f"got {digest.hexdigest()}")
-    found = subprocess.run(["dpkg-deb", "--field", part, "Package", "Version"],
-                           capture_output=True, text=True).stdout.split("\n")
+        sys.exit(f"rstudio: sha256 mismatch for {url}: expected {sha256}, got {digest.hexdigest()}")
+    found = subprocess.run(
+        ["dpkg-deb", "--field", part, "Package", "Version"], capture_output=True, text=True
+    ).stdout.split("\n")
     fields = dict(line.split(": ", 1) for line in found if ": " in line)
     if fields.get("Package") != "rstudio-server":
         os.unlink(part)
-        sys.exit(f"rstudio: {url} is not an rstudio-server package "
-                 f"(Package: {fields.get('Package')})")
+        sys.exit(
+            f"rstudio: {url} is not an rstudio-server package (Package: {fields.get('Package')})"
+        )
     if fields.get("Version", "").replace("-", "+") != version.replace("-", "+"):
         os.unlink(part)
         sys.exit(f"rstudio: {url} is version {fields.get('Version')}, not {version}")

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 
 DEB = os.environ.get("BLOCKC_TEST_RSTUDIO_DEB")
-pytestmark = [pytest.mark.containers, pytest.mark.rstudio,
-              pytest.mark.skipif(not DEB, reason="BLOCKC_TEST_RSTUDIO_DEB is not set")]
+pytestmark = [
+    pytest.mark.containers,
+    pytest.mark.rstudio,
+    pytest.mark.skipif(not DEB, reason="BLOCKC_TEST_RSTUDIO_DEB is not set"),
+]
 
 
 @pytest.fixture
@@ -38,8 +41,9 @@ def deb_url():
 
 def test_rstudio(studio, tmp_path, deb_url):
     deb = Path(DEB)
-    version = subprocess.run(["dpkg-deb", "--field", str(deb), "Version"], check=True,
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        ["dpkg-deb", "--field", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     sha = hashlib.sha256(deb.read_bytes()).hexdigest()
     template = tmp_path / "rstudio.yaml"
     template.write_text(f"""\

@@ -10,9 +10,9 @@ import subprocess
 import threading
 
 import pytest
+from blockc_rstudio import DEB_URL, RSTUDIO, fetch_deb
 
 from blockc import testing
-from blockc_rstudio import DEB_URL, RSTUDIO, fetch_deb
 
 HEAD = """\
 apiVersion: blockc/v1
@@ -32,13 +32,17 @@ def registry():
 
 
 def compile_rs(tmp_path, registry, options, *, blocks=""):
-    text = (HEAD + "    - type: rstudio\n      id: rs\n      with:\n"
-            + "".join(f"        {line}\n" for line in options.splitlines()) + blocks)
+    text = (
+        HEAD
+        + "    - type: rstudio\n      id: rs\n      with:\n"
+        + "".join(f"        {line}\n" for line in options.splitlines())
+        + blocks
+    )
     return text, testing.compile_template(text, tmp_path, registry=registry)
 
 
 def where(text, needle):
-    before = text[:text.index(needle)]
+    before = text[: text.index(needle)]
     return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
@@ -52,17 +56,26 @@ def test_defaults(tmp_path, registry):
     cf = r.text("Containerfile")
     url = DEB_URL.format(version="2024.12.0-467")
     assert url.endswith("/rstudio-server-2024.12.0-467-amd64.deb")
-    assert (f"RUN /opt/blockc/venv/bin/python /opt/blockc/apps/rs/fetch_deb.py {url} {SHA} "
-            f"{VERSION} /tmp/blockc-rs-rstudio-server.deb \\\n"
-            f" && /opt/blockc/bin/apt-install /tmp/blockc-rs-rstudio-server.deb") in cf
+    assert (
+        f"RUN /opt/blockc/venv/bin/python /opt/blockc/apps/rs/fetch_deb.py {url} {SHA} "
+        f"{VERSION} /tmp/blockc-rs-rstudio-server.deb \\\n"
+        f" && /opt/blockc/bin/apt-install /tmp/blockc-rs-rstudio-server.deb"
+    ) in cf
     assert r.text("context/blocks/rs/fetch_deb.py").startswith('"""Download a .deb')
-    assert r.text("context/blocks/rs/database.conf") == \
-        "provider=sqlite\ndirectory=/opt/blockc/apps/rs/db\n"
+    assert (
+        r.text("context/blocks/rs/database.conf")
+        == "provider=sqlite\ndirectory=/opt/blockc/apps/rs/db\n"
+    )
     a = app(r)
     assert a["command"][0] == "/usr/lib/rstudio-server/bin/rserver"
-    assert {"--server-daemonize=0", "--www-address=0.0.0.0", "--www-port=8787",
-            "--auth-none=1", "--server-user=studio",
-            "--www-root-path=${BLOCKC_BASE_PATH_RS}"} <= set(a["command"])
+    assert {
+        "--server-daemonize=0",
+        "--www-address=0.0.0.0",
+        "--www-port=8787",
+        "--auth-none=1",
+        "--server-user=studio",
+        "--www-root-path=${BLOCKC_BASE_PATH_RS}",
+    } <= set(a["command"])
     assert a["env"] == {"HOME": "/home/studio", "USER": "studio"}
     assert a["path"] == "strip" and a["health"] == "/" and a["health_redirect_ok"] is True
     phases = [line.split("phase ")[1] for line in cf.splitlines() if line.startswith("# --- rs:")]
@@ -70,17 +83,22 @@ def test_defaults(tmp_path, registry):
 
 
 def test_deb_url_port_label(tmp_path, registry):
-    _, r = compile_rs(tmp_path, registry, f'version: "2023.06.1-524"\nsha256: "{SHA.upper()}"\n'
-                                          "deb_url: https://mirror.example/rstudio.deb\n"
-                                          "port: 8790\nlabel: R")
+    _, r = compile_rs(
+        tmp_path,
+        registry,
+        f'version: "2023.06.1-524"\nsha256: "{SHA.upper()}"\n'
+        "deb_url: https://mirror.example/rstudio.deb\n"
+        "port: 8790\nlabel: R",
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert f"fetch_deb.py https://mirror.example/rstudio.deb {SHA} 2023.06.1-524 " in cf
     assert "--www-port=8790" in app(r)["command"]
 
 
-@pytest.mark.parametrize("bad", [SHA[:-1], SHA + "0", "g" * 64, "sha256:" + SHA[:57],
-                                 SHA[:60] + " ; x", ""])
+@pytest.mark.parametrize(
+    "bad", [SHA[:-1], SHA + "0", "g" * 64, "sha256:" + SHA[:57], SHA[:60] + " ; x", ""]
+)
 def test_bad_sha256(tmp_path, registry, bad):
     text, r = compile_rs(tmp_path, registry, f'version: "{VERSION}"\nsha256: "{bad}"')
     (d,) = r.diagnostics
@@ -100,12 +118,15 @@ def test_bad_version(tmp_path, registry, bad):
 def test_required(tmp_path, registry):
     text, r = compile_rs(tmp_path, registry, "port: 8787")
     assert sorted({d.message for d in r.diagnostics}) == [
-        "missing required key 'sha256'", "missing required key 'version'"]
+        "missing required key 'sha256'",
+        "missing required key 'version'",
+    ]
 
 
-@pytest.mark.parametrize("options,needle", [
-    ("deb_url: file:///tmp/x.deb", "file://"), ("port: 99999", "99999"),
-    ("debs: x", "debs:")])
+@pytest.mark.parametrize(
+    "options,needle",
+    [("deb_url: file:///tmp/x.deb", "file://"), ("port: 99999", "99999"), ("debs: x", "debs:")],
+)
 def test_bad_options(tmp_path, registry, options, needle):
     text, r = compile_rs(tmp_path, registry, f'version: "{VERSION}"\nsha256: "{SHA}"\n' + options)
     (d,) = r.diagnostics
@@ -117,8 +138,12 @@ def test_r_from_system_packages_in_any_order(tmp_path, registry, first):
     r_base = "    - type: system-packages\n      with: {apt: [r-base]}\n"
     opts = f'version: "{VERSION}"\nsha256: "{SHA}"'
     if first:
-        text = HEAD + r_base + "    - type: rstudio\n      id: rs\n      with:\n" + "".join(
-            f"        {line}\n" for line in opts.splitlines())
+        text = (
+            HEAD
+            + r_base
+            + "    - type: rstudio\n      id: rs\n      with:\n"
+            + "".join(f"        {line}\n" for line in opts.splitlines())
+        )
         r = testing.compile_template(text, tmp_path, registry=registry)
     else:
         _, r = compile_rs(tmp_path, registry, opts, blocks=r_base)
@@ -128,6 +153,7 @@ def test_r_from_system_packages_in_any_order(tmp_path, registry, first):
 
 
 # --- the build-time check (fetch_deb.py), against a local HTTP server --------------------
+
 
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory):
@@ -140,9 +166,13 @@ def debs(tmp_path_factory):
         (pkg / "DEBIAN").mkdir(parents=True)
         (pkg / "DEBIAN" / "control").write_text(
             f"Package: {package}\nVersion: {version}\nArchitecture: all\n"
-            f"Maintainer: t <t@example.org>\nDescription: test\n")
-        subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(pkg),
-                        str(root / f"{package}.deb")], check=True, capture_output=True)
+            f"Maintainer: t <t@example.org>\nDescription: test\n"
+        )
+        subprocess.run(
+            ["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(root / f"{package}.deb")],
+            check=True,
+            capture_output=True,
+        )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *a, **kw):
@@ -169,25 +199,34 @@ def sha(path):
 def test_fetch_good(debs, with_r, tmp_path):
     root, url = debs
     dest = tmp_path / "r.deb"
-    fetch_deb.main(f"{url}/rstudio-server.deb", sha(root / "rstudio-server.deb"), VERSION,
-                   str(dest))
+    fetch_deb.main(
+        f"{url}/rstudio-server.deb", sha(root / "rstudio-server.deb"), VERSION, str(dest)
+    )
     assert dest.read_bytes() == (root / "rstudio-server.deb").read_bytes()
     # the version may be written with '-' as in Posit's file names
-    fetch_deb.main(f"{url}/rstudio-server.deb", sha(root / "rstudio-server.deb"),
-                   "2024.12.0-467", str(dest))
+    fetch_deb.main(
+        f"{url}/rstudio-server.deb", sha(root / "rstudio-server.deb"), "2024.12.0-467", str(dest)
+    )
 
 
-@pytest.mark.parametrize("case,message", [
-    ("sha", "sha256 mismatch"), ("version", "is version 2024.12.0+467, not 2024.12.1+1"),
-    ("package", "is not an rstudio-server package"), ("missing", "cannot download"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("sha", "sha256 mismatch"),
+        ("version", "is version 2024.12.0+467, not 2024.12.1+1"),
+        ("package", "is not an rstudio-server package"),
+        ("missing", "cannot download"),
+    ],
+)
 def test_fetch_refuses(debs, with_r, tmp_path, case, message):
     root, url = debs
     good = sha(root / "rstudio-server.deb")
-    args = {"sha": (f"{url}/rstudio-server.deb", "0" * 64, VERSION),
-            "version": (f"{url}/rstudio-server.deb", good, "2024.12.1+1"),
-            "package": (f"{url}/other.deb", sha(root / "other.deb"), "1.0"),
-            "missing": (f"{url}/nope.deb", good, VERSION)}[case]
+    args = {
+        "sha": (f"{url}/rstudio-server.deb", "0" * 64, VERSION),
+        "version": (f"{url}/rstudio-server.deb", good, "2024.12.1+1"),
+        "package": (f"{url}/other.deb", sha(root / "other.deb"), "1.0"),
+        "missing": (f"{url}/nope.deb", good, VERSION),
+    }[case]
     dest = tmp_path / "r.deb"
     with pytest.raises(SystemExit) as exc:
         fetch_deb.main(*args, str(dest))

@@ -19,22 +19,37 @@ from blockc.types import App, BlockContext, BlockType, ContextFile, Contribution
 
 __version__ = "0.1.0"
 
-APP_PATH = {"type": "string", "maxLength": 4096,
-            "pattern": r"^[^\x00-\x1f\x7f\$\\]+\.py$", "not": {"pattern": r"(^|/)\.\.(/|$)"},
-            "x-kind": "path of a .py file (absolute, or relative to the workdir; no '..', '$')"}
+APP_PATH = {
+    "type": "string",
+    "maxLength": 4096,
+    "pattern": r"^[^\x00-\x1f\x7f\$\\]+\.py$",
+    "not": {"pattern": r"(^|/)\.\.(/|$)"},
+    "x-kind": "path of a .py file (absolute, or relative to the workdir; no '..', '$')",
+}
 
-SCHEMA = options({
-    "version": PIP_VERSION | {"default": "1.*", "description": "Streamlit version (PEP 440)."},
-    "app": APP_PATH | {"description": "The app script in the studio: absolute, or relative to "
-                                      "the image's workdir (e.g. a file in a sync zone)."},
-    "src": REL_PATH | {"description": "A file next to the template, copied to `app` in the "
-                                      "image (optional: without it the file comes from a "
-                                      "sync zone or another block)."},
-    "index_url": URL | {"description": "pip index for Streamlit (default: the site's "
-                                       "pip_index_url, else PyPI)."},
-    "port": PORT | {"default": 8501},
-    "label": LABEL,
-}, required=("app",))
+SCHEMA = options(
+    {
+        "version": PIP_VERSION | {"default": "1.*", "description": "Streamlit version (PEP 440)."},
+        "app": APP_PATH
+        | {
+            "description": "The app script in the studio: absolute, or relative to "
+            "the image's workdir (e.g. a file in a sync zone)."
+        },
+        "src": REL_PATH
+        | {
+            "description": "A file next to the template, copied to `app` in the "
+            "image (optional: without it the file comes from a "
+            "sync zone or another block)."
+        },
+        "index_url": URL
+        | {
+            "description": "pip index for Streamlit (default: the site's pip_index_url, else PyPI)."
+        },
+        "port": PORT | {"default": 8501},
+        "label": LABEL,
+    },
+    required=("app",),
+)
 
 MAX_SRC = 10 * 1024 * 1024
 
@@ -52,18 +67,31 @@ def contribute(ctx: BlockContext) -> Contributions:
     if requirement is None:
         return Contributions()
     python = ctx.image.python
-    steps.insert(0, Step(Phase.APP, [pip_install(ctx, [requirement],
-                                                  index_url=o.get("index_url"))]))
+    steps.insert(
+        0, Step(Phase.APP, [pip_install(ctx, [requirement], index_url=o.get("index_url"))])
+    )
     port = o.get("port", 8501)
     command = (
-        f"{python}/bin/streamlit", "run", app_path,
-        f"--server.port={port}", "--server.address=0.0.0.0",
+        f"{python}/bin/streamlit",
+        "run",
+        app_path,
+        f"--server.port={port}",
+        "--server.address=0.0.0.0",
         f"--server.baseUrlPath=${{BLOCKC_BASE_PATH_{ctx.env_id}}}",
-        "--server.headless=true", "--browser.gatherUsageStats=false",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
     )
-    app = App(id=ctx.id, port=port, command=command, path="preserve",
-              health="{base}_stcore/health", websocket=True, label=o.get("label", "Streamlit"),
-              workdir=posixpath.dirname(app_path), requires=(app_path,))
+    app = App(
+        id=ctx.id,
+        port=port,
+        command=command,
+        path="preserve",
+        health="{base}_stcore/health",
+        websocket=True,
+        label=o.get("label", "Streamlit"),
+        workdir=posixpath.dirname(app_path),
+        requires=(app_path,),
+    )
     return Contributions(steps=steps, files=files, apps=[app])
 
 

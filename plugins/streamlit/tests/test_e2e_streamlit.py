@@ -46,7 +46,8 @@ def test_health_and_stream(studio, tmp_path):
             assert resp.status == 200 and resp.read() == b"ok"
         with urllib.request.urlopen(url, timeout=10) as resp:
             assert b"<title>" in resp.read()
-        ws = websocket.create_connection("ws" + url[4:] + "_stcore/stream", timeout=10,
-                                         subprotocols=["streamlit"])
+        ws = websocket.create_connection(
+            "ws" + url[4:] + "_stcore/stream", timeout=10, subprotocols=["streamlit"]
+        )
         assert ws.getstatus() == 101
         ws.close()

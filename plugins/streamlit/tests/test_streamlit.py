@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from blockc_streamlit import STREAMLIT
 
 from blockc import testing
-from blockc_streamlit import STREAMLIT
 
 HEAD = """\
 apiVersion: blockc/v1
@@ -26,13 +26,17 @@ def registry():
 
 
 def compile_st(tmp_path, registry, options, *, blocks="", files=None):
-    text = (HEAD + "    - type: streamlit\n      id: st\n      with:\n"
-            + "".join(f"        {line}\n" for line in options.splitlines()) + blocks)
+    text = (
+        HEAD
+        + "    - type: streamlit\n      id: st\n      with:\n"
+        + "".join(f"        {line}\n" for line in options.splitlines())
+        + blocks
+    )
     return text, testing.compile_template(text, tmp_path, registry=registry, files=files)
 
 
 def where(text, needle):
-    before = text[:text.index(needle)]
+    before = text[: text.index(needle)]
     return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
@@ -49,8 +53,12 @@ def test_app_from_a_sync_zone(tmp_path, registry):
     path = "/home/studio/workspace/apps/main.py"
     assert a["requires"] == [path]
     assert a["command"][:3] == ["/opt/studio/venv/bin/streamlit", "run", path]
-    assert {"--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true",
-            "--server.baseUrlPath=${BLOCKC_BASE_PATH_ST}"} <= set(a["command"])
+    assert {
+        "--server.port=8501",
+        "--server.address=0.0.0.0",
+        "--server.headless=true",
+        "--server.baseUrlPath=${BLOCKC_BASE_PATH_ST}",
+    } <= set(a["command"])
     assert a["workdir"] == "/home/studio/workspace/apps"
     assert a["path"] == "preserve" and a["health"] == "{base}_stcore/health"
     assert r.artifact.studio["apps"][0]["websocket"] is True
@@ -64,12 +72,15 @@ def test_app_absolute(tmp_path, registry):
 
 
 def test_app_from_the_template(tmp_path, registry):
-    _, r = compile_st(tmp_path, registry, "app: dash/app.py\nsrc: src/app.py",
-                      files={"src/app.py": APP})
+    _, r = compile_st(
+        tmp_path, registry, "app: dash/app.py\nsrc: src/app.py", files={"src/app.py": APP}
+    )
     assert r.ok, r.messages
     assert r.text("context/blocks/st/app.py") == APP
-    assert ('COPY --chown=1000:1000 --chmod=0644 ["context/blocks/st/app.py", '
-            '"/home/studio/workspace/dash/app.py"]') in r.text("Containerfile")
+    assert (
+        'COPY --chown=1000:1000 --chmod=0644 ["context/blocks/st/app.py", '
+        '"/home/studio/workspace/dash/app.py"]'
+    ) in r.text("Containerfile")
 
 
 def test_missing_app_option(tmp_path, registry):
@@ -94,8 +105,9 @@ def test_src_is_a_directory(tmp_path, registry):
     assert (d.line, d.col) == where(text, "adir")
 
 
-@pytest.mark.parametrize("bad", ["app.txt", "../escape.py", "dir/../../x.py", "$HOME/app.py",
-                                 "a\\b.py", "app.py/"])
+@pytest.mark.parametrize(
+    "bad", ["app.txt", "../escape.py", "dir/../../x.py", "$HOME/app.py", "a\\b.py", "app.py/"]
+)
 def test_bad_app_path(tmp_path, registry, bad):
     text, r = compile_st(tmp_path, registry, f"app: {json.dumps(bad)}")
     assert r.diagnostics
@@ -111,10 +123,15 @@ def test_bad_src(tmp_path, registry, bad):
     assert (d.line, d.col) == where(text, bad)
 
 
-@pytest.mark.parametrize("version,req", [("1.40.1", "streamlit==1.40.1"),
-                                         ("==1.40.1", "streamlit==1.40.1"),
-                                         ("1.*", "'streamlit==1.*'"),
-                                         (">=1.38,<2", "'streamlit>=1.38,<2'")])
+@pytest.mark.parametrize(
+    "version,req",
+    [
+        ("1.40.1", "streamlit==1.40.1"),
+        ("==1.40.1", "streamlit==1.40.1"),
+        ("1.*", "'streamlit==1.*'"),
+        (">=1.38,<2", "'streamlit>=1.38,<2'"),
+    ],
+)
 def test_version(tmp_path, registry, version, req):
     _, r = compile_st(tmp_path, registry, f'app: a.py\nversion: "{version}"')
     assert r.ok, r.messages
@@ -130,16 +147,21 @@ def test_bad_version(tmp_path, registry, bad):
 
 
 def test_index_port_label(tmp_path, registry):
-    _, r = compile_st(tmp_path, registry, "app: a.py\nindex_url: https://mirror.example/simple\n"
-                                          "port: 8600\nlabel: Dashboard")
+    _, r = compile_st(
+        tmp_path,
+        registry,
+        "app: a.py\nindex_url: https://mirror.example/simple\nport: 8600\nlabel: Dashboard",
+    )
     assert r.ok, r.messages
     assert "--index-url https://mirror.example/simple" in r.text("Containerfile")
     assert "--server.port=8600" in app(r)["command"]
     assert r.artifact.studio["apps"][0]["label"] == "Dashboard"
 
 
-@pytest.mark.parametrize("options,needle", [
-    ("index_url: not-a-url", "not-a-url"), ("port: 1023", "1023"), ("apps: x.py", "apps:")])
+@pytest.mark.parametrize(
+    "options,needle",
+    [("index_url: not-a-url", "not-a-url"), ("port: 1023", "1023"), ("apps: x.py", "apps:")],
+)
 def test_bad_options(tmp_path, registry, options, needle):
     text, r = compile_st(tmp_path, registry, "app: a.py\n" + options)
     assert r.diagnostics
@@ -150,8 +172,7 @@ def test_files_after_packages_in_any_order(tmp_path, registry):
     """The app's packages (python-packages) install before Streamlit whatever the order, and
     the app file lands after every install (an edit to it rebuilds one layer)."""
     pkgs = "    - type: python-packages\n      with: {packages: [pandas]}\n"
-    _, r = compile_st(tmp_path, registry, "app: a.py\nsrc: a.py", blocks=pkgs,
-                      files={"a.py": APP})
+    _, r = compile_st(tmp_path, registry, "app: a.py\nsrc: a.py", blocks=pkgs, files={"a.py": APP})
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert cf.index("-- pandas") < cf.index("'streamlit==1.*'") < cf.index("context/blocks/st/a.py")

