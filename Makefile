@@ -9,12 +9,14 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image demo test test-fast golden bench clean
+.PHONY: help system venv base-image demo test test-fast lint format golden bench clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
 	@echo "make test       the whole test suite (containers included)"
 	@echo "make test-fast  the tests that need no containers"
+	@echo "make lint       ruff (lint and format check) and mypy"
+	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
 	@echo "make bench      run the benchmarks"
 
@@ -28,9 +30,10 @@ system:
 
 $(BIN)/blockc: pyproject.toml $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# compat editable installs (a path in a .pth file): no import hooks, so blockc starts fast
-	$(BIN)/pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat \
-	  -e '.[test]' $(addprefix -e ,$(dir $(PLUGINS)))
+	# compat editable installs (a path in a .pth file): no import hooks, so blockc starts fast;
+	# pip writes the .pyc files of what it installs (PYTHONDONTWRITEBYTECODE=1 would stop it)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pip install --quiet --disable-pip-version-check \
+	  --config-settings editable_mode=compat -e '.[test,lint]' $(addprefix -e ,$(dir $(PLUGINS)))
 	touch $@
 
 # .pyc files for the editable sources (PYTHONDONTWRITEBYTECODE=1 would otherwise leave
@@ -49,6 +52,15 @@ test: system venv base-image
 
 test-fast: venv
 	$(BIN)/pytest -q -m "not containers"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 golden: venv
 	BLOCKC_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py

@@ -203,8 +203,8 @@ class Bench:
             "s = state.Studio(name=name, owner='bench', template='bench', template_path='-',\n"
             "                 artifact_hash='0' * 64, image=image, runtime='podman', state='RUNNING',\n"
             "                 workspace=ws)\n"
-            "s.artifact_dir.mkdir(parents=True)\n"
-            "(s.artifact_dir / 'studio.json').write_text(json.dumps({\n"
+            "from pathlib import Path\nPath(s.artifact_dir).mkdir(parents=True)\n"
+            "(Path(s.artifact_dir) / 'studio.json').write_text(json.dumps({\n"
             "    'image': {'uid': 1000, 'gid': 1000},\n"
             "    'zones': [{'name': 'data', 'host': 'data', 'container': cpath, 'direction': 'both',\n"
             "               'exclude': []}]}))\n"
@@ -280,7 +280,7 @@ class Bench:
     # --------------------------------------------------------------- mutations
     def change_in_container(self, cpath: str, picks: list[str], seed: int):
         code = (
-            "import os,sys,random\nr=random.Random(%d)\nfor rel in sys.stdin.read().split('\\n'):\n"
+            "import os,sys,random\nr=random.Random(%d)\nfor rel in sys.stdin.read().split('\\n'):\n"  # noqa: UP031
             "  p=os.path.join(%r, rel); n=os.path.getsize(p)\n"
             "  open(p,'wb').write(os.urandom(n + r.randint(1, 100)))\n"
         ) % (seed, cpath)
@@ -381,7 +381,7 @@ class Bench:
         def ratio(a, b, goal):
             r = med[a] / med[b]
             # the same run's pair ran back to back: less of the machine's load in their ratio
-            pairs = [x / y for x, y in zip(self.results[a], self.results[b])]
+            pairs = [x / y for x, y in zip(self.results[a], self.results[b], strict=True)]
             print(
                 f"{a} / {b}: {r:.2f}x (goal <= {goal}x) {'OK' if r <= goal else 'MISSED'}; "
                 f"per run: median {statistics.median(pairs):.2f}x, faster in {sum(p < 1 for p in pairs)}"

@@ -7,28 +7,40 @@ The public Python API::
     blockc.validate("template.yaml")             # raises blockc.BlockcError with every problem
 
 Plugin authors use :data:`hookimpl` and the types in :mod:`blockc.types`.
-Heavy modules are imported lazily so that ``import blockc`` stays cheap.
+
+Every ``blockc`` command imports this package, and ``blockc sync`` races rsync: the compiler
+and pluggy are imported on first use of these names, not here (tests/test_imports.py).
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # typing is not imported for this alone
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "hookimpl", "compile", "validate", "emit", "BlockcError"]
 
+if TYPE_CHECKING:
+    import pluggy
 
-def compile(path, **kwargs):
-    """Compile a template file into an in-memory artifact (see :func:`blockc.compiler.compile`)."""
+    from .compiler.model import Artifact
+    from .errors import BlockcError
+
+    hookimpl: pluggy.HookimplMarker
+
+
+def compile(path, *, registry=None, base_image=None) -> Artifact:
+    """The artifact of a template file, in memory (see :func:`blockc.compiler.compile`)."""
     from .compiler import compile as compile_
 
-    return compile_(path, **kwargs)
+    return compile_(path, registry=registry, base_image=base_image)
 
 
-def validate(path, **kwargs):
-    """Everything short of writing files (see :func:`blockc.compiler.validate`)."""
-    from .compiler import validate as validate_
+def validate(path, *, registry=None, strict=False) -> Artifact:
+    """Everything short of writing files (see :func:`blockc.compiler.check`)."""
+    from .compiler import check
 
-    return validate_(path, **kwargs)
+    return check(path, registry=registry, strict=strict)
 
 
 def emit(artifact, outdir):
@@ -38,13 +50,12 @@ def emit(artifact, outdir):
     return emit_(artifact, outdir)
 
 
-def __getattr__(name):
-    if name == "hookimpl":  # pluggy is imported only when plugins are (not for --help)
+def __getattr__(name: str):
+    if name == "hookimpl":
         import pluggy
 
-        global hookimpl
-        hookimpl = pluggy.HookimplMarker("blockc")
-        return hookimpl
+        globals()["hookimpl"] = marker = pluggy.HookimplMarker("blockc")
+        return marker
     if name == "BlockcError":
         from .errors import BlockcError
 

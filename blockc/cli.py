@@ -1,13 +1,12 @@
 """The ``blockc`` command line (SPEC §5). Exit codes: 0 ok, 1 user-facing failure, 2 usage.
 
-Built on argparse: it imports in ~1 ms where click took ~15 ms of every command, and the
-short commands (``compile``, ``validate``, ``sync``) are judged by their start-up time
-(benchmarks/compile.py). Only argparse is imported at start; every command imports what it
-needs when it runs, so ``blockc --help`` stays fast and a broken plugin cannot break it.
-
 A command is a function registered with :func:`command`: its docstring is its help, the
 ``arg(...)`` items are its parser's arguments, and it is called with the parsed values as
 keyword arguments (after ``obj``, the :class:`Ctx` of the global options).
+
+Each command imports the part of blockc it drives when it runs (the compiler, the runner, the
+sync), so that ``blockc --help`` loads no plugin and ``blockc sync`` no compiler
+(tests/test_imports.py holds every command to its budget).
 """
 
 from __future__ import annotations
@@ -18,6 +17,11 @@ import os
 import sys
 
 from . import __version__
+from .errors import BlockcError, Diagnostic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .plugins import Registry
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -28,44 +32,13 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     stream.flush()
 
 
-def _fail(diagnostics, fmt: str = "text") -> None:
+def _fail(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
     if fmt == "json":
         echo(json.dumps({"ok": False, "errors": [d.to_json() for d in diagnostics]}, indent=2))
     else:
         for d in diagnostics:
             echo(d.format(), err=True)
     sys.exit(1)
-
-
-def _run(fn, obj, kwargs) -> None:
-    """Run a command body: BlockcError -> located messages and exit 1, never a traceback."""
-    from .errors import BlockcError, Diagnostic
-
-    fmt = kwargs.get("fmt", "text")
-    try:
-        fn(obj, **kwargs)
-    except BlockcError as exc:
-        _fail(exc.diagnostics, fmt)
-    except KeyboardInterrupt:
-        echo("interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:  # the reader left (`blockc plugins | head -1`): stop quietly
-        sys.stdout = None
-        sys.exit(1)
-    except SystemExit:
-        raise
-    except Exception as exc:  # a bug of ours: say so, briefly; BLOCKC_DEBUG=1 shows it
-        if os.environ.get("BLOCKC_DEBUG"):
-            raise
-        _fail(
-            [
-                Diagnostic(
-                    f"internal error: {type(exc).__name__}: {exc} "
-                    f"(set BLOCKC_DEBUG=1 for a traceback)"
-                )
-            ],
-            fmt,
-        )
 
 
 def arg(*names, **kwargs):
@@ -85,33 +58,31 @@ def command(*arguments, name: str | None = None):
     return register
 
 
-FORMAT = arg(
-    "--format",
-    dest="fmt",
-    choices=["text", "json"],
-    default="text",
-    help="Output format (json for CI; default: text).",
-)
+FORMAT = arg("--format", dest="fmt", choices=["text", "json"], default="text",
+             help="Output format (json for CI; default: text).")  # fmt: skip
 BASE_IMAGE = arg(
     "--base-image",
     metavar="REF",
     help="Replace spec.image.base (e.g. a site mirror of the base image).",
 )
 TEMPLATE = arg("template", metavar="TEMPLATE", help="The template file (YAML).")
+NAME = arg("name", metavar="NAME", help="The studio.")
 
 
 class Ctx:
+    """The global options, and what commands build from them."""
+
     def __init__(self, plugins: str | None, config: str | None):
         self.plugins = plugins
         self.config = config
-        self._registry = None
+        self._registry: Registry | None = None
 
     @property
     def registry(self):
         if self._registry is None:
-            from .compiler import load_registry
+            from .plugins import load
 
-            self._registry = load_registry(self.plugins)
+            self._registry = load(spec=self.plugins)
         return self._registry
 
     def settings(self):
@@ -120,28 +91,9 @@ class Ctx:
         return load_settings(self.config)
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter with the terminal width asked once, without shutil: argparse
-    builds a formatter for every argument it adds, and shutil costs ~3 ms to import."""
-
-    width = None
-
-    def __init__(self, prog: str):
-        if _Formatter.width is None:
-            try:
-                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
-            except (ValueError, OSError):
-                columns = 80
-            _Formatter.width = max(columns, 40) - 2
-        super().__init__(prog, width=_Formatter.width)
-
-
-def parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; ``only``: with just that command (the others cost ~3 ms of
-    argparse set-up at every start, for nothing but the top-level help and errors)."""
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="blockc",
-        formatter_class=_Formatter,
         allow_abbrev=False,
         description="Compile studio templates into images and run them as per-user studios.",
     )
@@ -156,20 +108,11 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         "only (default: $BLOCKC_PLUGINS).",
     )
     p.add_argument("--no-plugins", action="store_true", help="Load only the core block types.")
-    # prog given: argparse would otherwise build a help formatter for it now
-    sub = p.add_subparsers(
-        dest="_command", metavar="COMMAND", title="commands", required=True, prog="blockc"
-    )
+    sub = p.add_subparsers(dest="_command", metavar="COMMAND", title="commands", required=True)
     for name, fn, arguments in _COMMANDS:
-        if only is not None and name != only:
-            continue
         doc = (fn.__doc__ or "").strip()
         cp = sub.add_parser(
-            name,
-            help=doc.splitlines()[0] if doc else None,
-            description=doc,
-            formatter_class=_Formatter,
-            allow_abbrev=False,
+            name, help=doc.splitlines()[0] if doc else None, description=doc, allow_abbrev=False
         )
         cp.set_defaults(_fn=fn)
         for item in arguments:
@@ -178,68 +121,88 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
             else:
                 names, kwargs = item
                 cp.add_argument(*names, **kwargs)
-    return p
-
-
-def _command_of(argv: list[str]) -> str | None:
-    """The command ``argv`` runs, if it is plain to see (global options first, no help or
-    version asked for before it); else None."""
-    names = {name for name, _, _ in _COMMANDS}
-    items = iter(argv)
-    for arg in items:
-        if arg in ("--config", "--plugins"):
-            next(items, None)
-        elif not arg.startswith("-"):
-            return arg if arg in names else None
-        elif arg != "--no-plugins" and not arg.startswith(("--config=", "--plugins=")):
-            return None  # help, version, or anything else: the whole parser judges
-    return None
+    return p  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    args = vars(parser(only=_command_of(argv)).parse_args(argv))
-    fn = args.pop("_fn")
-    args.pop("_command")
-    plugins, config, no_plugins = (args.pop(k) for k in ("plugins", "config", "no_plugins"))
-    obj = Ctx("none" if no_plugins else plugins, config)
-    _run(fn, obj, args)
+    """Run one command; exits with its exit code (SystemExit), never with a traceback but for
+    a bug of ours under BLOCKC_DEBUG=1."""
+    try:
+        args = vars(parser().parse_args(argv))
+        fn = args.pop("_fn")
+        del args["_command"]
+        plugins, config, no_plugins = (args.pop(k) for k in ("plugins", "config", "no_plugins"))
+        obj = Ctx("none" if no_plugins else plugins, config)
+        fmt = args.get("fmt", "text")
+        try:
+            fn(obj, **args)
+        except BlockcError as exc:
+            _fail(exc.diagnostics, fmt)
+        except (KeyboardInterrupt, BrokenPipeError):
+            raise
+        except Exception as exc:  # a bug of ours: say so, briefly; BLOCKC_DEBUG=1 shows it
+            if os.environ.get("BLOCKC_DEBUG"):
+                raise
+            _fail(
+                [
+                    Diagnostic(
+                        f"internal error: {type(exc).__name__}: {exc} "
+                        f"(set BLOCKC_DEBUG=1 for a traceback)"
+                    )
+                ],
+                fmt,
+            )
+    except KeyboardInterrupt:
+        echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:  # the reader left (`blockc plugins | head -1`): stop quietly
+        # the interpreter flushes stdout once more on exit: let that go nowhere (the recipe of
+        # the signal module's docs)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # no stdout left at all
+            pass
+        sys.exit(1)
 
 
 # --- compiler commands ---------------------------------------------------------------------
 
 
 @command(
-    arg("templates", metavar="TEMPLATE", nargs="+", help="Template files (YAML)."),
-    arg(
-        "--strict",
-        action="store_true",
-        help="Also check the manifests against the Kubernetes OpenAPI schemas.",
-    ),
+    arg("paths", metavar="PATH", nargs="+",
+        help="Template files, or directories: every *.yaml/*.yml template under them."),
+    arg("--strict", action="store_true",
+        help="Also check the manifests against the Kubernetes OpenAPI schemas."),
     FORMAT,
-)
-def validate(obj, templates, strict, fmt):
+)  # fmt: skip
+def validate(obj, paths, strict, fmt):
     """Check templates: every error, each at file:line:col."""
-    from .compiler import validate as validate_one
-    from .errors import BlockcError
+    from .compiler import check, find_templates
 
-    results, ok = [], True
+    templates, skipped = find_templates(paths)
+    results = []
     for path in templates:
         try:
-            artifact = validate_one(path, registry=obj.registry, strict=strict)
+            artifact = check(path, registry=obj.registry, strict=strict)
             results.append({"file": path, "valid": True, "hash": artifact.hash, "errors": []})
         except BlockcError as exc:
-            ok = False
             results.append(
                 {"file": path, "valid": False, "errors": [d.to_json() for d in exc.diagnostics]}
             )
             if fmt == "text":
                 for d in exc.diagnostics:
                     echo(d.format(), err=True)
+    ok = bool(results) and all(r["valid"] for r in results)
     if fmt == "json":
-        echo(json.dumps({"ok": ok, "results": results}, indent=2))
+        echo(json.dumps({"ok": ok, "results": results, "skipped": skipped}, indent=2))
     else:
-        valid = sum(r["valid"] for r in results)
+        if skipped:
+            echo(
+                f"skipped {len(skipped)} YAML file(s) that are no templates (neither apiVersion "
+                f"blockc/... nor kind StudioTemplate): {', '.join(skipped)}",
+                err=True,
+            )
+        valid = sum(1 for r in results if r["valid"])
         echo(f"{valid} of {len(results)} template(s) valid", err=not ok)
     sys.exit(0 if ok else 1)
 
@@ -264,9 +227,8 @@ def compile_(obj, template, outdir, check, base_image):
             for d in diffs:
                 echo(f"  {d}", err=True)
             sys.exit(1)
-        echo(artifact.hash)
-        return
-    emit(artifact, outdir)
+    else:
+        emit(artifact, outdir)
     echo(artifact.hash)
 
 
@@ -284,24 +246,24 @@ def explain(obj, template, base_image, fmt):
 def schema(obj, block_type):
     """JSON Schema of the template with every installed block type's options."""
     from .compiler.schema import combined_schema
-    from .errors import BlockcError, did_you_mean
+    from .errors import did_you_mean
 
-    reg = obj.registry
+    registry = obj.registry
     if block_type:
-        entry = reg.get(block_type)
+        entry = registry.get(block_type)
         if entry is None:
             raise BlockcError(
-                f"unknown block type '{block_type}'", hint=did_you_mean(block_type, reg.types)
+                f"unknown block type '{block_type}'", hint=did_you_mean(block_type, registry.types)
             )
         echo(json.dumps(dict(entry.type.schema), indent=2, sort_keys=True))
     else:
-        echo(json.dumps(combined_schema(reg), indent=2, sort_keys=True))
+        echo(json.dumps(combined_schema(registry), indent=2, sort_keys=True))
 
 
 @command(FORMAT)
 def plugins(obj, fmt):
     """Block types, their plugin, distribution and version (and plugins that failed)."""
-    reg = obj.registry
+    registry = obj.registry
     rows = [
         {
             "type": name,
@@ -310,12 +272,10 @@ def plugins(obj, fmt):
             "version": e.plugin.version,
             "description": e.type.description,
         }
-        for name, e in reg.types.items()
+        for name, e in registry.types.items()
     ]
-    broken = [
-        {"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
-        for i, why in reg.broken
-    ]
+    broken = [{"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
+              for i, why in registry.broken]  # fmt: skip
     if fmt == "json":
         echo(json.dumps({"block_types": rows, "broken": broken}, indent=2))
     else:
@@ -326,8 +286,8 @@ def plugins(obj, fmt):
             )
         for b in broken:
             echo(
-                f"error: plugin {b['plugin']} ({b['distribution']} {b['version']}) "
-                f"failed to load: {b['error']}",
+                f"error: plugin {b['plugin']} ({b['distribution']} {b['version']}) failed to "
+                f"load: {b['error']}",
                 err=True,
             )
     sys.exit(1 if broken else 0)
@@ -346,8 +306,8 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     import yaml
 
     from .compiler import compile
-    from .compiler.manifests import instance_manifests
     from .names import check_owner, check_studio
+    from .run.instance import instance_manifests
 
     check_studio(studio)
     check_owner(owner)
@@ -371,12 +331,9 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     BASE_IMAGE,
     arg("--no-cache", action="store_true", help="Rebuild every step, even if the image exists."),
     arg("--push", action="store_true", help="Push the image to the site's registry."),
-    arg(
-        "--pull",
-        choices=["always", "missing", "never", "newer"],
-        help="Base image pull policy (default: the site's, else missing).",
-    ),
-)
+    arg("--pull", choices=["always", "missing", "never", "newer"],
+        help="Base image pull policy (default: the site's, else missing)."),
+)  # fmt: skip
 def build(obj, template, base_image, no_cache, push, pull):
     """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
     from .compiler import compile
@@ -399,7 +356,7 @@ def build(obj, template, base_image, no_cache, push, pull):
     echo(ref)
 
 
-def _print_urls(studio, apps) -> None:
+def _print_urls(apps) -> None:
     for a in apps:
         health = {True: "healthy", False: "unhealthy", None: "-"}[a.healthy]
         echo(f"  {a.id:<12} {a.url or '-':<48} {health}  ({a.label})")
@@ -407,36 +364,24 @@ def _print_urls(studio, apps) -> None:
 
 @command(
     TEMPLATE,
-    arg(
-        "--studio", dest="name", metavar="NAME", required=True, help="Studio name (DNS-1123 label)."
-    ),
+    arg("--studio", dest="name", metavar="NAME", required=True,
+        help="Studio name (DNS-1123 label)."),
     arg("--owner", help="The studio's owner (default: $USER)."),
-    arg(
-        "--workspace",
-        metavar="DIR",
-        help="Host directory that sync zones are relative to (default: current dir).",
-    ),
-    arg(
-        "--runtime",
-        choices=["podman", "kubernetes"],
-        help="Where the studio runs (default: the site's runtime, podman).",
-    ),
-    arg(
-        "--timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="Seconds to wait for every app to be healthy (default: %(default)s).",
-    ),
+    arg("--workspace", metavar="DIR",
+        help="Host directory that sync zones are relative to (default: current dir)."),
+    arg("--runtime", choices=["podman", "kubernetes"],
+        help="Where the studio runs (default: the site's runtime, podman)."),
+    arg("--timeout", type=float, default=300.0, metavar="SECONDS",
+        help="Seconds to wait for every app to be healthy (default: %(default)s)."),
     BASE_IMAGE,
-)
+)  # fmt: skip
 def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
-    from .run import lifecycle as studios
+    from .run import lifecycle
     from .run.progress import Progress
 
     with Progress() as progress:
-        studio = studios.start(
+        studio = lifecycle.start(
             template,
             name,
             owner=owner,
@@ -453,44 +398,27 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     studio_json = studio.studio_json()
     checked = {a["id"] for a in studio_json["apps"] if a.get("health") is not None}
     apps = [
-        a.replace(healthy=True) if a.id in checked else a for a in studios.urls(studio, studio_json)
+        a.replace(healthy=True) if a.id in checked else a
+        for a in lifecycle.urls(studio, studio_json)
     ]
     echo(f"studio {studio.name} (owner {studio.owner}) is {studio.state}:")
-    _print_urls(studio, apps)
+    _print_urls(apps)
 
 
 @command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT)
 def status(obj, name, fmt):
     """State of one studio (or all), with each app's URL and health."""
-    from .run import lifecycle as studios
-    from .run import state
+    from .run import lifecycle, state
 
     settings = obj.settings()
     rows = [state.require(name)] if name else state.all_studios()
-    out = []
-    for s in rows:
-        s, apps = studios.status(s, settings)
-        out.append((s, apps))
+    out = [lifecycle.status(s, settings) for s in rows]
     if fmt == "json":
-        echo(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "state": s.state,
-                        "owner": s.owner,
-                        "template": s.template,
-                        "image": s.image,
-                        "runtime": s.runtime,
-                        "message": s.message,
-                        "workspace": s.workspace,
-                        "apps": [a.to_json() for a in apps],
-                    }
-                    for s, apps in out
-                ],
-                indent=2,
-            )
-        )
+        echo(json.dumps([{
+            "name": s.name, "state": s.state, "owner": s.owner, "template": s.template,
+            "image": s.image, "runtime": s.runtime, "message": s.message,
+            "workspace": s.workspace, "apps": [a.to_json() for a in apps],
+        } for s, apps in out], indent=2))  # fmt: skip
         return
     if not out:
         echo("no studios")
@@ -498,10 +426,7 @@ def status(obj, name, fmt):
         echo(f"{s.name}: {s.state}  owner {s.owner}  image {s.image}  runtime {s.runtime}")
         if s.message:
             echo(f"  ({s.message})")
-        _print_urls(s, apps)
-
-
-NAME = arg("name", metavar="NAME", help="The studio.")
+        _print_urls(apps)
 
 
 @command(
@@ -511,52 +436,47 @@ NAME = arg("name", metavar="NAME", help="The studio.")
 )
 def logs(obj, name, app, lines):
     """The studio's app logs (each app's own log from the supervisor)."""
-    from .run import lifecycle as studios
+    from .run import lifecycle
 
-    echo(studios.logs(name, obj.settings(), app, lines))
+    echo(lifecycle.logs(name, obj.settings(), app, lines))
 
 
 @command(
     NAME,
-    arg(
-        "argv",
-        metavar="CMD",
-        nargs=argparse.REMAINDER,
-        help="The command and its arguments (after --).",
-    ),
+    arg("argv", metavar="CMD", nargs=argparse.REMAINDER,
+        help="The command and its arguments (after --)."),
     name="exec",
-)
+)  # fmt: skip
 def exec_(obj, name, argv):
     """Run a command in the studio's main container, as the studio user."""
-    from .run import lifecycle as studios
+    from .run import lifecycle
 
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
         echo("usage: blockc exec NAME -- CMD...\nblockc exec: error: no command given", err=True)
         sys.exit(2)
-    sys.exit(studios.exec_(name, argv, obj.settings()))
+    sys.exit(lifecycle.exec_(name, argv, obj.settings()))
 
 
 @command(NAME)
 def stop(obj, name):
     """Sync files back out, then stop the studio (its state is kept)."""
-    from .run import lifecycle as studios
+    from .run import lifecycle
     from .run.progress import Progress
 
     with Progress() as progress:
-        result = studios.stop(name, obj.settings(), progress=progress)
+        result = lifecycle.stop(name, obj.settings(), progress=progress)
     echo(f"studio {name}: {result}")
 
 
-@command(
-    NAME, arg("--force", action="store_true", help="Remove even if unsynced changes would be lost.")
-)
+@command(NAME, arg("--force", action="store_true",
+                   help="Remove even if unsynced changes would be lost."))  # fmt: skip
 def rm(obj, name, force):
     """Remove the studio (refuses if unsynced changes would be lost, unless --force)."""
-    from .run import lifecycle as studios
+    from .run import lifecycle
 
-    studios.rm(name, obj.settings(), force=force)
+    lifecycle.rm(name, obj.settings(), force=force)
     echo(f"studio {name}: removed")
 
 
@@ -565,30 +485,26 @@ def _one_direction(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--push", dest="direction", action="store_const", const="push", help="Only host -> studio."
     )
-    group.add_argument(
-        "--pull", dest="direction", action="store_const", const="pull", help="Only studio -> host."
-    )
+    group.add_argument("--pull", dest="direction", action="store_const", const="pull",
+                       help="Only studio -> host.")  # fmt: skip
 
 
 @command(
     NAME,
     _one_direction,
-    arg(
-        "--allow-mass-delete",
-        action="store_true",
-        help="Apply deletions even when they remove most of a zone.",
-    ),
-)
+    arg("--allow-mass-delete", action="store_true",
+        help="Apply deletions even when they remove most of a zone."),
+)  # fmt: skip
 def sync(obj, name, direction, allow_mass_delete):
     """Sync the studio's zones both ways (or one way)."""
     from .run import state
     from .run.progress import Progress
-    from .sync import studio as syncing
+    from .sync import studio as sync_studio
 
     settings = obj.settings()
     with Progress() as progress, state.lock(name):
         studio = state.require(name)
-        code = syncing.sync_command(
+        code = sync_studio.sync_command(
             studio,
             settings,
             mode=direction or "both",
@@ -598,33 +514,5 @@ def sync(obj, name, direction, allow_mass_delete):
     sys.exit(code)
 
 
-def run() -> None:
-    """The ``blockc`` console script: :func:`main`, then leave without tearing the interpreter
-    down (module teardown and the final garbage collection take ~10-20 ms here, at the end
-    of every command). Output is flushed and atexit handlers run first; nothing else is
-    left to clean up once a command has returned."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            echo(str(exc.code), err=True)
-            code = 1
-    except KeyboardInterrupt:  # while arguments are parsed (a command's own is handled)
-        code = 130
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (BrokenPipeError, ValueError):  # a reader that left (| head), a closed stream
-            code = code or 1
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    run()
+    main()

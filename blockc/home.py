@@ -19,9 +19,3 @@ def home_dir() -> str:
             "cannot tell the home directory (no $HOME, no passwd entry): set BLOCKC_HOME"
         )
     return os.path.join(user_home, ".local/share/blockc")
-
-
-def blockc_home():
-    from pathlib import Path
-
-    return Path(home_dir())

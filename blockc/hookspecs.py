@@ -33,6 +33,7 @@ def blockc_block_types() -> Sequence[BlockType]:
 
         @hookimpl
         def blockc_block_types():
-            return [BlockType("hello", {"type": "object", "properties": {"msg": {"type": "string"}}},
+            schema = {"type": "object", "properties": {"msg": {"type": "string"}}}
+            return [BlockType("hello", schema,
                               contribute)]
     """

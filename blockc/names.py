@@ -12,12 +12,12 @@ LABEL_STUDIO = "blockc.dev/studio"
 LABEL_OWNER = "blockc.dev/owner"
 LABEL_TEMPLATE = "blockc.dev/template"
 
-_DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123, as Kubernetes has it
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 def check_studio(name: str) -> str:
-    if not _DNS.match(name) or len(name) > 40:
+    if not DNS_LABEL.match(name) or len(name) > 40:
         raise BlockcError(
             f"studio name {name!r} must be a DNS-1123 label of at most 40 "
             f"characters (lowercase letters, digits, '-')"

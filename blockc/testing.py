@@ -23,8 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__, hookimpl
+import yaml
+
+from . import __version__, blocks, hookimpl
+from .compiler import try_compile
 from .compiler.model import Artifact
+from .compiler.validate import check_manifests
 from .errors import BlockcError, Diagnostic
 from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, load
 from .types import BlockType
@@ -84,8 +88,6 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
     """
     extra: list[tuple[object, PluginInfo]] = []
     if core:
-        from . import blocks
-
         extra.append((blocks, PluginInfo(CORE, "blockc.blocks", "blockc", __version__)))
     for n, plugin in enumerate(plugins):
         if isinstance(plugin, tuple):
@@ -135,15 +137,11 @@ def write_template(
         p.write_bytes(data.encode() if isinstance(data, str) else data)
     path = directory / filename
     if isinstance(content, Mapping):
-        import yaml
-
-        content = yaml.dump(
-            dict(content),
-            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-            sort_keys=False,
-            allow_unicode=True,
-        )
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        path.write_text(yaml.dump(dict(content), Dumper=dumper, sort_keys=False,
+                                  allow_unicode=True), encoding="utf-8")  # fmt: skip
+    else:
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
     return path
 
 
@@ -185,15 +183,10 @@ def compile_template(
     ``registry`` defaults to a fresh core-only one. ``strict`` also checks the manifests
     against the Kubernetes OpenAPI schemas, as ``blockc validate --strict`` does.
     """
-    from .compiler import compile
-
     path = write_template(directory, content, files=files, filename=filename)
-    try:
-        artifact = compile(path, registry=registry or make_registry(), base_image=base_image)
-        if strict:
-            from .compiler.kube_validate import check_manifests
-
-            check_manifests(artifact)
-    except BlockcError as exc:
-        return Result(path, None, tuple(exc.diagnostics))
+    artifact, diags = try_compile(path, registry=registry or make_registry(), base_image=base_image)
+    if artifact is not None and strict:
+        diags = check_manifests(list(artifact.manifests))
+    if diags:
+        return Result(path, None, tuple(diags))
     return Result(path, artifact)

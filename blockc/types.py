@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
+from .names import DNS_LABEL
 from .value import Value
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -48,7 +48,7 @@ class Shell(str):
 class Run(Value):
     """A ``RUN`` instruction: commands (argv tuples) joined with ``&&``, each argument quoted."""
 
-    commands: tuple[tuple[str, ...], ...]
+    commands: Sequence[Sequence[str]]  # kept as a tuple of tuples
     user: User = "root"
 
     def __post_init__(self):
@@ -77,20 +77,21 @@ class Copy(Value):
 
 
 class Raw(Value):
-    """Admin-authored Containerfile text (the ``dockerfile`` block only), already checked."""
+    """One admin-authored Containerfile instruction (the ``dockerfile`` block only), already
+    checked; continuation lines included."""
 
     text: str
     user: User = "studio"
 
 
-Instruction = Union[Run, Copy, Raw]
+Instruction = Run | Copy | Raw
 
 
 class Step(Value):
     """A Containerfile fragment: instructions placed in one phase."""
 
     phase: Phase
-    instructions: tuple[Instruction, ...]
+    instructions: Sequence[Instruction]  # kept as a tuple
 
     def __post_init__(self):
         self._set("phase", Phase(self.phase))
@@ -101,7 +102,7 @@ class ContextFile(Value):
     """A file written into the artifact's ``context/`` (path relative to it)."""
 
     path: str
-    content: bytes
+    content: bytes | str  # text is kept as UTF-8 bytes
     mode: int = 0o644
 
     def __post_init__(self):
@@ -125,7 +126,7 @@ class App(Value):
 
     id: str
     port: int
-    command: tuple[str, ...] | None = None
+    command: Sequence[str] | None = None  # kept as a tuple
     path: Literal["strip", "preserve"] = "strip"
     health: str | None = "/"
     websocket: bool = False
@@ -133,8 +134,8 @@ class App(Value):
     env: Mapping[str, str] = MappingProxyType({})
     health_redirect_ok: bool = False
     workdir: str | None = None
-    requires: tuple[str, ...] = ()
-    reads_at_start: tuple[str, ...] | None = None
+    requires: Sequence[str] = ()
+    reads_at_start: Sequence[str] | None = None
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.id):
@@ -169,7 +170,7 @@ class Zone(Value):
     host: str
     container: str
     direction: Literal["both", "in", "out"] = "both"
-    exclude: tuple[str, ...] = ()
+    exclude: Sequence[str] = ()
 
     def __post_init__(self):
         if self.direction not in ("both", "in", "out"):
@@ -284,7 +285,7 @@ class BlockType(Value):
     schema: Mapping[str, Any]
     contribute: Callable[[BlockContext], Contributions]
     description: str = ""
-    after: tuple[str, ...] = ()
+    after: Sequence[str] = ()
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.name):

@@ -22,23 +22,35 @@ assigned; it compares by its fields and, like a non-frozen dataclass, is not has
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # type checkers read a Value subclass as a (frozen) dataclass
+    from collections.abc import Callable
+    from typing import Any
+
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**kwargs):
+        return lambda cls: cls
+
 
 class FrozenError(AttributeError):
     """Raised on an attempt to change a field of a :class:`Value`."""
 
 
+@dataclass_transform(frozen_default=True)
 class Value:
     _fields: tuple[str, ...] = ()
     _field_set: frozenset[str] = frozenset()
-    _post_init = None
+    _post_init: Callable[[Any], None] | None = None
     _defaults: dict[str, object] = {}
 
     def __init_subclass__(cls, frozen: bool = True, **kwargs):
         super().__init_subclass__(**kwargs)
         if not frozen:
-            cls.__setattr__ = object.__setattr__
-            cls.__delattr__ = object.__delattr__
-            cls.__hash__ = None
+            setattr(cls, "__setattr__", object.__setattr__)  # noqa: B010 (methods of the class)
+            setattr(cls, "__delattr__", object.__delattr__)  # noqa: B010
+            setattr(cls, "__hash__", None)  # noqa: B010
         names = list(cls._fields)
         own = [
             n
@@ -69,7 +81,7 @@ class Value:
                 raise TypeError(
                     f"{cls.__name__}() takes {len(fields)} arguments, {len(args)} given"
                 )
-            d.update(zip(fields, args))
+            d.update(zip(fields, args, strict=False))  # the first len(args) fields
         if kwargs:
             for k in kwargs:
                 if k in d:

@@ -88,7 +88,7 @@ def test_example_plugin_tests_pass(example_plugin, tmp_path):
         (n, f) for n, f in vars(example_plugin).items() if n.startswith("test_") and callable(f)
     ]
     assert len(tests) >= 3
-    for n, (name, test) in enumerate(tests):
+    for n, (_, test) in enumerate(tests):
         test(tmp_path / str(n))
 
 

@@ -21,7 +21,7 @@ UPDATE = bool(os.environ.get("BLOCKC_UPDATE_GOLDEN"))
 # blockc's own files, copied verbatim into every artifact: checked against their source here,
 # not kept once per example in the golden directories
 STATIC = {
-    f"context/blockc/{name}": ROOT / "blockc" / "compiler" / "templates" / name
+    f"context/blockc/{name}": ROOT / "blockc" / "compiler" / "in_studio" / name
     for name in ("launch.py", "studio-setup.sh", "apt-install.sh")
 }
 

@@ -338,7 +338,7 @@ def test_dockerfile_comment_cannot_fake_provenance(compile_t):
     assert r.ok
     cf_lines = r.text("Containerfile").splitlines()
     n = cf_lines.index("RUN echo mine")
-    assert r.artifact.containerfile_owners[n] == "df"
+    assert r.artifact.containerfile[n].owner == "df"
 
 
 # --- through the CLI ------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from blockc import hookimpl
 from blockc.types import BlockType, Contributions, Phase, Run, Step
 
 def contribute(ctx):
-    return Contributions(steps=[Step(Phase.CONFIG, [Run([("echo", ctx.options.get("msg", "hi"))])])])
+    run = Run([("echo", ctx.options.get("msg", "hi"))])
+    return Contributions(steps=[Step(Phase.CONFIG, [run])])
 
 @hookimpl
 def blockc_block_types():
@@ -196,7 +197,7 @@ def test_discovery_cache_follows_sys_path(tmp_path, monkeypatch):
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("BLOCKC_NO_CACHE", raising=False)
     before = {p.name for p in plugins.discover()}
-    assert (tmp_path / "home" / "cache" / "plugins.json").exists()
+    assert list((tmp_path / "home" / "cache" / "plugins").iterdir())
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
@@ -260,7 +261,9 @@ def test_block_errors_reported_with_ctx_error(tmp_path):
     r = testing.compile_template(t, tmp_path, registry=reg)
     lines = r.path.read_text().splitlines()
     bad_lines = [n for n, text in enumerate(lines, start=1) if text.strip() == "- bad"]
-    assert [(d.path[-1], d.line) for d in r.diagnostics] == list(zip((1, 2), bad_lines))
+    assert [(d.path[-1], d.line) for d in r.diagnostics] == list(
+        zip((1, 2), bad_lines, strict=True)
+    )
 
 
 # --- hooks and the plugin manager ------------------------------------------------------------

@@ -6,7 +6,7 @@ no USER/CMD/ENTRYPOINT, which blockc owns) and copies ``files`` into the context
 
 from __future__ import annotations
 
-from ..types import BlockContext, BlockType, Contributions, Phase, Raw, Step
+from ..types import BlockContext, BlockType, Contributions, Instruction, Phase, Raw, Step, User
 from .files import FILE_ITEM, file_contributions
 from .options import options
 
@@ -32,24 +32,24 @@ PHASES = {
 }
 
 
-def parse(text: str):
-    """Logical instructions: (first physical line number, keyword, full text). Comment lines
-    and blank lines are kept out; ``\\`` continues a line."""
-    out, buf, start = [], [], None
+def parse(text: str) -> list[tuple[int, str | None, str]]:
+    """Logical instructions: (first physical line number, keyword, full text); keyword None:
+    the text ends inside a continued line. Comment lines and blank lines are kept out; ``\\``
+    continues a line."""
+    out: list[tuple[int, str | None, str]] = []
+    buf: list[str] = []
+    start = 0
     for n, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if not buf and (not stripped or stripped.startswith("#")):
-            continue
-        if buf and stripped.startswith("#"):
-            continue  # comments inside a continued instruction are dropped by the parser too
-        if start is None:
+        if stripped.startswith("#") or (not buf and not stripped):
+            continue  # a comment (within a continued instruction too) or a blank line
+        if not buf:
             start = n
         buf.append(line)
-        if stripped.endswith("\\"):
-            continue
-        full = "\n".join(buf)
-        out.append((start, full.split(None, 1)[0].upper(), full))
-        buf, start = [], None
+        if not stripped.endswith("\\"):
+            full = "\n".join(buf)
+            out.append((start, full.split(None, 1)[0].upper(), full))
+            buf = []
     if buf:
         out.append((start, None, "\n".join(buf)))
     return out
@@ -77,11 +77,10 @@ def _contribute(ctx: BlockContext) -> Contributions:
         else:
             kept.append(full)
     phase = PHASES[ctx.options.get("phase", "config")]
-    user = "root" if ctx.options.get("as_root", False) else "studio"
+    user: User = "root" if ctx.options.get("as_root", False) else "studio"
     files, copies = file_contributions(ctx, ctx.options.get("files", []), "files")
-    instructions = list(copies)
-    if kept:
-        instructions.append(Raw("\n".join(kept), user=user))
+    instructions: list[Instruction] = list(copies)
+    instructions += [Raw(instruction, user=user) for instruction in kept]
     if not instructions:
         return Contributions(files=files)
     return Contributions(steps=[Step(phase, instructions)], files=files)

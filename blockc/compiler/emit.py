@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..errors import BlockcError
@@ -41,9 +43,6 @@ def emit(artifact: Artifact, outdir: str | Path) -> Path:
         )
     if outdir.is_dir() and not differences(artifact, outdir):
         return outdir
-    import shutil
-    import tempfile
-
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))

@@ -1,4 +1,5 @@
-"""``blockc explain``: the artifact with each line and field attributed to its block."""
+"""Explain: the artifact with each Containerfile line, app, zone, env var, manifest field and
+context file attributed to the block that produced it (``blockc explain``)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,20 @@ from .model import Artifact
 
 def explain(artifact: Artifact, fmt: str = "text") -> str:
     studio = artifact.studio
-    prov = studio["provenance"]
+    provenance = studio["provenance"]
     if fmt == "json":
         return json.dumps(
             {
                 "hash": artifact.hash,
-                "provenance": prov,
+                "provenance": provenance,
                 "apps": studio["apps"],
                 "zones": studio["zones"],
             },
             indent=2,
         )
-    lines = artifact.files["Containerfile"][0].decode().splitlines()
-    width = max(len(o) for o in artifact.containerfile_owners)
+    width = max(len(line.owner) for line in artifact.containerfile)
     out = [f"# artifact {artifact.hash} (image {artifact.image_ref})", "", "## Containerfile"]
-    out += [
-        f"{owner:>{width}} | {line}" for owner, line in zip(artifact.containerfile_owners, lines)
-    ]
+    out += [f"{line.owner:>{width}} | {line.text}" for line in artifact.containerfile]
     out += ["", "## Apps"]
     out += [
         f"{a['block']:>{width}} | {a['id']}: port {a['port']}, path {a['path']}, "
@@ -38,11 +36,11 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
         for z in studio["zones"]
     ] or ["  (none)"]
     out += ["", "## Env"]
-    out += [f"{prov['env'][k]:>{width}} | {k}={v}" for k, v in studio["env"].items()] or [
+    out += [f"{provenance['env'][k]:>{width}} | {k}={v}" for k, v in studio["env"].items()] or [
         "  (none)"
     ]
     out += ["", "## Manifest fields"]
-    out += [f"{o:>{width}} | {p}" for p, o in prov["manifests"].items()]
+    out += [f"{owner:>{width}} | {field}" for field, owner in provenance["manifests"].items()]
     out += ["", "## Build context"]
-    out += [f"{o:>{width}} | {p}" for p, o in prov["context"].items()]
+    out += [f"{owner:>{width}} | {path}" for path, owner in provenance["context"].items()]
     return "\n".join(out)

@@ -1,8 +1,12 @@
-"""Load: template YAML into plain data, with the position of every node kept.
+"""Load: a template file into plain data, with the position of every node kept.
 
-Refused with a located error (never a crash): files over 1 MiB, non-UTF-8 or binary
-content, empty documents, duplicate keys, anchors and aliases (no expansion bombs),
-several documents, tags other than the plain JSON-like ones.
+Refused with a located error, never a crash: files over 1 MiB, text that is not UTF-8 (or is
+binary), empty documents, several documents, duplicate keys, anchors and aliases (nothing is
+ever expanded), tags other than the plain JSON-like ones, numbers of over 100 characters and
+nesting deeper than 64 levels.
+
+The file is parsed and composed by libyaml (PyYAML's C binding, where installed); the node tree
+is then walked once to build the data, the positions and every problem found.
 """
 
 from __future__ import annotations
@@ -12,27 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import BlockcError, Diagnostic
+from ..errors import Diagnostic
 from ..value import Value
 
 MAX_BYTES = 1024 * 1024
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:str",
-}
-_STR_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}  # kept as written
-_ALLOWED_TAGS = _PLAIN_TAGS | _STR_TAGS | {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+MAX_DEPTH = 64  # no template nests this deep; a bound keeps the walk's recursion small
+MAX_NUMBER = 100  # characters of an int or float (a 1 MiB `1:0:0:...` takes seconds to read)
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_TAG + t for t in ("null", "bool", "int", "float", "str")}
+_AS_WRITTEN = {_TAG + "timestamp", _TAG + "binary"}  # scalars kept as the text written
 
 
 class Document(Value):
     """A loaded template: its data, and ``positions[path] = (line, col)`` (1-based).
 
-    ``path`` is a tuple of keys/indices. ``key_positions[path]`` is where the key itself stands.
+    ``path`` is a tuple of keys and indices; ``key_positions[path]`` is where the key itself
+    stands.
     """
 
     file: str
@@ -41,6 +44,7 @@ class Document(Value):
     key_positions: dict
 
     def where(self, path: tuple, *, key: bool = False) -> tuple[int | None, int | None]:
+        """The position of ``path``, or of the nearest enclosing node that has one."""
         path = tuple(path)
         if key and path in self.key_positions:
             return self.key_positions[path]
@@ -53,261 +57,168 @@ class Document(Value):
         return str(Path(self.file).resolve().parent)
 
 
-# libyaml (C) when available: loading is the hot path of validating many templates
-_CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Refused(Exception):
-    def __init__(self, message, mark):
-        super().__init__(message)
-        self.message, self.mark = message, mark
-
-
-def _err(file: str, message: str, mark=None, line=None, col=None) -> BlockcError:
-    if mark is not None:
-        line, col = mark.line + 1, mark.column + 1
-    return BlockcError([Diagnostic(message, file=file, line=line, col=col)])
-
-
-_MAX_NUMBER = 100  # characters of an int or float: no template needs more
-_NOTHING = object()  # no document at all
-_SKIP = object()  # the value of a refused key: read, not kept
-
-
-class _Frame:
-    """An open sequence or mapping while events are read: ``into`` is None when its content
-    is skipped (under a refused tag or key: read, never kept nor checked)."""
-
-    __slots__ = ("into", "path", "key")
-
-    def __init__(self, into, path):
-        self.into, self.path, self.key = into, path, None
-
-
-def _compose(loader, file: str):
-    """One pass over the parser's events: the data, every node's position, every key's
-    position, and the problems found (all of them, not the first). Anchors and aliases stop
-    it at once: nothing is ever expanded."""
-    positions: dict = {}
-    key_positions: dict = {}
-    errors: list[Diagnostic] = []
-    resolve, constructors = loader.resolve, loader.yaml_constructors
-    get = loader.get_event
-    get()  # StreamStartEvent
-    event = get()
-    if isinstance(event, yaml.StreamEndEvent):
-        return _NOTHING, positions, key_positions, errors
-    first = event.start_mark  # DocumentStartEvent
-    root = _NOTHING
-    stack: list[_Frame] = []
-    while True:
-        event = get()
-        cls = event.__class__
-        if cls is yaml.SequenceEndEvent or cls is yaml.MappingEndEvent:
-            stack.pop()
-        elif cls is yaml.AliasEvent:
-            raise _Refused("YAML aliases are not allowed in templates", event.start_mark)
-        else:  # a node starts: a scalar, a sequence or a mapping
-            if event.anchor is not None:
-                raise _Refused("YAML anchors are not allowed in templates", event.start_mark)
-            scalar = cls is yaml.ScalarEvent
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = resolve(
-                    ScalarNode
-                    if scalar
-                    else SequenceNode
-                    if cls is yaml.SequenceStartEvent
-                    else MappingNode,
-                    event.value if scalar else None,
-                    event.implicit,
-                )
-            mark = event.start_mark
-            top = stack[-1] if stack else None
-            if top is not None and top.into is None:  # inside a skipped node
-                if not scalar:
-                    stack.append(_Frame(None, None))
-                continue
-            if top is not None and top.key is None and top.into.__class__ is dict:  # a key
-                if not scalar or tag not in _PLAIN_TAGS:
-                    errors.append(
-                        Diagnostic(
-                            "mapping keys must be plain strings",
-                            file=file,
-                            line=mark.line + 1,
-                            col=mark.column + 1,
-                        )
-                    )
-                    top.key = _SKIP
-                    if not scalar:
-                        stack.append(_Frame(None, None))
-                    continue
-                key, kpos = event.value, (mark.line + 1, mark.column + 1)
-                kpath = top.path + (key,)
-                if key in top.into:
-                    errors.append(
-                        Diagnostic(
-                            f"duplicate key '{key}' (first at line {key_positions[kpath][0]})",
-                            file=file,
-                            line=kpos[0],
-                            col=kpos[1],
-                            path=kpath,
-                        )
-                    )
-                    top.key = _SKIP
-                else:
-                    key_positions[kpath] = kpos
-                    top.key = key
-                continue
-            if top is not None and top.key is _SKIP:  # the value of a refused key
-                top.key = None
-                if not scalar:
-                    stack.append(_Frame(None, None))
-                continue
-            if top is None:
-                path = ()
-            elif top.into.__class__ is dict:
-                path = top.path + (top.key,)
-            else:
-                path = top.path + (len(top.into),)
-            positions[path] = (mark.line + 1, mark.column + 1)
-            if tag not in _ALLOWED_TAGS:
-                errors.append(
-                    Diagnostic(
-                        f"unsupported YAML tag {tag!r}",
-                        file=file,
-                        line=mark.line + 1,
-                        col=mark.column + 1,
-                    )
-                )
-                value = None
-                if not scalar:
-                    stack.append(_Frame(None, None))
-            elif scalar:
-                value = event.value  # a _STR_TAGS scalar is kept as written
-                if tag in _PLAIN_TAGS:
-                    kind = tag.rsplit(":", 1)[-1]
-                    try:
-                        if kind in ("int", "float") and len(value) > _MAX_NUMBER:
-                            raise ValueError("too long")  # (a 1 MiB `1:0:0:...` takes seconds)
-                        value = constructors[tag](
-                            loader, ScalarNode(tag, value, mark, event.end_mark, event.style)
-                        )
-                    except (ValueError, KeyError, IndexError, TypeError):  # `!!int x`, `!!bool`
-                        shown = value if len(value) <= 40 else value[:40] + "..."
-                        how = f" (it is tagged !!{kind})" if event.tag not in (None, "!") else ""
-                        errors.append(
-                            Diagnostic(
-                                f"{shown!r} is not a valid {kind}{how}",
-                                file=file,
-                                line=mark.line + 1,
-                                col=mark.column + 1,
-                                path=path,
-                            )
-                        )
-                        value = None
-            else:
-                value = {} if cls is yaml.MappingStartEvent else []
-                stack.append(_Frame(value, path))
-            if top is None:
-                root = value
-            elif top.into.__class__ is dict:
-                top.into[top.key] = value
-                top.key = None
-            else:
-                top.into.append(value)
-        if not stack:
-            break
-    get()  # DocumentEndEvent
-    event = get()
-    if not isinstance(event, yaml.StreamEndEvent):
-        raise yaml.composer.ComposerError(
-            "expected a single document in the stream",
-            first,
-            "but found another document",
-            event.start_mark,
-        )
-    return root, positions, key_positions, errors
-
-
-def _where_offset(text: str, offset: int) -> tuple[int, int]:
-    """Line and column (1-based) of a reader error's offset: libyaml counts bytes of UTF-8,
-    PyYAML's own reader characters."""
-    if _CLoader is yaml.SafeLoader:
-        prefix = text[:offset]
-    else:
-        prefix = text.encode("utf-8", "surrogateescape")[:offset].decode("utf-8", "replace")
-    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
-
-
-def load_text(text: str, file: str = "<template>") -> Document:
-    if not text.strip():
-        raise _err(file, "the template is empty", line=1, col=1)
-    if "\x00" in text:
-        raise _err(file, "the template is a binary file (it contains NUL bytes)", line=1, col=1)
-    loader = None
-    try:
-        loader = _CLoader(text)
-        data, positions, key_positions, errors = _compose(loader, file)
-    except _Refused as exc:
-        raise _err(file, exc.message, exc.mark) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        msg = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        raise _err(file, f"invalid YAML: {msg}", mark) from None
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: locate it
-        line, col = _where_offset(text, exc.position)
-        raise _err(
-            file,
-            f"invalid YAML: {exc.reason} (character #x{exc.character:04x})"
-            if isinstance(exc.character, int)
-            else f"invalid YAML: {exc.reason}",
-            line=line,
-            col=col,
-        ) from None
-    except yaml.YAMLError as exc:
-        raise _err(file, f"invalid YAML: {exc}") from None
-    except UnicodeError:  # a str that is no text (lone surrogates): only via load_text
-        raise _err(file, "the template is not valid UTF-8") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-    if data is _NOTHING:
-        raise _err(file, "the template is empty", line=1, col=1)
-    if errors:
-        raise BlockcError(errors)
-    return Document(file, data, positions, key_positions)
-
-
-def load_file(path: str | Path) -> Document:
-    path = Path(path)
+def load_file(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
+    """The template at ``path``, or None and why not."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise _err(file, f"the template is {size} bytes; templates are limited to 1 MiB")
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except IsADirectoryError:
-        raise _err(file, "is a directory, not a template file") from None
+        return None, [Diagnostic("is a directory, not a template file", file=file)]
     except FileNotFoundError:
-        raise _err(file, "no such file") from None
+        return None, [Diagnostic("no such file", file=file)]
     except OSError as exc:
-        raise _err(file, f"cannot read: {exc.strerror}") from None
+        return None, [Diagnostic(f"cannot read: {exc.strerror}", file=file)]
     if len(raw) > MAX_BYTES:
-        raise _err(file, "the template is larger than 1 MiB")
+        return None, [
+            Diagnostic(
+                "the template is larger than 1 MiB; templates are limited to 1 MiB", file=file
+            )
+        ]
     if b"\x00" in raw:
-        raise _err(file, "the template is a binary file (it contains NUL bytes)", line=1, col=1)
+        return None, [_at(file, 1, 1, "the template is a binary file (it contains NUL bytes)")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise _err(
-            file,
-            f"the template is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-            line=line,
-            col=col,
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return load_text(text, file)
+        return None, [
+            _at(file, line, col, f"the template is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
+        ]
+    return load_text(text.removeprefix("\ufeff"), file)
+
+
+def load_text(text: str, file: str = "<template>") -> tuple[Document | None, list[Diagnostic]]:
+    """The template in ``text``, or None and why not."""
+    if "\x00" in text:
+        return None, [_at(file, 1, 1, "the template is a binary file (it contains NUL bytes)")]
+    try:
+        refused = _anchor_or_alias(text)
+        if refused is not None:
+            return None, [_located(file, *refused)]
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        return None, [_located(file, f"invalid YAML: {message}", mark)]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line, col = _where_offset(text, exc.position)
+        reason = exc.reason
+        if isinstance(exc.character, int):
+            reason += f" (character #x{exc.character:04x})"
+        return None, [_at(file, line, col, f"invalid YAML: {reason}")]
+    except UnicodeError:  # a str that is no text (lone surrogates)
+        return None, [Diagnostic("the template is not valid UTF-8", file=file)]
+    if root is None:
+        return None, [_at(file, 1, 1, "the template is empty")]
+    walk = _Walk(file)
+    data = walk.node(root, (), 0)
+    if walk.problems:
+        return None, walk.problems
+    return Document(file, data, walk.positions, walk.key_positions), []
+
+
+def _anchor_or_alias(text: str) -> tuple[str, Any] | None:
+    """The first anchor or alias in ``text`` (message, mark), if any: composing keeps an alias
+    as a second reference to its node, which is no expansion bomb, but templates have no use
+    for either. Without a '&' or a '*' there is none, and nothing to parse twice."""
+    if "&" not in text and "*" not in text:
+        return None
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return "YAML aliases are not allowed in templates", event.start_mark
+        if getattr(event, "anchor", None) is not None:
+            return "YAML anchors are not allowed in templates", event.start_mark
+    return None
+
+
+class _Walk:
+    """One walk of the composed node tree: the data, every node's and key's position, and
+    every problem found (all of them, not the first)."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.positions: dict[tuple, tuple[int, int]] = {}
+        self.key_positions: dict[tuple, tuple[int, int]] = {}
+        self.problems: list[Diagnostic] = []
+        self.constructor = _Loader("")  # for the plain scalars' constructors
+
+    def problem(self, message: str, node: Node, path: tuple | None = None) -> None:
+        mark = node.start_mark
+        self.problems.append(
+            Diagnostic(
+                message, file=self.file, line=mark.line + 1, col=mark.column + 1, path=path or ()
+            )
+        )
+
+    def node(self, node: Node, path: tuple, depth: int) -> Any:
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if depth > MAX_DEPTH:
+            self.problem(f"nested more than {MAX_DEPTH} levels deep", node, path)
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, SequenceNode) and node.tag == _TAG + "seq":
+            return [self.node(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode) and node.tag == _TAG + "map":
+            return self.mapping(node, path, depth)
+        self.problem(f"unsupported YAML tag {node.tag!r}", node, path)
+        return None
+
+    def mapping(self, node: MappingNode, path: tuple, depth: int) -> dict:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                self.problem("mapping keys must be plain strings", key_node)
+                continue
+            key = key_node.value
+            key_path = path + (key,)
+            if key in out:
+                first = self.key_positions[key_path][0]
+                self.problem(f"duplicate key '{key}' (first at line {first})", key_node, key_path)
+                continue
+            self.key_positions[key_path] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            out[key] = self.node(value_node, key_path, depth + 1)
+        return out
+
+    def scalar(self, node: ScalarNode, path: tuple) -> Any:
+        tag = node.tag
+        if tag in _AS_WRITTEN:
+            return node.value
+        if tag not in _PLAIN_TAGS:
+            self.problem(f"unsupported YAML tag {tag!r}", node, path)
+            return None
+        kind = tag.removeprefix(_TAG)
+        try:
+            if kind in ("int", "float") and len(node.value) > MAX_NUMBER:
+                raise ValueError("too long")
+            return self.constructor.yaml_constructors[tag](self.constructor, node)
+        except (ValueError, KeyError, IndexError, TypeError):  # `!!int x`, `!!bool maybe`
+            shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+            implicit = self.constructor.resolve(ScalarNode, node.value, (True, False))
+            how = f" (it is tagged !!{kind})" if implicit != tag else ""
+            self.problem(f"{shown!r} is not a valid {kind}{how}", node, path)
+            return None
+
+
+def _at(file: str, line: int, col: int, message: str) -> Diagnostic:
+    return Diagnostic(message, file=file, line=line, col=col)
+
+
+def _located(file: str, message: str, mark) -> Diagnostic:
+    if mark is None:
+        return Diagnostic(message, file=file)
+    return _at(file, mark.line + 1, mark.column + 1, message)
+
+
+def _where_offset(text: str, offset: int) -> tuple[int, int]:
+    """Line and column (1-based) of a reader error's offset: libyaml counts bytes of UTF-8,
+    PyYAML's own reader characters."""
+    if _Loader is yaml.SafeLoader:
+        prefix = text[:offset]
+    else:
+        prefix = text.encode("utf-8", "surrogateescape")[:offset].decode("utf-8", "replace")
+    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1

@@ -1,12 +1,12 @@
-"""Kubernetes objects: the artifact's instance-independent Deployment and Service, and the
-instance manifests of one studio (name, owner, labels, env, image)."""
+"""Kubernetes objects: the artifact's Deployment and Service, independent of any one studio
+(``blockc.run.instance`` makes them one studio's)."""
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
-from ..names import CONTAINER, LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
-from ..types import App, env_id
+from ..names import CONTAINER, LABEL_TEMPLATE
+from ..types import App
 
 
 def port_name(app: App) -> str:
@@ -18,7 +18,7 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
     img = template.image
     labels = {**template.labels, LABEL_TEMPLATE: template.name}
     selector = {LABEL_TEMPLATE: template.name}
-    container = {
+    container: dict[str, Any] = {
         "name": CONTAINER,
         "image": f"localhost/blockc/{template.name}",
         "imagePullPolicy": "IfNotPresent",
@@ -40,7 +40,7 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
             "failureThreshold": 3,
         },
     }
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": template.name, "labels": dict(labels)},
@@ -65,7 +65,7 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
             },
         },
     }
-    service = {
+    service: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": template.name, "labels": dict(labels)},
@@ -89,60 +89,3 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
     if not deployment["spec"]["template"]["metadata"]["annotations"]:
         del deployment["spec"]["template"]["metadata"]["annotations"]
     return [deployment, service], {"Deployment": "blockc", "Service": "blockc"}
-
-
-def base_path(studio: str, app_id: str) -> str:
-    return f"/studios/{studio}/{app_id}/"
-
-
-def instance_manifests(
-    manifests: list[dict],
-    studio_json: dict,
-    *,
-    studio: str,
-    owner: str,
-    image: str,
-    host_ports: dict[str, int] | None = None,
-    namespace: str | None = None,
-) -> list[dict]:
-    """The artifact's manifests made into one studio's: names, labels, env, image.
-
-    ``host_ports`` (app id -> port) publishes app ports on 127.0.0.1 (podman runtime). Users
-    then reach each app directly, with no gateway in front: a ``strip`` app is served at ``/``
-    there, so its ``BLOCKC_BASE_PATH_<ID>`` is ``/`` (behind a gateway it is the app's prefix,
-    which the gateway strips).
-    """
-    out = copy.deepcopy(manifests)
-    name = f"studio-{studio}"
-    labels = {LABEL_STUDIO: studio, LABEL_OWNER: owner, LABEL_TEMPLATE: studio_json["name"]}
-    env = [{"name": "BLOCKC_STUDIO", "value": studio}, {"name": "BLOCKC_OWNER", "value": owner}]
-    env += [
-        {
-            "name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}",
-            "value": "/" if host_ports and a["path"] == "strip" else base_path(studio, a["id"]),
-        }
-        for a in studio_json["apps"]
-    ]
-    for obj in out:
-        obj["metadata"]["name"] = name
-        obj["metadata"].setdefault("labels", {}).update(labels)
-        if namespace:
-            obj["metadata"]["namespace"] = namespace
-        if obj["kind"] == "Deployment":
-            spec = obj["spec"]
-            spec["selector"]["matchLabels"] = {LABEL_STUDIO: studio}
-            spec["template"]["metadata"].setdefault("labels", {}).update(labels)
-            container = next(
-                c for c in spec["template"]["spec"]["containers"] if c["name"] == CONTAINER
-            )
-            container["image"] = image
-            container["env"] = env + container.get("env", [])
-            by_port = {a["port"]: a["id"] for a in studio_json["apps"]}
-            for port in container.get("ports", []):
-                app_id = by_port.get(port["containerPort"])
-                if host_ports and app_id in host_ports:
-                    port["hostPort"] = host_ports[app_id]
-                    port["hostIP"] = "127.0.0.1"
-        elif obj["kind"] == "Service":
-            obj["spec"]["selector"] = {LABEL_STUDIO: studio}
-    return out

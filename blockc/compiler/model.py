@@ -71,18 +71,26 @@ class Plan(Value):
     manifest_owners: Mapping[str, str]
 
 
-class Artifact(Value):
-    """Stage 5 (render): the artifact in memory, and its hash.
+class Line(Value):
+    """One line of the Containerfile and the block that wrote it ("blockc" for its own)."""
 
-    ``files`` (relative path -> (content, mode)) is serialized on first use, so validating
-    never pays for writing YAML and JSON nobody reads.
+    owner: str
+    text: str
+    instruction: bool = False  # the first line of an instruction: what buildah counts as a STEP
+
+
+class Artifact(Value):
+    """Stage 5 (render): the artifact in memory, and its content hash.
+
+    ``files`` (relative path -> (content, mode)) is serialized on first use: validating a
+    template never writes the YAML and JSON nobody reads.
     """
 
     name: str
-    studio: Mapping[str, Any]
+    studio: Mapping[str, Any]  # studio.json
     hash: str
     manifests: tuple[dict, ...]
-    containerfile_owners: tuple[str, ...]
+    containerfile: tuple[Line, ...]
     serialize: Callable[[], Mapping[str, tuple[bytes, int]]]
 
     @cached_property
@@ -96,3 +104,7 @@ class Artifact(Value):
     @property
     def image_ref(self) -> str:
         return f"localhost/blockc/{self.name}:{self.short_hash}"
+
+    def steps(self) -> list[Line]:
+        """The first line of each Containerfile instruction, in buildah's STEP order."""
+        return [line for line in self.containerfile if line.instruction]

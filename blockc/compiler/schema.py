@@ -1,19 +1,28 @@
-"""The combined JSON Schema: the template schema with each block type's options, so an
-editor (the YAML language server) can complete and check ``with:`` per ``type:``."""
+"""The JSON Schema of templates: the envelope (``template.schema.json``), and the combined schema
+with every installed block type's options, so that an editor (the YAML language server) can
+complete and check ``with:`` per ``type:`` (``blockc schema``)."""
 
 from __future__ import annotations
 
 import copy
+import json
+from functools import cache
+from pathlib import Path
 
-from .validate import template_schema
+from ..plugins import Registry
 
 
-def combined_schema(registry) -> dict:
+@cache
+def template_schema() -> dict:
+    """The template envelope: every key but the blocks' options (each block type's own)."""
+    return json.loads((Path(__file__).parent / "template.schema.json").read_text())
+
+
+def combined_schema(registry: Registry) -> dict:
     schema = copy.deepcopy(template_schema())
     schema["$id"] = "https://blockc.dev/schemas/blockc.schema.json"
     block = schema["properties"]["spec"]["properties"]["blocks"]["items"]
-    names = list(registry.types)
-    block["properties"]["type"]["enum"] = names
+    block["properties"]["type"]["enum"] = list(registry.types)
     defs = schema.setdefault("$defs", {})
     rules = []
     for name, entry in registry.types.items():

@@ -1,310 +1,360 @@
-"""Validate: JSON Schema checks with located, readable errors.
+"""Validate: the template's envelope and every block's options against their JSON Schemas, all
+problems at once, each located at file:line:col and naming its block.
 
-Two validators per schema, both built once and cached:
+Each schema gets two validators:
 
-- a fast yes/no check: the schema compiled to Python by fastjsonschema, whose code is cached
-  on disk (``$BLOCKC_HOME/cache/schemas``), so a valid template costs no jsonschema import;
-- when that says no (or the schema uses keywords it does not know), jsonschema's
-  Draft 2020-12 validator, which reports every error with its path.
+- a yes/no check, the schema compiled to Python by fastjsonschema (its generated code is kept
+  in blockc's cache: compiling the schemas of one template costs ~20 ms at each command start);
+- when that says no (or the schema uses keywords that differ between its draft-07 and 2020-12),
+  jsonschema's Draft 2020-12 validator, which names every error. A template is invalid only if
+  jsonschema finds an error, so the fast check never rejects what the reference accepts.
 
-A template is invalid only if jsonschema finds an error, so the fast check can never reject
-what the reference validator accepts.
+``--strict`` also checks the generated manifests against the Kubernetes OpenAPI schemas.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+import marshal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
+import fastjsonschema
+
+from .. import cache
 from ..errors import Diagnostic, did_you_mean
+from ..plugins import Registry
+from ..types import StudioImage
+from .load import Document
+from .model import BlockSpec, Template
+from .schema import template_schema
 
-_TYPE_NAMES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "null": "null",
-}
-_validators: dict[int, tuple[Any, Any]] = {}
+DEFAULT_USER = {"name": "studio", "uid": 1000, "gid": 1000}
+KUBERNETES_VERSION = "1.34.0"  # the OpenAPI schemas `--strict` checks manifests against
 
 
-@lru_cache(maxsize=1)
-def template_schema() -> dict:
-    return json.loads((Path(__file__).parent / "template.schema.json").read_text())
-
-
-# keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
-_FAST_KEYWORDS = {
-    "$schema",
-    "$id",
-    "title",
-    "description",
-    "default",
-    "examples",
-    "type",
-    "enum",
-    "const",
-    "properties",
-    "additionalProperties",
-    "required",
-    "propertyNames",
-    "maxProperties",
-    "minProperties",
-    "patternProperties",
-    "items",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "pattern",
-    "minLength",
-    "maxLength",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "not",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "x-kind",
-    "x-message",
-}
-_SCHEMA_MAPS = {"properties", "patternProperties"}
-_fast: dict[int, tuple[Any, Any]] = {}
-_CODEGEN = 3  # bump when the generated code is post-processed differently
-
-
-def _fast_ok(schema) -> bool:
-    if isinstance(schema, bool):
-        return True
-    if not isinstance(schema, Mapping) or not set(schema) <= _FAST_KEYWORDS:
-        return False
-    if "format" in schema:
-        return False
-    for key, value in schema.items():
-        if key in _SCHEMA_MAPS and not all(_fast_ok(v) for v in value.values()):
-            return False
-        if key in ("additionalProperties", "items", "not", "propertyNames") and not _fast_ok(value):
-            return False
-        if key in ("anyOf", "oneOf", "allOf") and not all(_fast_ok(v) for v in value):
-            return False
-    return True
-
-
-def _fast_validator(schema: Mapping):
-    """The cached fastjsonschema check, or None when the schema needs the reference validator."""
-    hit = _fast.get(id(schema))
-    if hit is not None:
-        return hit[1]
-    func = None
-    if _fast_ok(schema):
-        try:
-            func = _load_fast(schema)
-        except Exception:  # a schema fastjsonschema cannot compile: use the reference validator
-            func = None
-    _fast[id(schema)] = (schema, func)
-    return func
-
-
-class _Invalid(ValueError):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args)
-
-
-class _LazyPattern:
-    """A regex compiled on first use: a template uses a few of its schemas' many patterns,
-    and compiling them all costs more than validating."""
-
-    def __init__(self, pattern, flags=0):
-        self._args = (pattern, flags)
-        self._re = None
-
-    def __getattr__(self, name):
-        if self._re is None:
-            import re
-
-            self._re = re.compile(*self._args)
-        return getattr(self._re, name)
-
-
-def _load_fast(schema: Mapping):
-    import hashlib
-    import marshal
-    import os
-    import sys
-
-    from ..home import blockc_home
-
-    body = json.dumps(schema, sort_keys=True)
-    key = hashlib.sha256(f"{_CODEGEN}\0{sys.version}\0{body}".encode()).hexdigest()[:32]
-    path = blockc_home() / "cache" / "schemas" / f"{key}.marshal"
-    code = None
-    if not os.environ.get("BLOCKC_NO_CACHE"):
-        try:
-            code = marshal.loads(path.read_bytes())
-        except (OSError, ValueError, EOFError):
-            code = None
-    if code is None:
-        import fastjsonschema
-
-        source = fastjsonschema.compile_to_code(
-            {k: v for k, v in json.loads(body).items() if k not in ("$schema", "$id")}
-        )
-        source = (
-            source.replace(
-                "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException",
-                "JsonSchemaValueException = JsonSchemaValuesException = _Invalid",
+def validate(
+    doc: Document, registry: Registry, *, base_image: str | None = None
+) -> tuple[Template | None, list[Diagnostic]]:
+    """The checked template and the problems found. With problems only inside some blocks, the
+    template holds the other blocks, so that the later stages report theirs in the same run;
+    with a problem in the envelope, there is no template."""
+    data = doc.data
+    if not isinstance(data, dict):
+        message = "a template is a mapping with apiVersion, kind, metadata and spec"
+        return None, [Diagnostic(message, file=doc.file, line=1, col=1)]
+    diags = locate(doc, (), schema_errors(data, template_schema()))
+    if base_image is not None and schema_errors(base_image, _base_image_schema()):
+        diags.append(
+            Diagnostic(
+                f"--base-image: {base_image!r} is not a valid base image reference", file=doc.file
             )
-            .replace("from decimal import Decimal", "class Decimal: pass  # no Decimal is ever fed")
-            .replace("re.compile(", "_LazyPattern(")
         )
-        code = compile(source, f"<schema {key}>", "exec")
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    raw_blocks: list[Any] = spec["blocks"] if isinstance(spec.get("blocks"), list) else []
+    blocks: list[BlockSpec] = []
+    seen: dict[str, int] = {}
+    broken = sorted(info.name for info, _ in registry.broken)
+    for index, raw in enumerate(raw_blocks):
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            continue  # reported by the template schema
+        btype, bid = raw["type"], raw.get("id", raw["type"])
+        path = ("spec", "blocks", index)
+        entry = registry.get(btype)
+        if entry is None:
+            message = f"unknown block type '{btype}'"
+            if broken:
+                message += f" (plugins that failed to load: {', '.join(broken)})"
+            line, col = doc.where(path + ("type",))
+            hint = did_you_mean(btype, registry.types) or "see `blockc plugins`"
+            diags.append(
+                Diagnostic(
+                    message,
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    block_id=bid,
+                    block_type=btype,
+                    hint=hint,
+                    path=path + ("type",),
+                )
+            )
+            continue
+        if not isinstance(bid, str):
+            continue  # reported by the template schema
+        if bid in seen:
+            line, col = doc.where(path + ("id",) if "id" in raw else path)
+            first = doc.where(("spec", "blocks", seen[bid]))[0]
+            diags.append(
+                Diagnostic(
+                    f"duplicate block id '{bid}' (first used by the block at line {first}); give "
+                    f"one of them another `id:`",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    block_id=bid,
+                    block_type=btype,
+                    path=path,
+                )
+            )
+            continue
+        seen[bid] = index
+        options = raw.get("with", {})
+        if not isinstance(options, dict):
+            continue  # reported by the template schema
+        block = BlockSpec(index, bid, btype, options, entry)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(code))
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    namespace = {"_Invalid": _Invalid, "_LazyPattern": _LazyPattern}
-    exec(code, namespace)
-    return namespace["validate"]
+            problems = schema_errors(options, entry.type.schema)
+        except Exception as exc:  # the plugin's own schema is broken: name it, no traceback
+            line, col = doc.where(path)
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            diags.append(
+                Diagnostic(
+                    f"the block type's options schema is invalid: {type(exc).__name__}: "
+                    f"{first_line}",
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    path=path,
+                    **block.who(),
+                )
+            )
+            continue
+        diags += locate(doc, path + ("with",), problems, **block.who())
+        blocks.append(block)
+    if any(_block_index(d.path) is None for d in diags):
+        return None, diags  # the envelope itself is wrong: nothing more to check
+    failed = {_block_index(d.path) for d in diags}
+    meta, image = data["metadata"], spec["image"]
+    user = {**DEFAULT_USER, **image.get("user", {})}
+    studio_image = StudioImage(
+        base=base_image or image["base"],
+        user=user["name"],
+        uid=user["uid"],
+        gid=user["gid"],
+        workdir=image.get("workdir", f"/home/{user['name']}/workspace"),
+    )
+    template = Template(
+        doc=doc,
+        name=meta["name"],
+        description=meta.get("description", ""),
+        labels=meta.get("labels", {}),
+        image=studio_image,
+        env=spec.get("env", {}),
+        blocks=tuple(b for b in blocks if b.index not in failed),
+        registry=registry,
+    )
+    return template, diags
 
 
-def _validator(schema: Mapping):
-    hit = _validators.get(id(schema))
-    if hit is None:
-        from jsonschema import Draft202012Validator
-
-        hit = (schema, Draft202012Validator(schema))
-        _validators[id(schema)] = hit
-    return hit[1]
-
-
-def check_schema(schema: Mapping) -> str | None:
-    """A problem with a block type's own schema, or None."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        return exc.message
+def _block_index(path: tuple) -> int | None:
+    """The index of the block a document path lies in, if any."""
+    if len(path) >= 3 and path[:2] == ("spec", "blocks") and isinstance(path[2], int):
+        return path[2]
     return None
 
 
-def _kind(value) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return "null"
+def _base_image_schema() -> dict:
+    return template_schema()["properties"]["spec"]["properties"]["image"]["properties"]["base"]
 
 
-def _show(value) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+# --- schema checks ---------------------------------------------------------------------------
 
 
-def _describe(err) -> Iterator[tuple[str, tuple, bool, str | None]]:
-    """(message, relative path, points-at-key, hint) for one jsonschema error."""
-    path = tuple(err.absolute_path)
-    v, inst, sch = err.validator, err.instance, err.schema
-    if "x-message" in sch and v not in ("type", "additionalProperties", "required"):
-        yield (sch["x-message"], path, False, None)  # the schema's own words for this value
-        return
-    if v == "additionalProperties" and isinstance(inst, dict):
-        known = set(sch.get("properties", {}))
-        for key in inst:
-            if key not in known:
-                yield (f"unknown key '{key}'", path + (key,), True, did_you_mean(key, known))
-        return
-    if v == "required":
-        missing = [k for k in err.validator_value if k not in inst]
-        for k in missing:
-            yield (f"missing required key '{k}'", path, False, None)
-        return
-    if v == "type":
-        want = err.validator_value
-        want = [want] if isinstance(want, str) else want
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
-        yield (f"expected {names}, got {_kind(inst)} {_show(inst)}", path, False, None)
-        return
-    if v in ("enum", "const"):
-        choices = err.validator_value if v == "enum" else [err.validator_value]
-        hint = did_you_mean(inst, [str(c) for c in choices]) if isinstance(inst, str) else None
-        yield (
-            f"{_show(inst)} is not one of {', '.join(_show(c) for c in choices)}",
-            path,
-            False,
-            hint,
-        )
-        return
-    if v == "pattern" or (v == "not" and isinstance(inst, str)):
-        what = sch.get("x-kind") or sch.get("description")
-        msg = (
-            f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
-        )
-        yield (msg, path, False, None)
-        return
-    if v == "propertyNames":
-        key = inst
-        yield (f"'{key}' is not an allowed key here", path + (key,), True, None)
-        return
-    yield (err.message, path, False, None)
+class SchemaError(NamedTuple):
+    message: str
+    path: tuple  # relative to the checked value
+    at_key: bool  # the error is about the key at ``path``, not its value
+    hint: str | None
 
 
-def schema_errors(instance, schema: Mapping) -> list[tuple[str, tuple, bool, str | None]]:
-    """All errors of ``instance`` against ``schema``, as (message, path, at_key, hint)."""
-    fast = _fast_validator(schema)
+def schema_errors(instance: Any, schema: Mapping) -> list[SchemaError]:
+    """Every error of ``instance`` against ``schema`` (none: it is valid)."""
+    fast = _fast_check(schema)
     if fast is not None:
         try:
             fast(instance)
             return []
-        except _Invalid:
-            pass
-    validator = _validator(schema)
-    out = []
-    for err in validator.iter_errors(instance):
-        if err.validator == "propertyNames":
-            # report the offending key, not the whole mapping
+        except fastjsonschema.JsonSchemaException:
+            pass  # jsonschema says which errors, and whether there really are any
+    errors = []
+    for err in _reference_validator(schema).iter_errors(instance):
+        if err.validator == "propertyNames":  # report the offending key, not the whole mapping
             for sub in err.context or ():
-                out.append(
-                    (
-                        f"'{sub.instance}' is not an allowed key here",
-                        tuple(err.absolute_path) + (sub.instance,),
-                        True,
-                        None,
-                    )
+                path = tuple(err.absolute_path) + (sub.instance,)
+                errors.append(
+                    SchemaError(f"'{sub.instance}' is not an allowed key here", path, True, None)
                 )
             continue
-        out.extend(_describe(err))
-    out = list(dict.fromkeys(out))  # jsonschema reports each missing key once per key
-    out.sort(key=lambda e: tuple(str(p) for p in e[1]))
-    return out
+        errors.extend(_describe(err))
+    errors = list(dict.fromkeys(errors))  # jsonschema reports each missing key once per key
+    errors.sort(key=lambda e: tuple(str(p) for p in e.path))
+    return errors
 
 
-def locate(doc, prefix: tuple, errors, **block) -> list[Diagnostic]:
-    """Turn schema errors at ``prefix`` in ``doc`` into Diagnostics."""
+def locate(doc: Document, prefix: tuple, errors: list[SchemaError], **who) -> list[Diagnostic]:
+    """Schema errors of the value at ``prefix`` in ``doc``, as located diagnostics."""
     diags = []
     for message, rel, at_key, hint in errors:
         path = tuple(prefix) + tuple(rel)
         line, col = doc.where(path, key=at_key)
         diags.append(
-            Diagnostic(message, file=doc.file, line=line, col=col, hint=hint, path=path, **block)
+            Diagnostic(message, file=doc.file, line=line, col=col, hint=hint, path=path, **who)
         )
+    return diags
+
+
+# keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
+_FAST_KEYWORDS = {
+    "$schema", "$id", "title", "description", "default", "examples", "type", "enum", "const",
+    "properties", "additionalProperties", "required", "propertyNames", "maxProperties",
+    "minProperties", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
+    "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind", "x-message",
+}  # fmt: skip
+_fast: dict[int, tuple[Mapping, Callable | None]] = {}  # id(schema) -> (schema, check)
+_reference: dict[int, tuple[Mapping, Any]] = {}
+
+
+def _fast_check(schema: Mapping) -> Callable | None:
+    """fastjsonschema's check of ``schema`` (None where it cannot judge it as 2020-12 does)."""
+    hit = _fast.get(id(schema))
+    if hit is None:
+        check = None
+        if _same_in_both_drafts(schema):
+            try:
+                check = _compiled(schema)
+            except Exception:  # a schema fastjsonschema cannot compile: the reference judges
+                check = None
+        hit = _fast[id(schema)] = (schema, check)  # the schema is kept: its id stays its own
+    return hit[1]
+
+
+def _same_in_both_drafts(schema: Any) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping) or not set(schema) <= _FAST_KEYWORDS:
+        return False
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties"):
+            if not all(_same_in_both_drafts(v) for v in value.values()):
+                return False
+        elif key in ("additionalProperties", "items", "not", "propertyNames"):
+            if not _same_in_both_drafts(value):
+                return False
+        elif key in ("anyOf", "oneOf", "allOf"):
+            if not all(_same_in_both_drafts(v) for v in value):
+                return False
+    return True
+
+
+def _compiled(schema: Mapping) -> Callable:
+    """fastjsonschema's code for ``schema``: generated once, then loaded from the cache."""
+    body = json.dumps(
+        {k: v for k, v in schema.items() if k not in ("$schema", "$id")}, sort_keys=True
+    )
+    entry = cache.key("schema", body, fastjsonschema.VERSION)
+    data = cache.get("schemas", entry)
+    code = marshal.loads(data) if data else None
+    if code is None:
+        source = fastjsonschema.compile_to_code(json.loads(body))
+        code = compile(source, f"<schema {entry[:12]}>", "exec")
+        cache.put("schemas", entry, marshal.dumps(code))
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["validate"]
+
+
+def _reference_validator(schema: Mapping):
+    hit = _reference.get(id(schema))
+    if hit is None:
+        # imported here, on the way to an error message: a valid template never needs it
+        # (tests/test_imports.py holds `blockc compile` to that)
+        from jsonschema import Draft202012Validator
+
+        hit = _reference[id(schema)] = (schema, Draft202012Validator(schema))
+    return hit[1]
+
+
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string",
+               "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "null": "null"}  # fmt: skip
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    for cls, name in ((int, "integer"), (float, "number"), (str, "string"), (list, "list"),
+                      (dict, "mapping")):  # fmt: skip
+        if isinstance(value, cls):
+            return name
+    return "null"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(err) -> Iterator[SchemaError]:
+    """One jsonschema error in the user's words."""
+    path = tuple(err.absolute_path)
+    v, inst, sch = err.validator, err.instance, err.schema
+    if "x-message" in sch and v not in ("type", "additionalProperties", "required"):
+        yield SchemaError(sch["x-message"], path, False, None)  # the schema's own words
+    elif v == "additionalProperties" and isinstance(inst, dict):
+        known = set(sch.get("properties", {}))
+        for key in inst:
+            if key not in known:
+                yield SchemaError(
+                    f"unknown key '{key}'", path + (key,), True, did_you_mean(key, known)
+                )
+    elif v == "required":
+        for key in err.validator_value:
+            if key not in inst:
+                yield SchemaError(f"missing required key '{key}'", path, False, None)
+    elif v == "type":
+        want = err.validator_value
+        names = " or ".join(
+            _TYPE_NAMES.get(w, w) for w in ([want] if isinstance(want, str) else want)
+        )
+        yield SchemaError(f"expected {names}, got {_kind(inst)} {_show(inst)}", path, False, None)
+    elif v in ("enum", "const"):
+        choices = err.validator_value if v == "enum" else [err.validator_value]
+        hint = did_you_mean(inst, [str(c) for c in choices]) if isinstance(inst, str) else None
+        yield SchemaError(
+            f"{_show(inst)} is not one of {', '.join(_show(c) for c in choices)}", path, False, hint
+        )
+    elif v == "pattern" or (v == "not" and isinstance(inst, str)):
+        what = sch.get("x-kind") or sch.get("description")
+        message = (
+            f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
+        )
+        yield SchemaError(message, path, False, None)
+    elif v == "propertyNames":
+        yield SchemaError(f"'{inst}' is not an allowed key here", path + (inst,), True, None)
+    else:
+        yield SchemaError(err.message, path, False, None)
+
+
+# --- strict: the manifests against the Kubernetes schemas -------------------------------------
+
+
+def check_manifests(objects: list[dict], where: str = "manifests.yaml") -> list[Diagnostic]:
+    """Problems of Kubernetes objects against the Kubernetes OpenAPI schemas
+    (kubernetes-validate, offline)."""
+    import kubernetes_validate  # only for --strict (it loads the OpenAPI schemas)
+    from kubernetes_validate.utils import InvalidSchemaError, SchemaNotFoundError, ValidationError
+
+    diags = []
+    for obj in objects:
+        name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except ValidationError as exc:
+            err = getattr(exc, "caused_by", exc)  # older releases wrapped the jsonschema error
+            path = ".".join(str(p) for p in err.path)
+            diags.append(Diagnostic(f"{where}: {name}: {path}: {err.message}"))
+        except (SchemaNotFoundError, InvalidSchemaError) as exc:
+            diags.append(Diagnostic(f"{where}: {name}: cannot validate: {exc}"))
     return diags

@@ -15,59 +15,27 @@ import signal
 import tempfile
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import sh
+
+from ..compiler.containerfile import SITE_MOUNT
+from ..compiler.emit import differences, emit
+from ..compiler.model import Artifact
 from ..errors import BlockcError, Diagnostic
-from ..home import blockc_home
+from ..home import home_dir
+from . import state
+from .containers import image_exists, tool
 from .progress import Progress
-from .settings import Settings, container_env
+from .settings import Settings
 
-if TYPE_CHECKING:  # the sync and lifecycle commands use this module without the compiler
-    from ..compiler.model import Artifact
-
-SITE_MOUNT = "/run/blockc-site"
 _STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
-
-
-def tool(name: str, settings: Settings):
-    """The ``sh`` command for buildah/podman with the site's environment, or a clear error."""
-    import sh
-
-    try:
-        cmd = sh.Command(name)
-    except sh.CommandNotFound:
-        raise BlockcError(
-            f"{name} is not installed (on Debian: apt-get install -y buildah podman runc)"
-        ) from None
-    return cmd.bake(_env=container_env(settings))
-
-
-def image_exists(ref: str, settings: Settings) -> bool:
-    import sh
-
-    try:
-        tool("podman", settings)("image", "exists", ref)
-        return True
-    except sh.ErrorReturnCode:
-        return False
-
-
-def instructions(containerfile: str, owners: tuple[str, ...]) -> list[tuple[int, str, str]]:
-    """(line number, owner, first line) of each instruction, in buildah's STEP order."""
-    out, cont = [], False
-    for n, line in enumerate(containerfile.splitlines(), start=1):
-        stripped = line.strip()
-        if not cont and stripped and not stripped.startswith("#"):
-            out.append((n, owners[n - 1], stripped))
-        cont = stripped.endswith("\\") and (cont or bool(stripped))
-    return out
 
 
 def _site_dir(settings: Settings) -> Path:
     """The directory mounted at SITE_MOUNT for one build. It lives in ``$BLOCKC_HOME/tmp``
     (mode 0700), not in /tmp: no other user reads the site's settings (an index URL may hold
     a token), and what a killed build left behind is removed by the next build."""
-    base = blockc_home() / "tmp"
+    base = Path(home_dir(), "tmp")
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)
     for old in base.glob("site-*-*"):
@@ -100,7 +68,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _die_with_parent():
+def _die_with_parent() -> None:
     """Make buildah die with blockc, so a killed blockc leaves no build running."""
     try:
         import ctypes
@@ -119,13 +87,11 @@ def build(
     progress: Progress | None = None,
 ) -> tuple[str, bool]:
     """Build (unless already built); return (image ref, built?)."""
-
     ref = artifact.image_ref
     progress = progress or Progress(quiet=True)
     if not no_cache and image_exists(ref, settings):
         return ref, False
-    containerfile = artifact.files["Containerfile"][0].decode()
-    steps = instructions(containerfile, artifact.containerfile_owners)
+    steps = artifact.steps()  # buildah's STEP n is steps[n - 1]
     site = _site_dir(settings)
     args = [
         "bud",
@@ -155,14 +121,19 @@ def build(
     try:
         # every exit code is "ok" to sh: the failure is reported below, with its step and block
         proc = tool("buildah", settings)(
-            *args, _iter=True, _err_to_out=True, _ok_code=range(256), _preexec_fn=_die_with_parent
+            *args,
+            _iter=True,
+            _err_to_out=True,
+            _ok_code=list(range(256)),
+            _return_cmd=True,
+            _preexec_fn=_die_with_parent,
         )
         for raw in proc:
             line = raw.rstrip("\n")
             m = _STEP.match(line)
             if m:
                 n, total = int(m.group(1)), int(m.group(2))
-                owner = steps[n - 1][1] if n - 1 < len(steps) else "blockc"
+                owner = steps[n - 1].owner if n - 1 < len(steps) else "blockc"
                 current = (n, total, owner, m.group(3))
                 tail.clear()
                 text = f"step {n}/{total} [{owner}] {m.group(3)[:100]}"
@@ -196,7 +167,7 @@ def build(
     if current:
         # FROM and ARG never run anything; every other step either ran or came from the cache
         runnable = [
-            n for n, (_, _, text) in enumerate(steps, 1) if not text.startswith(("FROM ", "ARG "))
+            n for n, line in enumerate(steps, 1) if not line.text.startswith(("FROM ", "ARG "))
         ]
         ran = [n for n in runnable if n not in cached]
         progress.line(
@@ -217,8 +188,6 @@ def push(ref: str, settings: Settings) -> str:
         raise BlockcError(
             "--push needs the site setting 'registry' (config.toml or BLOCKC_REGISTRY)"
         )
-    import sh
-
     name, tag = ref.removeprefix("localhost/").rsplit(":", 1)
     dest = f"{settings.registry.rstrip('/')}/{name}:{tag}"
     try:
@@ -229,15 +198,10 @@ def push(ref: str, settings: Settings) -> str:
     return dest
 
 
-def artifact_dir_for(artifact: Artifact) -> Path:
-    return blockc_home() / "artifacts" / f"{artifact.name}-{artifact.short_hash}"
-
-
 def ensure_artifact(artifact: Artifact) -> Path:
-    """Write the artifact to the cache (once per hash) and return its directory."""
-    from ..compiler.emit import differences, emit
-
-    d = artifact_dir_for(artifact)
+    """Write the artifact where running studios find it (once per hash), return its
+    directory."""
+    d = Path(state.artifact_dir(artifact.name, artifact.hash))
     if not d.is_dir() or differences(artifact, d):
         emit(artifact, d)
     return d

@@ -9,17 +9,19 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Literal
 
-from ..compiler.manifests import base_path, instance_manifests
-from ..errors import BlockcError, Diagnostic
+from ..errors import BlockcError, Diagnostic, did_you_mean
 from ..names import check_owner, check_studio
+from ..sync import studio as sync_studio
 from ..value import Value
 from . import state
+from .instance import base_path, instance_manifests
 from .progress import Progress
 from .runtimes import get_runtime
 from .settings import Settings
@@ -54,9 +56,8 @@ def app_url(studio: str, app: dict, port: int) -> str:
     return f"http://127.0.0.1:{port}{served_base(studio, app)}"
 
 
-def health_url(studio: str, app: dict, port: int) -> str | None:
-    if app.get("health") is None:
-        return None
+def health_url(studio: str, app: dict, port: int) -> str:
+    """The URL of an app's health check (of an app that has one)."""
     return f"http://127.0.0.1:{port}{app['health'].replace('{base}', served_base(studio, app))}"
 
 
@@ -93,16 +94,11 @@ def _runtime(studio: state.Studio, settings: Settings):
     return get_runtime(studio.runtime, settings)
 
 
-def _run(argv: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=env, capture_output=True, text=True, errors="replace", **kw)
-
-
 def app_log_tail(studio: state.Studio, settings: Settings, app_id: str, lines: int = 20) -> str:
-    rt = _runtime(studio, settings)
-    argv = rt.exec_argv(
-        studio.name, ["tail", "-n", str(lines), f"/var/log/blockc/{app_id}.log"], user="0"
+    log = f"/var/log/blockc/{app_id}.log"
+    res = _runtime(studio, settings).exec(
+        studio.name, ["tail", "-n", str(lines), log], user="0", capture=True
     )
-    res = _run(argv, rt.env())
     return (res.stdout or res.stderr).rstrip()
 
 
@@ -119,6 +115,7 @@ def start(
     timeout: float = 300.0,
     progress: Progress | None = None,
 ) -> state.Studio:
+    # the compiler and the builder: only start needs them (status, logs, stop... do not)
     from ..compiler import compile
     from .build import build, ensure_artifact
 
@@ -164,7 +161,7 @@ def start(
         if existing and rt.state(name) == "running" and studio_json.get("zones"):
             progress.line("template changed: syncing files out before redeploying")
             _sync(existing, settings, mode="pull", progress=progress)
-        ports = {}
+        ports: dict[str, int] = {}
         for app in studio_json["apps"]:
             prev = existing.ports.get(app["id"]) if existing else None
             port = _free_port(prev)
@@ -257,11 +254,12 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
             diags = []
             for app_id, app in pending.items():
                 tail = app_log_tail(studio, settings, app_id)
+                url = health_url(studio.name, app, studio.ports[app_id])
                 diags.append(
                     Diagnostic(
                         f"app '{app_id}' did not become healthy within {timeout:.0f} s "
-                        f"(GET {health_url(studio.name, app, studio.ports[app_id])}); last lines of "
-                        f"its log:\n" + "\n".join(f"    {ln}" for ln in tail.splitlines()),
+                        f"(GET {url}); last lines of its log:\n"
+                        + "\n".join(f"    {ln}" for ln in tail.splitlines()),
                         block_id=app["block"],
                         block_type=app["type"],
                     )
@@ -347,9 +345,9 @@ def rm(
     with state.lock(name):
         studio = state.require(name)
         rt = _runtime(studio, settings)
-        zones = studio.studio_json().get("zones") if studio.artifact_dir.exists() else []
+        zones = studio.studio_json().get("zones") if os.path.isdir(studio.artifact_dir) else []
         if not force and zones:
-            pending = _pending(studio, settings, running=rt.state(name) == "running")
+            pending = sync_studio.pending(studio, settings, running=rt.state(name) == "running")
             if pending:
                 raise BlockcError(
                     f"studio '{name}' has unsynced changes that `rm` would lose:\n"
@@ -359,7 +357,7 @@ def rm(
                     f"`blockc rm --force {name}` to discard them"
                 )
         rt.remove(name)
-        _forget(studio)
+        sync_studio.forget(studio)
         state.delete(name)
 
 
@@ -371,8 +369,6 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     studio_json = studio.studio_json()
     ids = [a["id"] for a in studio_json["apps"] if a.get("launched", True)]
     if app is not None and app not in ids:
-        from ..errors import did_you_mean
-
         raise BlockcError(
             f"studio '{name}' has no app '{app}' (apps: {', '.join(ids) or 'none'})",
             hint=did_you_mean(app, ids),
@@ -385,45 +381,34 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
 
 
 def exec_(name: str, argv: list[str], settings: Settings) -> int:
-    import sys
-
     studio = state.require(name)
     rt = _runtime(studio, settings)
     if rt.state(name) != "running":
         raise BlockcError(f"studio '{name}' is not running (state {studio.state})")
-    studio_json = studio.studio_json()
-    img = studio_json["image"]
-    cmd = rt.exec_argv(
+    image = studio.studio_json()["image"]
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return rt.exec(
         name,
         argv,
-        user=f"{img['uid']}:{img['gid']}",
-        workdir=img["workdir"],
+        user=f"{image['uid']}:{image['gid']}",
+        workdir=image["workdir"],
         interactive=True,
-        tty=sys.stdin.isatty() and sys.stdout.isatty(),
-    )
-    try:
-        return subprocess.call(cmd, env=rt.env())
-    except FileNotFoundError:
-        raise BlockcError("podman is not installed") from None
-
-
-# --- file sync wiring ------------------------------------------------------------------------
+        tty=tty,
+    ).returncode
 
 
 def _sync(
     studio: state.Studio,
     settings: Settings,
     *,
-    mode: str,
+    mode: Literal["push", "pull"],
     progress: Progress,
     done_file: str | None = None,
 ) -> None:
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
     are not errors here (both versions are kept on the host and reported)."""
-    from ..sync import studio as syncing
-
-    reports = syncing.sync_studio(
+    reports = sync_studio.sync_studio(
         studio, settings, mode=mode, progress=progress, done_file=done_file
     )
     errors = [f"{r.zone}: {p.path}: {p.reason}" for r in reports for p in r.errors]
@@ -432,15 +417,3 @@ def _sync(
             f"studio '{studio.name}': {mode} left paths unsynced:\n"
             + "\n".join(f"    {e}" for e in errors[:20])
         )
-
-
-def _pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[str]:
-    from ..sync import studio as syncing
-
-    return syncing.pending(studio, settings, running=running)
-
-
-def _forget(studio: state.Studio) -> None:
-    from ..sync import studio as syncing
-
-    syncing.forget(studio)

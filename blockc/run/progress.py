@@ -6,13 +6,17 @@ from __future__ import annotations
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing is not imported on `blockc sync`'s way to its agent)
+    from typing import Any
+
 
 class Progress:
     def __init__(self, stream=None, *, quiet: bool = False):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
-        self._live = None
+        self._live: Any = None  # rich's Status, on a terminal
         self._t0 = time.monotonic()
 
     def __enter__(self):

@@ -40,7 +40,7 @@ def load_settings(config: str | None = None) -> Settings:
     path = config if config else os.path.join(home_dir(), "config.toml")
     data: dict = {}
     if os.path.exists(path):
-        import tomllib
+        import tomllib  # only with a config file: `blockc sync`'s budget (tests/test_imports.py)
 
         try:
             with open(path, encoding="utf-8") as f:

@@ -13,14 +13,12 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from ..errors import BlockcError
+from ..errors import BlockcError, did_you_mean
 from ..home import home_dir
 from ..value import Value
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
 
@@ -52,35 +50,33 @@ class Studio(Value, frozen=False):
     image: str
     runtime: str
     state: str
-    ports: dict | None = None  # app id -> host port ({} when None is given)
+    ports: Mapping[str, int] = MappingProxyType({})  # app id -> host port
     workspace: str | None = None
     message: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
 
-    def __post_init__(self):
-        if self.ports is None:
-            self.ports = {}
-
     @property
-    def artifact_dir(self) -> Path:
-        from pathlib import Path
-
-        return Path(self._artifact_dir())
-
-    def _artifact_dir(self) -> str:
-        return os.path.join(home_dir(), "artifacts", f"{self.template}-{self.artifact_hash[:12]}")
+    def artifact_dir(self) -> str:
+        return artifact_dir(self.template, self.artifact_hash)
 
     def studio_json(self) -> dict:
         """The studio.json of the artifact the studio runs."""
         try:
-            with open(os.path.join(self._artifact_dir(), "studio.json"), encoding="utf-8") as f:
+            with open(os.path.join(self.artifact_dir, "studio.json"), encoding="utf-8") as f:
                 return json.load(f)
         except OSError:
             raise BlockcError(
                 f"studio '{self.name}': its artifact {self.artifact_dir} is "
                 f"missing; run `blockc start` again"
             ) from None
+
+
+def artifact_dir(template: str, content_hash: str) -> str:
+    """Where the artifact a studio runs is kept (written by ``blockc start``). Paths in this
+    module are strings: ``blockc sync`` reads the studio record before its agent starts, and
+    pathlib is not imported for that (tests/test_imports.py)."""
+    return os.path.join(home_dir(), "artifacts", f"{template}-{content_hash[:12]}")
 
 
 def db_path() -> str:
@@ -114,8 +110,6 @@ def require(name: str) -> Studio:
     studio = get(name)
     if studio is None:
         names = [s.name for s in all_studios()]
-        from ..errors import did_you_mean
-
         raise BlockcError(
             f"no studio named '{name}'", hint=did_you_mean(name, names) or "see `blockc status`"
         )
@@ -152,7 +146,7 @@ def save(studio: Studio) -> Studio:
                 studio.image,
                 studio.runtime,
                 studio.state,
-                json.dumps(studio.ports, sort_keys=True),
+                json.dumps(dict(studio.ports), sort_keys=True),
                 studio.workspace,
                 studio.message,
                 studio.created_at,

@@ -35,7 +35,6 @@ _WHERE = {
     "SyncError": "report",
     "MassDeletionRefused": "report",
     "Transport": "transport",
-    "Process": "transport",
     "PodmanTransport": "transport",
     "LocalTransport": "transport",
 }

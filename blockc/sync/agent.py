@@ -20,6 +20,7 @@ The host trusts nothing the agent says: it re-checks every name, type and size.
 """
 
 import errno
+import json
 import os
 import stat
 import struct
@@ -46,73 +47,29 @@ class PathRefused(Exception):
 
 
 # --------------------------------------------------------------------------- framing
-# JSON, compact and ASCII. The json package imports re, ~10 ms of every agent's start in a
-# studio, so the agent drives json's own C half (_json) directly when it has one, after a
-# round trip shows it behaves; otherwise it uses json. Either way the same codec: strict
-# (no NaN or Infinity), the whole text one value, non-ASCII as \u escapes.
+# JSON, compact and ASCII, strict: no NaN or Infinity, the whole text one value.
 
-
-def _no_default(obj):
-    raise TypeError("not JSON: %r" % type(obj).__name__)
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def _no_constant(name):
     raise ValueError("%s is not JSON" % name)
 
 
-class _ScanContext:  # the settings _json.make_scanner reads (from a json.JSONDecoder, in json)
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = staticmethod(_no_constant)
+_decoder = json.JSONDecoder(parse_constant=_no_constant)
+dumps = _encoder.encode
 
 
-def _codec():
+def loads(data):
+    """The one JSON value ``data`` holds (UTF-8 bytes or a str), nothing around it."""
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     try:
-        from _json import encode_basestring_ascii, make_encoder, make_scanner
-
-        encode = make_encoder(
-            None, _no_default, encode_basestring_ascii, None, ":", ",", False, False, False
-        )
-
-        def dumps(obj):
-            return "".join(encode(obj, 0))
-
-        scan = make_scanner(_ScanContext)
-        sample = ['a\u00e9\udcff\n"', 1 << 70, -1, None, True, False, {"k": [[]]}, {}]
-        text = dumps(sample)
-        if (
-            text
-            != '["a\\u00e9\\udcff\\n\\"",1180591620717411303424,-1,null,true,false,{"k":[[]]},{}]'
-            or scan(text, 0) != (sample, len(text))
-        ):
-            raise ImportError("_json behaves differently")
-    except Exception:  # no _json (another Python), or another interface: json itself
-        import json
-
-        dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-        decoder = json.JSONDecoder(parse_constant=_no_constant)
-
-        def scan(text, i):
-            return decoder.raw_decode(text, i)
-
-    def loads(data):
-        """The one JSON value ``data`` holds (UTF-8 bytes or a str), nothing around it."""
-        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        try:
-            obj, end = scan(text, 0)
-        except (StopIteration, RecursionError):  # RecursionError: nested too deep
-            raise ValueError("not JSON (or nested too deep)")
-        if end != len(text):
-            raise ValueError("extra data after the JSON value")
-        return obj
-
-    return dumps, loads
-
-
-dumps, loads = _codec()
+        obj, end = _decoder.raw_decode(text)
+    except RecursionError:  # nested too deep
+        raise ValueError("not JSON (nested too deep)") from None
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return obj
 
 
 def send(out, obj):
@@ -302,7 +259,7 @@ def _parse_num(field):
     try:
         return int(field, 8) if field else 0
     except ValueError:
-        raise ProtocolError("bad number in tar header")
+        raise ProtocolError("bad number in tar header") from None
 
 
 def read_exact(f, n):
@@ -445,7 +402,8 @@ class Zone:
             fd = os.open(name, OPEN_DIR, dir_fd=parent)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise PathRefused("%s is not a directory (symlinks are not followed)" % key)
+                why = "%s is not a directory (symlinks are not followed)" % key
+                raise PathRefused(why) from None
             raise
         if len(self.fds) > 256:
             self.forget()
@@ -471,7 +429,7 @@ class Zone:
             )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise PathRefused("%s is a symlink (not synced)" % rel)
+                raise PathRefused("%s is a symlink (not synced)" % rel) from None
             raise
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -541,7 +499,7 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd
     )
-    h = _sha256() if hash else None
+    h = new_sha256() if hash else None
     try:
         try:
             left = size
@@ -635,7 +593,7 @@ class _Bytes:
         return data
 
 
-class _Writers:
+class Writers:
     """Small files written by a few threads (the agent's put, the host's get): creating a file
     is the slow part (most of it in the kernel, without the GIL; on ext4 a rename over an
     existing file also starts writing the new data back), and the files of a batch are
@@ -708,14 +666,14 @@ def _check_expect(rel, name, dfd, expect):
         raise Changed("%s changed since the scan" % rel)
 
 
-def _sha256():
+def new_sha256():
     import hashlib  # here, not at the top: the agent's start-up need not load OpenSSL
 
     return hashlib.sha256()
 
 
 def hash_fd(fd):
-    h = _sha256()
+    h = new_sha256()
     while True:
         data = os.read(fd, IO)
         if not data:
@@ -1036,13 +994,13 @@ class Agent:
         """items: [[path, expect]] in order (children before parents)."""
         results = {}
         for rel, expect in msg["items"]:
-            results[rel] = _try(lambda: self.zone.delete(rel, _expect(expect)))
+            results[rel] = _try(self.zone.delete, rel, _expect(expect))
         send(self.out, {"ok": True, "results": results})
 
     def op_mkdir(self, msg):
         results = {}
         for rel, mode in msg["items"]:
-            r = _try(lambda: self.zone.mkdir(rel, mode))
+            r = _try(self.zone.mkdir, rel, mode)
             results[rel] = r if r[0] != "ok" else ["ok", entry_of(rel, r[1])]
         send(self.out, {"ok": True, "results": results})
 
@@ -1056,7 +1014,7 @@ class Agent:
         reader = ChunkReader(self.inp)
         pool = None
         if len(files) >= PUT_THREADS_MIN:
-            pool = _Writers()
+            pool = Writers()
             load_renameat2()
         seen = set()
         try:
@@ -1116,10 +1074,10 @@ class Agent:
             try:
                 fd, st = self.zone.open_read(rel)
             except (OSError, PathRefused) as exc:
-                results[rel] = ["err", _msg(exc)]
+                results[rel] = ["err", reason(exc)]
                 continue
             try:
-                f = _Exact(fd, st.st_size)
+                f = ExactReader(fd, st.st_size)
                 tar_file(out, rel, st.st_size, f, st.st_mode, st.st_mtime_ns // 1000000000)
                 results[rel] = ["ok", st.st_mtime_ns, f.torn]
             finally:
@@ -1129,7 +1087,7 @@ class Agent:
         send(self.out, {"ok": True, "results": results})
 
 
-class _Exact:
+class ExactReader:
     """Exactly ``size`` bytes of an fd: padded with zeros if the file shrank meanwhile."""
 
     def __init__(self, fd, size):
@@ -1160,7 +1118,7 @@ def _expect(e):
     return e
 
 
-def _msg(exc):
+def reason(exc):
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc)
@@ -1169,13 +1127,12 @@ def _msg(exc):
 def err_result(exc):
     """The answer for a path whose operation failed with ``exc`` (OSError, PathRefused or
     Changed): ``["err", why, changed since the scan]``."""
-    return ["err", _msg(exc), isinstance(exc, Changed)]
+    return ["err", reason(exc), isinstance(exc, Changed)]
 
 
-def _try(fn):
+def _try(fn, *args):
     try:
-        r = fn()
-        return ["ok", r]
+        return ["ok", fn(*args)]
     except (OSError, PathRefused, Changed) as exc:
         return err_result(exc)
 

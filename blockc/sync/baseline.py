@@ -127,20 +127,30 @@ class Baseline:
         return {dec(r[0]): make(r[1:]) for r in rows}
 
     def zone_state(self, studio: str, zone: str) -> ZoneState | None:
-        r = self._db.execute(
-            "SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
-            "FROM sync_zone WHERE studio = ? AND zone = ?",
-            (studio, zone),
-        ).fetchone()
-        return ZoneState(*r[:5], bool(r[5]), r[6]) if r else None
+        rows = self._zone_states("studio = ? AND zone = ?", (studio, zone))
+        return rows[0] if rows else None
 
     def zones(self, studio: str) -> list[ZoneState]:
+        return self._zone_states("studio = ?", (studio,))
+
+    def _zone_states(self, where: str, args: tuple) -> list[ZoneState]:
         rows = self._db.execute(
             "SELECT studio, zone, container_id, last_sync, last_mode, clean, summary "
-            "FROM sync_zone WHERE studio = ? ORDER BY zone",
-            (studio,),
+            f"FROM sync_zone WHERE {where} ORDER BY zone",
+            args,
         )
-        return [ZoneState(*r[:5], bool(r[5]), r[6]) for r in rows]
+        return [
+            ZoneState(
+                studio=r[0],
+                zone=r[1],
+                container_id=r[2],
+                last_sync=r[3],
+                last_mode=r[4],
+                clean=bool(r[5]),
+                summary=r[6],
+            )
+            for r in rows
+        ]
 
     # ---------------------------------------------------------------- writing
     def reset_zone(self, studio: str, zone: str, container_id: str | None) -> None:
@@ -202,10 +212,11 @@ class Baseline:
     ) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO sync_zone (studio, zone, container_id, last_sync, last_mode, clean, summary) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (studio, zone) DO UPDATE SET "
+                "INSERT INTO sync_zone (studio, zone, container_id, last_sync, last_mode, clean, "
+                "summary) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (studio, zone) DO UPDATE SET "
                 "container_id = excluded.container_id, last_sync = excluded.last_sync, "
-                "last_mode = excluded.last_mode, clean = excluded.clean, summary = excluded.summary",
+                "last_mode = excluded.last_mode, clean = excluded.clean, "
+                "summary = excluded.summary",
                 (studio, zone, container_id, time.time(), mode, int(clean), summary),
             )
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from ..errors import BlockcError
 from ..value import Value
-
-Kind = Literal["added", "modified", "deleted"]
 
 
 class Change(Value):
     path: str
-    kind: Kind
+    kind: str  # added | modified | deleted
     type: str = "f"  # "f" file, "d" directory
     size: int = 0
 
@@ -33,7 +29,7 @@ class Problem(Value):
     that changed while the sync ran (it is picked up by the next sync)."""
 
     path: str
-    side: Literal["host", "studio"]
+    side: str  # host | studio
     reason: str
     refused: bool = False  # refused by policy (symlink, special file), not an error
 
@@ -50,30 +46,34 @@ class SyncProgress(Value):
     path: str = ""
 
 
-class SyncReport(Value, frozen=False):
-    studio: str
-    zone: str
-    mode: str  # both | push | pull
-    direction: str  # the zone's: both | in | out
-    dry_run: bool = False
-    pushed: list[Change] | None = None  # host -> studio (done, or to do if dry_run)
-    pulled: list[Change] | None = None  # studio -> host
-    conflicts: list[Conflict] | None = None
-    problems: list[Problem] | None = None
-    pending_push: list[Change] | None = None  # changed, not moved (mode/direction)
-    pending_pull: list[Change] | None = None
-    bytes_pushed: int = 0
-    bytes_pulled: int = 0
-    host_entries: int = 0
-    studio_entries: int = 0
-    studio_reset: bool = False  # the studio zone was new, emptied-and-recreated or replaced
-    studio_missing: bool = False  # the studio zone directory does not exist
-    seconds: float = 0.0
+class SyncReport:
+    """What a sync of one zone did (or, in a dry run, would do)."""
 
-    def __post_init__(self):  # each list its own ([] when None is given)
-        for name in ("pushed", "pulled", "conflicts", "problems", "pending_push", "pending_pull"):
-            if getattr(self, name) is None:
-                setattr(self, name, [])
+    def __init__(self, studio: str, zone: str, mode: str, direction: str, *,
+                 dry_run: bool = False):  # fmt: skip
+        self.studio = studio
+        self.zone = zone
+        self.mode = mode  # both | push | pull
+        self.direction = direction  # the zone's: both | in | out
+        self.dry_run = dry_run
+        self.pushed: list[Change] = []  # host -> studio (done, or to do if dry_run)
+        self.pulled: list[Change] = []  # studio -> host
+        self.conflicts: list[Conflict] = []
+        self.problems: list[Problem] = []
+        self.pending_push: list[Change] = []  # changed, not moved (mode or direction)
+        self.pending_pull: list[Change] = []
+        self.bytes_pushed = 0
+        self.bytes_pulled = 0
+        self.host_entries = 0
+        self.studio_entries = 0
+        self.studio_reset = False  # the studio zone was new, emptied-and-recreated or replaced
+        self.studio_missing = False  # the studio zone directory does not exist
+        self.seconds = 0.0
+
+    def __repr__(self) -> str:
+        return (f"SyncReport({self.studio}/{self.zone} {self.mode}: {len(self.pushed)} pushed, "
+                f"{len(self.pulled)} pulled, {len(self.conflicts)} conflicts, "
+                f"{len(self.problems)} problems)")  # fmt: skip
 
     @property
     def errors(self) -> list[Problem]:
@@ -111,7 +111,7 @@ class MassDeletionRefused(SyncError):
     """A sync would delete most of a zone on one side; nothing was changed."""
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -159,11 +159,13 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
         lines.append("  the studio directory does not exist: nothing to pull, nothing deleted")
     if r.pending_push:
         lines.append(
-            f"  not pushed ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_push)}"
+            f"  not pushed ({r.mode} sync / zone direction {r.direction}): "
+            f"{_counts(r.pending_push)}"
         )
     if r.pending_pull:
         lines.append(
-            f"  not pulled ({r.mode} sync / zone direction {r.direction}): {_counts(r.pending_pull)}"
+            f"  not pulled ({r.mode} sync / zone direction {r.direction}): "
+            f"{_counts(r.pending_pull)}"
         )
     for c in r.conflicts[:limit]:
         kept = f"; the studio's version is kept as {c.copy}" if c.copy else ""
@@ -178,8 +180,6 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
     if len(r.problems) > len(probs):
         lines.append(f"  ... and {len(r.problems) - len(probs)} more")
     if verbose:
-        for c in r.pushed:
-            lines.append(f"  {verb}push {c.kind}: {c.path!r}")
-        for c in r.pulled:
-            lines.append(f"  {verb}pull {c.kind}: {c.path!r}")
+        lines += [f"  {verb}push {change.kind}: {change.path!r}" for change in r.pushed]
+        lines += [f"  {verb}pull {change.kind}: {change.path!r}" for change in r.pulled]
     return "\n".join(lines)

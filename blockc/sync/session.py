@@ -6,7 +6,9 @@ takes a while to start) before it imports and reads everything else.
 
 from __future__ import annotations
 
+import marshal
 import threading
+import zlib
 
 from . import agent as wire
 from .agent import ProtocolError
@@ -60,18 +62,16 @@ def agent_payload(source: str | None = None) -> bytes:
     global _PAYLOAD
     if source is None and _PAYLOAD is not None:
         return _PAYLOAD
-    import zlib
+    import importlib.abc  # (after the agent's exec has started: see Session)
+    import importlib.util
 
     magic, code = b"\0\0\0\0", b""
-    if source is None:
-        try:
-            import marshal
-            from importlib.util import MAGIC_NUMBER
-
-            magic = MAGIC_NUMBER
-            code = zlib.compress(marshal.dumps(wire.__loader__.get_code(wire.__name__)), 1)
-        except Exception:  # a loader without code: the studio compiles the source
-            pass
+    loader = wire.__spec__.loader if wire.__spec__ else None
+    if source is None and isinstance(loader, importlib.abc.InspectLoader):
+        compiled = loader.get_code(wire.__name__)  # the import system's, from its pyc
+        if compiled is not None:
+            magic = importlib.util.MAGIC_NUMBER
+            code = zlib.compress(marshal.dumps(compiled), 1)
     src = zlib.compress((source or agent_source()).encode("utf-8"), 1)
     payload = magic + len(code).to_bytes(4, "big") + len(src).to_bytes(4, "big") + code + src
     if source is None:
@@ -93,7 +93,8 @@ class Session:
         try:
             self.proc = transport.popen(agent_argv(python))
         except OSError as exc:
-            raise _sync_error(f"cannot reach the studio ({transport.describe()}): {exc}")
+            raise _sync_error(f"cannot reach the studio ({transport.describe()}): {exc}") from None
+        assert self.proc.stdout is not None and self.proc.stdin is not None  # pipes, both
         self.inp = self.proc.stdout
         self.out = self.proc.stdin
         try:
@@ -102,7 +103,7 @@ class Session:
         except OSError:
             pass  # the exec failed: the first reply says so, with its stderr
 
-    def _lost(self, why: str):
+    def lost(self, why: str):
         try:
             self.out.close()
         except Exception:
@@ -122,17 +123,17 @@ class Session:
         try:
             wire.send(self.out, msg)
         except (BrokenPipeError, OSError) as exc:
-            raise self._lost(f"write failed: {exc}")
+            raise self.lost(f"write failed: {exc}") from None
 
     def reply(self) -> dict:
         try:
             msg = wire.recv(self.inp)
         except EOFError:
-            raise self._lost("it exited")
+            raise self.lost("it exited") from None
         except (ProtocolError, ValueError) as exc:
-            raise self._lost(f"bad reply: {exc}")
+            raise self.lost(f"bad reply: {exc}") from None
         if not isinstance(msg, dict):
-            raise self._lost("bad reply")
+            raise self.lost("bad reply")
         if not msg.get("ok"):
             raise _sync_error(f"studio side: {msg.get('error', 'failed')}")
         return msg

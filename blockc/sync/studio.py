@@ -1,7 +1,11 @@
-"""File sync for studios: the sync engine (``blockc.sync``) wired to studio state.
+"""File sync for studios: the sync engine wired to the studio state and its runtime.
 
 ``start`` pushes in, ``stop`` pulls back out, ``blockc sync`` does either or both on demand;
 ``rm`` asks :func:`pending` whether removing the studio would lose data.
+
+An agent's exec takes ~0.2 s to start, and ``blockc sync`` races rsync: it starts the first
+agent having imported only what that takes (the studio record, the runtime, the session), and
+imports the engine while the exec starts (tests/test_imports.py holds it to that).
 """
 
 from __future__ import annotations
@@ -9,70 +13,44 @@ from __future__ import annotations
 from ..errors import BlockcError
 from ..run import state
 from ..run.progress import Progress
+from ..run.runtimes import get_runtime
 from ..run.settings import Settings
+from .session import start_agent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..types import Zone
+    from .engine import Mode
+    from .report import SyncProgress, SyncReport
 
 
 def zones(studio_json: dict) -> list[Zone]:
     """The sync zones of a studio.json (``state.Studio.studio_json()``)."""
-    from ..types import Zone  # after the agent's start: blockc.types imports re, enum, typing
+    from ..types import Zone
 
-    return [
-        Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
-        for z in studio_json.get("zones", [])
-    ]
+    return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
+            for z in studio_json.get("zones", [])]  # fmt: skip
 
 
-def _transport(studio: state.Studio, studio_json: dict, settings: Settings):
-    from ..run.runtimes import get_runtime
-    from . import PodmanTransport
-
-    rt = get_runtime(studio.runtime, settings)
-    return PodmanTransport(
-        rt.container(studio.name), user=studio_json["image"]["uid"], env=rt.env()
-    )
-
-
-def _progress_callback(progress: Progress):
-    def report(p):
-        mb = p.bytes_done / 1e6
-        total = f"/{p.bytes_total / 1e6:.1f}" if p.bytes_total else ""
-        progress.update(
-            f"sync {p.zone}: {p.phase} {p.files_done}/{p.files_total} files, {mb:.1f}{total} MB"
-        )
-
-    return report
-
-
-def sync_studio(
-    studio: state.Studio,
-    settings: Settings,
-    *,
-    mode: str,
-    progress: Progress,
-    allow_mass_delete: bool = False,
-    done_file: str | None = None,
-) -> list:
+def sync_studio(studio: state.Studio, settings: Settings, *, mode: Mode, progress: Progress,
+                allow_mass_delete: bool = False, done_file: str | None = None
+                ) -> list[SyncReport]:  # fmt: skip
     """Sync every zone of the studio; print a summary per zone; return the reports (none
     when the studio has no zones). ``done_file`` is created in the studio once every zone
     synced without errors (by the last zone's agent: no exec of its own)."""
-    from .session import start_agent
-
     studio_json = studio.studio_json()
     if not studio_json.get("zones"):
         return []
     if not studio.workspace:
         raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
     transport = _transport(studio, studio_json, settings)
-    # each zone is one agent exec, slow to start: the first starts before anything else is
-    # done (even importing the engine), each next one while the zone before it syncs
+    # the first agent starts now; the engine is imported, the baseline read and the host walked
+    # while its exec starts (each next agent starts while the zone before it syncs)
     first = start_agent(transport)
     try:
-        zs = zones(studio_json)
-        from . import Baseline, format_report, sync_zones
+        from .baseline import Baseline
+        from .engine import sync_zones
+        from .report import format_report
 
         baseline = Baseline(state.db_path())
     except BaseException:
@@ -80,38 +58,23 @@ def sync_studio(
         raise
     with baseline:
         return sync_zones(
-            transport,
-            studio=studio.name,
-            zones=zs,
-            workspace=studio.workspace,
-            mode=mode,
-            baseline=baseline,
-            allow_mass_delete=allow_mass_delete,
-            progress=_progress_callback(progress),
-            agent=first,
-            done_file=done_file,
-            on_report=lambda report: progress.line(format_report(report)),
-        )
+            transport, studio=studio.name, zones=zones(studio_json), workspace=studio.workspace,
+            mode=mode, baseline=baseline, allow_mass_delete=allow_mass_delete,
+            progress=_progress_callback(progress), agent=first, done_file=done_file,
+            on_report=lambda report: progress.line(format_report(report)))  # fmt: skip
 
 
-def sync_command(
-    studio: state.Studio,
-    settings: Settings,
-    *,
-    mode: str,
-    progress: Progress,
-    allow_mass_delete: bool = False,
-) -> int:
-    from ..run.runtimes import get_runtime
-
-    # No up-front state check (a podman call of its own, as slow as the sync's exec): a studio
-    # that is not running fails to start the agent, and only then is its state asked for.
+def sync_command(studio: state.Studio, settings: Settings, *, mode: Mode, progress: Progress,
+                 allow_mass_delete: bool = False) -> int:  # fmt: skip
+    """``blockc sync``: the exit code (1 when a zone had conflicts or unsynced paths)."""
+    # No state check first (a podman call as slow as the sync's exec): a studio that is not
+    # running fails to start the agent, and only then is its state asked for.
     try:
         reports = sync_studio(
             studio, settings, mode=mode, progress=progress, allow_mass_delete=allow_mass_delete
         )
     except BlockcError as exc:
-        from . import MassDeletionRefused, SyncError
+        from .report import MassDeletionRefused, SyncError
 
         if not isinstance(exc, SyncError) or isinstance(exc, MassDeletionRefused):
             raise
@@ -129,7 +92,8 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
     """Studio-side changes the host does not have (what ``rm`` would lose)."""
     if not running or not studio.workspace:
         return []  # a studio that is not running holds no files: stop pulled them out
-    from . import Baseline, pending_changes
+    from .baseline import Baseline
+    from .engine import pending_changes
 
     studio_json = studio.studio_json()
     transport = _transport(studio, studio_json, settings)
@@ -152,7 +116,22 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
 
 
 def forget(studio: state.Studio) -> None:
-    from . import Baseline
+    from .baseline import Baseline
 
     with Baseline(state.db_path()) as baseline:
         baseline.forget(studio.name)
+
+
+def _transport(studio: state.Studio, studio_json: dict, settings: Settings):
+    return get_runtime(studio.runtime, settings).transport(studio.name, studio_json["image"]["uid"])
+
+
+def _progress_callback(progress: Progress):
+    def report(p: SyncProgress) -> None:
+        total = f"/{p.bytes_total / 1e6:.1f}" if p.bytes_total else ""
+        progress.update(
+            f"sync {p.zone}: {p.phase} {p.files_done}/{p.files_total} files, "
+            f"{p.bytes_done / 1e6:.1f}{total} MB"
+        )
+
+    return report

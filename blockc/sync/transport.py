@@ -12,30 +12,31 @@ from __future__ import annotations
 import os
 import subprocess
 
-# Plain classes, not typing.Protocols: typing costs ~3 ms to import, and ``blockc sync``
-# starts the agent (through a transport) before anything else.
+from .agent import big_pipes
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing.Protocol itself is not imported on `blockc sync`'s way to its agent)
+    from typing import IO, Protocol
 
-class Process:
-    """What a transport's ``popen`` returns: a running command whose ``stdin``/``stdout`` are
-    binary streams, with ``wait(timeout=None) -> int`` and ``kill()``. A ``subprocess.Popen``
-    is one; a Kubernetes exec stream would wrap its channels in one."""
+    class Process(Protocol):
+        """What a transport's ``popen`` returns: a running command whose ``stdin``/``stdout``
+        are binary streams. A ``subprocess.Popen`` is one; a Kubernetes exec stream would wrap
+        its channels in one."""
 
-    stdin: object
-    stdout: object
+        stdin: IO[bytes] | None  # (both are there: started with pipes)
+        stdout: IO[bytes] | None
 
-    def wait(self, timeout: float | None = None) -> int:
-        raise NotImplementedError
+        def wait(self, timeout: float | None = None) -> int: ...
 
-    def kill(self) -> None:
-        raise NotImplementedError
+        def kill(self) -> None: ...
 
 
 class Transport:
     """Starts commands in a studio's main container."""
 
     def popen(self, argv: list[str]) -> Process:
-        """Start ``argv`` in the container with piped stdin/stdout; stderr kept for :meth:`stderr`."""
+        """Start ``argv`` in the container with piped stdin/stdout; its stderr is kept for
+        :meth:`stderr`."""
         raise NotImplementedError
 
     def stderr(self, proc: Process) -> str:
@@ -47,9 +48,9 @@ class Transport:
         raise NotImplementedError
 
 
-def _scratch_file():
-    """An anonymous read-write file: in memory (memfd) where Linux has it. (tempfile costs ~5
-    ms to import, and the agent's start is the first thing ``blockc sync`` does.)"""
+def _scratch_file() -> IO[bytes]:
+    """An anonymous read-write file: in memory (memfd) where Linux has it, else a temporary
+    file (tempfile is not imported on `blockc sync`'s way to its agent)."""
     try:
         return open(os.memfd_create("blockc-stderr", os.MFD_CLOEXEC), "w+b")
     except (AttributeError, OSError):
@@ -58,17 +59,23 @@ def _scratch_file():
         return tempfile.TemporaryFile()
 
 
+class _Popen(subprocess.Popen):
+    """A local process with its stderr in a scratch file (no pipe to drain, no deadlock)."""
+
+    stderr_file: IO[bytes]
+
+
 class _Subprocess(Transport):
-    """Shared base: run a local command line, stderr to a temp file (no pipe deadlock)."""
+    """Shared base: run a local command line."""
+
+    env: dict | None = None
 
     def _argv(self, argv: list[str]) -> list[str]:
         raise NotImplementedError
 
-    env: dict | None = None
-
-    def popen(self, argv: list[str]) -> subprocess.Popen:
+    def popen(self, argv: list[str]) -> _Popen:
         err = _scratch_file()
-        proc = subprocess.Popen(
+        proc = _Popen(
             self._argv(argv),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -77,14 +84,13 @@ class _Subprocess(Transport):
             env=self.env,
             start_new_session=True,
         )
-        from .agent import big_pipes
-
+        assert proc.stdin is not None and proc.stdout is not None
         big_pipes(proc.stdin.fileno(), proc.stdout.fileno())
-        proc._blockc_stderr = err  # type: ignore[attr-defined]
+        proc.stderr_file = err
         return proc
 
-    def stderr(self, proc) -> str:
-        err = getattr(proc, "_blockc_stderr", None)
+    def stderr(self, proc: Process) -> str:
+        err = getattr(proc, "stderr_file", None)
         if err is None:
             return ""
         err.seek(0)

@@ -264,6 +264,8 @@ def test_interrupted_build_leaves_no_tag(tmp_path, template):
         if "sleep 20" in line:
             break
     time.sleep(2)
+    builders = [pid for pid in _descendants(proc.pid) if "buildah" in _cmdline(pid)]
+    assert builders, "the build's buildah process was not found under blockc"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     site = Path(os.environ["BLOCKC_HOME"]) / "tmp"
@@ -275,8 +277,33 @@ def test_interrupted_build_leaves_no_tag(tmp_path, template):
     image = f"localhost/blockc/slow:{ref}"
     time.sleep(1)
     assert subprocess.run(["podman", "image", "exists", image]).returncode == 1
-    assert not subprocess.run(["pgrep", "-f", "buildah bud.*slow"], capture_output=True).stdout
+    deadline = time.monotonic() + 30  # buildah dies with blockc (its parent-death signal)
+    while any("buildah" in _cmdline(pid) for pid in builders) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in builders if "buildah" in _cmdline(pid)]
     done = blockc("build", t, check=0)
     assert done.stdout.strip() == image
     assert not list(site.glob("site-*"))  # ... the next build removed, and its own too
     assert oct(site.stat().st_mode & 0o777) == "0o700"
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (its children, theirs, and so on)."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    """The command line of ``pid`` ("" once it is gone; a zombie has none either)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

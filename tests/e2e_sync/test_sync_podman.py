@@ -24,8 +24,7 @@ from blockc.sync import (
     sync_zone,
     sync_zones,
 )
-from blockc.sync.engine import agent_source
-from blockc.sync.session import Session
+from blockc.sync.session import Session, agent_source
 from blockc.types import Zone
 
 pytestmark = pytest.mark.containers
@@ -503,7 +502,7 @@ def test_killed_mid_transfer_then_resynced(env, direction):
         for name, data in files.items():
             write(env.host / "big" / name, data)
     else:
-        code = (
+        code = (  # noqa: UP031
             "import os\nb=os.urandom(1<<20)\nos.makedirs(%r, exist_ok=True)\nfor i in range(40):\n"
             " open(%r + '/part%%02d.bin' %% i, 'wb').write((b[i:]+b[:i])*5)\n"
         ) % (env.cpath + "/big", env.cpath + "/big")
@@ -586,8 +585,8 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
                 state="RUNNING",
                 workspace=str(ws),
             )
-            studio.artifact_dir.mkdir(parents=True)
-            (studio.artifact_dir / "studio.json").write_text(
+            Path(studio.artifact_dir).mkdir(parents=True)
+            (Path(studio.artifact_dir) / "studio.json").write_text(
                 json.dumps(
                     {
                         "image": {"uid": 1000, "gid": 1000},

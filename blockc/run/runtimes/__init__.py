@@ -5,13 +5,15 @@ A runtime subclasses :class:`Runtime`; :func:`get_runtime` is the explicit regis
 
 from __future__ import annotations
 
+import subprocess
+
 from ...errors import BlockcError
+from ...sync.transport import Transport
 from ..settings import Settings
 
 
 class Runtime:
-    """What a runtime does (a plain base class, not a typing.Protocol: typing costs ~3 ms
-    to import, and ``blockc sync`` needs a runtime before it starts its agent)."""
+    """What a runtime does."""
 
     name: str
 
@@ -27,7 +29,7 @@ class Runtime:
         """``running``, ``stopped`` (exists, not running) or ``missing``."""
         raise NotImplementedError
 
-    def exec_argv(
+    def exec(
         self,
         studio: str,
         argv: list[str],
@@ -36,12 +38,14 @@ class Runtime:
         workdir: str | None = None,
         interactive: bool = False,
         tty: bool = False,
-    ) -> list[str]:
-        """The command line that runs ``argv`` in the main container."""
+        capture: bool = False,
+    ) -> subprocess.CompletedProcess:
+        """Run ``argv`` in the main container (attached to this process's stdin, stdout and
+        stderr; or with its output captured as text)."""
         raise NotImplementedError
 
-    def logs_argv(self, studio: str) -> list[str]:
-        """The command line that prints the main container's own output."""
+    def transport(self, studio: str, user: int | str) -> Transport:
+        """How the sync reaches the studio's main container, as ``user``."""
         raise NotImplementedError
 
 

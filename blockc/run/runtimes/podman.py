@@ -3,15 +3,20 @@
 Pod and container names follow podman's kube play convention for a Deployment named
 ``studio-<name>``: pod ``studio-<name>-pod-0``, main container ``studio-<name>-pod-0-studio``
 (podman 4.3).
+
+``blockc sync`` builds this runtime for its transport and, unless the sync fails, runs no
+podman command through it: ``sh`` and ``yaml`` are imported where commands run, not at the
+top (tests/test_imports.py).
 """
 
 from __future__ import annotations
 
-import functools
+import subprocess
 
 from ...errors import BlockcError
 from ...names import CONTAINER
-from ..settings import Settings
+from ...sync.transport import PodmanTransport
+from ..settings import Settings, container_env
 from . import Runtime
 
 
@@ -21,12 +26,6 @@ class PodmanRuntime(Runtime):
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    @functools.cached_property
-    def podman(self):
-        from ..build import tool  # here: the sync path needs the runtime, not the builder
-
-        return tool("podman", settings=self.settings)
-
     @staticmethod
     def pod(studio: str) -> str:
         return f"studio-{studio}-pod-0"
@@ -34,11 +33,24 @@ class PodmanRuntime(Runtime):
     def container(self, studio: str) -> str:
         return f"{self.pod(studio)}-{CONTAINER}"
 
+    def env(self) -> dict:
+        return container_env(self.settings)
+
+    def _podman(self, *args: str) -> str:
+        """Run podman; its output, or :class:`_Failed` with its error output."""
+        import sh
+
+        from ..containers import tool
+
+        try:
+            return str(tool("podman", self.settings)(*args))
+        except sh.ErrorReturnCode as exc:
+            raise _Failed(exc.stderr.decode(errors="replace").strip()) from None
+
     def deploy(self, studio: str, manifests: list[dict]) -> None:
         import tempfile
 
-        import sh
-        import yaml  # here: the sync path imports this module and never needs yaml
+        import yaml
 
         # podman runs the Deployment; the Service has no meaning on one host
         objs = [m for m in manifests if m["kind"] == "Deployment"]
@@ -47,41 +59,45 @@ class PodmanRuntime(Runtime):
             f.flush()
             for first_try in (True, False):
                 try:
-                    self.podman("kube", "play", f.name)
+                    self._podman("kube", "play", f.name)
                     return
-                except sh.ErrorReturnCode as exc:
-                    err = exc.stderr.decode(errors="replace").strip()
+                except _Failed as exc:
                     self.remove(studio)
                     # a pod of this studio is there (a redeploy, or one left behind): it was
                     # removed just now, play again; trying first saves a podman call per start
-                    if not (first_try and "already exists" in err):
+                    if not (first_try and "already exists" in str(exc)):
                         raise BlockcError(
-                            f"podman kube play failed for studio '{studio}': {err}"
+                            f"podman kube play failed for studio '{studio}': {exc}"
                         ) from None
 
     def remove(self, studio: str) -> None:
-        import sh
-
         try:
-            self.podman("pod", "rm", "--force", "--time", "3", "--ignore", self.pod(studio))
-        except sh.ErrorReturnCode as exc:
-            err = exc.stderr.decode(errors="replace").strip()
+            self._podman("pod", "rm", "--force", "--time", "3", "--ignore", self.pod(studio))
+        except _Failed as exc:
             raise BlockcError(
-                f"podman could not remove the pod of studio '{studio}': {err}"
+                f"podman could not remove the pod of studio '{studio}': {exc}"
             ) from None
 
     def state(self, studio: str) -> str:
-        import sh
-
         try:
-            out = self.podman(
+            out = self._podman(
                 "container", "inspect", "--format", "{{.State.Status}}", self.container(studio)
             )
-        except sh.ErrorReturnCode:
+        except _Failed:
             return "missing"
-        return "running" if str(out).strip() == "running" else "stopped"
+        return "running" if out.strip() == "running" else "stopped"
 
-    def exec_argv(self, studio, argv, *, user, workdir=None, interactive=False, tty=False):
+    def exec(
+        self,
+        studio: str,
+        argv: list[str],
+        *,
+        user: str,
+        workdir: str | None = None,
+        interactive: bool = False,
+        tty: bool = False,
+        capture: bool = False,
+    ) -> subprocess.CompletedProcess:
         cmd = ["podman", "exec", "--user", user]
         if interactive:
             cmd.append("--interactive")
@@ -89,12 +105,23 @@ class PodmanRuntime(Runtime):
             cmd.append("--tty")
         if workdir:
             cmd += ["--workdir", workdir]
-        return cmd + [self.container(studio), *argv]
+        cmd += [self.container(studio), *argv]
+        try:
+            return subprocess.run(
+                cmd,
+                env=self.env(),
+                capture_output=capture,
+                text=capture or None,
+                errors="replace" if capture else None,
+            )
+        except FileNotFoundError:
+            raise BlockcError(
+                "podman is not installed (on Debian: apt-get install -y podman runc)"
+            ) from None
 
-    def logs_argv(self, studio):
-        return ["podman", "logs", self.container(studio)]
+    def transport(self, studio: str, user: int | str) -> PodmanTransport:
+        return PodmanTransport(self.container(studio), user=user, env=self.env())
 
-    def env(self) -> dict:
-        from ..settings import container_env
 
-        return container_env(self.settings)
+class _Failed(Exception):
+    """A podman command failed (its error output is the message)."""

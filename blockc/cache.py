@@ -1,0 +1,88 @@
+"""The one cache of blockc: what a command computed that the next one can reuse, kept under
+``$BLOCKC_HOME/cache/<kind>/``. Two kinds use it today, each measured to pay at every
+command start: the plugin discovery (an entry-point scan, ``plugins.py``) and the compiled
+option schemas (``compiler/validate.py``).
+
+An entry is named by its key, and a key covers everything that determines the entry's content:
+the caller's inputs (and the versions of the libraries the content comes from), blockc's own
+code (every file of the package: an edited source file, in an editable install too, gives new
+keys) and the Python that runs it. So an entry is never stale, only unused; ``BLOCKC_NO_CACHE=1``
+turns the cache off (nothing read, nothing written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from functools import cache
+
+from .home import home_dir
+
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def enabled() -> bool:
+    return not os.environ.get("BLOCKC_NO_CACHE")
+
+
+@cache
+def code_identity() -> str:
+    """A digest of blockc's own code: the path, size and mtime of every file of the package,
+    and the Python version (the bytecode and marshal formats)."""
+    h = hashlib.sha256(sys.version.encode())
+    for path in sorted(_files(PACKAGE)):
+        st = os.stat(path)
+        h.update(f"\0{os.path.relpath(path, PACKAGE)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _files(directory: str):
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name != "__pycache__":
+                yield from _files(entry.path)
+        elif not entry.name.endswith((".pyc", ".pyo")):
+            yield entry.path
+
+
+def key(*parts: str) -> str:
+    """The key of an entry whose content is determined by ``parts`` and blockc's code."""
+    h = hashlib.sha256(code_identity().encode())
+    for part in parts:
+        h.update(b"\0" + part.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _path(kind: str, entry_key: str) -> str:
+    return os.path.join(home_dir(), "cache", kind, entry_key)
+
+
+def get(kind: str, entry_key: str) -> bytes | None:
+    """The entry, or None (absent, unreadable, or the cache is off)."""
+    if not enabled():
+        return None
+    try:
+        with open(_path(kind, entry_key), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def put(kind: str, entry_key: str, data: bytes) -> None:
+    """Store an entry (written to a temp file, then renamed: a reader never sees half of it).
+    A cache that cannot be written is no error: the next command computes it again."""
+    if not enabled():
+        return
+    path = _path(kind, entry_key)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

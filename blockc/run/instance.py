@@ -1,0 +1,68 @@
+"""One studio's objects: the artifact's manifests made into one studio's (its name, owner,
+labels, image and run-time env vars, SPEC §6)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ..names import CONTAINER, LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
+from ..types import env_id
+
+
+def base_path(studio: str, app_id: str) -> str:
+    return f"/studios/{studio}/{app_id}/"
+
+
+def instance_manifests(
+    manifests: list[dict],
+    studio_json: Mapping[str, Any],
+    *,
+    studio: str,
+    owner: str,
+    image: str,
+    host_ports: dict[str, int] | None = None,
+    namespace: str | None = None,
+) -> list[dict]:
+    """The artifact's manifests made into one studio's: names, labels, env, image.
+
+    ``host_ports`` (app id -> port) publishes app ports on 127.0.0.1 (podman runtime). Users
+    then reach each app directly, with no gateway in front: a ``strip`` app is served at ``/``
+    there, so its ``BLOCKC_BASE_PATH_<ID>`` is ``/`` (behind a gateway it is the app's prefix,
+    which the gateway strips).
+    """
+    out = copy.deepcopy(manifests)
+    name = f"studio-{studio}"
+    labels = {LABEL_STUDIO: studio, LABEL_OWNER: owner, LABEL_TEMPLATE: studio_json["name"]}
+    env = [{"name": "BLOCKC_STUDIO", "value": studio}, {"name": "BLOCKC_OWNER", "value": owner}]
+    env += [
+        {
+            "name": f"BLOCKC_BASE_PATH_{env_id(a['id'])}",
+            "value": "/" if host_ports and a["path"] == "strip" else base_path(studio, a["id"]),
+        }
+        for a in studio_json["apps"]
+    ]
+    for obj in out:
+        obj["metadata"]["name"] = name
+        obj["metadata"].setdefault("labels", {}).update(labels)
+        if namespace:
+            obj["metadata"]["namespace"] = namespace
+        if obj["kind"] == "Deployment":
+            spec = obj["spec"]
+            spec["selector"]["matchLabels"] = {LABEL_STUDIO: studio}
+            spec["template"]["metadata"].setdefault("labels", {}).update(labels)
+            container = next(
+                c for c in spec["template"]["spec"]["containers"] if c["name"] == CONTAINER
+            )
+            container["image"] = image
+            container["env"] = env + container.get("env", [])
+            by_port = {a["port"]: a["id"] for a in studio_json["apps"]}
+            for port in container.get("ports", []):
+                app_id = by_port.get(port["containerPort"])
+                if host_ports and app_id in host_ports:
+                    port["hostPort"] = host_ports[app_id]
+                    port["hostIP"] = "127.0.0.1"
+        elif obj["kind"] == "Service":
+            obj["spec"]["selector"] = {LABEL_STUDIO: studio}
+    return out
