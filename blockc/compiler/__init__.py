@@ -60,10 +60,9 @@ def compile(
 
 def find_templates(paths: list[str]) -> tuple[list[str], list[str]]:
     """The templates to check for ``blockc validate PATH...``: each file given, and under each
-    directory given every ``*.yaml``/``*.yml`` file (hidden directories left out) that is a
-    template: its top-level mapping has ``apiVersion: blockc/...`` or ``kind: StudioTemplate``
-    (or, when it does not load, it says so somewhere in its text). Returns (templates, the other
-    YAML files found under the directories)."""
+    directory given every ``*.yaml``/``*.yml`` file (hidden directories left out) that says it
+    is a template: ``blockc/`` (its apiVersion) or ``StudioTemplate`` (its kind) is in its text.
+    Returns (templates, the other YAML files found under the directories)."""
     templates: list[str] = []
     others: list[str] = []
     for given in paths:
@@ -75,24 +74,17 @@ def find_templates(paths: list[str]) -> tuple[list[str], list[str]]:
             for name in sorted(names):
                 if name.endswith((".yaml", ".yml")):
                     path = os.path.join(root, name)
-                    (templates if _is_template(path) else others).append(path)
+                    (templates if _says_template(path) else others).append(path)
     return templates, others
 
 
-def _is_template(path: str) -> bool:
-    doc, _ = load.load_file(path)
-    if doc is None:  # it does not load: a template if it says it is one
-        try:
-            with open(path, "rb") as f:
-                text = f.read(load.MAX_BYTES)
-        except OSError:
-            return True  # unreadable: reported as a problem of its own
-        return b"StudioTemplate" in text or b"blockc/" in text
-    data = doc.data if isinstance(doc.data, dict) else {}
-    api = data.get("apiVersion")
-    return data.get("kind") == "StudioTemplate" or (
-        isinstance(api, str) and api.startswith("blockc/")
-    )
+def _says_template(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            text = f.read(load.MAX_BYTES + 1)
+    except OSError:
+        return True  # unreadable: reported as a problem of its own
+    return b"blockc/" in text or b"StudioTemplate" in text
 
 
 def check(path: str | Path, *, registry: Registry | None = None, strict: bool = False) -> Artifact:

@@ -99,6 +99,8 @@ def load_text(text: str, file: str = "<template>") -> tuple[Document | None, lis
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if (exc.problem or "").startswith("found undefined alias"):
+            return None, [_located(file, "YAML aliases are not allowed in templates", mark)]
         message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
         return None, [_located(file, f"invalid YAML: {message}", mark)]
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
@@ -121,8 +123,9 @@ def load_text(text: str, file: str = "<template>") -> tuple[Document | None, lis
 def _anchor_or_alias(text: str) -> tuple[str, Any] | None:
     """The first anchor or alias in ``text`` (message, mark), if any: composing keeps an alias
     as a second reference to its node, which is no expansion bomb, but templates have no use
-    for either. Without a '&' or a '*' there is none, and nothing to parse twice."""
-    if "&" not in text and "*" not in text:
+    for either. Without a '&' there is no anchor (an alias without one fails to compose), and
+    nothing to parse twice."""
+    if "&" not in text:
         return None
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
