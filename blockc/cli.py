@@ -58,8 +58,13 @@ def command(*arguments, name: str | None = None):
     return register
 
 
-FORMAT = arg("--format", dest="fmt", choices=["text", "json"], default="text",
-             help="Output format (json for CI; default: text).")  # fmt: skip
+FORMAT = arg(
+    "--format",
+    dest="fmt",
+    choices=["text", "json"],
+    default="text",
+    help="Output format (json for CI; default: text).",
+)
 BASE_IMAGE = arg(
     "--base-image",
     metavar="REF",
@@ -121,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
             else:
                 names, kwargs = item
                 cp.add_argument(*names, **kwargs)
-    return p  # fmt: skip
+    return p
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,12 +174,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 @command(
-    arg("paths", metavar="PATH", nargs="+",
-        help="Template files, or directories: every *.yaml/*.yml template under them."),
-    arg("--strict", action="store_true",
-        help="Also check the manifests against the Kubernetes OpenAPI schemas."),
+    arg(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        help="Template files, or directories: every *.yaml/*.yml template under them.",
+    ),
+    arg(
+        "--strict",
+        action="store_true",
+        help="Also check the manifests against the Kubernetes OpenAPI schemas.",
+    ),
     FORMAT,
-)  # fmt: skip
+)
 def validate(obj, paths, strict, fmt):
     """Check templates: every error, each at file:line:col."""
     from .compiler import check, find_templates
@@ -274,8 +286,10 @@ def plugins(obj, fmt):
         }
         for name, e in registry.types.items()
     ]
-    broken = [{"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
-              for i, why in registry.broken]  # fmt: skip
+    broken = [
+        {"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
+        for i, why in registry.broken
+    ]
     if fmt == "json":
         echo(json.dumps({"block_types": rows, "broken": broken}, indent=2))
     else:
@@ -331,9 +345,12 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     BASE_IMAGE,
     arg("--no-cache", action="store_true", help="Rebuild every step, even if the image exists."),
     arg("--push", action="store_true", help="Push the image to the site's registry."),
-    arg("--pull", choices=["always", "missing", "never", "newer"],
-        help="Base image pull policy (default: the site's, else missing)."),
-)  # fmt: skip
+    arg(
+        "--pull",
+        choices=["always", "missing", "never", "newer"],
+        help="Base image pull policy (default: the site's, else missing).",
+    ),
+)
 def build(obj, template, base_image, no_cache, push, pull):
     """Build the image of TEMPLATE (skipped when its hash is built); print the image ref."""
     from .compiler import compile
@@ -364,17 +381,29 @@ def _print_urls(apps) -> None:
 
 @command(
     TEMPLATE,
-    arg("--studio", dest="name", metavar="NAME", required=True,
-        help="Studio name (DNS-1123 label)."),
+    arg(
+        "--studio", dest="name", metavar="NAME", required=True, help="Studio name (DNS-1123 label)."
+    ),
     arg("--owner", help="The studio's owner (default: $USER)."),
-    arg("--workspace", metavar="DIR",
-        help="Host directory that sync zones are relative to (default: current dir)."),
-    arg("--runtime", choices=["podman", "kubernetes"],
-        help="Where the studio runs (default: the site's runtime, podman)."),
-    arg("--timeout", type=float, default=300.0, metavar="SECONDS",
-        help="Seconds to wait for every app to be healthy (default: %(default)s)."),
+    arg(
+        "--workspace",
+        metavar="DIR",
+        help="Host directory that sync zones are relative to (default: current dir).",
+    ),
+    arg(
+        "--runtime",
+        choices=["podman", "kubernetes"],
+        help="Where the studio runs (default: the site's runtime, podman).",
+    ),
+    arg(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="Seconds to wait for every app to be healthy (default: %(default)s).",
+    ),
     BASE_IMAGE,
-)  # fmt: skip
+)
 def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
     from .run import lifecycle
@@ -414,11 +443,25 @@ def status(obj, name, fmt):
     rows = [state.require(name)] if name else state.all_studios()
     out = [lifecycle.status(s, settings) for s in rows]
     if fmt == "json":
-        echo(json.dumps([{
-            "name": s.name, "state": s.state, "owner": s.owner, "template": s.template,
-            "image": s.image, "runtime": s.runtime, "message": s.message,
-            "workspace": s.workspace, "apps": [a.to_json() for a in apps],
-        } for s, apps in out], indent=2))  # fmt: skip
+        echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "state": s.state,
+                        "owner": s.owner,
+                        "template": s.template,
+                        "image": s.image,
+                        "runtime": s.runtime,
+                        "message": s.message,
+                        "workspace": s.workspace,
+                        "apps": [a.to_json() for a in apps],
+                    }
+                    for s, apps in out
+                ],
+                indent=2,
+            )
+        )
         return
     if not out:
         echo("no studios")
@@ -443,10 +486,14 @@ def logs(obj, name, app, lines):
 
 @command(
     NAME,
-    arg("argv", metavar="CMD", nargs=argparse.REMAINDER,
-        help="The command and its arguments (after --)."),
+    arg(
+        "argv",
+        metavar="CMD",
+        nargs=argparse.REMAINDER,
+        help="The command and its arguments (after --).",
+    ),
     name="exec",
-)  # fmt: skip
+)
 def exec_(obj, name, argv):
     """Run a command in the studio's main container, as the studio user."""
     from .run import lifecycle
@@ -470,8 +517,9 @@ def stop(obj, name):
     echo(f"studio {name}: {result}")
 
 
-@command(NAME, arg("--force", action="store_true",
-                   help="Remove even if unsynced changes would be lost."))  # fmt: skip
+@command(
+    NAME, arg("--force", action="store_true", help="Remove even if unsynced changes would be lost.")
+)
 def rm(obj, name, force):
     """Remove the studio (refuses if unsynced changes would be lost, unless --force)."""
     from .run import lifecycle
@@ -485,16 +533,20 @@ def _one_direction(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--push", dest="direction", action="store_const", const="push", help="Only host -> studio."
     )
-    group.add_argument("--pull", dest="direction", action="store_const", const="pull",
-                       help="Only studio -> host.")  # fmt: skip
+    group.add_argument(
+        "--pull", dest="direction", action="store_const", const="pull", help="Only studio -> host."
+    )
 
 
 @command(
     NAME,
     _one_direction,
-    arg("--allow-mass-delete", action="store_true",
-        help="Apply deletions even when they remove most of a zone."),
-)  # fmt: skip
+    arg(
+        "--allow-mass-delete",
+        action="store_true",
+        help="Apply deletions even when they remove most of a zone.",
+    ),
+)
 def sync(obj, name, direction, allow_mass_delete):
     """Sync the studio's zones both ways (or one way)."""
     from .run import state

@@ -85,8 +85,11 @@ def _installed() -> str:
         parts.append(entry)
         try:
             with os.scandir(entry or ".") as it:
-                parts += sorted(f"{e.name}\0{e.stat().st_mtime_ns}" for e in it
-                                if e.name.endswith((".dist-info", ".egg-info")))  # fmt: skip
+                parts += sorted(
+                    f"{e.name}\0{e.stat().st_mtime_ns}"
+                    for e in it
+                    if e.name.endswith((".dist-info", ".egg-info"))
+                )
         except OSError:  # missing, or a file (a zip archive)
             pass
     return "\n".join(parts)

@@ -138,8 +138,10 @@ def write_template(
     path = directory / filename
     if isinstance(content, Mapping):
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        path.write_text(yaml.dump(dict(content), Dumper=dumper, sort_keys=False,
-                                  allow_unicode=True), encoding="utf-8")  # fmt: skip
+        path.write_text(
+            yaml.dump(dict(content), Dumper=dumper, sort_keys=False, allow_unicode=True),
+            encoding="utf-8",
+        )
     else:
         path.write_bytes(content.encode() if isinstance(content, str) else content)
     return path

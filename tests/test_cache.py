@@ -17,17 +17,31 @@ from blockc.testing import template, write_template
 def _copy_of_blockc(tmp_path: Path) -> Path:
     """blockc's package copied, as an editable install's source tree would be edited."""
     src = tmp_path / "src"
-    shutil.copytree(Path(blockc.__file__).parent, src / "blockc",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        Path(blockc.__file__).parent, src / "blockc", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return src
 
 
 def _compile(src: Path, home: Path, template_path: Path, out: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(src), "BLOCKC_HOME": str(home)}
     env.pop("BLOCKC_NO_CACHE", None)
-    proc = subprocess.run([sys.executable, "-m", "blockc", "--no-plugins", "compile",
-                           str(template_path), "-o", str(out)], env=env, capture_output=True,
-                          text=True, cwd=src)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "blockc",
+            "--no-plugins",
+            "compile",
+            str(template_path),
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=src,
+    )
     assert proc.returncode == 0, proc.stderr
     return (out / "Containerfile").read_text()
 
@@ -35,10 +49,13 @@ def _compile(src: Path, home: Path, template_path: Path, out: Path) -> str:
 def test_an_edited_quoting_function_gives_fresh_output(tmp_path):
     src = _copy_of_blockc(tmp_path)
     home = tmp_path / "home"
-    t = write_template(tmp_path / "t", template(
-        {"type": "system-packages", "with": {"apt": ["git"]}},
-        {"type": "python-packages", "with": {"packages": ["numpy>=1.26"]}},
-    ))  # fmt: skip
+    t = write_template(
+        tmp_path / "t",
+        template(
+            {"type": "system-packages", "with": {"apt": ["git"]}},
+            {"type": "python-packages", "with": {"packages": ["numpy>=1.26"]}},
+        ),
+    )
     before = _compile(src, home, t, tmp_path / "out1")
     assert "'numpy>=1.26'" in before
     entries = set((home / "cache").rglob("*"))
@@ -48,8 +65,9 @@ def test_an_edited_quoting_function_gives_fresh_output(tmp_path):
     quoting = src / "blockc" / "compiler" / "containerfile.py"
     text = quoting.read_text()
     assert "    return shlex.quote(value)\n" in text
-    quoting.write_text(text.replace("    return shlex.quote(value)\n",
-                                    "    return '\"' + value + '\"'\n"))  # fmt: skip
+    quoting.write_text(
+        text.replace("    return shlex.quote(value)\n", "    return '\"' + value + '\"'\n")
+    )
     after = _compile(src, home, t, tmp_path / "out3")
     assert '"numpy>=1.26"' in after and "'numpy>=1.26'" not in after
     assert set((home / "cache").rglob("*")) > entries  # new keys: the old entries go unused

@@ -22,8 +22,16 @@ import textwrap
 from compiler_support import EXAMPLES
 
 # libraries only the compiler, the plugins or the builder need
-COMPILER = {"blockc.compiler", "blockc.plugins", "pluggy", "yaml", "jinja2", "jsonschema",
-            "fastjsonschema", "importlib.metadata"}  # fmt: skip
+COMPILER = {
+    "blockc.compiler",
+    "blockc.plugins",
+    "pluggy",
+    "yaml",
+    "jinja2",
+    "jsonschema",
+    "fastjsonschema",
+    "importlib.metadata",
+}
 
 PROBE = """
 import atexit, json, subprocess, sys
@@ -46,8 +54,13 @@ def loaded(tmp_path, *argv, home, setup="", code=0) -> dict[str, set[str]]:
     out = tmp_path / "modules.json"
     env = {**os.environ, "BLOCKC_HOME": str(home)}
     env.pop("BLOCKC_NO_CACHE", None)
-    proc = subprocess.run([sys.executable, "-c", PROBE % setup, str(out), *map(str, argv)],
-                          env=env, capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE % setup, str(out), *map(str, argv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == code, proc.stdout + proc.stderr
     return {k: set(v) for k, v in json.loads(out.read_text()).items()}
 

@@ -85,8 +85,11 @@ def test_the_table_covers_every_row_of_the_docs():
     doc = (Path(__file__).parent.parent / "docs" / "sync.md").read_text()
     rows = re.findall(r"^\| (unchanged|added / modified|deleted)\s+\|", doc, re.M)
     assert rows == ["unchanged", "added / modified", "deleted"]
-    names = {"unchanged": {"unchanged"}, "added / modified": {"modified", "rewritten"},
-             "deleted": {"deleted"}}  # fmt: skip
+    names = {
+        "unchanged": {"unchanged"},
+        "added / modified": {"modified", "rewritten"},
+        "deleted": {"deleted"},
+    }
     covered = {(h, s) for h, s, _ in TABLE}
     for row in rows:
         for column in rows:
@@ -98,16 +101,46 @@ def test_the_table_covers_every_row_of_the_docs():
     [
         (Seen("f", 3, 1, 0o644), None, Push("added")),
         (None, Seen("f", 3, 1, 0o644), Pull("added")),
-        (Seen("d", 0, 1, 0o755), Seen("d", 0, 2, 0o700), Record(entry("d", None, Seen("d", 0, 1, 0o755), Seen("d", 0, 2, 0o700)))),
-        (Seen("f", 3, 1, 0o644, NEW), Seen("f", 3, 2, 0o644, NEW), Record(entry("f", NEW, Seen("f", 3, 1, 0o644, NEW), Seen("f", 3, 2, 0o644, NEW)))),
-        (Seen("f", 3, 1, 0o644, NEW), Seen("f", 3, 2, 0o644, OTHER), Conflict(KEEP_HOST, keep_copy=True)),
-        (Seen("f", 3, 1, 0o644), Seen("f", 4, 2, 0o644, OTHER), Conflict(KEEP_HOST, keep_copy=True)),
-        (Seen("f", 3, 1, 0o644), Seen("d", 0, 2, 0o755), Conflict("changed on both sides (host: a file, studio: a directory); nothing was changed")),
+        (
+            Seen("d", 0, 1, 0o755),
+            Seen("d", 0, 2, 0o700),
+            Record(entry("d", None, Seen("d", 0, 1, 0o755), Seen("d", 0, 2, 0o700))),
+        ),
+        (
+            Seen("f", 3, 1, 0o644, NEW),
+            Seen("f", 3, 2, 0o644, NEW),
+            Record(entry("f", NEW, Seen("f", 3, 1, 0o644, NEW), Seen("f", 3, 2, 0o644, NEW))),
+        ),
+        (
+            Seen("f", 3, 1, 0o644, NEW),
+            Seen("f", 3, 2, 0o644, OTHER),
+            Conflict(KEEP_HOST, keep_copy=True),
+        ),
+        (
+            Seen("f", 3, 1, 0o644),
+            Seen("f", 4, 2, 0o644, OTHER),
+            Conflict(KEEP_HOST, keep_copy=True),
+        ),
+        (
+            Seen("f", 3, 1, 0o644),
+            Seen("d", 0, 2, 0o755),
+            Conflict(
+                "changed on both sides (host: a file, studio: a directory); nothing was changed"
+            ),
+        ),
         (None, None, NOTHING),
     ],
-    ids=["host-only", "studio-only", "two-dirs", "same-content", "other-content",
-         "other-sizes", "file-and-dir", "neither"],
-)  # fmt: skip
+    ids=[
+        "host-only",
+        "studio-only",
+        "two-dirs",
+        "same-content",
+        "other-content",
+        "other-sizes",
+        "file-and-dir",
+        "neither",
+    ],
+)
 def test_paths_new_on_both_sides(host, studio, expected):
     assert decide(None, host, studio, **ALL) == expected
 
@@ -120,13 +153,28 @@ def test_paths_new_on_both_sides(host, studio, expected):
         ({"may_pull": False}, "unchanged", "modified", Pending("pull", "modified")),
         ({"may_pull": False}, "unchanged", "deleted", Pending("pull", "deleted")),
         # a version that would be lost is kept while the zone lets studio files out at all
-        ({"may_pull": False}, "deleted", "modified", Conflict(STUDIO_KEPT, then=Pull("added"), forget=True)),
+        (
+            {"may_pull": False},
+            "deleted",
+            "modified",
+            Conflict(STUDIO_KEPT, then=Pull("added"), forget=True),
+        ),
         ({"may_pull": False}, "rewritten", "modified", Conflict(KEEP_HOST, keep_copy=True)),
-        ({"may_pull": False, "may_keep": False}, "deleted", "modified", Conflict(STUDIO_KEPT, forget=True)),
-        ({"may_pull": False, "may_keep": False}, "rewritten", "modified", Conflict("changed on both sides (host: a file, studio: a file); nothing was changed")),
+        (
+            {"may_pull": False, "may_keep": False},
+            "deleted",
+            "modified",
+            Conflict(STUDIO_KEPT, forget=True),
+        ),
+        (
+            {"may_pull": False, "may_keep": False},
+            "rewritten",
+            "modified",
+            Conflict("changed on both sides (host: a file, studio: a file); nothing was changed"),
+        ),
         ({"may_push": False}, "modified", "deleted", Conflict(HOST_KEPT, forget=True)),
     ],
-)  # fmt: skip
+)
 def test_what_the_mode_and_the_zone_direction_allow(flags, host, studio, expected):
     assert decide(BASE, HOST[host], STUDIO[studio], **{**ALL, **flags}) == expected
 

@@ -288,19 +288,22 @@ def _put(root, files, expect=None):
     return wire.recv(out)["results"]
 
 
-@pytest.mark.parametrize("renameat2", ["libc", "absent", "refused"])
-def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, renameat2):
-    """A put of many files writes the small ones from writer threads (and new ones with
-    renameat2 when there is one): same results as one by one, every check kept."""
-    import errno
+@pytest.mark.parametrize("new_files", ["unnamed", "temp-name"])
+def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, new_files):
+    """A put of many files writes the small ones from writer threads, and new ones as unnamed
+    files linked in when complete (O_TMPFILE) or with a temp name where that is not there: the
+    same results as one by one, every check kept."""
+    created = []
+    if new_files == "temp-name":
+        monkeypatch.setattr(wire, "_LINK_FD", "")  # no O_TMPFILE (or no /proc) here
+    real_open = os.open
 
-    if renameat2 == "absent":
-        monkeypatch.setattr(wire, "_renameat2", False)  # the stat + rename fallback
-    elif renameat2 == "refused":  # e.g. a seccomp profile without it: EPERM, then never again
-        calls = []
-        monkeypatch.setattr(
-            wire, "_renameat2", (lambda *a: calls.append(a) or -1, lambda: errno.EPERM)
-        )
+    def spy(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            created.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(wire.os, "open", spy)
     root = tmp_path / "zone"
     (root / "d").mkdir(parents=True)
     (root / "d" / "exists.txt").write_text("already here")  # appeared since the scan
@@ -325,9 +328,9 @@ def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, renameat2)
         expect={"old.txt": ["f", st_old.st_size, st_old.st_mtime_ns], "moved.txt": ["f", 3, 1]},
     )
     assert set(res) == set(files)
-    assert bool(wire._renameat2) == (renameat2 == "libc")
-    if renameat2 == "refused":
-        assert 1 <= len(calls) <= 4  # one per thread (3 writers, the main one) at most
+    temp_named = [name for name in created if str(name).startswith(wire.TMP_PREFIX)]
+    # a temp name: for the files that replace others, and for all where O_TMPFILE is not there
+    assert len(temp_named) == (2 if new_files == "unnamed" else len(files))
     for rel in ("d/exists.txt", "moved.txt"):
         assert res[rel][0] == "err" and res[rel][2] is True, res[rel]  # Changed: "next time"
     assert (root / "d" / "exists.txt").read_text() == "already here"

@@ -82,13 +82,23 @@ def manifests_yaml(manifests) -> bytes:
 
 def _blockc_files(plan: Plan) -> dict[str, tuple[bytes, int]]:
     zone_paths = [z.container for z, _ in plan.zones]
-    apps = {"apps": [{
-        "id": a.id, "port": a.port, "command": list(a.command) if a.command else None,
-        "env": dict(sorted(a.env.items())), "health": a.health,
-        "health_redirect_ok": a.health_redirect_ok, "path": a.path,
-        "requires": list(a.requires), "workdir": a.workdir,
-        "wait_for_sync": waits_for_sync(a, zone_paths),
-    } for a, _ in plan.apps]}  # fmt: skip
+    apps = {
+        "apps": [
+            {
+                "id": a.id,
+                "port": a.port,
+                "command": list(a.command) if a.command else None,
+                "env": dict(sorted(a.env.items())),
+                "health": a.health,
+                "health_redirect_ok": a.health_redirect_ok,
+                "path": a.path,
+                "requires": list(a.requires),
+                "workdir": a.workdir,
+                "wait_for_sync": waits_for_sync(a, zone_paths),
+            }
+            for a, _ in plan.apps
+        ]
+    }
     launched = [a.id for a, _ in plan.apps if a.command is not None]
     return {
         "blockc/studio-setup.sh": ((IN_STUDIO / "studio-setup.sh").read_bytes(), 0o755),
@@ -123,7 +133,8 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix:///tmp/blockc-supervisor.sock
 """
-    programs = [f"""
+    programs = [
+        f"""
 [program:{app}]
 command={" ".join(LAUNCHER)} run {app}
 autostart=true
@@ -136,12 +147,16 @@ redirect_stderr=true
 stdout_logfile=/var/log/blockc/{app}.log
 stdout_logfile_maxbytes=10MB
 stdout_logfile_backups=1
-""" for app in apps] or ["""
+"""
+        for app in apps
+    ] or [
+        """
 [program:idle]
 command=/bin/sleep infinity
 autorestart=true
 stdout_logfile=/var/log/blockc/idle.log
-"""]  # fmt: skip
+"""
+    ]
     return (head + "".join(programs) + "\n").encode()
 
 
@@ -159,16 +174,43 @@ def _studio_json(plan: Plan, lines: tuple[Line, ...], context_owners: dict[str, 
         "name": template.name,
         "description": template.description,
         "labels": dict(template.labels),
-        "image": {"base": image.base, "user": image.user, "uid": image.uid, "gid": image.gid,
-                  "workdir": image.workdir, "python": image.python},
-        "blocks": [{"id": b.id, "type": b.type, "plugin": b.entry.plugin.name}
-                   for b in template.blocks],
-        "apps": [{"id": a.id, "type": b.type, "block": b.id, "port": a.port, "path": a.path,
-                  "health": a.health, "health_redirect_ok": a.health_redirect_ok,
-                  "websocket": a.websocket, "label": a.label or a.id,
-                  "launched": a.command is not None} for a, b in plan.apps],
-        "zones": [{"name": z.name, "block": b.id, "host": z.host, "container": z.container,
-                   "direction": z.direction, "exclude": list(z.exclude)} for z, b in plan.zones],
+        "image": {
+            "base": image.base,
+            "user": image.user,
+            "uid": image.uid,
+            "gid": image.gid,
+            "workdir": image.workdir,
+            "python": image.python,
+        },
+        "blocks": [
+            {"id": b.id, "type": b.type, "plugin": b.entry.plugin.name} for b in template.blocks
+        ],
+        "apps": [
+            {
+                "id": a.id,
+                "type": b.type,
+                "block": b.id,
+                "port": a.port,
+                "path": a.path,
+                "health": a.health,
+                "health_redirect_ok": a.health_redirect_ok,
+                "websocket": a.websocket,
+                "label": a.label or a.id,
+                "launched": a.command is not None,
+            }
+            for a, b in plan.apps
+        ],
+        "zones": [
+            {
+                "name": z.name,
+                "block": b.id,
+                "host": z.host,
+                "container": z.container,
+                "direction": z.direction,
+                "exclude": list(z.exclude),
+            }
+            for z, b in plan.zones
+        ],
         "env": {k: v for k, (v, _) in sorted(plan.env.items())},
         "provenance": {
             "Containerfile": _line_ranges(lines),
@@ -178,7 +220,7 @@ def _studio_json(plan: Plan, lines: tuple[Line, ...], context_owners: dict[str, 
         },
         "plugins": dict(sorted(plugins.items())),
         "blockc": __version__,
-    }  # fmt: skip
+    }
 
 
 def _line_ranges(lines: tuple[Line, ...]) -> list[dict]:

@@ -205,13 +205,15 @@ def locate(doc: Document, prefix: tuple, errors: list[SchemaError], **who) -> li
 
 
 # keywords that mean the same in draft-07 (fastjsonschema) and 2020-12
+# fmt: off
 _FAST_KEYWORDS = {
     "$schema", "$id", "title", "description", "default", "examples", "type", "enum", "const",
     "properties", "additionalProperties", "required", "propertyNames", "maxProperties",
     "minProperties", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
     "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "not", "anyOf", "oneOf", "allOf", "x-kind", "x-message",
-}  # fmt: skip
+}
+# fmt: on
 _fast: dict[int, tuple[Mapping, Callable | None]] = {}  # id(schema) -> (schema, check)
 _reference: dict[int, tuple[Mapping, Any]] = {}
 
@@ -276,16 +278,27 @@ def _reference_validator(schema: Mapping):
     return hit[1]
 
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string",
-               "integer": "an integer", "number": "a number", "boolean": "true or false",
-               "null": "null"}  # fmt: skip
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
-    for cls, name in ((int, "integer"), (float, "number"), (str, "string"), (list, "list"),
-                      (dict, "mapping")):  # fmt: skip
+    for cls, name in (
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "list"),
+        (dict, "mapping"),
+    ):
         if isinstance(value, cls):
             return name
     return "null"

@@ -492,13 +492,24 @@ def _tmp_name():
 
 def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=None, hash=True):
     """:meth:`Zone.write` in the directory ``dfd`` (``name``: a plain name; ``rel``: the path
-    for messages). Thread-safe: touches no shared state but ``dfd``, which it does not close."""
+    for messages). Thread-safe: touches no shared state but ``dfd``, which it does not close.
+
+    A new file (``expect`` None) is written to an unnamed file (O_TMPFILE) and linked in under
+    its name once complete: the link fails if the name appeared meanwhile, and it is one
+    directory operation where a temp file and a rename are two (a file's creation is the slow
+    part of a big push on a container's overlay file system). Where O_TMPFILE is not there, and
+    for a file that replaces another, a temp file renamed into place."""
     mode &= MODE_MASK
-    tmp = _tmp_name()
-    # created with its final mode: no chmod unless a umask or default ACL interferes
-    fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd
-    )
+    fd, tmp = None, None
+    if expect is None and _LINK_FD:
+        try:  # created with its final mode: no chmod unless a umask or default ACL interferes
+            fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=dfd)
+        except OSError:  # not on this file system: a temp file, then
+            fd = None
+    if fd is None:
+        tmp = _tmp_name()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, mode, dir_fd=dfd)
     h = new_sha256() if hash else None
     try:
         try:
@@ -520,64 +531,30 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
             if st.st_mode & 0o7777 != mode:
                 os.fchmod(fd, mode)
                 st = os.fstat(fd)
+            if tmp is None:  # "must not exist": the link checks
+                try:
+                    os.link(_LINK_FD % fd, name, dst_dir_fd=dfd, follow_symlinks=True)
+                except FileExistsError:
+                    raise Changed("%s appeared since the scan" % rel) from None
         finally:
             os.close(fd)
-        renameat2 = _renameat2  # once: another writer thread may turn it off meanwhile
-        if expect is None and renameat2:
-            _rename_noreplace(renameat2, rel, tmp, name, dfd)  # "must not exist": the rename checks
-        else:
+        if tmp is not None:
             if expect is not False:
                 _check_expect(rel, name, dfd, expect)
             os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dfd)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
         raise
     return st, h.hexdigest() if h is not None else None
 
 
-_renameat2 = None  # renameat2(2) through ctypes once load_renameat2() found it; else None
-
-
-def load_renameat2():
-    """Make write_at use renameat2(RENAME_NOREPLACE) for new files: one syscall instead of a
-    stat and a rename (and no window between them). Optional: without ctypes or without the
-    call (old libc), writes keep the stat + rename."""
-    global _renameat2
-    if _renameat2 is None:
-        try:
-            import ctypes
-
-            fn = ctypes.CDLL(None, use_errno=True).renameat2
-            fn.argtypes = [
-                ctypes.c_int,
-                ctypes.c_char_p,
-                ctypes.c_int,
-                ctypes.c_char_p,
-                ctypes.c_uint,
-            ]
-            fn.restype = ctypes.c_int
-            _renameat2 = (fn, ctypes.get_errno)
-        except (ImportError, OSError, AttributeError):
-            _renameat2 = False
-    return bool(_renameat2)
-
-
-def _rename_noreplace(renameat2, rel, tmp, name, dfd):
-    global _renameat2
-    fn, get_errno = renameat2
-    if fn(dfd, os.fsencode(tmp), dfd, os.fsencode(name), 1) == 0:  # 1: RENAME_NOREPLACE
-        return
-    err = get_errno()
-    if err == errno.EEXIST:
-        raise Changed("%s appeared since the scan" % rel)
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
-        _renameat2 = False  # not here (file system, kernel, seccomp): check + rename from now on
-    # any other failure: the plain way says what is wrong
-    _check_expect(rel, name, dfd, None)
-    os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+# how an unnamed file (O_TMPFILE) gets its name: linkat() through /proc, which needs no
+# privilege (AT_EMPTY_PATH does); without O_TMPFILE or /proc, new files take a temp name
+_LINK_FD = "/proc/self/fd/%d" if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd") else ""
 
 
 class _Bytes:
@@ -1015,7 +992,6 @@ class Agent:
         pool = None
         if len(files) >= PUT_THREADS_MIN:
             pool = Writers()
-            load_renameat2()
         seen = set()
         try:
             for m in tar_members(reader):

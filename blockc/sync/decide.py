@@ -150,8 +150,15 @@ NOTHING, FORGET = Nothing(), Forget()
 _WHAT = {"f": "a file", "d": "a directory"}
 
 
-def decide(base: Entry | None, host: Seen | None, studio: Seen | None, *, may_push: bool,
-           may_pull: bool, may_keep: bool) -> Decision:  # fmt: skip
+def decide(
+    base: Entry | None,
+    host: Seen | None,
+    studio: Seen | None,
+    *,
+    may_push: bool,
+    may_pull: bool,
+    may_keep: bool,
+) -> Decision:
     """What to do with one path (see the module's table)."""
     on_host = change(base, host, "host")
     if on_host == NEEDS_HASH:

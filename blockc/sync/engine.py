@@ -222,10 +222,21 @@ def _under(rel: str, unobserved: set[str]) -> bool:
 
 
 class _Sync:
-    def __init__(self, transport: Transport, studio: str, zone: ZoneSpec, workspace, mode: Mode,
-                 baseline: Baseline, allow_mass_delete: bool, progress: Progress | None,
-                 python: str, dry_run: bool, session: Session | None = None,
-                 done_file: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        transport: Transport,
+        studio: str,
+        zone: ZoneSpec,
+        workspace,
+        mode: Mode,
+        baseline: Baseline,
+        allow_mass_delete: bool,
+        progress: Progress | None,
+        python: str,
+        dry_run: bool,
+        session: Session | None = None,
+        done_file: str | None = None,
+    ):
         if mode not in ("both", "push", "pull"):
             raise ValueError(f"mode must be both, push or pull: {mode!r}")
         self.transport = transport
@@ -281,8 +292,10 @@ class _Sync:
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        if len(self._ups) + len(self._dels) >= 1000 or \
-                time.monotonic() - self._last_flush > RECORD_EVERY:  # fmt: skip
+        if (
+            len(self._ups) + len(self._dels) >= 1000
+            or time.monotonic() - self._last_flush > RECORD_EVERY
+        ):
             self._flush()
 
     def _flush(self) -> None:
@@ -413,11 +426,19 @@ class _Sync:
         # be starting) while this thread walks the host side
         def send_requests():
             try:
-                wire.send(s.out, {"op": "hello", "root": self.spec.container,
-                                  "create": self.may_push and not self.dry_run,
-                                  "mark": not self.dry_run})  # fmt: skip
-                wire.send(s.out, {"op": "scan", "prune": self.excludes.agent_patterns(),
-                                  "zone_id": expected})  # fmt: skip
+                wire.send(
+                    s.out,
+                    {
+                        "op": "hello",
+                        "root": self.spec.container,
+                        "create": self.may_push and not self.dry_run,
+                        "mark": not self.dry_run,
+                    },
+                )
+                wire.send(
+                    s.out,
+                    {"op": "scan", "prune": self.excludes.agent_patterns(), "zone_id": expected},
+                )
                 w = ChunkWriter(s.out)
                 w.write(wire.dumps(_agent_base(base)).encode("ascii"))
                 w.close()
@@ -478,8 +499,12 @@ class _Sync:
                 else:
                     rel = self._rel(tag)
                     t, size, mtime, mode, h = item[1:6]
-                    if t not in ("f", "d", "l", "o") or type(size) is not int or \
-                            type(mtime) is not int or type(mode) is not int:  # fmt: skip
+                    if (
+                        t not in ("f", "d", "l", "o")
+                        or type(size) is not int
+                        or type(mtime) is not int
+                        or type(mode) is not int
+                    ):
                         raise ProtocolError(f"bad entry for {rel!r}")
                     if h is not None and not (isinstance(h, str) and _HEX64.fullmatch(h)):
                         raise ProtocolError(f"bad hash for {rel!r}")
@@ -509,8 +534,9 @@ class _Sync:
         return rel
 
     # ---------------------------------------------------------------- decide
-    def _decide(self, base, host, h_unobserved, h_changed, h_met, studio, c_deleted,
-                c_unobserved) -> Plan:  # fmt: skip
+    def _decide(
+        self, base, host, h_unobserved, h_changed, h_met, studio, c_deleted, c_unobserved
+    ) -> Plan:
         """The plan: a decision for every path that may need one (``rules.decide``), and the
         operations each decision takes, in the order of the paths.
 
@@ -569,13 +595,21 @@ class _Sync:
             self._plan(plan, rel, b, ho, co, decision)
         return plan
 
-    def _settle(self, rel: str, b: Entry | None, ho: Seen | None, co: Seen | None,
-                decided: list, waiting: list | None) -> None:  # fmt: skip
+    def _settle(
+        self,
+        rel: str,
+        b: Entry | None,
+        ho: Seen | None,
+        co: Seen | None,
+        decided: list,
+        waiting: list | None,
+    ) -> None:
         """Decide ``rel``. A host hash the decision needs is read now; a studio hash is asked
         of the agent together with the others (``waiting``: None once asked)."""
         while True:
-            d = rules.decide(b, ho, co, may_push=self.may_push, may_pull=self.may_pull,
-                             may_keep=self.may_keep)  # fmt: skip
+            d = rules.decide(
+                b, ho, co, may_push=self.may_push, may_pull=self.may_pull, may_keep=self.may_keep
+            )
             if type(d) is not rules.NeedHash:
                 if type(d) is not rules.Nothing:
                     decided.append((rel, b, ho, co, d))
@@ -594,8 +628,15 @@ class _Sync:
                 waiting.append((rel, b, ho, co))
                 return
 
-    def _plan(self, plan: Plan, rel: str, b: Entry | None, ho: Seen | None, co: Seen | None,
-              d: rules.Decision) -> None:  # fmt: skip
+    def _plan(
+        self,
+        plan: Plan,
+        rel: str,
+        b: Entry | None,
+        ho: Seen | None,
+        co: Seen | None,
+        d: rules.Decision,
+    ) -> None:
         """The operations a decision takes (a conflict is reported here)."""
         match d:
             case rules.Record(entry):
@@ -622,8 +663,9 @@ class _Sync:
                 elif isinstance(then, rules.Pull):  # the studio's restored on the host
                     self._plan_pull(plan, rel, None, co, _change(rel, "added", co, b))
 
-    def _plan_push(self, plan: Plan, rel: str, ho: Seen | None, co: Seen | None,
-                   change: Change) -> None:  # fmt: skip
+    def _plan_push(
+        self, plan: Plan, rel: str, ho: Seen | None, co: Seen | None, change: Change
+    ) -> None:
         """The studio's path becomes the host's (``ho``; None: deleted)."""
         now = _expect(co)
         if ho is None:
@@ -638,8 +680,9 @@ class _Sync:
                 now = None
             plan.puts.append(Put(rel, ho, now, change))
 
-    def _plan_pull(self, plan: Plan, rel: str, ho: Seen | None, co: Seen | None,
-                   change: Change) -> None:  # fmt: skip
+    def _plan_pull(
+        self, plan: Plan, rel: str, ho: Seen | None, co: Seen | None, change: Change
+    ) -> None:
         """The host's path becomes the studio's (``co``; None: deleted)."""
         now = _expect(ho)
         if co is None:
@@ -675,8 +718,12 @@ class _Sync:
             if rx.match(name):
                 candidate = f"{d}/{name}" if d else name
                 st = self._host.lstat(candidate)
-                if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == co.size and \
-                        self._host_hash(candidate) == co.hash:  # fmt: skip
+                if (
+                    st is not None
+                    and stat.S_ISREG(st.st_mode)
+                    and st.st_size == co.size
+                    and self._host_hash(candidate) == co.hash
+                ):
                     return candidate
         return None
 
@@ -694,8 +741,10 @@ class _Sync:
 
     def _check_mass(self, plan: Plan, base: dict[str, Entry]) -> None:
         total = sum(1 for e in base.values() if e.type == "f")
-        for side, deletes, where in (("studio", plan.studio_deletes, "in the studio"),
-                                     ("host", plan.host_deletes, "on the host")):  # fmt: skip
+        for side, deletes, where in (
+            ("studio", plan.studio_deletes, "in the studio"),
+            ("host", plan.host_deletes, "on the host"),
+        ):
             n = sum(1 for op in deletes if op.change is not None and op.change.type == "f")
             if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total and not self.allow_mass_delete:
                 if self.dry_run:
@@ -807,8 +856,9 @@ class _Sync:
         if type(r) is list and len(r) >= 2:
             if r[0] == "ok":
                 e = r[1]
-                if not ints or (type(e) is list and all(i < len(e) and type(e[i]) is int
-                                                        for i in ints)):  # fmt: skip
+                if not ints or (
+                    type(e) is list and all(i < len(e) and type(e[i]) is int for i in ints)
+                ):
                     return r
             elif r[0] == "err":
                 return ["err", str(r[1]), len(r) > 2 and r[2] is True]
@@ -846,8 +896,14 @@ class _Sync:
     def _put_batch(self, batch: list[Put], done: dict, nfiles: int, nbytes: int) -> None:
         rep = self.report
         s = self.session
-        s.send({"op": "put", "files": {op.path: [op.host.mode & MODE_MASK, op.host.mtime, op.expect]
-                                      for op in batch}})  # fmt: skip
+        s.send(
+            {
+                "op": "put",
+                "files": {
+                    op.path: [op.host.mode & MODE_MASK, op.host.mtime, op.expect] for op in batch
+                },
+            }
+        )
         sent = {}
         tick = self._ticker("push", done, nfiles, nbytes)
         w = ChunkWriter(s.out)
@@ -884,8 +940,9 @@ class _Sync:
             r = self._answer(res, op.path, (2, 3, 4))
             if r[0] == "ok":
                 ho, e = op.host, r[1]
-                self._record(op.path, Entry("f", sent[op.path], ho.size, ho.mtime, ho.mode, e[2],
-                                            e[3], e[4]))  # fmt: skip
+                self._record(
+                    op.path, Entry("f", sent[op.path], ho.size, ho.mtime, ho.mode, e[2], e[3], e[4])
+                )
                 rep.pushed.append(op.change)
                 rep.bytes_pushed += ho.size
             else:
@@ -1004,11 +1061,20 @@ class _Sync:
 # --------------------------------------------------------------------------- API
 
 
-def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: str | os.PathLike,
-              mode: Mode = "both", baseline: Baseline, allow_mass_delete: bool = False,
-              progress: Progress | None = None, python: str = "python3",
-              agent: Session | None = None,
-              done_file: str | None = None) -> SyncReport:  # fmt: skip
+def sync_zone(
+    transport: Transport,
+    *,
+    studio: str,
+    zone: ZoneSpec,
+    workspace: str | os.PathLike,
+    mode: Mode = "both",
+    baseline: Baseline,
+    allow_mass_delete: bool = False,
+    progress: Progress | None = None,
+    python: str = "python3",
+    agent: Session | None = None,
+    done_file: str | None = None,
+) -> SyncReport:
     """Sync one zone between ``workspace/zone.host`` and ``zone.container`` in the studio.
 
     ``mode``: ``both``, ``push`` (host -> studio) or ``pull`` (studio -> host), further
@@ -1043,9 +1109,16 @@ def sync_zone(transport: Transport, *, studio: str, zone: ZoneSpec, workspace: s
             agent.close()
 
 
-def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
-                    workspace: str | os.PathLike, baseline: Baseline, python: str = "python3",
-                    agent: Session | None = None) -> SyncReport:  # fmt: skip
+def pending_changes(
+    transport: Transport,
+    *,
+    studio: str,
+    zone: ZoneSpec,
+    workspace: str | os.PathLike,
+    baseline: Baseline,
+    python: str = "python3",
+    agent: Session | None = None,
+) -> SyncReport:
     """What a two-way sync of the zone would do now, changing nothing on either side.
 
     ``report.unsynced_in_studio`` says whether removing the studio would lose data.
@@ -1071,12 +1144,21 @@ def pending_changes(transport: Transport, *, studio: str, zone: ZoneSpec,
     return sync.run()
 
 
-def sync_zones(transport: Transport, *, studio: str, zones, workspace, mode: Mode = "both",
-               baseline: Baseline, allow_mass_delete: bool = False,
-               progress: Progress | None = None, python: str = "python3",
-               agent: Session | None = None, done_file: str | None = None,
-               on_report: Callable[[SyncReport], None] | None = None
-               ) -> list[SyncReport]:  # fmt: skip
+def sync_zones(
+    transport: Transport,
+    *,
+    studio: str,
+    zones,
+    workspace,
+    mode: Mode = "both",
+    baseline: Baseline,
+    allow_mass_delete: bool = False,
+    progress: Progress | None = None,
+    python: str = "python3",
+    agent: Session | None = None,
+    done_file: str | None = None,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> list[SyncReport]:
     """Every zone in turn; the first zone that cannot sync raises (zones synced before it
     stay synced). The next zone's agent starts while a zone syncs.
 

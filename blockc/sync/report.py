@@ -49,8 +49,7 @@ class SyncProgress(Value):
 class SyncReport:
     """What a sync of one zone did (or, in a dry run, would do)."""
 
-    def __init__(self, studio: str, zone: str, mode: str, direction: str, *,
-                 dry_run: bool = False):  # fmt: skip
+    def __init__(self, studio: str, zone: str, mode: str, direction: str, *, dry_run: bool = False):
         self.studio = studio
         self.zone = zone
         self.mode = mode  # both | push | pull
@@ -71,9 +70,11 @@ class SyncReport:
         self.seconds = 0.0
 
     def __repr__(self) -> str:
-        return (f"SyncReport({self.studio}/{self.zone} {self.mode}: {len(self.pushed)} pushed, "
-                f"{len(self.pulled)} pulled, {len(self.conflicts)} conflicts, "
-                f"{len(self.problems)} problems)")  # fmt: skip
+        return (
+            f"SyncReport({self.studio}/{self.zone} {self.mode}: {len(self.pushed)} pushed, "
+            f"{len(self.pulled)} pulled, {len(self.conflicts)} conflicts, "
+            f"{len(self.problems)} problems)"
+        )
 
     @property
     def errors(self) -> list[Problem]:

@@ -28,13 +28,21 @@ def zones(studio_json: dict) -> list[Zone]:
     """The sync zones of a studio.json (``state.Studio.studio_json()``)."""
     from ..types import Zone
 
-    return [Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
-            for z in studio_json.get("zones", [])]  # fmt: skip
+    return [
+        Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
+        for z in studio_json.get("zones", [])
+    ]
 
 
-def sync_studio(studio: state.Studio, settings: Settings, *, mode: Mode, progress: Progress,
-                allow_mass_delete: bool = False, done_file: str | None = None
-                ) -> list[SyncReport]:  # fmt: skip
+def sync_studio(
+    studio: state.Studio,
+    settings: Settings,
+    *,
+    mode: Mode,
+    progress: Progress,
+    allow_mass_delete: bool = False,
+    done_file: str | None = None,
+) -> list[SyncReport]:
     """Sync every zone of the studio; print a summary per zone; return the reports (none
     when the studio has no zones). ``done_file`` is created in the studio once every zone
     synced without errors (by the last zone's agent: no exec of its own)."""
@@ -58,14 +66,28 @@ def sync_studio(studio: state.Studio, settings: Settings, *, mode: Mode, progres
         raise
     with baseline:
         return sync_zones(
-            transport, studio=studio.name, zones=zones(studio_json), workspace=studio.workspace,
-            mode=mode, baseline=baseline, allow_mass_delete=allow_mass_delete,
-            progress=_progress_callback(progress), agent=first, done_file=done_file,
-            on_report=lambda report: progress.line(format_report(report)))  # fmt: skip
+            transport,
+            studio=studio.name,
+            zones=zones(studio_json),
+            workspace=studio.workspace,
+            mode=mode,
+            baseline=baseline,
+            allow_mass_delete=allow_mass_delete,
+            progress=_progress_callback(progress),
+            agent=first,
+            done_file=done_file,
+            on_report=lambda report: progress.line(format_report(report)),
+        )
 
 
-def sync_command(studio: state.Studio, settings: Settings, *, mode: Mode, progress: Progress,
-                 allow_mass_delete: bool = False) -> int:  # fmt: skip
+def sync_command(
+    studio: state.Studio,
+    settings: Settings,
+    *,
+    mode: Mode,
+    progress: Progress,
+    allow_mass_delete: bool = False,
+) -> int:
     """``blockc sync``: the exit code (1 when a zone had conflicts or unsynced paths)."""
     # No state check first (a podman call as slow as the sync's exec): a studio that is not
     # running fails to start the agent, and only then is its state asked for.
