@@ -44,10 +44,15 @@ def validate(path, *, registry=None, strict=False) -> Artifact:
 
 
 def emit(artifact, outdir):
-    """Write an artifact to a directory (see :func:`blockc.compiler.emit.emit`)."""
+    """Write an artifact to a directory and return it (see :func:`blockc.compiler.emit.emit`);
+    raises :class:`BlockcError` when it cannot."""
     from .compiler.emit import emit as emit_
+    from .errors import BlockcError
 
-    return emit_(artifact, outdir)
+    written, diags = emit_(artifact, outdir)
+    if written is None:
+        raise BlockcError(diags)
+    return written
 
 
 def __getattr__(name: str):

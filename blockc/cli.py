@@ -12,6 +12,7 @@ sync), so that ``blockc --help`` loads no plugin and ``blockc sync`` no compiler
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -240,7 +241,9 @@ def compile_(obj, template, outdir, check, base_image):
                 echo(f"  {d}", err=True)
             sys.exit(1)
     else:
-        emit(artifact, outdir)
+        written, diags = emit(artifact, outdir)
+        if written is None:
+            raise BlockcError(diags)
     echo(artifact.hash)
 
 
@@ -563,6 +566,10 @@ def sync(obj, name, direction, allow_mass_delete):
             progress=progress,
             allow_mass_delete=allow_mass_delete,
         )
+    # The process ends now, every file and connection closed: the interpreter's last garbage
+    # collection would walk every object for nothing. Frozen, they are left to the process's
+    # end (~14 -> ~6 ms from here to the end of `blockc sync`, medians of 7; it races rsync).
+    gc.freeze()
     sys.exit(code)
 
 

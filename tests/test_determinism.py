@@ -11,8 +11,8 @@ import yaml
 from compiler_support import EXAMPLES
 
 import blockc
-from blockc import testing
-from blockc.compiler.emit import differences, emit
+from blockc import emit, testing
+from blockc.compiler.emit import differences
 from blockc.compiler.render import content_hash
 from blockc.testing import template
 
@@ -155,6 +155,17 @@ def test_emit_refuses_a_foreign_directory(tmp_path, core_registry):
     with pytest.raises(blockc.BlockcError):
         emit(art, tmp_path)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_emit_that_cannot_write_says_where_and_leaves_nothing(tmp_path, core_registry):
+    from blockc.compiler.emit import emit as emit_stage
+
+    art = blockc.compile(EXAMPLES / "minimal.yaml", registry=core_registry)
+    (tmp_path / "file").write_text("a file, not a directory")
+    written, (d,) = emit_stage(art, tmp_path / "file" / "out")
+    assert written is None
+    assert d.message.startswith(f"cannot write the artifact to {tmp_path / 'file' / 'out'}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_emitted_tree_matches_the_artifact(tmp_path, core_registry):

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from compiler_support import EXAMPLE_FILES, ROOT, compile_example
 
-from blockc.compiler.emit import emit
+from blockc import emit
 
 GOLDEN = ROOT / "tests" / "golden"
 UPDATE = bool(os.environ.get("BLOCKC_UPDATE_GOLDEN"))

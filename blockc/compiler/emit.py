@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import BlockcError
+from ..errors import Diagnostic
 from .model import Artifact
 
 
@@ -30,27 +30,23 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
     return diffs
 
 
-def emit(artifact: Artifact, outdir: str | Path) -> Path:
+def emit(artifact: Artifact, outdir: str | Path) -> tuple[Path | None, list[Diagnostic]]:
     """Write the artifact: built beside ``outdir`` then swapped in, so a reader never sees a
     half-written artifact and files left from an older compile do not linger. An ``outdir``
-    that already holds exactly this artifact is left untouched (nothing written)."""
+    that already holds exactly this artifact is left untouched (nothing written). Returns the
+    directory, or None and why not."""
     outdir = Path(outdir).resolve()
     if outdir.exists() and not outdir.is_dir():
-        raise BlockcError(f"{outdir} exists and is not a directory")
+        return None, [Diagnostic(f"{outdir} exists and is not a directory")]
     if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / "studio.json").exists():
-        raise BlockcError(
-            f"{outdir} is not empty and holds no blockc artifact; refusing to replace it"
-        )
+        message = f"{outdir} is not empty and holds no blockc artifact; refusing to replace it"
+        return None, [Diagnostic(message)]
     if outdir.is_dir() and not differences(artifact, outdir):
-        return outdir
+        return outdir, []
+    tmp = None
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    except OSError as exc:
-        raise BlockcError(
-            f"cannot write the artifact to {outdir}: {exc.strerror} ({exc.filename})"
-        ) from None
-    try:
         for rel, (content, mode) in artifact.files.items():
             p = tmp / rel
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +60,13 @@ def emit(artifact: Artifact, outdir: str | Path) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, outdir)
+    except OSError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return None, [Diagnostic(f"cannot write the artifact to {outdir}: {exc.strerror}{where}")]
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return outdir
+    return outdir, []

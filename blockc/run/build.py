@@ -203,5 +203,7 @@ def ensure_artifact(artifact: Artifact) -> Path:
     directory."""
     d = Path(state.artifact_dir(artifact.name, artifact.hash))
     if not d.is_dir() or differences(artifact, d):
-        emit(artifact, d)
+        written, diags = emit(artifact, d)
+        if written is None:
+            raise BlockcError(diags)
     return d
