@@ -333,15 +333,7 @@ class Bench:
             for key, fn in pushes[i % 3 :] + pushes[: i % 3]:  # each run in another order
                 self.add(key, self.settled(fn))
             if self.args.full_push_only:
-                self.cexec(
-                    "rm",
-                    "-rf",
-                    f"/zones/tar{i}",
-                    f"/zones/rsync{i}",
-                    f"/zones/blockc{i}",
-                    f"/zones/warm{i}",
-                )
-                shutil.rmtree(ws)
+                self.clean_run(i, ws)
                 continue
             rs_local = self.tmp / f"rs{i}"
             shutil.copytree(self.src, rs_local)  # rsync's own host tree
@@ -380,16 +372,14 @@ class Bench:
                 ("no change: rsync", lambda: self.rsync_push(rs_local, f"/zones/rsync{i}")),
                 ("no change: blockc", lambda: self.blockc(env, "both", expect="up to date")),
             )
-            self.cexec(
-                "rm",
-                "-rf",
-                f"/zones/tar{i}",
-                f"/zones/rsync{i}",
-                f"/zones/blockc{i}",
-                f"/zones/warm{i}",
-            )
-            shutil.rmtree(ws)
-            shutil.rmtree(rs_local)
+            self.clean_run(i, ws, rs_local)
+
+    def clean_run(self, i: int, *local: Path):
+        """Remove the zones of run ``i`` in the studio, and its local trees."""
+        zones = [f"/zones/{tool}{i}" for tool in ("tar", "rsync", "blockc", "warm")]
+        self.cexec("rm", "-rf", *zones)
+        for tree in local:
+            shutil.rmtree(tree)
 
     def print(self):
         med = {k: statistics.median(v) for k, v in self.results.items()}
