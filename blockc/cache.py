@@ -6,8 +6,9 @@ option schemas (``compiler/validate.py``).
 An entry is named by its key, and a key covers everything that determines the entry's content:
 the caller's inputs (and the versions of the libraries the content comes from), blockc's own
 code (every file of the package: an edited source file, in an editable install too, gives new
-keys) and the Python that runs it. So an entry is never stale, only unused; ``BLOCKC_NO_CACHE=1``
-turns the cache off (nothing read, nothing written).
+keys) and the Python that runs it. So an entry is never stale, only unused: past MAX_ENTRIES of
+a kind, the oldest written are removed (one is computed again if it is still wanted).
+``BLOCKC_NO_CACHE=1`` turns the cache off (nothing read, nothing written).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from functools import cache
 from .home import home_dir
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
+MAX_ENTRIES = 256  # of one kind (an edit of blockc gives new keys to every entry)
 
 
 def enabled() -> bool:
@@ -81,8 +83,23 @@ def put(kind: str, entry_key: str, data: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+        _prune(os.path.dirname(path))
     except OSError:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def _prune(directory: str) -> None:
+    """Past MAX_ENTRIES, remove the oldest written down to three quarters of it."""
+    with os.scandir(directory) as it:
+        entries = [e for e in it if e.is_file() and not e.name.endswith(".tmp")]
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns)
+    for e in entries[: len(entries) - MAX_ENTRIES * 3 // 4]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass  # (another process removed it)

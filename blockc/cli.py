@@ -192,8 +192,11 @@ def validate(obj, paths, strict, fmt):
     """Check templates: every error, each at file:line:col."""
     from .compiler import check, find_templates
 
-    templates, skipped = find_templates(paths)
-    results = []
+    templates, skipped, unreadable = find_templates(paths)
+    results = [{"file": d.file, "valid": False, "errors": [d.to_json()]} for d in unreadable]
+    if fmt == "text":
+        for d in unreadable:
+            echo(d.format(), err=True)
     for path in templates:
         try:
             artifact = check(path, registry=obj.registry, strict=strict)
@@ -211,7 +214,7 @@ def validate(obj, paths, strict, fmt):
     else:
         if skipped:
             echo(
-                f"skipped {len(skipped)} YAML file(s) that are no templates (neither apiVersion "
+                f"skipped {len(skipped)} YAML file(s) that are not templates (neither apiVersion "
                 f"blockc/... nor kind StudioTemplate): {', '.join(skipped)}",
                 err=True,
             )

@@ -79,20 +79,30 @@ def discover() -> list[PluginInfo]:
 def _installed() -> str:
     """What the entry points depend on: the distributions' metadata directories on
     ``sys.path`` (one installed or removed adds or drops a name), each with its mtime (a
-    reinstall writes it anew)."""
+    reinstall writes it anew) and that of its entry_points.txt (an older editable install
+    rewrites it in place)."""
     parts = []
     for entry in sys.path:
         parts.append(entry)
         try:
             with os.scandir(entry or ".") as it:
-                parts += sorted(
-                    f"{e.name}\0{e.stat().st_mtime_ns}"
-                    for e in it
-                    if e.name.endswith((".dist-info", ".egg-info"))
+                metadata = sorted(
+                    e.path for e in it if e.name.endswith((".dist-info", ".egg-info"))
                 )
         except OSError:  # missing, or a file (a zip archive)
-            pass
+            continue
+        for path in metadata:
+            parts.append(
+                f"{path}\0{_mtime(path)}\0{_mtime(os.path.join(path, 'entry_points.txt'))}"
+            )
     return "\n".join(parts)
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def selected(plugins: list[PluginInfo], spec: str | None) -> list[PluginInfo]:

@@ -178,6 +178,21 @@ def test_characters_yaml_refuses_are_located(text, where):
     assert "not allowed" in d.message and (d.line, d.col) == where
 
 
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_deep_nesting_is_a_located_error(monkeypatch, libyaml):
+    """libyaml stops at 1,000 levels, PyYAML's own composer recurses per level: either way one
+    located error, never a RecursionError."""
+    import yaml
+
+    if not libyaml:
+        monkeypatch.setattr(load, "_Loader", yaml.SafeLoader)
+    for depth in (100, 900, 5000):
+        text = "a: " + "[" * depth + "]" * depth + "\n"
+        doc, (d,) = load.load_text(text, "t.yaml")
+        assert doc is None and d.line and d.col, d
+        assert "nested" in d.message or "nesting" in d.message, d.message
+
+
 def test_absurd_numbers_are_refused_fast():
     for text in ("a: " + "9" * 5000 + "\n", "a: " + ":".join(["1"] * 150000) + "\n"):
         start = time.perf_counter()
@@ -605,13 +620,19 @@ def test_cli_validate_takes_directories(cli, tmp_path):
     hidden.parent.mkdir()
     hidden.write_text(template(APP)["kind"])
     (repo / "README.md").write_text("not YAML\n")
+    compiled = repo / "team-a" / "build"  # an artifact committed beside its template
+    compiled.mkdir()
+    (compiled / "manifests.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nspec: {image: localhost/blockc/x}\n---\n"
+        "apiVersion: v1\nkind: Service\n"
+    )
 
     proc = cli("validate", "--format", "json", repo)
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
     results = {r["file"]: r["valid"] for r in data["results"]}
     assert results == {str(good): True, str(bad): False, str(broken): False}
-    assert data["skipped"] == [str(other)]
+    assert data["skipped"] == [str(compiled / "manifests.yaml"), str(other)]
 
     text = cli("validate", repo / "team-a", other)  # a file named is checked, template or not
     assert text.returncode == 1 and f"{other}:" in text.stderr
@@ -621,6 +642,23 @@ def test_cli_validate_takes_directories(cli, tmp_path):
     empty.mkdir()
     nothing = cli("validate", empty)  # no template at all: no success to report
     assert nothing.returncode == 1 and "0 of 0 template(s) valid" in nothing.stderr
+
+
+def test_validate_names_a_directory_it_cannot_read(tmp_path, monkeypatch):
+    from blockc.compiler import find_templates
+
+    (tmp_path / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    templates, skipped, (problem,) = find_templates([str(tmp_path)])
+    assert (templates, skipped) == ([], [])
+    assert problem.file == str(tmp_path / "locked") and "Permission denied" in problem.message
 
 
 def test_cli_bad_files_exit_1_without_traceback(cli, tmp_path):

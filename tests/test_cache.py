@@ -99,3 +99,15 @@ def test_no_cache_reads_and_writes_nothing(tmp_path, monkeypatch):
     assert cache.get("kind", "key") == b"data"
     monkeypatch.setenv("BLOCKC_NO_CACHE", "1")
     assert cache.get("kind", "key") is None
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path))
+    monkeypatch.delenv("BLOCKC_NO_CACHE", raising=False)
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 8)
+    for n in range(20):
+        cache.put("kind", f"key{n:02}", b"data")
+        os.utime(tmp_path / "cache" / "kind" / f"key{n:02}", ns=(n * 10**9, n * 10**9))
+    kept = sorted(p.name for p in (tmp_path / "cache" / "kind").iterdir())
+    assert len(kept) <= 8 and "key19" in kept and "key00" not in kept
+    assert cache.get("kind", "key19") == b"data"

@@ -205,6 +205,22 @@ def test_discovery_cache_follows_sys_path(tmp_path, monkeypatch):
     assert {p.name for p in plugins.discover()} == before | {"late"}
 
 
+def test_discovery_cache_follows_entry_points_rewritten_in_place(site, tmp_path, monkeypatch):
+    """An older editable install rewrites entry_points.txt in its .egg-info, in place."""
+    import os
+
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BLOCKC_NO_CACHE", raising=False)
+    install(site, "first", GOOD)
+    assert "first" in {p.name for p in plugins.discover()}
+    info = next(site.glob("blockc_first-*.dist-info"))
+    mtime = os.stat(info).st_mtime_ns
+    (info / "entry_points.txt").write_text("[blockc]\nrenamed = fake_blockc_first\n")
+    os.utime(info, ns=(mtime, mtime))  # the directory itself looks untouched
+    names = {p.name for p in plugins.discover()}
+    assert "renamed" in names and "first" not in names
+
+
 def test_discovery_cache_keeps_several_sys_path_states(tmp_path, monkeypatch):
     """`blockc` and `python -m blockc` see different sys.paths: taking turns costs no scan."""
     import importlib.metadata

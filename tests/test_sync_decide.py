@@ -12,6 +12,7 @@ from blockc.sync.baseline import Entry
 from blockc.sync.decide import (
     FORGET,
     NOTHING,
+    UNREADABLE,
     Conflict,
     NeedHash,
     Pending,
@@ -212,3 +213,17 @@ def test_a_side_the_baseline_does_not_know_is_compared_by_content():
     assert change(base, Seen("f", 5, 100, 0o644, OLD), "host") == "touched"
     assert change(base, Seen("f", 5, 100, 0o644, NEW), "host") == "modified"
     assert change(base, Seen("f", 5, 100, 0o600, OLD), "host") == "modified"
+
+
+def test_a_version_that_cannot_be_read_differs_from_any_other():
+    """Both sides rewrote the file to the same size and one cannot be read: the two versions
+    count as different (a conflict, nothing lost), never as the same content."""
+    host = Seen("f", 5, 150, 0o644, UNREADABLE)
+    studio = Seen("f", 5, 250, 0o644, NEW)
+    assert decide(BASE, host, studio, **ALL) == Conflict(KEEP_HOST, keep_copy=True)
+    both = Seen("f", 5, 250, 0o644, UNREADABLE)
+    nothing_kept = Conflict(
+        "changed on both sides (host: a file, studio: a file); nothing was changed"
+    )
+    assert decide(BASE, host, both, **ALL) == nothing_kept  # an unreadable copy is not kept
+    assert decide(BASE, Seen("f", 5, 150, 0o644, NEW), both, **ALL) == nothing_kept

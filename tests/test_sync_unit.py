@@ -175,6 +175,46 @@ def local(tmp_path):
     return ws / "data", studio, sync, (zone, ws, b)
 
 
+def test_a_conflict_whose_host_version_cannot_be_read_still_keeps_the_studios(local, monkeypatch):
+    """Both sides rewrote a file to the same size, and the host's cannot be read (its hash
+    would only tell whether the two new versions are the same): a conflict, the studio's
+    version kept beside the host's, and `rm` would refuse (nothing is lost)."""
+    from blockc.sync import engine
+
+    host, studio, sync, (zone, ws, b) = local
+    (host / "notes.txt").write_text("v0")
+    sync()
+    (host / "notes.txt").write_text("host")
+    (studio / "notes.txt").write_text("stud")
+    real = engine._Sync._host_hash
+    monkeypatch.setattr(
+        engine._Sync,
+        "_host_hash",
+        lambda self, rel: None if rel == "notes.txt" else real(self, rel),
+    )
+    p = pending_changes(
+        LocalTransport(), studio="s", zone=zone, workspace=ws, baseline=b, python=sys.executable
+    )
+    assert p.unsynced_in_studio and [c.path for c in p.conflicts] == ["notes.txt"]
+    r = sync()
+    (conflict,) = r.conflicts
+    assert (host / "notes.txt").read_text() == "host"
+    assert (host / conflict.copy).read_text() == "stud"
+
+
+def test_a_file_whose_change_only_its_hash_can_tell_is_left_when_unreadable(local, monkeypatch):
+    from blockc.sync import engine
+
+    host, studio, sync, _ = local
+    (host / "a.txt").write_text("v0")
+    sync()
+    (host / "a.txt").write_text("v1")  # the same size, another mtime: touched or modified?
+    monkeypatch.setattr(engine._Sync, "_host_hash", lambda self, rel: None)
+    r = sync()
+    assert [(p.path, p.side, p.reason) for p in r.problems] == [("a.txt", "host", "cannot read")]
+    assert not r.pushed and (studio / "a.txt").read_text() == "v0"
+
+
 def test_local_roundtrip_conflict_and_mass_delete(local):
     host, studio, sync, (zone, ws, b) = local
     for i in range(12):

@@ -15,6 +15,7 @@ A block that fails one stage is left out of the next, so one run reports every p
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import BlockcError, Diagnostic
@@ -58,33 +59,49 @@ def compile(
     return artifact
 
 
-def find_templates(paths: list[str]) -> tuple[list[str], list[str]]:
+def find_templates(paths: list[str]) -> tuple[list[str], list[str], list[Diagnostic]]:
     """The templates to check for ``blockc validate PATH...``: each file given, and under each
-    directory given every ``*.yaml``/``*.yml`` file (hidden directories left out) that says it
-    is a template: ``blockc/`` (its apiVersion) or ``StudioTemplate`` (its kind) is in its text.
-    Returns (templates, the other YAML files found under the directories)."""
+    directory given every ``*.yaml``/``*.yml`` file (hidden directories left out) that says it is
+    a template (``apiVersion: blockc/...`` or ``kind: StudioTemplate`` in its text). Returns
+    (templates, the other YAML files found under the directories, the directories that could
+    not be read)."""
     templates: list[str] = []
     others: list[str] = []
+    unreadable: list[Diagnostic] = []
+
+    def cannot_read(exc: OSError) -> None:
+        unreadable.append(
+            Diagnostic(f"cannot read this directory: {exc.strerror}", file=str(exc.filename))
+        )
+
     for given in paths:
         if not os.path.isdir(given):
             templates.append(given)
             continue
-        for root, dirs, names in os.walk(given):
+        for root, dirs, names in os.walk(given, onerror=cannot_read):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 if name.endswith((".yaml", ".yml")):
                     path = os.path.join(root, name)
                     (templates if _says_template(path) else others).append(path)
-    return templates, others
+    return templates, others, unreadable
+
+
+# (a flow mapping's keys may be quoted: {"apiVersion": "blockc/v1", ...})
+_SAYS_TEMPLATE = re.compile(
+    rb"""apiVersion['"]?\s*:\s*['"]?blockc/|kind['"]?\s*:\s*['"]?StudioTemplate\b"""
+)
 
 
 def _says_template(path: str) -> bool:
+    """Whether a YAML file's text says it is a template (a cheap look, not a parse: a compiled
+    manifests.yaml names blockc too, but in no apiVersion)."""
     try:
         with open(path, "rb") as f:
             text = f.read(load.MAX_BYTES + 1)
     except OSError:
         return True  # unreadable: reported as a problem of its own
-    return b"blockc/" in text or b"StudioTemplate" in text
+    return _SAYS_TEMPLATE.search(text) is not None
 
 
 def check(path: str | Path, *, registry: Registry | None = None, strict: bool = False) -> Artifact:

@@ -111,6 +111,8 @@ def load_text(text: str, file: str = "<template>") -> tuple[Document | None, lis
         return None, [_at(file, line, col, f"invalid YAML: {reason}")]
     except UnicodeError:  # a str that is no text (lone surrogates)
         return None, [Diagnostic("the template is not valid UTF-8", file=file)]
+    except RecursionError:  # PyYAML's own composer (without libyaml) recurses per level
+        return None, [_at(file, 1, 1, f"the template is nested more than {MAX_DEPTH} levels deep")]
     if root is None:
         return None, [_at(file, 1, 1, "the template is empty")]
     walk = _Walk(file)

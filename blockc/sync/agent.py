@@ -438,7 +438,7 @@ class Zone:
         return fd, st
 
     def write(self, rel, src, size, mode, mtime_ns, expect=False, progress=None, hash=True):
-        """Write ``size`` bytes read from ``src`` to ``rel`` atomically (temp + rename).
+        """Write ``size`` bytes read from ``src`` to ``rel`` atomically (see :func:`write_at`).
 
         ``expect``: False = no check; None = the path must not exist (or be a file or dir
         about to be replaced only if listed); a stat tuple (type, size, mtime_ns) = the

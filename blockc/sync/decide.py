@@ -31,7 +31,10 @@ otherwise be lost is kept on the host whenever the zone's direction lets studio 
 out (``may_keep``: the zone is ``both`` or ``out``), whatever the mode of this sync.
 
 Where a content hash decides and is not known yet, :func:`decide` answers :class:`NeedHash`;
-the caller computes it (reading the host file, asking the studio's agent) and asks again.
+the caller computes it (reading the host file, asking the studio's agent) and asks again. A file
+that cannot be read has no hash: where that hash would tell whether a side changed, the path is
+not decided (the caller reports it); where it would only compare the two sides' new versions,
+the caller gives UNREADABLE, and the versions count as different (a conflict, nothing lost).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ SAME, TOUCHED = "same", "touched"
 ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
 CHANGED = (ADDED, MODIFIED, DELETED)
 NEEDS_HASH = "needs-hash"  # only the content hash can tell touched from modified
+UNREADABLE = ""  # the hash of a file that could not be read: equal to no other
 
 
 def change(base: Entry | None, now: Seen | None, side: str) -> str:
@@ -199,9 +203,9 @@ def decide(
         if host.size == studio.size:
             if host.hash is None:
                 return NeedHash("host")
-            if host.hash == studio.hash:
+            if host.hash == studio.hash != UNREADABLE:
                 return Record(entry("f", studio.hash, host, studio))
-        if may_keep:
+        if may_keep and studio.hash != UNREADABLE:  # (an unreadable copy cannot be kept)
             return Conflict(
                 "changed on both sides: the host version is kept in place", keep_copy=True
             )

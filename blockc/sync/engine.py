@@ -11,8 +11,8 @@ One :func:`sync_zone` call syncs one zone over one agent session (one ``exec``):
 3. Decide per path (``decide.py``, the table of docs/sync.md) and plan the operations;
    refuse mass deletions.
 4. Apply: studio deletions, directories, files (a tar stream in), then host deletions,
-   directories, files (a tar stream out). Every write is a temp file + rename, checked
-   against what was scanned just before the rename. The baseline records only what was
+   directories, files (a tar stream out). Every file is written whole before it takes its
+   name (``agent.write_at``), checked against what was scanned. The baseline records only what was
    really applied, in short transactions, so an interrupted sync resumes cleanly: a change
    applied but not recorded is found identical on both sides next time (same hash) and
    simply recorded.
@@ -587,9 +587,11 @@ class _Sync:
                 if h is not None and not (isinstance(h, str) and _HEX64.fullmatch(h)):
                     raise SyncError("studio side: bad hash")
                 if h is None:
-                    self._problem(rel, "studio", "cannot read")
-                else:
-                    self._settle(rel, b, ho, co._replace(hash=h), decided, None)
+                    if rules.change(b, co, "studio") == rules.NEEDS_HASH:  # did it change?
+                        self._problem(rel, "studio", "cannot read")
+                        continue
+                    h = rules.UNREADABLE  # to compare two new versions: they differ
+                self._settle(rel, b, ho, co._replace(hash=h), decided, None)
             decided.sort(key=lambda d: d[0])
         for rel, b, ho, co, decision in decided:
             self._plan(plan, rel, b, ho, co, decision)
@@ -615,11 +617,13 @@ class _Sync:
                     decided.append((rel, b, ho, co, d))
                 return
             if d.side == "host":
+                assert ho is not None  # asked of a file that is there
                 h = self._host_hash(rel)
                 if h is None:
-                    self._problem(rel, "host", "cannot read")
-                    return
-                assert ho is not None  # asked of a file that is there
+                    if rules.change(b, ho, "host") == rules.NEEDS_HASH:  # did it change?
+                        self._problem(rel, "host", "cannot read")
+                        return
+                    h = rules.UNREADABLE  # to compare two new versions: they differ
                 ho = ho._replace(hash=h)
             elif waiting is None:  # asked already, and the agent could not read it
                 self._problem(rel, "studio", "cannot read")

@@ -60,6 +60,7 @@ def sync_studio(
         from .engine import sync_zones
         from .report import format_report
 
+        zone_specs = zones(studio_json)
         baseline = Baseline(state.db_path())
     except BaseException:
         first.close()
@@ -68,7 +69,7 @@ def sync_studio(
         return sync_zones(
             transport,
             studio=studio.name,
-            zones=zones(studio_json),
+            zones=zone_specs,
             workspace=studio.workspace,
             mode=mode,
             baseline=baseline,
