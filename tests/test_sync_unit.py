@@ -328,14 +328,23 @@ def _put(root, files, expect=None):
     return wire.recv(out)["results"]
 
 
-@pytest.mark.parametrize("new_files", ["unnamed", "temp-name"])
-def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, new_files):
-    """A put of many files writes the small ones from writer threads, and new ones as unnamed
-    files linked in when complete (O_TMPFILE) or with a temp name where that is not there: the
-    same results as one by one, every check kept."""
+@pytest.mark.parametrize(
+    "new_files, writes", [("unnamed", "slow"), ("temp-name", "slow"), ("unnamed", "quick")]
+)
+def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, new_files, writes):
+    """A put of many files writes the small ones from writer threads once the first ones were
+    slow to write (one by one where they were quick), and new ones as unnamed files linked in
+    when complete (O_TMPFILE) or with a temp name where that is not there: the same results
+    as one by one, every check kept."""
     created = []
     if new_files == "temp-name":
         monkeypatch.setattr(wire, "_LINK_FD", "")  # no O_TMPFILE (or no /proc) here
+    monkeypatch.setattr(wire, "SLOW_WRITE", 0.0 if writes == "slow" else 3600.0)
+    pooled = []
+    submit = wire.Writers.submit
+    monkeypatch.setattr(
+        wire.Writers, "submit", lambda self, key, *a: pooled.append(key) or submit(self, key, *a)
+    )
     real_open = os.open
 
     def spy(path, flags, *args, **kwargs):
@@ -368,6 +377,11 @@ def test_put_many_files_through_writer_threads(tmp_path, monkeypatch, new_files)
         expect={"old.txt": ["f", st_old.st_size, st_old.st_mtime_ns], "moved.txt": ["f", 3, 1]},
     )
     assert set(res) == set(files)
+    small = [rel for rel, (body, _, _) in files.items() if len(body) <= wire.SMALL]
+    if writes == "slow":  # the first ones one by one, then every small one to the writers
+        assert pooled == small[wire.PROBE_FILES :]
+    else:
+        assert pooled == []
     temp_named = [name for name in created if str(name).startswith(wire.TMP_PREFIX)]
     # a temp name: for the files that replace others, and for all where O_TMPFILE is not there
     assert len(temp_named) == (2 if new_files == "unnamed" else len(files))
