@@ -35,7 +35,7 @@ MAX_CHUNK = 1 << 24  # largest chunk a reader accepts
 IO = 1 << 20  # file read size
 SMALL = 1 << 18  # a put writes files up to this size from memory, in writer threads
 PUT_THREADS_MIN = 64  # ... when it has at least this many files
-# ... and, in a put, when its first PROBE_FILES small files took more than SLOW_WRITE each one by
+# ... and, in a put, once PROBE_FILES small files in a row took more than SLOW_WRITE each one by
 # one: where creating a file is quick, the threads only cost CPU (measured in a studio on 2
 # cores: a full push of 10,000 files 1.19x a tar pipe one by one, 1.29x with the threads, per
 # round medians of 12), where it is slow they save most of it (4.6 s one by one, 2.9 s)
@@ -992,8 +992,8 @@ class Agent:
         """files: {path: [mode, mtime_ns, expect]}, then a tar stream with their data.
 
         Files of at most SMALL bytes are handed, in memory, to writer threads when there are
-        enough of them (PUT_THREADS_MIN) and the first ones were slow to write (PROBE_FILES,
-        SLOW_WRITE); the others are written here, as they stream in."""
+        enough of them (PUT_THREADS_MIN) and writing them one by one turned out slow
+        (PROBE_FILES, SLOW_WRITE); the others are written here, as they stream in."""
         files = msg["files"]
         results = {}
         reader = ChunkReader(self.inp)
@@ -1037,8 +1037,10 @@ class Agent:
                     if many and pool is None and m.size <= SMALL:
                         alone += 1
                         took += time.monotonic() - t
-                        if alone == PROBE_FILES and took / alone > SLOW_WRITE:
-                            pool = Writers()
+                        if alone == PROBE_FILES:  # (writes slow down as the page cache fills)
+                            if took / alone > SLOW_WRITE:
+                                pool = Writers()
+                            alone, took = 0, 0.0
                 except (OSError, PathRefused, Changed) as exc:
                     results[rel] = err_result(exc)
         finally:
