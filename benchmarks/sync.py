@@ -302,11 +302,20 @@ class Bench:
         for key, fn in (first, second) if i % 2 == 0 else (second, first):
             self.add(key, self.settled(fn))
 
-    def settled(self, fn):
+    def settled(self, fn, source: Path | None = None):
         """Run fn with no dirty pages pending and no podman process left from the tool before
         (the cleanup `podman exec` leaves running after its client ends): a tool never pays
-        for the writeback of the 200 MB the tool before it wrote, nor for its exec's end."""
+        for the writeback of the 200 MB the tool before it wrote, nor for its exec's end.
+        ``source``: the tree the tool reads, read just before, so that every tool finds its
+        files in the page cache (where DAMON pages out cold memory, as on these VMs, a tree
+        copied a minute ago is read from disk again: that is no tool's cost)."""
         os.sync()
+        if source is not None:
+            for root, _, names in os.walk(source):
+                for name in names:
+                    with open(os.path.join(root, name), "rb") as f:
+                        while f.read(1 << 20):
+                            pass
         wait_for_no_podman(self.container, self.container_id)
         return fn()
 
@@ -323,15 +332,27 @@ class Bench:
                 {rel.rsplit("/", k)[0] for rel in self.names for k in range(1, rel.count("/") + 1)}
             )
             pushes = [
-                ("full push: tar pipe", lambda: self.tar_push(self.src, f"/zones/tar{i}")),
-                ("full push: rsync", lambda: self.rsync_push(self.src, f"/zones/rsync{i}")),
-                ("full push: blockc", lambda: self.blockc(env, "push", expect=f"push {n} added")),
+                (
+                    "full push: tar pipe",
+                    lambda: self.tar_push(self.src, f"/zones/tar{i}"),
+                    self.src,
+                ),
+                (
+                    "full push: rsync",
+                    lambda: self.rsync_push(self.src, f"/zones/rsync{i}"),
+                    self.src,
+                ),
+                (
+                    "full push: blockc",
+                    lambda: self.blockc(env, "push", expect=f"push {n} added"),
+                    ws / "data",
+                ),
             ]
             # the first push after the set-up and the cleanup of the run before takes up to 3x as
             # long here, whichever tool makes it (seen with tar alone): an untimed one takes it
             self.settled(lambda: self.tar_push(self.src, f"/zones/warm{i}"))
-            for key, fn in pushes[i % 3 :] + pushes[: i % 3]:  # each run in another order
-                self.add(key, self.settled(fn))
+            for key, fn, source in pushes[i % 3 :] + pushes[: i % 3]:  # each in another order
+                self.add(key, self.settled(fn, source))
             if self.args.full_push_only:
                 self.clean_run(i, ws)
                 continue
