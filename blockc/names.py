@@ -32,3 +32,51 @@ def check_owner(owner: str) -> str:
             f"'-', '_', '.', at most 63 characters)"
         )
     return owner
+
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def image_reference_problem(ref: str) -> str:
+    """What is wrong with an image reference (``[host[:port]/]path[:tag][@sha256:digest]``),
+    in a user's words; "" when nothing is."""
+    if not ref:
+        return "it is empty"
+    if len(ref) > 255:
+        return "it is longer than 255 characters"
+    bad = next((c for c in ref if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
+        return f"it contains {bad!r}"
+    name, _, digest = ref.partition("@")
+    if digest and not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
+        return f"the digest {digest!r} is not sha256: and 64 lowercase hex digits"
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    tag = ""
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+        if not _TAG.fullmatch(tag):
+            return (
+                f"the tag {tag!r} may hold only letters, digits, '_', '.' and '-' (not first), "
+                f"at most 128"
+            )
+    parts = name.split("/")
+    if len(parts) > 1 and re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?|localhost(:[0-9]+)?", parts[0]):
+        host, parts = parts[0], parts[1:]
+        if host != host.lower():
+            return f"write the registry host in lowercase: {host.lower()!r}"
+    for part in parts:
+        if not part:
+            return "it has an empty path component ('//', or '/' at an end)"
+        if part != part.lower():
+            return f"repository names are lowercase: {part!r} (write {part.lower()!r})"
+        if not _COMPONENT.fullmatch(part):
+            odd = next((c for c in part if not (c.isalnum() or c in "._-")), None)
+            if odd is not None:
+                return f"{odd!r} is not allowed in a repository name ({part!r})"
+            return (
+                f"{part!r}: a path component starts and ends with a letter or digit, with "
+                f"single '.', '_' or '-' between"
+            )
+    return "it does not match [host[:port]/]path[:tag][@sha256:digest]"

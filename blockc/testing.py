@@ -110,14 +110,23 @@ def register_block_type(
 
 
 def template(
-    *blocks: Mapping[str, Any], name: str = "test", base: str = DEFAULT_BASE, **spec: Any
+    *blocks: Mapping[str, Any],
+    name: str = "test",
+    base: str = DEFAULT_BASE,
+    image: Mapping[str, Any] | None = None,
+    **spec: Any,
 ) -> dict:
-    """A template as data: ``template({"type": "app", "with": {...}}, env={"A": "1"})``."""
+    """A template as data: ``template({"type": "app", "with": {...}}, env={"A": "1"})``;
+    ``image`` adds to ``spec.image`` (``{"provides": ["r"]}``)."""
     return {
         "apiVersion": "blockc/v1",
         "kind": "StudioTemplate",
         "metadata": {"name": name},
-        "spec": {"image": {"base": base}, **spec, "blocks": [dict(b) for b in blocks]},
+        "spec": {
+            "image": {"base": base, **(image or {})},
+            **spec,
+            "blocks": [dict(b) for b in blocks],
+        },
     }
 
 

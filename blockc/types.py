@@ -20,6 +20,11 @@ from .value import Value
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class InvalidValue(ValueError):
+    """A value a plugin made is invalid (raised by the constructors here): a bug in the plugin,
+    reported naming it."""
+
+
 class Phase(IntEnum):
     """Where a Containerfile step lands: slow, stable steps first, volatile ones last."""
 
@@ -46,17 +51,21 @@ class Shell(str):
 
 
 class Run(Value):
-    """A ``RUN`` instruction: commands (argv tuples) joined with ``&&``, each argument quoted."""
+    """A ``RUN`` instruction: commands (argv tuples) joined with ``&&``, each argument quoted.
+
+    It runs as the studio user unless ``user="root"`` asks for root (system packages, files
+    outside the user's space); ``blockc explain`` marks every step that runs as root.
+    """
 
     commands: Sequence[Sequence[str]]  # kept as a tuple of tuples
-    user: User = "root"
+    user: User = "studio"
 
     def __post_init__(self):
         cmds = tuple(
             tuple(str(a) if not isinstance(a, Shell) else a for a in c) for c in self.commands
         )
         if not cmds or any(not c for c in cmds):
-            raise ValueError("Run needs at least one non-empty command")
+            raise InvalidValue("Run needs at least one non-empty command")
         self._set("commands", cmds)
         _check_user(self.user)
 
@@ -72,7 +81,7 @@ class Copy(Value):
     def __post_init__(self):
         _check_relative(self.src, "Copy.src")
         if not self.dest.startswith("/"):
-            raise ValueError(f"Copy.dest must be absolute: {self.dest!r}")
+            raise InvalidValue(f"Copy.dest must be absolute: {self.dest!r}")
         _check_user(self.user)
 
 
@@ -139,27 +148,27 @@ class App(Value):
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.id):
-            raise ValueError(f"App.id must be a DNS-1123 label: {self.id!r}")
+            raise InvalidValue(f"App.id must be a DNS-1123 label: {self.id!r}")
         if not 1 <= int(self.port) <= 65535:
-            raise ValueError(f"App.port out of range: {self.port}")
+            raise InvalidValue(f"App.port out of range: {self.port}")
         if self.path not in ("strip", "preserve"):
-            raise ValueError(f"App.path must be strip or preserve: {self.path!r}")
+            raise InvalidValue(f"App.path must be strip or preserve: {self.path!r}")
         if self.command is not None:
             self._set("command", tuple(str(a) for a in self.command))
         for k in self.env:
             if not ENV_NAME.match(k):
-                raise ValueError(f"bad env var name {k!r}")
+                raise InvalidValue(f"bad env var name {k!r}")
         self._set("env", MappingProxyType(dict(self.env)))
         if isinstance(self.requires, str):
-            raise ValueError("App.requires is a tuple of paths, not a string")
+            raise InvalidValue("App.requires is a tuple of paths, not a string")
         self._set("requires", tuple(str(r) for r in self.requires))
         if self.reads_at_start is not None:
             if isinstance(self.reads_at_start, str):
-                raise ValueError("App.reads_at_start is a tuple of paths, not a string")
+                raise InvalidValue("App.reads_at_start is a tuple of paths, not a string")
             paths = tuple(str(p) for p in self.reads_at_start)
             for p in paths:
                 if not p.startswith("/") or "$" in p:
-                    raise ValueError(f"App.reads_at_start needs absolute paths: {p!r}")
+                    raise InvalidValue(f"App.reads_at_start needs absolute paths: {p!r}")
             self._set("reads_at_start", paths)
 
 
@@ -174,8 +183,15 @@ class Zone(Value):
 
     def __post_init__(self):
         if self.direction not in ("both", "in", "out"):
-            raise ValueError(f"Zone.direction: {self.direction!r}")
+            raise InvalidValue(f"Zone.direction: {self.direction!r}")
         self._set("exclude", tuple(self.exclude))
+
+
+class Fixed(Value):
+    """A value the plugin needs as it is (in ``Contributions.env`` or a manifest patch): an
+    admin's different value for it is a conflict instead of winning."""
+
+    value: Any
 
 
 class ManifestPatch(Value):
@@ -184,33 +200,54 @@ class ManifestPatch(Value):
     target: ``deployment`` (the Deployment object), ``pod`` (its pod template spec),
     ``container`` (the main container), ``service``. Dicts merge recursively; lists of
     dicts merge by ``name`` (containers, env, ports, volumes, volumeMounts); a scalar
-    set to two different values by two blocks is a conflict.
+    set to two different values by two blocks is a conflict. A value wrapped in
+    :class:`Fixed` is needed as it is.
+
+    ``option``: the path (under ``with:``) of the option whose value, as the admin wrote it,
+    this patch carries: the admin's values win over plugins' (not over a :class:`Fixed` one:
+    that is a conflict, located at the option).
     """
 
     target: Literal["deployment", "pod", "container", "service"]
     patch: Mapping[str, Any]
+    option: Sequence[str | int] | None = None
 
     def __post_init__(self):
         if self.target not in ("deployment", "pod", "container", "service"):
-            raise ValueError(f"ManifestPatch.target: {self.target!r}")
+            raise InvalidValue(f"ManifestPatch.target: {self.target!r}")
+        if self.option is not None:
+            if isinstance(self.option, str):
+                raise InvalidValue("ManifestPatch.option is a path: a tuple of keys")
+            self._set("option", tuple(self.option))
 
 
 class Contributions(Value):
-    """Everything one block adds to the artifact."""
+    """Everything one block adds to the artifact.
+
+    ``env`` values are strings, or :class:`Fixed` strings that an admin's ``spec.env`` may not
+    change. ``provides``: the capabilities this block provides with its options, among its
+    block type's ``provides`` (None: all of those).
+    """
 
     steps: Sequence[Step] = ()
     files: Sequence[ContextFile] = ()
     apps: Sequence[App] = ()
     zones: Sequence[Zone] = ()
     patches: Sequence[ManifestPatch] = ()
-    env: Mapping[str, str] = MappingProxyType({})
+    env: Mapping[str, str | Fixed] = MappingProxyType({})
+    provides: Sequence[str] | None = None
 
     def __post_init__(self):
         for name in ("steps", "files", "apps", "zones", "patches"):
             self._set(name, tuple(getattr(self, name)))
-        for k in self.env:
+        for k, v in self.env.items():
             if not ENV_NAME.match(k):
-                raise ValueError(f"bad env var name {k!r}")
+                raise InvalidValue(f"bad env var name {k!r}")
+            if not isinstance(v.value if isinstance(v, Fixed) else v, str):
+                raise InvalidValue(f"env var {k}: the value must be a string, not {v!r}")
+        self._set("env", MappingProxyType(dict(self.env)))
+        if self.provides is not None:
+            self._set("provides", _capabilities(self.provides, "Contributions.provides"))
 
 
 class StudioImage(Value):
@@ -223,10 +260,12 @@ class StudioImage(Value):
     workdir: str
     python: str = "/opt/studio/venv"  # the studio's Python environment (user-writable)
     home: str = ""
+    provides: Sequence[str] = ()  # capabilities of the base image (spec.image.provides)
 
     def __post_init__(self):
         if not self.home:
             self._set("home", f"/home/{self.user}")
+        self._set("provides", tuple(self.provides))
 
 
 class BlockContext:
@@ -279,6 +318,11 @@ class BlockType(Value):
 
     ``after`` names block types that, when present, must be placed before this one within a
     phase (a cycle is an error). ``contribute`` is called once per block of this type.
+    ``provides`` and ``requires`` name capabilities (``python``, ``r``, ``node``...): a
+    template with a block that requires one needs a block (or a base image,
+    ``spec.image.provides``) that provides it, and the providing blocks are placed first
+    within each phase. A block type whose blocks provide a capability only with some options
+    lists it here and narrows it in ``Contributions.provides``.
     """
 
     name: str
@@ -286,23 +330,38 @@ class BlockType(Value):
     contribute: Callable[[BlockContext], Contributions]
     description: str = ""
     after: Sequence[str] = ()
+    provides: Sequence[str] = ()
+    requires: Sequence[str] = ()
 
     def __post_init__(self):
         if not DNS_LABEL.match(self.name):
-            raise ValueError(f"block type name must be a DNS-1123 label: {self.name!r}")
+            raise InvalidValue(f"block type name must be a DNS-1123 label: {self.name!r}")
         if not callable(self.contribute):
-            raise ValueError(f"block type {self.name!r}: contribute must be callable")
+            raise InvalidValue(f"block type {self.name!r}: contribute must be callable")
         if not isinstance(self.schema, Mapping) or self.schema.get("type", "object") != "object":
-            raise ValueError(f"block type {self.name!r}: schema must be a JSON Schema object")
+            raise InvalidValue(f"block type {self.name!r}: schema must be a JSON Schema object")
+        if isinstance(self.after, str):
+            raise InvalidValue(f"block type {self.name!r}: after is a tuple of block type names")
         self._set("after", tuple(self.after))
+        self._set("provides", _capabilities(self.provides, f"block type {self.name!r}: provides"))
+        self._set("requires", _capabilities(self.requires, f"block type {self.name!r}: requires"))
+
+
+def _capabilities(names: Sequence[str], what: str) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise InvalidValue(f"{what} is a tuple of capability names, not a string")
+    for name in names:
+        if not isinstance(name, str) or not DNS_LABEL.match(name):
+            raise InvalidValue(f"{what}: {name!r} is not a capability name (a DNS-1123 label)")
+    return tuple(dict.fromkeys(names))
 
 
 def _check_relative(path: str, what: str) -> None:
     parts = path.split("/")
     if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"{what} must be a plain relative path: {path!r}")
+        raise InvalidValue(f"{what} must be a plain relative path: {path!r}")
 
 
 def _check_user(user: str) -> None:
     if user not in ("root", "studio"):
-        raise ValueError(f"user must be 'root' or 'studio': {user!r}")
+        raise InvalidValue(f"user must be 'root' or 'studio': {user!r}")

@@ -25,9 +25,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # type checkers read a Value subclass as a (frozen) dataclass
     from collections.abc import Callable
-    from typing import Any
-
-    from typing_extensions import dataclass_transform
+    from typing import Any, Self, dataclass_transform
 else:
 
     def dataclass_transform(**kwargs):
@@ -125,7 +123,7 @@ class Value:
         d = self.__dict__
         return f"{type(self).__name__}({', '.join(f'{n}={d[n]!r}' for n in self._fields)})"
 
-    def replace(self, **changes) -> Value:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (checked again by ``__post_init__``)."""
         return type(self)(**{**{n: self.__dict__[n] for n in self._fields}, **changes})
 

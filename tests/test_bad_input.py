@@ -445,7 +445,7 @@ def test_files_missing_src(compile_t):
         )
     )
     assert_located(r)
-    assert "no such file" in r.diagnostics[0].message
+    assert "not found next to the template" in r.diagnostics[0].message
 
 
 @pytest.mark.parametrize(
@@ -567,7 +567,7 @@ def test_errors_of_every_stage_reported_at_once(compile_t):
     by_block = {d.block_id: d.message for d in r.diagnostics}
     assert set(by_block) == {"web", "f", "b"}, r.messages
     assert "unknown key 'lable'" in by_block["web"]
-    assert "no such file" in by_block["f"]
+    assert "not found next to the template" in by_block["f"]
     assert "port 9000 is already used by block 'a'" in by_block["b"]
 
 

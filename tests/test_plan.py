@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from blockc import testing
+from blockc.compiler.explain import explain
 from blockc.testing import template
 from blockc.types import (
     App,
@@ -15,6 +16,7 @@ from blockc.types import (
     ContextFile,
     Contributions,
     Copy,
+    Fixed,
     ManifestPatch,
     Phase,
     Run,
@@ -163,13 +165,61 @@ def test_env_conflict_names_both_blocks(tmp_path):
     assert d.block_id == "two" and "'Europe/Paris'" in d.message and "'one'" in d.message
 
 
-def test_env_conflict_with_the_template(tmp_path):
-    reg = testing.register_block_type(env_type("one", {"TZ": "UTC"}))
-    r = testing.compile_template(
-        template({"type": "one"}, env={"TZ": "Asia/Tokyo"}), tmp_path, registry=reg
-    )
+def test_env_conflict_names_both_blocks_and_how_to_choose(tmp_path):
+    reg = testing.register_block_type(env_type("one", {"TZ": "UTC"}), env_type("two", {"TZ": "X"}))
+    r = testing.compile_template(template({"type": "one"}, {"type": "two"}), tmp_path, registry=reg)
     (d,) = r.diagnostics
-    assert "'template'" in d.message
+    assert d.hint == "choose one: set TZ in spec.env"
+    r = testing.compile_template(
+        template({"type": "one"}, {"type": "two"}, env={"TZ": "Asia/Tokyo"}), tmp_path, registry=reg
+    )
+    assert r.ok, r.messages
+    assert r.artifact.studio["env"]["TZ"] == "Asia/Tokyo"
+
+
+def test_the_admins_env_wins_and_explain_shows_it(tmp_path):
+    reg = testing.register_block_type(env_type("one", {"OMP_NUM_THREADS": "4", "A": "1"}))
+    r = testing.compile_template(
+        template({"type": "one"}, env={"OMP_NUM_THREADS": "1"}), tmp_path, registry=reg
+    )
+    assert r.ok, r.messages
+    assert r.artifact.studio["env"] == {"A": "1", "OMP_NUM_THREADS": "1"}
+    assert r.artifact.studio["provenance"]["env"]["OMP_NUM_THREADS"] == "template"
+    (o,) = r.artifact.studio["provenance"]["overrides"]
+    assert o == {
+        "field": "env OMP_NUM_THREADS",
+        "value": "1",
+        "replaced": "4",
+        "block": "one",
+        "by": "spec.env",
+    }
+    container = r.artifact.manifests[0]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "OMP_NUM_THREADS", "value": "1"} in container["env"]
+    text = explain(r.artifact)
+    assert "## Overrides" in text
+    assert "env OMP_NUM_THREADS: '1', not the plugin's '4' (set in spec.env)" in text
+
+
+def test_a_fixed_env_value_is_a_conflict_at_the_admins_field(tmp_path):
+    reg = testing.register_block_type(env_type("one", {"LANG": Fixed("C.UTF-8")}))
+    t = "\n".join(
+        [
+            "apiVersion: blockc/v1",
+            "kind: StudioTemplate",
+            "metadata: {name: t}",
+            "spec:",
+            "  image: {base: localhost/base}",
+            "  env:",
+            "    LANG: fr_FR",
+            "  blocks: [{type: one}]",
+        ]
+    )
+    (d,) = testing.compile_template(t, tmp_path, registry=reg).diagnostics
+    assert (d.line, d.col) == (7, 11)
+    assert "block 'one' (one) needs it to be 'C.UTF-8', not 'fr_FR'" in d.message
+    assert d.hint == "remove LANG from spec.env"
+    r = testing.compile_template(t.replace("fr_FR", "C.UTF-8"), tmp_path, registry=reg)
+    assert r.ok, r.messages
 
 
 def test_same_env_value_twice_is_fine(tmp_path):
@@ -381,3 +431,52 @@ def test_every_patch_target(tmp_path, target):
     r = testing.compile_template(template({"type": "p"}), tmp_path, registry=reg, strict=True)
     assert r.ok, r.messages
     assert r.artifact.studio["provenance"]["manifests"]
+
+
+def k8s_template(plugin_type, selector):
+    return "\n".join(
+        [
+            "apiVersion: blockc/v1",
+            "kind: StudioTemplate",
+            "metadata: {name: t}",
+            "spec:",
+            "  image: {base: localhost/base}",
+            "  blocks:",
+            f"    - type: {plugin_type}",
+            "    - type: kubernetes",
+            "      with:",
+            f"        nodeSelector: {selector}",
+        ]
+    )
+
+
+def test_the_admins_manifest_fields_win_over_a_plugins(tmp_path):
+    gpu = patch_type("gpu", ManifestPatch("pod", {"nodeSelector": {"disk": "ssd", "gpu": "yes"}}))
+    reg = testing.register_block_type(gpu)
+    r = testing.compile_template(k8s_template("gpu", "{disk: hdd}"), tmp_path, registry=reg)
+    assert r.ok, r.messages
+    pod = deployment(r)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"disk": "hdd", "gpu": "yes"}
+    field = "Deployment.spec.template.spec.nodeSelector.disk"
+    assert r.artifact.studio["provenance"]["overrides"] == [
+        {"field": field, "value": "hdd", "replaced": "ssd", "block": "gpu", "by": "kubernetes"}
+    ]
+    assert (
+        r.artifact.studio["provenance"]["manifests"]["Deployment.spec.template.spec.nodeSelector"]
+        == "kubernetes"
+    )
+    assert f"{field}: 'hdd', not the plugin's 'ssd' (set by block 'kubernetes')" in explain(
+        r.artifact
+    )
+
+
+def test_a_fixed_manifest_field_is_a_conflict_at_the_admins_option(tmp_path):
+    gpu = patch_type("gpu", ManifestPatch("pod", {"nodeSelector": {"disk": Fixed("ssd")}}))
+    reg = testing.register_block_type(gpu)
+    text = k8s_template("gpu", "{disk: hdd}")
+    (d,) = testing.compile_template(text, tmp_path, registry=reg).diagnostics
+    assert (d.line, d.col) == (10, 23) and d.block_id == "kubernetes"
+    assert "needs 'ssd'" in d.message and "'hdd' here" in d.message
+    r = testing.compile_template(k8s_template("gpu", "{disk: ssd}"), tmp_path, registry=reg)
+    assert r.ok, r.messages
+    assert "overrides" not in r.artifact.studio["provenance"]

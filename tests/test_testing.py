@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from compiler_support import EXAMPLES
@@ -68,8 +69,11 @@ def test_explain_attributes_every_line(cli):
     proc = cli("explain", EXAMPLES / "data-science.yaml")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "scipy-stack | RUN /opt/studio/venv/bin/pip install" in out
-    assert "dashboards | COPY" in out
+    assert re.search(r"\n +scipy-stack {6}\| RUN /opt/studio/venv/bin/pip install", out)
+    assert re.search(r"\n +dashboards {6}\| COPY", out)
+    # what runs as root is marked: apt, and file-sync's mkdir/chown
+    assert re.search(r"\n *system-packages root \| RUN /opt/blockc/bin/apt-install git", out)
+    assert re.search(r"\n +file-sync root \| RUN mkdir", out)
     data = json.loads(cli("explain", "--format", "json", EXAMPLES / "data-science.yaml").stdout)
     blocks = {r["block"] for r in data["provenance"]["Containerfile"]}
     assert {"blockc", "scipy-stack", "system-packages", "dashboards", "file-sync"} <= blocks

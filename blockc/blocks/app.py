@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..kit import ENV_MAP, HTTP_PATH, LABEL, PATH_MODE, options
+from ..kit import PORT as PORT_NUMBER
 from ..types import App, BlockContext, BlockType, Contributions
-from .options import ENV_MAP, HTTP_PATH, LABEL, PATH_MODE, options
-from .options import PORT as PORT_NUMBER
 
 ARG = {"type": "string", "maxLength": 32768}
 

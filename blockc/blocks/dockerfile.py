@@ -6,9 +6,9 @@ no USER/CMD/ENTRYPOINT, which blockc owns) and copies ``files`` into the context
 
 from __future__ import annotations
 
+from ..kit import options
 from ..types import BlockContext, BlockType, Contributions, Instruction, Phase, Raw, Step, User
 from .files import FILE_ITEM, file_contributions
-from .options import options
 
 ALLOWED = {"RUN", "ENV", "ARG", "LABEL", "WORKDIR", "EXPOSE", "VOLUME", "STOPSIGNAL"}
 OWNED = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..kit import ABS_PATH, NO_CONTROL, REL_PATH, options
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step, Zone
-from .options import ABS_PATH, NO_CONTROL, REL_PATH, options
 
 EXCLUDE = {
     "type": "string",
@@ -84,7 +84,8 @@ def _contribute(ctx: BlockContext) -> Contributions:
                         [
                             ("mkdir", "-p", "--", *dirs),
                             ("chown", f"{img.uid}:{img.gid}", "--", *dirs),
-                        ]
+                        ],
+                        user="root",
                     )
                 ],
             )

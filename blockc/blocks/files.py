@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from ..types import BlockContext, BlockType, ContextFile, Contributions, Copy, Phase, Step
-from .options import ABS_PATH, MODE, REL_PATH, options
+from ..kit import ABS_PATH, MODE, REL_PATH, options, template_file
+from ..types import BlockContext, BlockType, Contributions, Copy, Phase, Step
 
 MAX_FILE = 50 * 1024 * 1024
 FILE_ITEM = options({"src": REL_PATH, "dest": ABS_PATH, "mode": MODE}, required=("src", "dest"))
@@ -15,30 +12,17 @@ FILE_ITEM = options({"src": REL_PATH, "dest": ABS_PATH, "mode": MODE}, required=
 def file_contributions(ctx: BlockContext, items, *path):
     """Read each ``{src, dest, mode}`` from the template's directory (confined to it) into the
     block's context directory; return (context files, COPY instructions)."""
-    root = Path(ctx.template_dir or ".").resolve()
     files, copies = [], []
     for i, item in enumerate(items):
         src = item["src"]
-        where = (*path, i, "src")
-        full = (root / src).resolve()
-        if not full.is_relative_to(root):
-            ctx.error(f"{src!r} resolves outside the template's directory", *where)
+        name = f"{i}-{src.rsplit('/', 1)[-1]}"
+        found = template_file(ctx, src, *path, i, "src", max_bytes=MAX_FILE, name=name)
+        if found is None:
             continue
-        if not full.is_file():
-            ctx.error(
-                f"{src!r}: no such file next to the template "
-                f"({'a directory' if full.is_dir() else 'missing'})",
-                *where,
-            )
-            continue
-        if full.stat().st_size > MAX_FILE:
-            ctx.error(f"{src!r} is larger than 50 MiB; put it in the image another way", *where)
-            continue
-        mode = int(item["mode"], 8) if "mode" in item else (full.stat().st_mode & 0o755) | 0o644
-        name = f"{i}-{os.path.basename(src)}"
-        ctx_path = ctx.context_path(name)
-        files.append(ContextFile(ctx_path, full.read_bytes(), mode))
-        copies.append(Copy(ctx_path, item["dest"], mode, user="studio"))
+        mode = int(item["mode"], 8) if "mode" in item else found.mode
+        found = found.replace(mode=mode)
+        files.append(found)
+        copies.append(Copy(found.path, item["dest"], mode, user="studio"))
     return files, copies
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..kit import options
 from ..types import BlockContext, BlockType, Contributions, ManifestPatch
-from .options import options
 
 QUANTITY = {
     "type": ["string", "integer", "number"],
@@ -52,35 +52,29 @@ TOLERATION = options(
 
 
 def _contribute(ctx: BlockContext) -> Contributions:
+    """One patch per option, each carrying its option: the admin's values, which win over what
+    other blocks' plugins set (docs/plugins.md, "Admin overrides")."""
     o = ctx.options
-    patches = []
     for key in o.get("labels", {}):
         if key.startswith("blockc.dev/"):
             ctx.error(f"label {key}: the blockc.dev/ prefix is reserved", "labels", key)
-    if "resources" in o:
-        patches.append(ManifestPatch("container", {"resources": o["resources"]}))
-    pod = {}
-    if "nodeSelector" in o:
-        pod["nodeSelector"] = o["nodeSelector"]
-    if "tolerations" in o:
-        pod["tolerations"] = o["tolerations"]
-    if "serviceAccountName" in o:
-        pod["serviceAccountName"] = o["serviceAccountName"]
-    if "imagePullSecrets" in o:
-        pod["imagePullSecrets"] = [{"name": n} for n in o["imagePullSecrets"]]
-    if pod:
-        patches.append(ManifestPatch("pod", pod))
-    meta = {}
-    if "labels" in o:
-        meta["labels"] = o["labels"]
-    if "annotations" in o:
-        meta["annotations"] = o["annotations"]
-    if meta:
-        patches.append(
-            ManifestPatch(
-                "deployment", {"metadata": meta, "spec": {"template": {"metadata": meta}}}
-            )
-        )
+    patches = []
+
+    def patch(option: str, target: str, content: dict) -> None:
+        if option in o:
+            patches.append(ManifestPatch(target, content, option=(option,)))
+
+    patch("resources", "container", {"resources": o.get("resources")})
+    for key in ("nodeSelector", "tolerations", "serviceAccountName"):
+        patch(key, "pod", {key: o.get(key)})
+    patch(
+        "imagePullSecrets",
+        "pod",
+        {"imagePullSecrets": [{"name": n} for n in o.get("imagePullSecrets", ())]},
+    )
+    for key in ("labels", "annotations"):
+        meta = {key: o.get(key)}
+        patch(key, "deployment", {"metadata": meta, "spec": {"template": {"metadata": meta}}})
     return Contributions(patches=patches)
 
 

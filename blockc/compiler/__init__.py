@@ -28,8 +28,19 @@ from .model import Artifact
 def try_compile(
     path: str | Path, *, registry: Registry | None = None, base_image: str | None = None
 ) -> tuple[Artifact | None, list[Diagnostic]]:
-    """The artifact of the template at ``path``, or None and every problem found."""
-    registry = registry or load_plugins()
+    """The artifact of the template at ``path``, or None and every problem found (sorted by
+    their place in the template)."""
+    artifact, diags = _compile(path, registry or load_plugins(), base_image)
+    return artifact, sorted(diags, key=_position)
+
+
+def _position(d: Diagnostic) -> tuple[int, int]:
+    return (d.line if d.line is not None else 1 << 30, d.col or 0)
+
+
+def _compile(
+    path: str | Path, registry: Registry, base_image: str | None
+) -> tuple[Artifact | None, list[Diagnostic]]:
     doc, diags = load.load_file(path)
     if doc is None:
         return None, diags

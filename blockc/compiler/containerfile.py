@@ -47,10 +47,10 @@ class _Writer:
     def comment(self, owner: str, text: str = "") -> None:
         self.lines.append(Line(owner, text))
 
-    def instruction(self, owner: str, text: str) -> None:
+    def instruction(self, owner: str, text: str, user: str = "") -> None:
         first, *more = text.split("\n")
-        self.lines.append(Line(owner, first, instruction=True))
-        self.lines.extend(Line(owner, line) for line in more)
+        self.lines.append(Line(owner, first, instruction=True, user=user))
+        self.lines.extend(Line(owner, line, user=user) for line in more)
 
 
 def containerfile(plan: Plan, context: set[str]) -> tuple[tuple[Line, ...], list[tuple[str, str]]]:
@@ -92,7 +92,8 @@ def containerfile(plan: Plan, context: set[str]) -> tuple[tuple[Line, ...], list
             if wanted != user:
                 cf.instruction(owner, "USER root" if wanted == "root" else _uid_gid(image, "USER"))
                 user = wanted
-            cf.instruction(owner, _format(ins, image))
+            runs_as = "" if isinstance(ins, Copy) else wanted  # a COPY runs nothing
+            cf.instruction(owner, _format(ins, image), runs_as)
     cf.comment(BLOCKC)
     cf.instruction(BLOCKC, f"ENV VIRTUAL_ENV={image.python} PATH={image.python}/bin:$PATH")
     cf.instruction(BLOCKC, _uid_gid(image, "USER"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .model import Artifact
+from .model import Artifact, Override
 
 
 def explain(artifact: Artifact, fmt: str = "text") -> str:
@@ -18,12 +18,19 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
                 "provenance": provenance,
                 "apps": studio["apps"],
                 "zones": studio["zones"],
+                "root": [
+                    n for n, line in enumerate(artifact.containerfile, 1) if line.user == "root"
+                ],
             },
             indent=2,
         )
     width = max(len(line.owner) for line in artifact.containerfile)
     out = [f"# artifact {artifact.hash} (image {artifact.image_ref})", "", "## Containerfile"]
-    out += [f"{line.owner:>{width}} | {line.text}" for line in artifact.containerfile]
+    out += ['(each line\'s block; "root": a command that runs as root)']
+    out += [
+        f"{line.owner:>{width}} {'root' if line.user == 'root' else '    '} | {line.text}"
+        for line in artifact.containerfile
+    ]
     out += ["", "## Apps"]
     out += [
         f"{a['block']:>{width}} | {a['id']}: port {a['port']}, path {a['path']}, "
@@ -43,4 +50,9 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
     out += [f"{owner:>{width}} | {field}" for field, owner in provenance["manifests"].items()]
     out += ["", "## Build context"]
     out += [f"{owner:>{width}} | {path}" for path, owner in provenance["context"].items()]
+    out += ["", "## Overrides (the template's values that replaced a plugin's)"]
+    out += [
+        f"{o['block']:>{width}} | {Override(**o).describe()}"
+        for o in provenance.get("overrides", ())
+    ] or ["  (none)"]
     return "\n".join(out)

@@ -35,13 +35,15 @@ class Document(Value):
     """A loaded template: its data, and ``positions[path] = (line, col)`` (1-based).
 
     ``path`` is a tuple of keys and indices; ``key_positions[path]`` is where the key itself
-    stands.
+    stands; ``written[path]`` is the text of a scalar that YAML read as no string (``4.10``,
+    ``yes``, ``null``), for hints to quote it.
     """
 
     file: str
     data: Any
     positions: dict
     key_positions: dict
+    written: dict
 
     def where(self, path: tuple, *, key: bool = False) -> tuple[int | None, int | None]:
         """The position of ``path``, or of the nearest enclosing node that has one."""
@@ -119,7 +121,7 @@ def load_text(text: str, file: str = "<template>") -> tuple[Document | None, lis
     data = walk.node(root, (), 0)
     if walk.problems:
         return None, walk.problems
-    return Document(file, data, walk.positions, walk.key_positions), []
+    return Document(file, data, walk.positions, walk.key_positions, walk.written), []
 
 
 def _anchor_or_alias(text: str) -> tuple[str, Any] | None:
@@ -145,6 +147,7 @@ class _Walk:
         self.file = file
         self.positions: dict[tuple, tuple[int, int]] = {}
         self.key_positions: dict[tuple, tuple[int, int]] = {}
+        self.written: dict[tuple, str] = {}
         self.problems: list[Diagnostic] = []
         self.constructor = _Loader("")  # for the plain scalars' constructors
 
@@ -197,6 +200,8 @@ class _Walk:
             self.problem(f"unsupported YAML tag {tag!r}", node, path)
             return None
         kind = tag.removeprefix(_TAG)
+        if kind != "str":
+            self.written[path] = node.value
         try:
             if kind in ("int", "float") and len(node.value) > MAX_NUMBER:
                 raise ValueError("too long")

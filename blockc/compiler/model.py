@@ -46,11 +46,33 @@ class Template(Value):
     registry: Registry
 
 
+class Override(Value):
+    """A value an admin wrote in the template that replaced a plugin's (``blockc explain``,
+    ``studio.json``'s provenance)."""
+
+    field: str  # "env OMP_NUM_THREADS", "port", "Deployment.spec...nodeSelector.disk"
+    value: Any  # the admin's
+    replaced: Any  # the plugin's
+    block: str  # the block whose value was replaced
+    by: str  # where the admin's value was written: "spec.env", or a block id
+
+    def to_json(self) -> dict:
+        return self.as_dict()
+
+    def describe(self) -> str:
+        if self.field == "port":
+            why = f"{self.replaced} is taken by block '{self.by}'"
+        else:
+            why = "set in spec.env" if self.by == "spec.env" else f"set by block '{self.by}'"
+        return f"{self.field}: {self.value!r}, not the plugin's {self.replaced!r} ({why})"
+
+
 class Resolved(Value):
     """Stage 3 (resolve): each block's contributions."""
 
     template: Template
     contributions: tuple[tuple[BlockSpec, Contributions], ...]
+    overrides: tuple[Override, ...] = ()
 
 
 class PlannedStep(Value):
@@ -69,6 +91,7 @@ class Plan(Value):
     env: Mapping[str, tuple[str, str]]  # name -> (value, owner)
     manifests: tuple[dict, ...]
     manifest_owners: Mapping[str, str]
+    overrides: tuple[Override, ...] = ()
 
 
 class Line(Value):
@@ -77,6 +100,7 @@ class Line(Value):
     owner: str
     text: str
     instruction: bool = False  # the first line of an instruction: what buildah counts as a STEP
+    user: str = ""  # who an instruction's commands run as ("root", "studio"), for `explain`
 
 
 class Artifact(Value):

@@ -1,9 +1,16 @@
 """Plan: order the contributions, find the conflicts, merge the manifest patches.
 
-Steps are placed by phase; within a phase the template's order holds, adjusted for block types'
-declared ``after`` needs (a cycle is an error naming the blocks). Conflicts (SPEC §3) are errors
-naming both blocks: one app id or port twice, one zone name or path twice, an env var or a
-manifest field set to two values, a context file written twice.
+Requirements first: a block type's ``requires`` need a block (or the base image) that
+provides them. Steps are placed by phase; within a phase the template's order holds, adjusted
+for block types' declared ``after`` needs and for requirements (providers first; a cycle is an
+error naming the blocks). Conflicts (SPEC §3) are errors naming both blocks: one app id or port
+twice, one zone name or path twice, an env var or a manifest field set to two values by two
+plugins, a context file written twice.
+
+What an admin wrote wins over what a plugin sets (SPEC §3): ``spec.env`` over a block's env
+var, a block's manifest patch carrying an option (the ``kubernetes`` block's) over another
+block's, unless the plugin's value is :class:`~blockc.types.Fixed`: then a different admin
+value is a conflict, located at the admin's field. Each such win is an :class:`Override`.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import posixpath
 from collections import defaultdict
 
 from ..errors import Diagnostic
-from ..types import App, ContextFile, Copy, Phase, Run, Step, Zone, env_id
+from ..kit import APT_INSTALL
+from ..types import App, ContextFile, Copy, Fixed, ManifestPatch, Phase, Run, Step, Zone, env_id
 from .manifests import base_manifests
-from .model import BlockSpec, Plan, PlannedStep, Resolved, Template
+from .model import BlockSpec, Override, Plan, PlannedStep, Resolved, Template
 
 SUPERVISOR = "supervisor==4.3.0"
 BLOCKC = "blockc"  # the owner of what blockc itself adds
@@ -37,14 +45,20 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
     doc = template.doc
     diags: list[Diagnostic] = []
     contributions = {b.id: c for b, c in resolved.contributions}
-    order = _order_blocks(resolved, diags)
+    overrides = list(resolved.overrides)
 
-    def conflict(block: BlockSpec, message: str, *sub) -> None:
+    def conflict(block: BlockSpec, message: str, *sub, hint: str | None = None) -> None:
         path = block.path + tuple(sub)
         line, col = doc.where(path)
         diags.append(
-            Diagnostic(message, file=doc.file, line=line, col=col, path=path, **block.who())
+            Diagnostic(
+                message, file=doc.file, line=line, col=col, path=path, hint=hint, **block.who()
+            )
         )
+
+    providers = _providers(resolved)
+    _check_requirements(resolved, providers, conflict)
+    order = _order_blocks(resolved, providers, diags)
 
     # steps: blockc's base first, then the blocks' by phase and planned order, blockc's launch last
     base, launch = _blockc_steps(template)
@@ -89,7 +103,7 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
                     block,
                     f"port {app.port} is already used by block '{other.id}' "
                     f"({other.type}); give one of them another `port:`",
-                    "with",
+                    *(("with", "port") if "port" in block.options else ("with",)),
                 )
             else:
                 by_id[app.id] = by_port[app.port] = block
@@ -123,31 +137,68 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
                     )
             zones.append((zone, block))
 
-    # env: the template's, then the blocks'; one value per name
+    # env: the template's (the admin's) wins over the blocks'; blocks agree or conflict
     env: dict[str, tuple[str, str]] = {k: (v, "template") for k, v in template.env.items()}
+    fixed: set[str] = set()
     for block in order:
-        for name, value in contributions[block.id].env.items():
+        for name, given in contributions[block.id].env.items():
+            value = given.value if isinstance(given, Fixed) else given
             if name.startswith("BLOCKC_"):
                 conflict(block, f"env var {name}: the BLOCKC_ prefix is reserved")
-            elif name in env and env[name][0] != value:
+            elif name not in env or env[name][0] == value:
+                env.setdefault(name, (value, block.id))
+            elif env[name][1] == "template" and not isinstance(given, Fixed):
+                overrides.append(Override(f"env {name}", env[name][0], value, block.id, "spec.env"))
+            elif env[name][1] == "template":
+                line, col = doc.where(("spec", "env", name))
+                diags.append(
+                    Diagnostic(
+                        f"env var {name}: block '{block.id}' ({block.type}) needs it to be "
+                        f"{value!r}, not {env[name][0]!r}",
+                        file=doc.file,
+                        line=line,
+                        col=col,
+                        path=("spec", "env", name),
+                        hint=f"remove {name} from spec.env",
+                    )
+                )
+            else:
                 conflict(
                     block,
                     f"env var {name} is set to {value!r} here and to "
                     f"{env[name][0]!r} by {env[name][1]!r}",
+                    hint=None if name in fixed else f"choose one: set {name} in spec.env",
                 )
-            else:
-                env.setdefault(name, (value, block.id))
+            if isinstance(given, Fixed):
+                fixed.add(name)
     for app, block in apps:
         env[f"BLOCKC_PORT_{env_id(app.id)}"] = (str(app.port), block.id)
 
-    # manifests: blockc's objects, then each block's patches merged into them
+    # manifests: blockc's objects, the admin's patches (carrying an option), the plugins'
     manifests, owners = base_manifests(template, [a for a, _ in apps], env)
-    for block in order:
-        for patch in contributions[block.id].patches:
-            prefix, target = _TARGETS[patch.target]
-            clashes: list[tuple[str, str, object, object]] = []
-            _merge(target(manifests), dict(patch.patch), owners, prefix, block.id, clashes)
-            for field, first, old, new in clashes:
+    admin: dict[str, tuple[BlockSpec, tuple]] = {}  # field -> (block, option path)
+    patches = [(b, p) for b in order for p in contributions[b.id].patches]
+    patches.sort(key=lambda bp: not _by_admin(bp[0], bp[1]))  # stable: the admin's first
+    for block, patch in patches:
+        prefix, target = _TARGETS[patch.target]
+        clashes: list[tuple[str, str, object, object, bool]] = []
+        set_here: list[str] = []
+        _merge(target(manifests), dict(patch.patch), owners, prefix, block.id, clashes, set_here)
+        by_admin = _by_admin(block, patch)
+        if by_admin:
+            admin.update(dict.fromkeys(set_here, (block, ("with", *(patch.option or ())))))
+        for field, first, old, new, needed in clashes:
+            by = None if by_admin else _admin_of(admin, field)
+            if by is not None and not needed:
+                overrides.append(Override(field, old, new, block.id, by[0].id))
+            elif by is not None:
+                conflict(
+                    by[0],
+                    f"manifest field {field} is set to {old!r} here; block '{block.id}' "
+                    f"({block.type}) needs {new!r}",
+                    *by[1],
+                )
+            else:
                 conflict(
                     block,
                     f"manifest field {field} is set to {new!r} here and to {old!r} by '{first}'",
@@ -161,6 +212,7 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
         env=env,
         manifests=tuple(manifests),
         manifest_owners=owners,
+        overrides=tuple(overrides),
     ), diags
 
 
@@ -197,8 +249,8 @@ def _blockc_steps(template: Template) -> tuple[PlannedStep, PlannedStep]:
         Phase.BASE,
         [
             Copy("blockc/studio-setup.sh", "/opt/blockc/bin/studio-setup.sh", 0o755),
-            Copy("blockc/apt-install.sh", "/opt/blockc/bin/apt-install", 0o755),
-            Run([setup]),
+            Copy("blockc/apt-install.sh", APT_INSTALL, 0o755),
+            Run([setup], user="root"),
         ],
     )
     launch = Step(
@@ -212,14 +264,66 @@ def _blockc_steps(template: Template) -> tuple[PlannedStep, PlannedStep]:
     return PlannedStep(base, BLOCKC), PlannedStep(launch, BLOCKC)
 
 
-def _order_blocks(resolved: Resolved, diags: list[Diagnostic]) -> list[BlockSpec]:
-    """Template order, moved only as far as ``after`` needs demand (a stable topological sort)."""
+BLOCKC_PROVIDES = ("python",)  # the studio's Python environment is blockc's own
+
+
+def _providers(resolved: Resolved) -> dict[str, list[BlockSpec]]:
+    """For each capability, the blocks that provide it."""
+    providers: dict[str, list[BlockSpec]] = defaultdict(list)
+    for block, contributions in resolved.contributions:
+        given = contributions.provides
+        for cap in block.entry.type.provides if given is None else given:
+            providers[cap].append(block)
+    return providers
+
+
+def _check_requirements(resolved: Resolved, providers: dict, conflict) -> None:
+    """A located error for each capability a block requires that nothing provides (unless a
+    block that failed an earlier stage could have: its own error is reported)."""
+    template = resolved.template
+    have = set(BLOCKC_PROVIDES) | set(template.image.provides) | set(providers)
+    spec = template.doc.data.get("spec") if isinstance(template.doc.data, dict) else None
+    written = spec.get("blocks") if isinstance(spec, dict) else None
+    done = {b.id for b, _ in resolved.contributions}
+    failed_types = {
+        raw.get("type")
+        for raw in (written if isinstance(written, list) else [])
+        if isinstance(raw, dict) and raw.get("id", raw.get("type")) not in done
+    }
+    for block, _ in resolved.contributions:
+        for cap in block.entry.type.requires:
+            if cap in have:
+                continue
+            could = sorted(
+                name
+                for name, entry in template.registry.types.items()
+                if cap in entry.type.provides
+            )
+            if failed_types & set(could):
+                continue
+            where = f"a block of type {', '.join(could)}" if could else "no installed block type"
+            conflict(
+                block,
+                f"needs {cap}, which nothing in this template provides",
+                "type",
+                hint=f"{where} can provide it; or, if the base image has it, "
+                f"list it in spec.image.provides",
+            )
+
+
+def _order_blocks(
+    resolved: Resolved, providers: dict[str, list[BlockSpec]], diags: list[Diagnostic]
+) -> list[BlockSpec]:
+    """Template order, moved only as far as ``after`` needs and requirements (providers first)
+    demand: a stable topological sort."""
     blocks = [b for b, _ in resolved.contributions]
     by_type = defaultdict(list)
     for b in blocks:
         by_type[b.type].append(b)
     needs = {
-        b.id: {d.id for t in b.entry.type.after for d in by_type[t] if d.id != b.id} for b in blocks
+        b.id: {d.id for t in b.entry.type.after for d in by_type[t] if d.id != b.id}
+        | {p.id for cap in b.entry.type.requires for p in providers.get(cap, ()) if p.id != b.id}
+        for b in blocks
     }
     ordered: list[BlockSpec] = []
     placed: set[str] = set()
@@ -258,37 +362,99 @@ def _owner(owners: dict[str, str], path: str) -> str:
     return owners[path]
 
 
-def _merge(base: dict, patch: dict, owners: dict, path: str, who: str, clashes: list) -> None:
+def _by_admin(block: BlockSpec, patch: ManifestPatch) -> bool:
+    """Whether a patch carries an option the admin wrote (its path is in the block's ``with:``)."""
+    if patch.option is None:
+        return False
+    value: object = block.options
+    for key in patch.option:
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+            value = value[key]
+        else:
+            return False
+    return True
+
+
+def _admin_of(admin: dict[str, tuple[BlockSpec, tuple]], field: str) -> tuple | None:
+    """The admin's patch that set ``field`` or an ancestor of it, if any."""
+    while field not in admin:
+        cut = max(field.rfind("."), field.rfind("["))
+        if cut <= 0:
+            return None
+        field = field[:cut]
+    return admin[field]
+
+
+def _plain(value: object) -> object:
+    """``value`` with every :class:`Fixed` unwrapped."""
+    if isinstance(value, Fixed):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _merge(
+    base: dict,
+    patch: dict,
+    owners: dict,
+    path: str,
+    who: str,
+    clashes: list,
+    set_here: list,
+    fixed: bool = False,
+) -> None:
     """Merge ``patch`` into ``base``: mappings key by key, lists item by item (by ``name`` where
-    every item has one); a scalar set to another value is a clash. ``owners`` records who set
-    each field."""
+    every item has one); a scalar set to another value is a clash (``fixed``: the patch needs
+    it as it is). ``owners`` records who set each field, ``set_here`` the fields set now."""
     for key, value in patch.items():
         field = f"{path}.{key}"
+        needed = fixed or isinstance(value, Fixed)
+        value = value.value if isinstance(value, Fixed) else value
         if key not in base:
             owners[field] = who
+            set_here.append(field)
             if isinstance(value, list):  # item by item, so each named item has its owner
                 base[key] = []
-                _merge_list(base[key], value, owners, field, who, clashes)
+                _merge_list(base[key], value, owners, field, who, clashes, set_here, needed)
             else:
-                base[key] = copy.deepcopy(value)
+                base[key] = _plain(copy.deepcopy(value))
         elif isinstance(base[key], dict) and isinstance(value, dict):
-            _merge(base[key], value, owners, field, who, clashes)
+            _merge(base[key], value, owners, field, who, clashes, set_here, needed)
         elif isinstance(base[key], list) and isinstance(value, list):
-            _merge_list(base[key], value, owners, field, who, clashes)
-        elif base[key] != value:
-            clashes.append((field, _owner(owners, field), base[key], value))
+            _merge_list(base[key], value, owners, field, who, clashes, set_here, needed)
+        elif base[key] != _plain(value):
+            clashes.append((field, _owner(owners, field), base[key], _plain(value), needed))
 
 
-def _merge_list(base: list, items: list, owners: dict, path: str, who: str, clashes: list) -> None:
+def _merge_list(
+    base: list,
+    items: list,
+    owners: dict,
+    path: str,
+    who: str,
+    clashes: list,
+    set_here: list,
+    fixed: bool,
+) -> None:
+    items = [_plain(i) if isinstance(i, Fixed) else i for i in items]
     named = all(isinstance(i, dict) and "name" in i for i in base + items)
     for item in items:
         if named:
             match = next((b for b in base if b["name"] == item["name"]), None)
             if match is None:
-                base.append(copy.deepcopy(item))
+                base.append(_plain(copy.deepcopy(item)))
                 owners[f"{path}[{item['name']}]"] = who
+                set_here.append(f"{path}[{item['name']}]")
             else:
-                _merge(match, item, owners, f"{path}[{item['name']}]", who, clashes)
-        elif item not in base:
-            base.append(copy.deepcopy(item))
+                _merge(
+                    match, item, owners, f"{path}[{item['name']}]", who, clashes, set_here, fixed
+                )
+        elif _plain(item) not in base:
+            base.append(_plain(copy.deepcopy(item)))
             owners[f"{path}[{len(base) - 1}]"] = who
+            set_here.append(f"{path}[{len(base) - 1}]")

@@ -217,6 +217,11 @@ def _studio_json(plan: Plan, lines: tuple[Line, ...], context_owners: dict[str, 
             "manifests": dict(sorted(plan.manifest_owners.items())),
             "env": {k: owner for k, (_, owner) in sorted(plan.env.items())},
             "context": dict(sorted(context_owners.items())),
+            **(
+                {"overrides": [o.to_json() for o in plan.overrides]}
+                if plan.overrides
+                else {}  # (studio.json of a template without overrides is as before)
+            ),
         },
         "plugins": dict(sorted(plugins.items())),
         "blockc": __version__,

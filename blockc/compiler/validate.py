@@ -23,6 +23,7 @@ import fastjsonschema
 
 from .. import cache
 from ..errors import Diagnostic, did_you_mean
+from ..names import image_reference_problem
 from ..plugins import Registry
 from ..types import StudioImage
 from .load import Document
@@ -36,9 +37,9 @@ KUBERNETES_VERSION = "1.34.0"  # the OpenAPI schemas `--strict` checks manifests
 def validate(
     doc: Document, registry: Registry, *, base_image: str | None = None
 ) -> tuple[Template | None, list[Diagnostic]]:
-    """The checked template and the problems found. With problems only inside some blocks, the
-    template holds the other blocks, so that the later stages report theirs in the same run;
-    with a problem in the envelope, there is no template."""
+    """The checked template and the problems found. The template holds the blocks without
+    problems, and defaults where the envelope has them, so that the later stages report their
+    problems in the same run (a template with problems is never compiled)."""
     data = doc.data
     if not isinstance(data, dict):
         message = "a template is a mapping with apiVersion, kind, metadata and spec"
@@ -122,25 +123,36 @@ def validate(
             continue
         diags += locate(doc, path + ("with",), problems, **block.who())
         blocks.append(block)
-    if any(_block_index(d.path) is None for d in diags):
-        return None, diags  # the envelope itself is wrong: nothing more to check
     failed = {_block_index(d.path) for d in diags}
-    meta, image = data["metadata"], spec["image"]
-    user = {**DEFAULT_USER, **image.get("user", {})}
+    # The envelope's own problems are reported; the later stages go on with defaults in their
+    # place, so that one run reports the blocks' problems and conflicts too.
+    bad = {d.path[:4] for d in diags if _block_index(d.path) is None}
+
+    def ok(*path: str) -> bool:
+        return not any(p[: len(path)] == path or path[: len(p)] == p for p in bad)
+
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+    image: dict[str, Any] = spec["image"] if isinstance(spec.get("image"), dict) else {}
+    user: dict[str, Any] = dict(DEFAULT_USER)
+    if ok("spec", "image", "user"):
+        user.update(image.get("user", {}))
     studio_image = StudioImage(
-        base=base_image or image["base"],
+        base=base_image or (image["base"] if ok("spec", "image", "base") else "invalid"),
         user=user["name"],
         uid=user["uid"],
         gid=user["gid"],
-        workdir=image.get("workdir", f"/home/{user['name']}/workspace"),
+        workdir=image.get("workdir", "")
+        if ok("spec", "image", "workdir") and "workdir" in image
+        else f"/home/{user['name']}/workspace",
+        provides=image.get("provides", ()) if ok("spec", "image", "provides") else (),
     )
     template = Template(
         doc=doc,
-        name=meta["name"],
-        description=meta.get("description", ""),
-        labels=meta.get("labels", {}),
+        name=meta["name"] if ok("metadata", "name") and "name" in meta else "template",
+        description=meta.get("description", "") if ok("metadata", "description") else "",
+        labels=meta.get("labels", {}) if ok("metadata", "labels") else {},
         image=studio_image,
-        env=spec.get("env", {}),
+        env=spec.get("env", {}) if ok("spec", "env") else {},
         blocks=tuple(b for b in blocks if b.index not in failed),
         registry=registry,
     )
@@ -198,6 +210,9 @@ def locate(doc: Document, prefix: tuple, errors: list[SchemaError], **who) -> li
     for message, rel, at_key, hint in errors:
         path = tuple(prefix) + tuple(rel)
         line, col = doc.where(path, key=at_key)
+        if hint is QUOTE:
+            written = doc.written.get(path)
+            hint = f"quote it: {json.dumps(written)}" if written else None
         diags.append(
             Diagnostic(message, file=doc.file, line=line, col=col, hint=hint, path=path, **who)
         )
@@ -309,6 +324,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+QUOTE = "quote it"  # a hint filled in with the text as written (`locate`)
+
+# what exactly is wrong with a value of an ``x-kind`` whose pattern says only yes or no
+_EXPLAIN: dict[str, Callable[[str], str]] = {"image reference": image_reference_problem}
+
+
 def _describe(err) -> Iterator[SchemaError]:
     """One jsonschema error in the user's words."""
     path = tuple(err.absolute_path)
@@ -327,17 +348,22 @@ def _describe(err) -> Iterator[SchemaError]:
             if key not in inst:
                 yield SchemaError(f"missing required key '{key}'", path, False, None)
     elif v == "type":
-        want = err.validator_value
-        names = " or ".join(
-            _TYPE_NAMES.get(w, w) for w in ([want] if isinstance(want, str) else want)
+        want = (
+            [err.validator_value] if isinstance(err.validator_value, str) else err.validator_value
         )
-        yield SchemaError(f"expected {names}, got {_kind(inst)} {_show(inst)}", path, False, None)
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
+        # YAML read `4.10`, `yes` or `1e3` as no string: the text as written, quoted, is one
+        hint = QUOTE if "string" in want and not isinstance(inst, list | dict) else None
+        yield SchemaError(f"expected {names}, got {_kind(inst)} {_show(inst)}", path, False, hint)
     elif v in ("enum", "const"):
         choices = err.validator_value if v == "enum" else [err.validator_value]
         hint = did_you_mean(inst, [str(c) for c in choices]) if isinstance(inst, str) else None
         yield SchemaError(
             f"{_show(inst)} is not one of {', '.join(_show(c) for c in choices)}", path, False, hint
         )
+    elif v in ("pattern", "maxLength") and sch.get("x-kind") in _EXPLAIN:
+        why = _EXPLAIN[sch["x-kind"]](inst)
+        yield SchemaError(f"{_show(inst)} is not a valid {sch['x-kind']}: {why}", path, False, None)
     elif v == "pattern" or (v == "not" and isinstance(inst, str)):
         what = sch.get("x-kind") or sch.get("description")
         message = (

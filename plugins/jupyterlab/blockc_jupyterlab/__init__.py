@@ -9,8 +9,18 @@ other app of the studio.
 from __future__ import annotations
 
 from blockc import hookimpl
-from blockc.blocks.options import LABEL, PORT, URL, options
-from blockc.blocks.packages import PIP_VERSION, REQUIREMENT, pinned, pip_install, requirement_errors
+from blockc.kit import (
+    LABEL,
+    PIP_VERSION,
+    PORT,
+    REQUIREMENT,
+    URL,
+    options,
+    pinned,
+    pip_install,
+    python_bin,
+    requirements,
+)
 from blockc.types import App, BlockContext, BlockType, Contributions, Phase, Run, Step
 
 __version__ = "0.1.0"
@@ -38,16 +48,16 @@ SCHEMA = options(
 def contribute(ctx: BlockContext) -> Contributions:
     o = ctx.options
     lab = pinned(ctx, "jupyterlab", o.get("version", "4.*"), "version")
-    extensions = requirement_errors(ctx, o.get("extensions", []), "extensions")
+    extensions = requirements(ctx, o.get("extensions", []), "extensions")
     if lab is None:
         return Contributions()
-    python, home = ctx.image.python, ctx.image.home
+    home = ctx.image.home
     install = pip_install(ctx, [lab, "ipykernel", *extensions], index_url=o.get("index_url"))
     # The kernel is the studio's environment, under the name Jupyter opens by default.
     kernel = Run(
         [
             (
-                f"{python}/bin/python",
+                python_bin(ctx),
                 "-m",
                 "ipykernel",
                 "install",
@@ -62,7 +72,7 @@ def contribute(ctx: BlockContext) -> Contributions:
     )
     port = o.get("port", 8888)
     command = (
-        f"{python}/bin/jupyter-lab",
+        python_bin(ctx, "jupyter-lab"),
         "--no-browser",
         "--ip=0.0.0.0",
         f"--port={port}",
@@ -104,6 +114,7 @@ JUPYTERLAB = BlockType(
     description="JupyterLab; the studio's Python environment is its kernel.",
     schema=SCHEMA,
     contribute=contribute,
+    requires=("python",),
 )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from blockc import hookimpl
-from blockc.blocks.options import LABEL, PORT, URL, options
+from blockc.kit import APT_INSTALL, BLOCKC_PYTHON, LABEL, PORT, URL, app_dir, options
 from blockc.types import (
     App,
     BlockContext,
@@ -67,7 +67,7 @@ def contribute(ctx: BlockContext) -> Contributions:
     img = ctx.image
     version = o["version"]
     url = o.get("deb_url") or DEB_URL.format(version=version.replace("+", "-"))
-    home = f"/opt/blockc/apps/{ctx.id}"
+    home = app_dir(ctx)
     deb = f"/tmp/blockc-{ctx.id}-rstudio-server.deb"
 
     fetch = ContextFile(
@@ -77,19 +77,13 @@ def contribute(ctx: BlockContext) -> Contributions:
         Phase.APP,
         [
             Copy(fetch.path, f"{home}/fetch_deb.py", 0o644),
-            Run(
+            Run(  # one layer: the .deb is gone before it ends
                 [
-                    (
-                        "/opt/blockc/venv/bin/python",
-                        f"{home}/fetch_deb.py",
-                        url,
-                        o["sha256"].lower(),
-                        version,
-                        deb,
-                    ),
-                    ("/opt/blockc/bin/apt-install", deb),
+                    (BLOCKC_PYTHON, f"{home}/fetch_deb.py", url, o["sha256"].lower(), version, deb),
+                    (APT_INSTALL, deb),
                     ("rm", "-f", deb),
-                ]
+                ],
+                user="root",
             ),
         ],
     )
@@ -107,7 +101,8 @@ def contribute(ctx: BlockContext) -> Contributions:
                     ("mkdir", "-p", f"{home}/db", f"{home}/run"),
                     ("chown", f"{img.uid}:{img.gid}", f"{home}/db", f"{home}/run"),
                     ("chmod", "0700", f"{home}/db", f"{home}/run"),
-                ]
+                ],
+                user="root",
             ),
         ],
     )
@@ -151,6 +146,7 @@ RSTUDIO = BlockType(
     "base image or system-packages.",
     schema=SCHEMA,
     contribute=contribute,
+    requires=("r",),
 )
 
 

@@ -19,7 +19,7 @@ apiVersion: blockc/v1
 kind: StudioTemplate
 metadata: {name: t}
 spec:
-  image: {base: localhost/base}
+  image: {base: localhost/base, provides: [r]}
   blocks:
 """
 SHA = "0123456789abcdef" * 4
@@ -239,3 +239,19 @@ def test_fetch_needs_r(debs, monkeypatch, tmp_path):
     with pytest.raises(SystemExit) as exc:
         fetch_deb.main("http://unused/x.deb", SHA, VERSION, str(tmp_path / "r.deb"))
     assert "add r-base to a system-packages block" in str(exc.value)
+
+
+def test_needs_r(tmp_path, registry):
+    text = HEAD.replace(", provides: [r]", "") + (
+        f'    - type: rstudio\n      id: rs\n      with: {{version: "{VERSION}", sha256: {SHA}}}\n'
+    )
+    r = testing.compile_template(text, tmp_path, registry=registry)
+    (d,) = r.diagnostics
+    assert "needs r, which nothing in this template provides" in d.message
+    assert "system-packages" in d.hint and "spec.image.provides" in d.hint
+    assert (d.line, d.col) == where(text, "rstudio")
+    with_r = text + "    - type: system-packages\n      with: {apt: [r-base-core]}\n"
+    r = testing.compile_template(with_r, tmp_path, registry=registry)
+    assert r.ok, r.messages
+    cf = r.text("Containerfile")
+    assert cf.index("apt-install r-base-core") < cf.index("rstudio-server.deb")

@@ -10,12 +10,21 @@ not start Streamlit.
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
 
 from blockc import hookimpl
-from blockc.blocks.options import LABEL, PORT, REL_PATH, URL, options
-from blockc.blocks.packages import PIP_VERSION, pinned, pip_install
-from blockc.types import App, BlockContext, BlockType, ContextFile, Contributions, Copy, Phase, Step
+from blockc.kit import (
+    LABEL,
+    PIP_VERSION,
+    PORT,
+    REL_PATH,
+    URL,
+    options,
+    pinned,
+    pip_install,
+    python_bin,
+    template_file,
+)
+from blockc.types import App, BlockContext, BlockType, Contributions, Copy, Phase, Step
 
 __version__ = "0.1.0"
 
@@ -60,19 +69,19 @@ def contribute(ctx: BlockContext) -> Contributions:
     app_path = posixpath.normpath(posixpath.join(ctx.image.workdir, o["app"]))
     steps, files = [], []
     if "src" in o:
-        copied = _src_file(ctx, o["src"], app_path)
+        name = posixpath.basename(app_path)
+        copied = template_file(ctx, o["src"], "src", max_bytes=MAX_SRC, name=name, what="app file")
         if copied:
             files.append(copied)
             steps.append(Step(Phase.FILES, [Copy(copied.path, app_path, 0o644, user="studio")]))
     if requirement is None:
         return Contributions()
-    python = ctx.image.python
     steps.insert(
         0, Step(Phase.APP, [pip_install(ctx, [requirement], index_url=o.get("index_url"))])
     )
     port = o.get("port", 8501)
     command = (
-        f"{python}/bin/streamlit",
+        python_bin(ctx, "streamlit"),
         "run",
         app_path,
         f"--server.port={port}",
@@ -95,26 +104,12 @@ def contribute(ctx: BlockContext) -> Contributions:
     return Contributions(steps=steps, files=files, apps=[app])
 
 
-def _src_file(ctx: BlockContext, src: str, dest: str) -> ContextFile | None:
-    """The template file ``src`` as a build-context file, or None after a located error."""
-    root = Path(ctx.template_dir or ".").resolve()
-    full = (root / src).resolve()
-    if not full.is_relative_to(root):
-        ctx.error(f"{src!r} resolves outside the template's directory", "src")
-    elif not full.is_file():
-        ctx.error(f"app file {src!r} not found next to the template", "src")
-    elif full.stat().st_size > MAX_SRC:
-        ctx.error(f"{src!r} is larger than 10 MiB", "src")
-    else:
-        return ContextFile(ctx.context_path(posixpath.basename(dest)), full.read_bytes())
-    return None
-
-
 STREAMLIT = BlockType(
     name="streamlit",
     description="A Streamlit app (its script from the image or a sync zone).",
     schema=SCHEMA,
     contribute=contribute,
+    requires=("python",),
 )
 
 

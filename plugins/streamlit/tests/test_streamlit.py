@@ -95,7 +95,7 @@ def test_missing_app_file(tmp_path, registry):
     text, r = compile_st(tmp_path, registry, "app: app.py\nsrc: nowhere/app.py")
     (d,) = r.diagnostics
     assert (d.line, d.col) == where(text, "nowhere/app.py")
-    assert "app file 'nowhere/app.py' not found next to the template" in d.message
+    assert "app file 'nowhere/app.py': not found next to the template" in d.message
 
 
 def test_src_is_a_directory(tmp_path, registry):

