@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .value import Value
 
 
@@ -17,6 +19,7 @@ class Diagnostic(Value):
     plugin: str | None = None
     hint: str | None = None
     path: tuple = ()  # path inside the template document
+    detail: str | None = None  # a plugin's traceback: shown under BLOCKC_DEBUG=1
 
     def location(self) -> str:
         if self.file is None and self.line is None:
@@ -41,12 +44,21 @@ class Diagnostic(Value):
         text = f"{where + ': ' if where else ''}error: {who}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
+        if self.detail and debug():
+            text += "\n" + "".join(f"    {line}\n" for line in self.detail.splitlines()).rstrip()
         return text
 
     def to_json(self) -> dict:
         data = self.as_dict()
         data["path"] = [str(p) for p in self.path]
+        if not (self.detail and debug()):
+            del data["detail"]
         return data
+
+
+def debug() -> bool:
+    """Whether BLOCKC_DEBUG asks for tracebacks."""
+    return os.environ.get("BLOCKC_DEBUG", "") not in ("", "0")
 
 
 class BlockcError(Exception):

@@ -1,7 +1,11 @@
 """Plugin discovery and the plugin manager factory.
 
 Block types come from the entry-point group ``blockc`` (core blocks are registered the same
-way, by blockc's own distribution).
+way, by blockc's own distribution). No plugin takes a block type over from another: a name two
+plugins provide is a clash, an error for every template that uses it until the site chooses
+one (``--plugins=-x``, ``BLOCKC_PLUGINS=-x`` or ``plugins = "-x"`` in the site settings).
+A plugin whose hook fails, or whose block types are invalid (their options schema included),
+is recorded as broken, with its traceback for ``BLOCKC_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pluggy
 
 from . import cache, hookspecs
 from .errors import Diagnostic
-from .types import BlockType
+from .types import BlockType, InvalidValue
 from .value import Value
 
 GROUP = "blockc"
@@ -37,16 +41,40 @@ class BlockTypeEntry(Value):
 
 
 class Registry:
-    """Loaded block types, and the plugins that failed to load."""
+    """Loaded block types, the names several plugins provide, and the plugins that failed to
+    load (with why, and the traceback where there is one)."""
 
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
         self.types: dict[str, BlockTypeEntry] = {}
+        self.clashes: dict[str, list[BlockTypeEntry]] = {}
         self.broken: list[tuple[PluginInfo, str]] = []
+        self.tracebacks: dict[str, str] = {}  # plugin name -> the traceback of its failure
         self.plugins: list[PluginInfo] = []
 
     def get(self, name: str) -> BlockTypeEntry | None:
+        """The block type ``name`` (None when no plugin or several provide it)."""
         return self.types.get(name)
+
+    def fail(self, info: PluginInfo, why: str, exc: BaseException | None = None) -> None:
+        self.broken.append((info, why))
+        if exc is not None:
+            import traceback
+
+            self.tracebacks[info.name] = "".join(traceback.format_exception(exc))
+
+
+def clash_message(name: str, entries: list[BlockTypeEntry]) -> tuple[str, str]:
+    """The error for a template using block type ``name``, which several plugins provide, and
+    the hint saying how to choose."""
+    who = " and ".join(f"'{e.plugin.name}' ({e.plugin.dist} {e.plugin.version})" for e in entries)
+    other = next((e.plugin.name for e in entries if e.plugin.name != CORE), entries[-1].plugin.name)
+    return (
+        f"block type '{name}' is provided by several plugins: {who}; blockc uses none of them "
+        f"until one is chosen",
+        f'leave one out: --plugins=-{other}, BLOCKC_PLUGINS=-{other}, or plugins = "-{other}" '
+        f"in the site settings",
+    )
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -56,11 +84,11 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def discover() -> list[PluginInfo]:
+def discover(installed: str | None = None) -> list[PluginInfo]:
     """The entry points of the group ``blockc``, sorted by name. Scanning the installed
     distributions' metadata takes ~60 ms, at every command, so the result is cached, keyed on
-    the installed distributions (see :func:`_installed`)."""
-    entry = cache.key("plugins", _installed())
+    the installed distributions (``installed``, default :func:`_installed`)."""
+    entry = cache.key("plugins", installed if installed is not None else _installed())
     data = cache.get("plugins", entry)
     if data is not None:
         return [PluginInfo(**p) for p in json.loads(data)]
@@ -148,18 +176,19 @@ def load(
     """
     pm = make_plugin_manager()
     reg = Registry(pm)
+    installed = _installed()
     candidates: list[tuple[object, PluginInfo]] = []
-    for info in selected(discover(), spec) if entry_points else ():
+    for info in selected(discover(installed), spec) if entry_points else ():
         try:
             candidates.append((_import(info.value), info))
         except Exception as exc:  # a plugin that fails to import is named, not fatal
-            reg.broken.append((info, f"import failed: {type(exc).__name__}: {exc}"))
+            reg.fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
     candidates.extend(extra)
     for obj, info in candidates:
         try:
             pm.register(obj, name=info.name)
         except Exception as exc:
-            reg.broken.append((info, f"registration failed: {type(exc).__name__}: {exc}"))
+            reg.fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
             continue
         reg.plugins.append(info)
     while True:  # an unknown hook is named like any other broken plugin; the rest still load
@@ -170,42 +199,90 @@ def load(
             info = next(i for o, i in candidates if o is exc.plugin)
             pm.unregister(exc.plugin)
             reg.plugins.remove(info)
-            reg.broken.append((info, f"implements an unknown hook: {exc}"))
+            reg.fail(info, f"implements an unknown hook: {exc}")
     impls = [
         (next(i for o, i in candidates if o is impl.plugin), impl)
         for impl in pm.hook.blockc_block_types.get_hookimpls()
     ]
-    # core first, then by plugin name: which plugin keeps a contested block type name never
-    # depends on registration order (pluggy calls the last registered first)
-    impls.sort(key=lambda pair: (pair[0].name != CORE, pair[0].name))
+    impls.sort(key=lambda pair: (pair[0].name != CORE, pair[0].name))  # in a stable order
+    provided: dict[str, list[BlockTypeEntry]] = {}
     for info, impl in impls:
-        try:
-            returned: Any = impl.function()
-            types = list(returned or ())
-            for bt in types:
-                if not isinstance(bt, BlockType):
-                    raise TypeError(f"expected BlockType, got {type(bt).__name__}")
-        except Exception as exc:
-            reg.broken.append((info, f"blockc_block_types raised {type(exc).__name__}: {exc}"))
-            continue
-        for bt in types:
-            if bt.name in reg.types:
-                other = reg.types[bt.name].plugin
-                reg.broken.append(
-                    (
-                        info,
-                        f"block type '{bt.name}' is already provided by plugin "
-                        f"'{other.name}' ({other.dist})",
-                    )
-                )
-                continue
-            reg.types[bt.name] = BlockTypeEntry(bt, info)
-    reg.types = dict(sorted(reg.types.items()))
+        types = _block_types(reg, info, impl.function, installed)
+        for bt in types or ():
+            provided.setdefault(bt.name, []).append(BlockTypeEntry(bt, info))
+    for name, entries in sorted(provided.items()):
+        if len(entries) == 1:
+            reg.types[name] = entries[0]
+        else:
+            reg.clashes[name] = entries
     return reg
+
+
+def _block_types(
+    reg: Registry, info: PluginInfo, hook: Any, installed: str
+) -> list[BlockType] | None:
+    """What a plugin's ``blockc_block_types`` returns, checked; None (and the plugin recorded
+    as broken, saying why) when the hook raises or returns anything but valid block types."""
+    try:
+        returned: Any = hook()
+    except InvalidValue as exc:  # blockc's own check of a value the plugin made
+        reg.fail(info, f"made an invalid value: {exc}", exc)
+        return None
+    except Exception as exc:
+        reg.fail(info, f"blockc_block_types raised {type(exc).__name__}: {exc}", exc)
+        return None
+    if isinstance(returned, BlockType):
+        returned = [returned]
+    if not isinstance(returned, list | tuple):
+        reg.fail(info, f"blockc_block_types returned {type(returned).__name__}, not a list")
+        return None
+    for bt in returned:
+        if not isinstance(bt, BlockType):
+            reg.fail(info, f"blockc_block_types returned {type(bt).__name__}, not a BlockType")
+            return None
+        problem = schema_problem(bt.schema, installed)
+        if problem:
+            reg.fail(info, f"block type '{bt.name}': its options schema is invalid: {problem}")
+            return None
+    names = [bt.name for bt in returned]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        reg.fail(info, f"blockc_block_types returned block type '{twice[0]}' twice")
+        return None
+    return list(returned)
+
+
+def schema_problem(schema: Any, installed: str) -> str | None:
+    """Why a block type's options schema is no valid JSON Schema (2020-12), or None. The
+    answer is cached, keyed on the schema and the installed distributions (jsonschema's
+    version among them): checking imports jsonschema, ~40 ms at every command otherwise."""
+    try:
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        return f"not JSON data: {exc}"
+    entry = cache.key("schema-check", text, installed)
+    known = cache.get("schema-checks", entry)
+    if known is not None:
+        return known.decode() or None
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(json.loads(text))
+        problem = ""
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        problem = f"{exc.message}" + (f" (at {where})" if where else "")
+    cache.put("schema-checks", entry, problem.encode())
+    return problem or None
 
 
 def broken_diagnostics(reg: Registry) -> list[Diagnostic]:
     return [
-        Diagnostic(f"{why}", plugin=f"{info.name} ({info.dist} {info.version})")
+        Diagnostic(
+            why,
+            plugin=f"{info.name} ({info.dist} {info.version})",
+            detail=reg.tracebacks.get(info.name),
+        )
         for info, why in reg.broken
     ]

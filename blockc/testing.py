@@ -30,7 +30,7 @@ from .compiler import try_compile
 from .compiler.model import Artifact
 from .compiler.validate import check_manifests
 from .errors import BlockcError, Diagnostic
-from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, load
+from .plugins import CORE, GROUP, PluginInfo, Registry, broken_diagnostics, clash_message, load
 from .types import BlockType
 from .value import Value
 
@@ -93,12 +93,27 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
         if isinstance(plugin, tuple):
             extra.append(plugin)
             continue
-        name = getattr(plugin, "__name__", None) or f"test-plugin-{n}"
-        extra.append((plugin, fake_distribution(name.rsplit(".", 1)[-1])))
+        extra.append((plugin, _info(plugin, n)))
     reg = load(extra=extra, entry_points=False)
-    if strict and reg.broken:
-        raise BlockcError(broken_diagnostics(reg))
+    if strict and (reg.broken or reg.clashes):
+        clashes = [Diagnostic(*clash_message(n, e)) for n, e in reg.clashes.items()]
+        raise BlockcError(broken_diagnostics(reg) + clashes)
     return reg
+
+
+def _info(plugin: Any, n: int) -> PluginInfo:
+    """A plugin module as the distribution that installs it names it (its entry point, its
+    distribution and version); anything else as a fake distribution."""
+    module = getattr(plugin, "__name__", None)
+    if module is None:
+        return fake_distribution(f"test-plugin-{n}")
+    import importlib.metadata
+
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == GROUP and ep.value.partition(":")[0] == module:
+                return PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version)
+    return fake_distribution(module.rsplit(".", 1)[-1])
 
 
 def register_block_type(

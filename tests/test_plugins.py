@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import textwrap
 
 import pluggy
 import pytest
+from compiler_support import BLOCKC
 
 import blockc
 from blockc import hookspecs, plugins, testing
@@ -113,35 +116,48 @@ def test_discover_finds_entry_points(site):
 
 def test_broken_plugins_are_named_and_others_load(broken_site):
     reg = plugins.load()
-    assert "greeting" in reg.types and "app" in reg.types
-    assert reg.types["app"].plugin.name == "core"
+    assert "greeting" in reg.types and "files" in reg.types
+    # a second plugin providing a block type takes nothing over: the name is a clash
+    assert "app" not in reg.types
+    assert [e.plugin.name for e in reg.clashes["app"]] == ["core", "clash"]
     broken = {info.name: (info.dist, why) for info, why in reg.broken}
-    assert set(broken) == {"missing", "raises", "unknown-hook", "garbage", "clash"}
+    assert set(broken) == {"missing", "raises", "unknown-hook", "garbage"}
     assert "import failed: ModuleNotFoundError" in broken["missing"][1]
     assert "RuntimeError: no block types today" in broken["raises"][1]
     assert "unknown hook 'blockc_block_typez'" in broken["unknown-hook"][1]
-    assert "expected BlockType, got dict" in broken["garbage"][1]
-    assert "already provided by plugin 'core' (blockc)" in broken["clash"][1]
+    assert "blockc_block_types returned dict, not a BlockType" in broken["garbage"][1]
     assert all(dist == f"blockc-{name}" for name, (dist, _) in broken.items())
+    assert "RuntimeError: no block types today" in reg.tracebacks["raises"]
+    assert "Traceback" in reg.tracebacks["raises"]
 
 
 def test_cli_plugins_lists_the_others_and_names_the_broken(broken_site, cli):
     env = {"PYTHONPATH": str(broken_site)}
     proc = cli("plugins", env=env)
     assert proc.returncode == 1
-    for block_type in ("app", "dockerfile", "files", "greeting"):
+    for block_type in ("dockerfile", "files", "greeting"):
         assert any(line.startswith(block_type + " ") for line in proc.stdout.splitlines())
     assert "greeting         blockc-good 1.2.3  (plugin good)" in proc.stdout
-    for name in ("missing", "raises", "unknown-hook", "garbage", "clash"):
+    assert "Files next to the template copied into the image" in proc.stdout  # descriptions
+    for name in ("missing", "raises", "unknown-hook", "garbage"):
         assert f"plugin {name} (blockc-{name} 1.2.3) failed to load" in proc.stderr
+    assert (
+        "error: block type 'app' is provided by several plugins: 'core' (blockc 0.1.0) and "
+        "'clash' (blockc-clash 1.2.3)" in proc.stderr
+    )
+    assert "--plugins=-clash" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    debug = subprocess.run(  # (run_cli refuses any traceback)
+        [BLOCKC, "plugins"],
+        env={**os.environ, **env, "BLOCKC_DEBUG": "1", "BLOCKC_HOME": str(broken_site)},
+        capture_output=True,
+        text=True,
+    )
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "RuntimeError: no block types today" in debug.stderr
     data = json.loads(cli("plugins", "--format", "json", env=env).stdout)
-    assert {b["plugin"] for b in data["broken"]} == {
-        "missing",
-        "raises",
-        "unknown-hook",
-        "garbage",
-        "clash",
-    }
+    assert {b["plugin"] for b in data["broken"]} == {"missing", "raises", "unknown-hook", "garbage"}
+    assert [c["type"] for c in data["clashes"]] == ["app"]
 
 
 def test_cli_plugins_deny_the_broken_ones(broken_site, cli):
@@ -361,19 +377,26 @@ def test_block_type_values_are_validated():
         Step(Phase.CONFIG, [Run([()])])
 
 
-def test_invalid_option_schema_of_a_plugin(tmp_path):
+def test_invalid_option_schema_marks_its_plugin_failed(tmp_path):
     bad = BlockType(
         "bad-schema",
         {"type": "object", "properties": {"x": {"type": "strung"}}},
         lambda ctx: Contributions(),
     )
-    reg = testing.register_block_type(bad)
-    r = testing.compile_template(
-        template({"type": "bad-schema", "with": {"x": "1"}}), tmp_path, registry=reg
+    good = BlockType("fine", {"type": "object"}, lambda ctx: Contributions())
+    reg = testing.make_registry(
+        (testing.block_type_plugin(bad), testing.fake_distribution("bad")),
+        (testing.block_type_plugin(good), testing.fake_distribution("good")),
+        strict=False,
     )
-    (d,) = r.diagnostics
-    assert "options schema is invalid" in d.message and d.line and d.block_type == "bad-schema"
-    assert d.plugin == "test-plugin (blockc-test-plugin 0.0.0)"
+    assert "fine" in reg.types and "bad-schema" not in reg.types
+    ((info, why),) = reg.broken
+    assert info.name == "bad"
+    assert "block type 'bad-schema': its options schema is invalid" in why
+    assert "properties/x/type" in why
+    r = testing.compile_template(template({"type": "bad-schema"}), tmp_path, registry=reg)
+    assert "unknown block type 'bad-schema'" in r.messages[0]
+    assert any("plugin bad (blockc-bad 0.0.0)" in m for m in r.messages)
 
 
 def test_plugin_versions_recorded_in_the_artifact(tmp_path):
@@ -390,3 +413,72 @@ def test_plugin_versions_recorded_in_the_artifact(tmp_path):
     assert r.artifact.studio["plugins"] == {
         "greet": {"distribution": "blockc-greet", "version": "3.1"}
     }
+
+
+def test_a_clash_is_an_error_for_the_templates_that_use_it(broken_site, cli, tmp_path):
+    t = testing.write_template(
+        tmp_path / "t",
+        template(
+            {"type": "greeting"},
+            {"type": "app", "with": {"port": 8000, "command": ["sleep", "9"]}},
+        ),
+    )
+    env = {"PYTHONPATH": str(broken_site), "BLOCKC_PLUGINS": "-missing,-raises"}
+    proc = cli("validate", t, env=env)
+    assert proc.returncode == 1
+    (line,) = [x for x in proc.stderr.splitlines() if "several plugins" in x]
+    assert re.match(rf"{re.escape(str(t))}:10:11: error: ", line), line
+    assert "block type 'app' is provided by several plugins: 'core' (blockc 0.1.0) and " in line
+    assert "'clash' (blockc-clash 1.2.3)" in line and "--plugins=-clash" in line
+    assert "BLOCKC_PLUGINS=-clash" in line and 'plugins = "-clash" in the site settings' in line
+    # a template that does not use the clashed name is not affected
+    other = testing.write_template(tmp_path / "o", template({"type": "greeting"}))
+    assert cli("validate", other, env=env).returncode == 0
+    # each way of choosing works: the switch (with a space, too), the env var, the site setting
+    for args, extra in (
+        (["--plugins", "-clash"], {}),
+        (["--plugins=-clash"], {}),
+        ([], {"BLOCKC_PLUGINS": "-clash"}),
+    ):
+        proc = cli(*args, "validate", t, env={"PYTHONPATH": str(broken_site), **extra})
+        assert proc.returncode == 0, (args, proc.stderr)
+    config = tmp_path / "config.toml"
+    config.write_text('plugins = "-clash,-missing"\n')
+    proc = cli("--config", config, "validate", t, env={"PYTHONPATH": str(broken_site)})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_plugins_traceback_under_blockc_debug(tmp_path, monkeypatch):
+    def contribute(ctx):
+        raise KeyError("oops")
+
+    reg = testing.register_block_type(BlockType("boom", {"type": "object"}, contribute))
+    r = testing.compile_template(template({"type": "boom"}), tmp_path, registry=reg)
+    (d,) = r.diagnostics
+    assert "the block type's plugin failed: KeyError: 'oops'" in d.message
+    monkeypatch.delenv("BLOCKC_DEBUG", raising=False)
+    assert "Traceback" not in d.format() and "detail" not in d.to_json()
+    monkeypatch.setenv("BLOCKC_DEBUG", "1")
+    assert "Traceback (most recent call last)" in d.format()
+    assert 'raise KeyError("oops")' in d.format()
+    assert "KeyError" in d.to_json()["detail"]
+
+
+def test_make_registry_names_a_module_by_its_distribution():
+    import blockc_streamlit
+
+    reg = testing.make_registry(blockc_streamlit)
+    info = reg.types["streamlit"].plugin
+    assert (info.name, info.dist, info.version) == ("streamlit", "blockc-streamlit", "0.1.0")
+
+
+def test_invalid_values_made_by_a_plugin_blame_the_plugin():
+    def hook():
+        return [BlockType("Bad Name", {"type": "object"}, lambda ctx: Contributions())]
+
+    class Plugin:
+        blockc_block_types = staticmethod(blockc.hookimpl(hook))
+
+    reg = testing.make_registry((Plugin(), testing.fake_distribution("p")), strict=False)
+    ((_, why),) = reg.broken
+    assert why == "made an invalid value: block type name must be a DNS-1123 label: 'Bad Name'"

@@ -30,7 +30,7 @@ def test_register_block_type_in_one_call(tmp_path):
         testing.register_block_type(
             BlockType("app", {"type": "object"}, lambda ctx: Contributions())
         )
-    assert "already provided by plugin 'core'" in str(exc.value)
+    assert "block type 'app' is provided by several plugins: 'core'" in str(exc.value)
 
 
 def test_fake_distribution_defaults():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..kit import options
 from ..types import BlockContext, BlockType, Contributions, ManifestPatch
 
@@ -60,7 +62,9 @@ def _contribute(ctx: BlockContext) -> Contributions:
             ctx.error(f"label {key}: the blockc.dev/ prefix is reserved", "labels", key)
     patches = []
 
-    def patch(option: str, target: str, content: dict) -> None:
+    def patch(
+        option: str, target: Literal["pod", "container", "deployment"], content: dict
+    ) -> None:
         if option in o:
             patches.append(ManifestPatch(target, content, option=(option,)))
 

@@ -38,7 +38,9 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
                 raise TypeError(
                     f"contribute() returned {type(contributions).__name__}, not Contributions"
                 )
-        except Exception as exc:  # a plugin that raises is named, never a traceback
+        except Exception as exc:  # a plugin that raises is named; its traceback under debug
+            import traceback
+
             line, col = doc.where(block.path)
             diags.append(
                 Diagnostic(
@@ -47,6 +49,7 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
                     line=line,
                     col=col,
                     path=block.path,
+                    detail="".join(traceback.format_exception(exc)),
                     **block.who(),
                 )
             )

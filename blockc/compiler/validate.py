@@ -24,7 +24,7 @@ import fastjsonschema
 from .. import cache
 from ..errors import Diagnostic, did_you_mean
 from ..names import image_reference_problem
-from ..plugins import Registry
+from ..plugins import Registry, clash_message
 from ..types import StudioImage
 from .load import Document
 from .model import BlockSpec, Template
@@ -62,6 +62,22 @@ def validate(
         btype, bid = raw["type"], raw.get("id", raw["type"])
         path = ("spec", "blocks", index)
         entry = registry.get(btype)
+        if entry is None and btype in registry.clashes:
+            message, hint = clash_message(btype, registry.clashes[btype])
+            line, col = doc.where(path + ("type",))
+            diags.append(
+                Diagnostic(
+                    message,
+                    file=doc.file,
+                    line=line,
+                    col=col,
+                    block_id=bid,
+                    block_type=btype,
+                    hint=hint,
+                    path=path + ("type",),
+                )
+            )
+            continue
         if entry is None:
             message = f"unknown block type '{btype}'"
             if broken:

@@ -22,6 +22,7 @@ class Settings(Value):
     namespace: str = "default"
     pull: str = "missing"  # buildah pull policy: always | missing | never
     containers_conf: str | None = None  # a containers.conf for podman/buildah (CONTAINERS_CONF)
+    plugins: str | None = None  # which plugins load, as --plugins says (BLOCKC_PLUGINS)
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own
