@@ -10,7 +10,7 @@ from compiler_support import EXAMPLES
 
 from blockc import testing
 from blockc.errors import BlockcError
-from blockc.types import BlockType, Contributions
+from blockc.types import BlockType, Contributions, Phase, Run, Step
 
 
 def test_make_registry_is_fresh_and_core_only():
@@ -78,3 +78,38 @@ def test_explain_attributes_every_line(cli):
     blocks = {r["block"] for r in data["provenance"]["Containerfile"]}
     assert {"blockc", "scipy-stack", "system-packages", "dashboards", "file-sync"} <= blocks
     assert data["provenance"]["env"]["MPLBACKEND"] == "template"
+
+
+def test_compile_block_where_and_app(tmp_path):
+    r = testing.compile_block(
+        "app", "port: 8000\ncommand: [serve]\nlabel: 4.10", tmp_path, id="web"
+    )
+    (d,) = r.diagnostics
+    assert (d.line, d.col) == r.where("4.10") and d.hint == 'quote it: "4.10"'
+    r = testing.compile_block("app", {"port": 8000, "command": ["serve"]}, tmp_path, id="web")
+    assert r.ok, r.messages
+    assert r.app()["port"] == 8000 and r.app("web")["command"] == ["serve"]
+    with pytest.raises(AssertionError, match="no app 'nope'"):
+        r.app("nope")
+    with pytest.raises(AssertionError, match="is not in the template"):
+        r.where("no such text")
+
+
+def test_compile_block_of_a_block_type_with_more_blocks(tmp_path):
+    echo = BlockType(
+        "echo",
+        {"type": "object"},
+        lambda ctx: Contributions(steps=[Step(Phase.APP, [Run([("echo", ctx.id)])])]),
+        requires=("r",),
+    )
+    after = """
+        - type: system-packages
+          with: {apt: [r-base-core]}
+    """
+    r = testing.compile_block(echo, None, tmp_path, after=after)
+    assert r.ok, r.messages
+    assert "RUN echo echo" in r.text("Containerfile")
+    r = testing.compile_block(echo, None, tmp_path)
+    assert "needs r" in r.messages[0]
+    r = testing.compile_block(echo, None, tmp_path, image={"provides": ["r"]})
+    assert r.ok, r.messages

@@ -22,6 +22,7 @@ from collections import defaultdict
 from ..errors import Diagnostic
 from ..kit import APT_INSTALL
 from ..types import App, ContextFile, Copy, Fixed, ManifestPatch, Phase, Run, Step, Zone, env_id
+from .load import Document
 from .manifests import base_manifests
 from .model import BlockSpec, Override, Plan, PlannedStep, Resolved, Template
 
@@ -178,13 +179,13 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
     manifests, owners = base_manifests(template, [a for a, _ in apps], env)
     admin: dict[str, tuple[BlockSpec, tuple]] = {}  # field -> (block, option path)
     patches = [(b, p) for b in order for p in contributions[b.id].patches]
-    patches.sort(key=lambda bp: not _by_admin(bp[0], bp[1]))  # stable: the admin's first
+    patches.sort(key=lambda bp: not _by_admin(bp[0], bp[1], doc))  # stable: the admin's first
     for block, patch in patches:
         prefix, target = _TARGETS[patch.target]
         clashes: list[tuple[str, str, object, object, bool]] = []
         set_here: list[str] = []
         _merge(target(manifests), dict(patch.patch), owners, prefix, block.id, clashes, set_here)
-        by_admin = _by_admin(block, patch)
+        by_admin = _by_admin(block, patch, doc)
         if by_admin:
             admin.update(dict.fromkeys(set_here, (block, ("with", *(patch.option or ())))))
         for field, first, old, new, needed in clashes:
@@ -362,19 +363,10 @@ def _owner(owners: dict[str, str], path: str) -> str:
     return owners[path]
 
 
-def _by_admin(block: BlockSpec, patch: ManifestPatch) -> bool:
-    """Whether a patch carries an option the admin wrote (its path is in the block's ``with:``)."""
-    if patch.option is None:
-        return False
-    value: object = block.options
-    for key in patch.option:
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
-            value = value[key]
-        else:
-            return False
-    return True
+def _by_admin(block: BlockSpec, patch: ManifestPatch, doc: Document) -> bool:
+    """Whether a patch carries an option the admin wrote (it has a place in the template's
+    file: options also hold their schema's defaults)."""
+    return patch.option is not None and (*block.path, "with", *patch.option) in doc.positions
 
 
 def _admin_of(admin: dict[str, tuple[BlockSpec, tuple]], field: str) -> tuple | None:

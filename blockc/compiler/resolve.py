@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..types import BlockContext, Contributions
+from .load import Document
 from .model import BlockSpec, Override, Resolved, Template
 
 
@@ -21,7 +22,7 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
     doc = template.doc
     diags: list[Diagnostic] = []
     resolved = []
-    options, overrides = _ports(template.blocks)
+    options, overrides = _ports(template.blocks, doc)
     for block in template.blocks:
         ctx = BlockContext(
             id=block.id,
@@ -65,19 +66,26 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
     return Resolved(template, tuple(resolved), tuple(overrides)), diags
 
 
-def _ports(blocks: tuple[BlockSpec, ...]) -> tuple[dict[str, Mapping[str, Any]], list[Override]]:
-    """Each block's options, with a free ``port`` where its default is taken."""
+def _ports(
+    blocks: tuple[BlockSpec, ...], doc: Document
+) -> tuple[dict[str, Mapping[str, Any]], list[Override]]:
+    """Each block's options, with a free ``port`` where its default is taken. (Options hold
+    their schema's defaults by now: what the admin wrote is what has a place in the file.)"""
+
+    def written(b: BlockSpec) -> bool:
+        return (*b.path, "with", "port") in doc.key_positions
+
     holder: dict[int, str] = {}
     for b in blocks:
         port = b.options.get("port")
-        if isinstance(port, int) and not isinstance(port, bool):
+        if written(b) and isinstance(port, int) and not isinstance(port, bool):
             holder.setdefault(port, b.id)
     options: dict[str, Mapping[str, Any]] = {}
     overrides = []
     for b in blocks:
         options[b.id] = b.options
         default = _port_default(b.entry.type.schema)
-        if default is None or "port" in b.options:
+        if default is None or written(b):
             continue
         port = default
         while port in holder and port < 65535:

@@ -290,7 +290,9 @@ def _compiled(schema: Mapping) -> Callable:
     data = cache.get("schemas", entry)
     code = marshal.loads(data) if data else None
     if code is None:
-        source = fastjsonschema.compile_to_code(json.loads(body))
+        # use_default=False: options are what the admin wrote (docs/plugins.md); filled-in
+        # defaults would also change the template's own data
+        source = fastjsonschema.compile_to_code(json.loads(body), use_default=False)
         code = compile(source, f"<schema {entry[:12]}>", "exec")
         cache.put("schemas", entry, marshal.dumps(code))
     namespace: dict[str, Any] = {}
@@ -386,6 +388,9 @@ def _describe(err) -> Iterator[SchemaError]:
             f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
         )
         yield SchemaError(message, path, False, None)
+    elif v == "minItems" and isinstance(inst, list):
+        n = err.validator_value
+        yield SchemaError(f"needs at least {n} item{'s' if n != 1 else ''}", path, False, None)
     elif v == "propertyNames":
         yield SchemaError(f"'{inst}' is not an allowed key here", path + (inst,), True, None)
     else:

@@ -9,43 +9,14 @@ from blockc_jupyterlab import JUPYTERLAB
 
 from blockc import testing
 
-HEAD = """\
-apiVersion: blockc/v1
-kind: StudioTemplate
-metadata: {name: t}
-spec:
-  image: {base: localhost/base}
-  blocks:
-"""
-
 
 @pytest.fixture(scope="module")
 def registry():
     return testing.register_block_type(JUPYTERLAB)
 
 
-def compile_lab(tmp_path, registry, options="", *, blocks="", block_id="lab"):
-    """Compile a template with one jupyterlab block (``options`` are YAML lines under with:)."""
-    text = HEAD + f"    - type: jupyterlab\n      id: {block_id}\n"
-    if options:
-        text += "      with:\n" + "".join(f"        {line}\n" for line in options.splitlines())
-    text += blocks
-    return text, testing.compile_template(text, tmp_path, registry=registry)
-
-
-def where(text, needle):
-    """(line, col), 1-based, of the first occurrence of ``needle`` in ``text``."""
-    before = text[: text.index(needle)]
-    return before.count("\n") + 1, len(before) - before.rfind("\n")
-
-
-def app(result, app_id="lab"):
-    apps = json.loads(result.text("context/blockc/apps.json"))["apps"]
-    return next(a for a in apps if a["id"] == app_id)
-
-
 def test_defaults(tmp_path, registry):
-    _, r = compile_lab(tmp_path, registry)
+    r = testing.compile_block(JUPYTERLAB, "", tmp_path, registry=registry, id="lab")
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert (
@@ -53,7 +24,7 @@ def test_defaults(tmp_path, registry):
         in cf
     )
     assert "/opt/studio/venv/bin/python -m ipykernel install --sys-prefix --name python3" in cf
-    a = app(r)
+    a = r.app()
     assert a["port"] == 8888 and a["path"] == "preserve" and a["health"] == "{base}api"
     cmd = a["command"]
     assert cmd[0] == "/opt/studio/venv/bin/jupyter-lab"
@@ -85,7 +56,9 @@ def test_defaults(tmp_path, registry):
     ],
 )
 def test_version(tmp_path, registry, version, requirement):
-    _, r = compile_lab(tmp_path, registry, f'version: "{version}"')
+    r = testing.compile_block(
+        JUPYTERLAB, f'version: "{version}"', tmp_path, registry=registry, id="lab"
+    )
     assert r.ok, r.messages
     assert f"-- {requirement} ipykernel" in r.text("Containerfile")
 
@@ -94,22 +67,26 @@ def test_version(tmp_path, registry, version, requirement):
     "version", ["4.x", "latest", "", "4.2.1; rm -rf /", "$(reboot)", "===4.2", "== "]
 )
 def test_bad_version(tmp_path, registry, version):
-    text, r = compile_lab(tmp_path, registry, f"version: {json.dumps(version)}")
+    r = testing.compile_block(
+        JUPYTERLAB, f"version: {json.dumps(version)}", tmp_path, registry=registry, id="lab"
+    )
     assert not r.ok and r.diagnostics
     for d in r.diagnostics:
-        assert (d.line, d.col) == where(text, json.dumps(version))
+        assert (d.line, d.col) == r.where(json.dumps(version))
         assert d.block_id == "lab" and d.block_type == "jupyterlab"
         assert d.file == str(r.path)
         assert "PEP 440" in d.message or "non-empty" in d.message, d.message
 
 
 def test_extensions_and_index(tmp_path, registry):
-    _, r = compile_lab(
-        tmp_path,
-        registry,
+    r = testing.compile_block(
+        JUPYTERLAB,
         'extensions: ["jupyterlab-git==0.50.*", '
         '"jupyterlab-lsp>=5"]\n'
         "index_url: https://pypi.example.org/simple",
+        tmp_path,
+        registry=registry,
+        id="lab",
     )
     assert r.ok, r.messages
     assert (
@@ -123,10 +100,16 @@ def test_extensions_and_index(tmp_path, registry):
     "bad", ["jupyterlab-git; rm -rf /", "jupyterlab git", "-e git+x", "pkg==1.0 && reboot", "`id`"]
 )
 def test_bad_extension(tmp_path, registry, bad):
-    text, r = compile_lab(tmp_path, registry, f"extensions: [ok-pkg, {json.dumps(bad)}]")
+    r = testing.compile_block(
+        JUPYTERLAB,
+        f"extensions: [ok-pkg, {json.dumps(bad)}]",
+        tmp_path,
+        registry=registry,
+        id="lab",
+    )
     assert not r.ok
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, json.dumps(bad))
+    assert (d.line, d.col) == r.where(json.dumps(bad))
     assert d.path[-2:] == ("extensions", 1)
 
 
@@ -143,51 +126,68 @@ def test_bad_extension(tmp_path, registry, bad):
     ],
 )
 def test_bad_options(tmp_path, registry, options, needle, message):
-    text, r = compile_lab(tmp_path, registry, options)
+    r = testing.compile_block(JUPYTERLAB, options, tmp_path, registry=registry, id="lab")
     assert not r.ok
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, needle)
+    assert (d.line, d.col) == r.where(needle)
     assert message in d.message, d.message
 
 
 def test_unknown_option_did_you_mean(tmp_path, registry):
-    text, r = compile_lab(tmp_path, registry, "extension: [x]")
+    r = testing.compile_block(JUPYTERLAB, "extension: [x]", tmp_path, registry=registry, id="lab")
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, "extension:")
+    assert (d.line, d.col) == r.where("extension:")
     assert "unknown key 'extension'" in d.message and "extensions" in d.hint
 
 
 def test_all_errors_at_once(tmp_path, registry):
-    _, r = compile_lab(tmp_path, registry, 'version: "4.x"\nextensions: ["a b"]')
+    r = testing.compile_block(
+        JUPYTERLAB, 'version: "4.x"\nextensions: ["a b"]', tmp_path, registry=registry, id="lab"
+    )
     assert len(r.diagnostics) == 2
     assert [d.line for d in r.diagnostics] == sorted(d.line for d in r.diagnostics)
 
 
 def test_port_and_id(tmp_path, registry):
-    _, r = compile_lab(tmp_path, registry, "port: 9999\nlabel: Notebooks", block_id="my-lab")
+    r = testing.compile_block(
+        JUPYTERLAB, "port: 9999\nlabel: Notebooks", tmp_path, registry=registry, id="my-lab"
+    )
     assert r.ok, r.messages
-    a = app(r, "my-lab")
+    a = r.app("my-lab")
     assert "--port=9999" in a["command"] and a["port"] == 9999
     assert "--ServerApp.base_url=${BLOCKC_BASE_PATH_MY_LAB}" in a["command"]
     assert r.artifact.studio["apps"][0]["label"] == "Notebooks"
 
 
 def test_port_conflict_names_both_blocks(tmp_path, registry):
-    other = "    - type: app\n      id: web\n      with: {command: [x], port: 8888}\n"
-    _, r = compile_lab(tmp_path, registry, blocks=other)
-    assert not r.ok
-    assert any("port 8888" in d.message and "'lab'" in d.message for d in r.diagnostics)
+    other = "- type: app\n  id: web\n  with: {command: [x], port: 8888}"
+    r = testing.compile_block(
+        JUPYTERLAB, "port: 8888", tmp_path, registry=registry, id="lab", after=other
+    )
+    (d,) = r.diagnostics
+    assert "port 8888 is already used by block 'lab'" in d.message and d.block_id == "web"
+
+
+def test_the_default_port_yields_to_a_written_one(tmp_path, registry):
+    other = "- type: app\n  id: web\n  with: {command: [x], port: 8888}"
+    r = testing.compile_block(JUPYTERLAB, None, tmp_path, registry=registry, id="lab", after=other)
+    assert r.ok, r.messages
+    assert r.app("lab")["port"] == 8889 and "--port=8889" in r.app("lab")["command"]
 
 
 @pytest.mark.parametrize("before", [True, False])
 def test_any_order_with_python_packages(tmp_path, registry, before):
     """The studio's packages install before JupyterLab whatever the template's order."""
-    pkgs = "    - type: python-packages\n      with: {packages: [pandas]}\n"
-    if before:
-        text = HEAD + pkgs + "    - type: jupyterlab\n      id: lab\n"
-        r = testing.compile_template(text, tmp_path, registry=registry)
-    else:
-        _, r = compile_lab(tmp_path, registry, blocks=pkgs)
+    pkgs = "- type: python-packages\n  with: {packages: [pandas]}"
+    r = testing.compile_block(
+        JUPYTERLAB,
+        "",
+        tmp_path,
+        registry=registry,
+        id="lab",
+        before=pkgs if before else "",
+        after="" if before else pkgs,
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert cf.index("-- pandas") < cf.index("'jupyterlab==4.*'")
@@ -195,8 +195,12 @@ def test_any_order_with_python_packages(tmp_path, registry, before):
 
 
 def test_deterministic(tmp_path, registry):
-    _, a = compile_lab(tmp_path / "a", registry, "extensions: [x]")
-    _, b = compile_lab(tmp_path / "b", registry, "extensions: [x]")
+    a = testing.compile_block(
+        JUPYTERLAB, "extensions: [x]", tmp_path / "a", registry=registry, id="lab"
+    )
+    b = testing.compile_block(
+        JUPYTERLAB, "extensions: [x]", tmp_path / "b", registry=registry, id="lab"
+    )
     assert a.artifact.files == b.artifact.files
 
 
@@ -213,10 +217,7 @@ def test_deterministic(tmp_path, registry):
 def test_starts_while_files_sync_in_unless_a_zone_covers_its_config(
     tmp_path, registry, container, waits
 ):
-    blocks = (
-        f"    - type: file-sync\n      with:\n"
-        f"        zones: [{{name: w, host: ., container: {container}}}]\n"
-    )
-    _, r = compile_lab(tmp_path, registry, blocks=blocks)
+    sync = f"- type: file-sync\n  with:\n    zones: [{{name: w, host: ., container: {container}}}]"
+    r = testing.compile_block(JUPYTERLAB, "", tmp_path, registry=registry, id="lab", after=sync)
     assert r.ok, r.messages
-    assert app(r)["wait_for_sync"] is waits
+    assert r.app()["wait_for_sync"] is waits

