@@ -9,12 +9,13 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image demo test test-fast lint format golden bench clean
+.PHONY: help system venv base-image editor-tools demo test test-fast lint format golden bench clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
 	@echo "make test       the whole test suite (containers included)"
 	@echo "make test-fast  the tests that need no containers"
+	@echo "make editor-tools  the YAML language server the editor tests drive (build/editor/)"
 	@echo "make lint       ruff (lint and format check) and mypy"
 	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
@@ -44,14 +45,32 @@ venv: $(BIN)/blockc
 base-image: system
 	scripts/make-base-image.sh
 
+# The YAML language server (what VS Code's YAML extension runs) that tests/test_editor.py
+# drives over LSP against `blockc schema`. Pinned: 1.25.0 is the newest that runs on Node.js
+# 20 (2.x needs Node.js >= 22.13). Installed once; skipped while that version is there.
+YAML_LANGUAGE_SERVER := 1.25.0
+EDITOR_DIR := build/editor
+editor-tools:
+	@have=$$(node -p 'require("$(abspath $(EDITOR_DIR))/node_modules/yaml-language-server/package.json").version' 2>/dev/null); \
+	if [ "$$have" = "$(YAML_LANGUAGE_SERVER)" ] && [ -x $(EDITOR_DIR)/node_modules/.bin/yaml-language-server ]; then exit 0; fi; \
+	if ! command -v npm >/dev/null; then \
+	  echo "installing Node.js and npm (Debian packages) for the editor tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi; \
+	echo "installing yaml-language-server $(YAML_LANGUAGE_SERVER) into $(EDITOR_DIR)"; \
+	mkdir -p $(EDITOR_DIR) && \
+	npm install --prefix $(EDITOR_DIR) --save-exact --no-fund --no-audit --loglevel=error \
+	  yaml-language-server@$(YAML_LANGUAGE_SERVER)
+
 demo: system venv base-image
 	scripts/demo.sh
 
-test: system venv base-image
+test: system venv base-image editor-tools
 	$(BIN)/pytest -q
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not containers"
+	$(BIN)/pytest -q -m "not containers and not editor"
 
 lint: venv
 	$(BIN)/ruff check .

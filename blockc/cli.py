@@ -88,7 +88,10 @@ class Ctx:
         if self._registry is None:
             from .plugins import load
 
-            self._registry = load(spec=self.plugins)
+            spec = self.plugins
+            if spec is None and not os.environ.get("BLOCKC_PLUGINS"):
+                spec = self.settings().plugins  # the site's choice (config.toml)
+            self._registry = load(spec=spec)
         return self._registry
 
     def settings(self):
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run one command; exits with its exit code (SystemExit), never with a traceback but for
     a bug of ours under BLOCKC_DEBUG=1."""
     try:
-        args = vars(parser().parse_args(argv))
+        args = vars(parser().parse_args(_joined(sys.argv[1:] if argv is None else argv)))
         fn = args.pop("_fn")
         del args["_command"]
         plugins, config, no_plugins = (args.pop(k) for k in ("plugins", "config", "no_plugins"))
@@ -169,6 +172,19 @@ def main(argv: list[str] | None = None) -> None:
         except (AttributeError, OSError, ValueError):  # no stdout left at all
             pass
         sys.exit(1)
+
+
+def _joined(argv: list[str]) -> list[str]:
+    """``--plugins -x`` as ``--plugins=-x``: argparse takes a value starting with '-' for an
+    option, and '-x' (leave plugin x out) is the switch's most common value."""
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word == "--":
+            break
+        if word == "--plugins" and out[i + 1].startswith("-") and out[i + 1] != "--":
+            out[i : i + 2] = [f"--plugins={out[i + 1]}"]
+            break
+    return out
 
 
 # --- compiler commands ---------------------------------------------------------------------
@@ -260,27 +276,109 @@ def explain(obj, template, base_image, fmt):
     echo(explain_artifact(artifact, fmt))
 
 
-@command(arg("--block", dest="block_type", metavar="TYPE", help="Only this block type's options."))
-def schema(obj, block_type):
-    """JSON Schema of the template with every installed block type's options."""
-    from .compiler.schema import combined_schema
+@command(
+    arg("--block", dest="block_type", metavar="TYPE", help="Only this block type's options."),
+    arg(
+        "--draft",
+        choices=["07", "2020-12"],
+        default="07",
+        help="JSON Schema draft (default: 07, which editors understand best; 2020-12 is the "
+        "draft blockc validates with).",
+    ),
+    arg(
+        "--check",
+        metavar="FILE",
+        help="Write nothing; exit 1 with a diff if FILE is not what this command prints "
+        "(for CI: a committed schema that is out of date).",
+    ),
+)
+def schema(obj, block_type, draft, check):
+    """JSON Schema of the template with every installed block type's options.
+
+    Save it (`blockc schema > blockc.schema.json`) and point the YAML language server at it
+    (`# yaml-language-server: $schema=blockc.schema.json`) for completion and checks of
+    `with:` per `type:` in an editor. The default draft is 07, which editors understand best
+    (the YAML language server of VS Code's YAML extension, Neovim, Helix... knew no later draft
+    before its 1.20); blockc's own schemas are 2020-12, translated (--draft 2020-12 keeps
+    them)."""
+    import difflib
+
+    from .compiler.schema import (
+        DEFAULT_DRAFT,
+        DRAFTS,
+        block_schema,
+        combined_schema,
+        schema_text,
+    )
     from .errors import did_you_mean
 
     registry = obj.registry
+    warnings: list[str] = []
     if block_type:
         entry = registry.get(block_type)
         if entry is None:
             raise BlockcError(
                 f"unknown block type '{block_type}'", hint=did_you_mean(block_type, registry.types)
             )
-        echo(json.dumps(dict(entry.type.schema), indent=2, sort_keys=True))
+        text = schema_text(block_schema(entry.type.schema, draft, warnings))
     else:
-        echo(json.dumps(combined_schema(registry), indent=2, sort_keys=True))
+        text = schema_text(combined_schema(registry, draft, warnings))
+    command_line = " ".join(
+        ["blockc schema"]
+        + ([f"--block {block_type}"] if block_type else [])
+        + ([f"--draft {draft}"] if draft != DEFAULT_DRAFT else [])
+    )
+    for warning in warnings:
+        echo(f"warning: {warning}", err=True)
+    if check is None:
+        echo(text, nl=False)
+        return
+    try:
+        with open(check, encoding="utf-8") as f:  # universal newlines: a CRLF checkout is equal
+            old = f.read()
+    except FileNotFoundError:
+        raise BlockcError(
+            f"{check}: no such file", hint=f"write it with `{command_line} > {check}`"
+        ) from None
+    except IsADirectoryError:
+        raise BlockcError(f"{check}: is a directory, not a schema file") from None
+    except OSError as exc:
+        raise BlockcError(f"{check}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BlockcError(f"{check}: not UTF-8 text, not a schema file") from None
+    if old == text:
+        echo(f"{check} is up to date", err=True)
+        return
+    try:
+        written = json.loads(old).get("$schema")
+    except (ValueError, AttributeError):
+        written = None
+    other = next((d for d, uri in DRAFTS.items() if uri == written and d != draft), None)
+    echo(
+        f"{check} is out of date: it differs from what `{command_line}` prints (below, as a "
+        f"diff); regenerate it with `{command_line} > {check}`",
+        err=True,
+    )
+    if other:
+        echo(f"({check} is a draft {other} schema: check it with --draft {other})", err=True)
+    diff = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile=check,
+        tofile=command_line,
+    )
+    for line in diff:
+        echo(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n", nl=False)
+    sys.exit(1)
 
 
 @command(FORMAT)
 def plugins(obj, fmt):
-    """Block types, their plugin, distribution and version (and plugins that failed)."""
+    """Block types, their plugin, distribution, version and description; block types that
+    several plugins provide; plugins that failed to load."""
+    from .errors import debug
+    from .plugins import clash_message
+
     registry = obj.registry
     rows = [
         {
@@ -292,25 +390,46 @@ def plugins(obj, fmt):
         }
         for name, e in registry.types.items()
     ]
+    clashes = [
+        {
+            "type": name,
+            "plugins": [
+                {
+                    "plugin": e.plugin.name,
+                    "distribution": e.plugin.dist,
+                    "version": e.plugin.version,
+                }
+                for e in entries
+            ],
+            "error": " ".join(clash_message(name, entries)),
+        }
+        for name, entries in registry.clashes.items()
+    ]
     broken = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
         for i, why in registry.broken
     ]
     if fmt == "json":
-        echo(json.dumps({"block_types": rows, "broken": broken}, indent=2))
+        echo(json.dumps({"block_types": rows, "clashes": clashes, "broken": broken}, indent=2))
     else:
         width = max([len(r["type"]) for r in rows] + [4])
         for r in rows:
             echo(
                 f"{r['type']:<{width}}  {r['distribution']} {r['version']}  (plugin {r['plugin']})"
             )
-        for b in broken:
+            if r["description"]:
+                echo(f"{'':<{width}}  {r['description']}")
+        for name, entries in registry.clashes.items():
+            message, hint = clash_message(name, entries)
+            echo(f"error: {message} ({hint})", err=True)
+        for info, why in registry.broken:
             echo(
-                f"error: plugin {b['plugin']} ({b['distribution']} {b['version']}) failed to "
-                f"load: {b['error']}",
+                f"error: plugin {info.name} ({info.dist} {info.version}) failed to load: {why}",
                 err=True,
             )
-    sys.exit(1 if broken else 0)
+            if debug() and info.name in registry.tracebacks:
+                echo(registry.tracebacks[info.name].rstrip(), err=True)
+    sys.exit(1 if broken or clashes else 0)
 
 
 @command(
