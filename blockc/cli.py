@@ -249,7 +249,7 @@ def validate(obj, paths, strict, fmt):
 def compile_(obj, template, outdir, check, base_image):
     """Write the artifact of TEMPLATE to DIR and print its hash."""
     from .compiler import compile
-    from .compiler.emit import differences, emit
+    from .compiler.emit import diff, differences, emit
 
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     if check:
@@ -258,6 +258,9 @@ def compile_(obj, template, outdir, check, base_image):
             echo(f"{outdir} is not up to date with {template}:", err=True)
             for d in diffs:
                 echo(f"  {d}", err=True)
+            echo(f"(the diff from {outdir} to a new compile follows; refresh it with "
+                 f"`blockc compile {template} -o {outdir}`)", err=True)  # fmt: skip
+            echo(diff(artifact, outdir), nl=False)
             sys.exit(1)
     else:
         written, diags = emit(artifact, outdir)
@@ -370,6 +373,22 @@ def schema(obj, block_type, draft, check):
     for line in diff:
         echo(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n", nl=False)
     sys.exit(1)
+
+
+@command(
+    arg("name", metavar="NAME", help="The block type (and the plugin's name), like 'gradio'."),
+    arg("directory", metavar="DIR", nargs="?", help="Where to write it (default: ./blockc-NAME)."),
+    name="new-plugin",
+)
+def new_plugin(obj, name, directory):
+    """Start a plugin distribution: pyproject, entry point, one block type and its tests,
+    passing pytest as made (docs/plugins.md)."""
+    from .kit.new_plugin import create
+
+    target = create(name, directory)
+    echo(f"made {target}/ (block type '{name}'); next:")
+    echo(f"  cd {target} && pip install --config-settings editable_mode=compat -e '.[test]'")
+    echo("  pytest -m 'not containers'   # then: blockc plugins")
 
 
 @command(FORMAT)

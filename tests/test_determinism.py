@@ -12,7 +12,7 @@ from compiler_support import EXAMPLES
 
 import blockc
 from blockc import emit, testing
-from blockc.compiler.emit import differences
+from blockc.compiler.emit import diff, differences
 from blockc.compiler.render import content_hash
 from blockc.testing import template
 
@@ -108,6 +108,23 @@ def test_compile_check(cli, tmp_path):
     proc = cli("compile", example, "--check", "-o", out)
     assert proc.returncode == 1 and "changed: Containerfile" in proc.stderr
     assert (out / "Containerfile").read_text() == "FROM evil\n"  # --check writes nothing
+    # the diff, from what is there to what a compile writes
+    assert proc.stdout.startswith("--- a/Containerfile\n+++ b/Containerfile\n@@ ")
+    assert "\n-FROM evil\n" in proc.stdout and "\n+FROM " in proc.stdout
+    assert f"blockc compile {example} -o {out}" in proc.stderr
+
+
+def test_diff(tmp_path, core_registry):
+    art = blockc.compile(EXAMPLES / "docs-preview.yaml", registry=core_registry)
+    out = emit(art, tmp_path / "out")
+    assert diff(art, out) == ""
+    (out / "context" / "stray.txt").write_text("x\n")
+    (out / "context" / "blockc" / "launch.py").chmod(0o755)
+    (out / "manifests.yaml").unlink()
+    text = diff(art, out)
+    assert "mode of context/blockc/launch.py: 0755 -> 0644\n" in text
+    assert "--- /dev/null\n+++ b/manifests.yaml\n" in text
+    assert "--- a/context/stray.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n" in text
 
 
 def test_differences(tmp_path, core_registry):

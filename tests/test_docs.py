@@ -4,8 +4,10 @@ plugin in docs/example-plugin/ is shown verbatim and its own tests pass."""
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
+import os
+import shutil
+import subprocess
 import sys
 import tomllib
 
@@ -13,6 +15,7 @@ import pytest
 from compiler_support import ROOT
 
 from blockc import hookspecs
+from blockc.kit import new_plugin
 
 DOC = ROOT / "docs" / "plugins.md"
 EXAMPLE = ROOT / "docs" / "example-plugin"
@@ -61,11 +64,26 @@ def test_hookspecs_have_docstrings_with_an_example():
         assert doc and "Example::" in doc, hook
 
 
-@pytest.mark.parametrize(
-    "name", ["pyproject.toml", "blockc_static_site.py", "test_blockc_static_site.py"]
-)
+EXAMPLE_FILES = ["pyproject.toml", "blockc_static_site/__init__.py", "tests/test_static_site.py"]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
 def test_example_plugin_is_shown_verbatim(name):
     assert (EXAMPLE / name).read_text() in DOC.read_text(), f"docs/plugins.md shows old {name}"
+
+
+def test_example_plugin_is_what_new_plugin_makes():
+    """docs/example-plugin/ is `blockc new-plugin static-site docs/example-plugin`, as made."""
+    made = new_plugin.files("static-site")
+    found = {
+        p.relative_to(EXAMPLE).as_posix(): p.read_text()
+        for p in EXAMPLE.rglob("*")
+        if p.is_file()
+        and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(EXAMPLE).parts)
+    }
+    assert found == made, (
+        "run: rm -r docs/example-plugin && blockc new-plugin static-site docs/example-plugin"
+    )
 
 
 def test_example_plugin_declares_its_entry_point():
@@ -73,43 +91,90 @@ def test_example_plugin_declares_its_entry_point():
     assert project["entry-points"]["blockc"] == {"static-site": "blockc_static_site"}
 
 
-@pytest.fixture
-def example_plugin(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    for name in ("blockc_static_site", "test_blockc_static_site"):
-        sys.modules.pop(name, None)
-    yield importlib.import_module("test_blockc_static_site")
-    for name in ("blockc_static_site", "test_blockc_static_site"):
-        sys.modules.pop(name, None)
+def install(site, source):
+    """The plugin in ``source`` as an installed distribution in ``site`` (a dist-info with its
+    entry point, as pip writes it, beside its package)."""
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    ((name, module),) = project["entry-points"]["blockc"].items()
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    (info / "entry_points.txt").write_text(f"[blockc]\n{name} = {module}\n")
+    shutil.copytree(source / module, site / module)
 
 
-def test_example_plugin_tests_pass(example_plugin, tmp_path):
-    tests = [
-        (n, f) for n, f in vars(example_plugin).items() if n.startswith("test_") and callable(f)
-    ]
-    assert len(tests) >= 3
-    for n, (_, test) in enumerate(tests):
-        test(tmp_path / str(n))
+def pytest_of(project, site, *args, env=None):
+    """The project's own tests, run by pytest in a process of their own (the plugin installed
+    in ``site``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(site), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_example_plugin_tests_pass(tmp_path):
+    install(tmp_path / "site", EXAMPLE)
+    proc = pytest_of(EXAMPLE, tmp_path / "site", "-m", "not containers")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 passed, 1 deselected" in proc.stdout
+
+
+def test_new_plugin_passes_its_tests_as_made(cli, tmp_path):
+    proc = cli("new-plugin", "team-notes", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    project = tmp_path / "blockc-team-notes"
+    assert "made blockc-team-notes/ (block type 'team-notes')" in proc.stdout
+    install(tmp_path / "site", project)
+    proc = pytest_of(project, tmp_path / "site", "-m", "not containers")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 passed, 1 deselected" in proc.stdout
+    proc = cli("plugins", env={"PYTHONPATH": str(tmp_path / "site")})
+    assert "team-notes       blockc-team-notes 0.1.0  (plugin team-notes)" in proc.stdout
+
+
+@pytest.mark.containers
+def test_new_plugin_passes_its_studio_test_as_made(cli, tmp_path):
+    """Its container test too: the block built and started for real (blockc.testing)."""
+    cli("new-plugin", "notes", tmp_path / "p")
+    install(tmp_path / "site", tmp_path / "p")
+    conf = ROOT / "etc" / "containers.conf"
+    proc = pytest_of(tmp_path / "p", tmp_path / "site", env={"CONTAINERS_CONF": str(conf)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["Bad"], "'Bad' is no block type name"),
+        (["x" * 41], "is no block type name"),
+        (["ok", "."], "exists and is not an empty directory"),
+    ],
+)
+def test_new_plugin_refuses(cli, tmp_path, args, message):
+    (tmp_path / "something").write_text("x")
+    proc = cli("new-plugin", *args, cwd=tmp_path)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert {p.name for p in tmp_path.iterdir()} - {"blockc-home"} == {"something"}
 
 
 def test_example_plugin_through_the_cli(cli, tmp_path):
     """Installed as a distribution (entry point and all), it works end to end."""
     from blockc import testing
 
-    site = tmp_path / "site"
-    info = site / "blockc_static_site-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: blockc-static-site\nVersion: 0.1.0\n"
-    )
-    (info / "entry_points.txt").write_text("[blockc]\nstatic-site = blockc_static_site\n")
-    (site / "blockc_static_site.py").write_text((EXAMPLE / "blockc_static_site.py").read_text())
-    env = {"PYTHONPATH": str(site)}
+    install(tmp_path / "site", EXAMPLE)
+    env = {"PYTHONPATH": str(tmp_path / "site")}
     proc = cli("plugins", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "static-site      blockc-static-site 0.1.0  (plugin static-site)" in proc.stdout
     t = testing.write_template(
-        tmp_path / "t", testing.template({"type": "static-site", "with": {"title": "Notes"}})
+        tmp_path / "t", testing.template({"type": "static-site", "with": {"label": "Notes"}})
     )
     proc = cli("validate", "--strict", t, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -140,3 +140,29 @@ def test_a_plugin_built_on_the_kit_compiles(tmp_path):
     r = testing.compile_block(gradio, {"src": "app.py", "version": "latest!"}, tmp_path)
     (d,) = r.diagnostics
     assert (d.line, d.col) == r.where('"latest!"')
+
+
+VERSIONS = ["4.*", "4.2.1", "==4.2.1", ">=4,<5", "~=4.2", "4.*, <5", "4.2+local", "== 4.2",
+            "v1.0", "1.0.post1", ">=1.0.dev0", "!=4.1.*", ">=4.*", "4.2rc1.*", "<4.2+local",
+            "~=4", "latest!", "<5,4.*", "latest", "4.x", "", "===4", ">=4;x"]  # fmt: skip
+REQUIREMENTS = ["numpy>=1.26", "requests;", "requests; garbage", "x; python_version < '3.12'",
+                "pandas[pyarrow]~=2.2", "x @ https://a/b.whl", "numpy 1.2", "a b",
+                "numpy (>=1.0)", "x; extra == 'test' and (os_name == \"posix\")", "x>=4.*",
+                "x==4.*", "x[a,b]", "x~=4"]  # fmt: skip
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_version_fragment_says_what_pinned_says(tmp_path, version):
+    """An editor (the schema) and blockc validate (pinned) agree on every version."""
+    import re
+
+    in_schema = re.fullmatch(kit.PIP_VERSION["pattern"].strip("^$"), version) is not None
+    assert in_schema == (kit.pinned(ctx(tmp_path), "x", version) is not None)
+
+
+@pytest.mark.parametrize("req", REQUIREMENTS)
+def test_the_requirement_fragment_says_what_packaging_says(req):
+    import re
+
+    in_schema = re.fullmatch(kit.REQUIREMENT["pattern"].strip("^$"), req) is not None
+    assert in_schema == (kit.requirement_problem(req) is None)

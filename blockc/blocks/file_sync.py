@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..kit import ABS_PATH, NO_CONTROL, REL_PATH, options
 from ..types import BlockContext, BlockType, Contributions, Phase, Run, Step, Zone
 
@@ -12,22 +14,6 @@ EXCLUDE = {
     "pattern": NO_CONTROL,
     "x-kind": "gitignore pattern",
 }
-ZONE = options(
-    {
-        "name": {
-            "type": "string",
-            "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-            "maxLength": 40,
-            "x-kind": "zone name (a DNS-1123 label)",
-        },
-        "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
-        "container": ABS_PATH | {"description": "Directory in the studio."},
-        "direction": {"enum": ["both", "in", "out"]},
-        "exclude": {"type": "array", "items": EXCLUDE},
-    },
-    required=("name", "host", "container"),
-)
-
 RESERVED = (
     "/",
     "/bin",
@@ -48,20 +34,42 @@ RESERVED = (
 )
 
 
+_RESERVED_PATTERN = (
+    "^(?:/+|(?:" + "|".join(re.escape(r) for r in RESERVED if r != "/") + ")(?:/.*)?)$"
+)
+CONTAINER = ABS_PATH | {
+    "description": "Directory in the studio.",
+    # (in allOf: ABS_PATH's own "not" stays)
+    "allOf": [
+        {
+            "not": {"pattern": _RESERVED_PATTERN},
+            "x-kind": "sync path: not a system directory (/etc, /usr, /opt/blockc, ...); "
+            "zones go in the studio user's space",
+        }
+    ],
+}
+ZONE = options(
+    {
+        "name": {
+            "type": "string",
+            "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            "maxLength": 40,
+            "x-kind": "zone name (a DNS-1123 label)",
+        },
+        "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
+        "container": CONTAINER,
+        "direction": {"enum": ["both", "in", "out"]},
+        "exclude": {"type": "array", "items": EXCLUDE},
+    },
+    required=("name", "host", "container"),
+)
+
+
 def _contribute(ctx: BlockContext) -> Contributions:
     common = list(ctx.options.get("exclude", []))
     zones = []
-    for i, z in enumerate(ctx.options["zones"]):
-        container = z["container"].rstrip("/") or "/"
-        if any(container == r or (r != "/" and container.startswith(r + "/")) for r in RESERVED):
-            ctx.error(
-                f"container path {container} is a system directory; sync zones go in "
-                f"the studio user's space (e.g. {ctx.image.workdir})",
-                "zones",
-                i,
-                "container",
-            )
-            continue
+    for z in ctx.options["zones"]:
+        container = z["container"].rstrip("/")  # (the schema keeps system directories out)
         excludes = common + list(z.get("exclude", []))
         zones.append(
             Zone(

@@ -24,7 +24,11 @@ LABEL_KEY = {
 }
 LABELS = {
     "type": "object",
-    "propertyNames": LABEL_KEY,
+    "propertyNames": LABEL_KEY
+    | {
+        "not": {"pattern": "^blockc\\.dev/"},
+        "x-kind": "label key (the blockc.dev/ prefix is reserved)",
+    },
     "additionalProperties": {
         "type": "string",
         "maxLength": 63,
@@ -57,9 +61,6 @@ def _contribute(ctx: BlockContext) -> Contributions:
     """One patch per option, each carrying its option: the admin's values, which win over what
     other blocks' plugins set (docs/plugins.md, "Admin overrides")."""
     o = ctx.options
-    for key in o.get("labels", {}):
-        if key.startswith("blockc.dev/"):
-            ctx.error(f"label {key}: the blockc.dev/ prefix is reserved", "labels", key)
     patches = []
 
     def patch(

@@ -30,6 +30,33 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
     return diffs
 
 
+def diff(artifact: Artifact, outdir: str | Path) -> str:
+    """A unified diff from ``outdir`` to the artifact, for the files that differ (text files;
+    the others, and modes, named in one line each)."""
+    import difflib
+
+    outdir = Path(outdir)
+    out: list[str] = []
+    for line in differences(artifact, outdir):
+        kind, _, rel = line.partition(": ")
+        old_path = outdir / rel
+        old = old_path.read_bytes() if kind != "missing" else b""
+        new, mode = artifact.files.get(rel, (b"", 0))
+        if kind == "changed" and old == new:
+            out.append(f"mode of {rel}: {old_path.stat().st_mode & 0o777:04o} -> {mode:04o}\n")
+            continue
+        try:
+            a, b = old.decode().splitlines(True), new.decode().splitlines(True)
+        except UnicodeDecodeError:
+            out.append(f"binary file {rel} differs\n")
+            continue
+        where = (f"a/{rel}" if kind != "missing" else "/dev/null", f"b/{rel}")
+        if kind == "extra":
+            where = (f"a/{rel}", "/dev/null")
+        out += [x if x.endswith("\n") else x + "\n" for x in difflib.unified_diff(a, b, *where)]
+    return "".join(out)
+
+
 def emit(artifact: Artifact, outdir: str | Path) -> tuple[Path | None, list[Diagnostic]]:
     """Write the artifact: built beside ``outdir`` then swapped in, so a reader never sees a
     half-written artifact and files left from an older compile do not linger. An ``outdir``

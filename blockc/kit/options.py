@@ -23,16 +23,35 @@ def _any(*words: str) -> str:
 
 
 _SEP = "[._-]?"
-# PEP 440 (packaging.version.VERSION_PATTERN, case-insensitive, without its flags)
-_PEP440 = (
-    rf"{_ci('v')}?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
+# PEP 440 (packaging.version.VERSION_PATTERN, case-insensitive, without its flags), in parts:
+# which parts a specifier clause takes depends on its operator (packaging.specifiers)
+_RELEASE = rf"{_ci('v')}?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
+_RELEASE2 = rf"{_ci('v')}?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)+"  # ~= needs two components
+_SUFFIXES = (
     rf"(?:{_SEP}{_any('alpha', 'a', 'beta', 'b', 'preview', 'pre', 'c', 'rc')}{_SEP}[0-9]*)?"
     rf"(?:-[0-9]+|{_SEP}{_any('post', 'rev', 'r')}{_SEP}[0-9]*)?"
     rf"(?:{_SEP}{_ci('dev')}{_SEP}[0-9]*)?"
-    r"(?:\+[a-zA-Z0-9]+(?:[._-][a-zA-Z0-9]+)*)?"
 )
-_CLAUSE = rf"(?:(?:==|!=|~=|<=|>=|<|>)\s*)?{_PEP440}(?:\.\*)?"
-_SPECIFIERS = rf"\s*{_CLAUSE}\s*(?:,\s*{_CLAUSE}\s*)*"
+_LOCAL = r"(?:\+[a-zA-Z0-9]+(?:[._-][a-zA-Z0-9]+)*)?"
+_PEP440 = _RELEASE + _SUFFIXES + _LOCAL
+_EXACT = rf"(?:{_RELEASE}\.\*|{_PEP440})"  # what == and != (and a bare version) take
+_CLAUSE = (
+    rf"(?:(?:==|!=)\s*{_EXACT}|(?:<=|>=|<|>)\s*{_RELEASE}{_SUFFIXES}"
+    rf"|~=\s*{_RELEASE2}{_SUFFIXES})"
+)
+# a version alone stands for ==version, first only (as blockc.kit.pinned reads it)
+_SPECIFIERS = rf"\s*(?:{_CLAUSE}|{_EXACT})\s*(?:,\s*{_CLAUSE}\s*)*"
+_REQ_SPECIFIERS = rf"\s*{_CLAUSE}\s*(?:,\s*{_CLAUSE}\s*)*"
+# PEP 508 environment markers: `python_version < "3.12" and sys_platform == 'linux'`
+_MARKER_VALUE = (
+    r"(?:python_version|python_full_version|os_name|sys_platform|platform_release"
+    r"|platform_system|platform_version|platform_machine|platform_python_implementation"
+    r"|implementation_name|implementation_version|extra|'[^']*'|\"[^\"]*\")"
+)
+_MARKER_ATOM = (
+    rf"\(*\s*{_MARKER_VALUE}\s*(?:<=|>=|===|==|!=|~=|<|>|not\s+in|in)\s*{_MARKER_VALUE}\s*\)*"
+)
+_MARKERS = rf"{_MARKER_ATOM}(?:\s*(?:and|or)\s+{_MARKER_ATOM})*"
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 
 TEXT = {"type": "string", "maxLength": 4096, "pattern": NO_CONTROL, "x-kind": "single-line text"}
@@ -71,7 +90,8 @@ HTTP_PATH = {
 URL = {
     "type": "string",
     "maxLength": 2048,
-    "pattern": r"^https?://[^\s\x00-\x1f\x7f'\"`\\]+$",
+    # no quote, backquote or backslash; written without escapes JavaScript (editors) refuses
+    "pattern": r"^https?://[^\s\x00-\x1f\x7f'" + '"' + r"`\\]+$",
     "x-kind": "http(s) URL",
 }
 ENV_MAP = {
@@ -93,7 +113,8 @@ REQUIREMENT = {
     "maxLength": 1000,
     # name, extras, then version clauses (in parentheses or not) or `@ URL`, then markers
     "pattern": rf"^\s*{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
-    rf"(?:\(\s*{_SPECIFIERS}\s*\)|{_SPECIFIERS}|@\s*[^\s;]+\s*)?(?:;.*)?$",
+    rf"(?:\(\s*{_REQ_SPECIFIERS}\s*\)|{_REQ_SPECIFIERS}|@\s*[^\s;]+\s*)?"
+    rf"(?:;\s*{_MARKERS}\s*)?$",
     "x-kind": "PEP 508 requirement",
 }
 APT_PACKAGE = {
