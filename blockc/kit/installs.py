@@ -22,15 +22,15 @@ _CLAUSE = (
 )
 # The common shapes (name, extras, version clauses): a strict subset of PEP 508, so a match is
 # always a valid requirement; anything else is judged by `packaging`.
-_SIMPLE_REQUIREMENT = re.compile(
-    rf"^{_NAME}\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?\s*"
-    rf"(?:{_CLAUSE}(?:\s*,\s*{_CLAUSE})*)?$"
+_SIMPLE_REQUIREMENT = (
+    rf"{_NAME}\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?\s*"
+    rf"(?:{_CLAUSE}(?:\s*,\s*{_CLAUSE})*)?"
 )
 
 
 def requirement_problem(req: str) -> str | None:
     """Why ``req`` is not a valid PEP 508 requirement, or None."""
-    if _SIMPLE_REQUIREMENT.match(req):
+    if re.fullmatch(_SIMPLE_REQUIREMENT, req):  # (compiled on first use, by re's cache)
         return None
     from packaging.requirements import InvalidRequirement, Requirement
 

@@ -26,21 +26,18 @@ _SEP = "[._-]?"
 # PEP 440 (packaging.version.VERSION_PATTERN, case-insensitive, without its flags), in parts:
 # which parts a specifier clause takes depends on its operator (packaging.specifiers)
 _RELEASE = rf"{_ci('v')}?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
-_RELEASE2 = rf"{_ci('v')}?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)+"  # ~= needs two components
 _SUFFIXES = (
     rf"(?:{_SEP}{_any('alpha', 'a', 'beta', 'b', 'preview', 'pre', 'c', 'rc')}{_SEP}[0-9]*)?"
     rf"(?:-[0-9]+|{_SEP}{_any('post', 'rev', 'r')}{_SEP}[0-9]*)?"
     rf"(?:{_SEP}{_ci('dev')}{_SEP}[0-9]*)?"
 )
 _LOCAL = r"(?:\+[a-zA-Z0-9]+(?:[._-][a-zA-Z0-9]+)*)?"
-_PEP440 = _RELEASE + _SUFFIXES + _LOCAL
-_EXACT = rf"(?:{_RELEASE}\.\*|{_PEP440})"  # what == and != (and a bare version) take
-_CLAUSE = (
-    rf"(?:(?:==|!=)\s*{_EXACT}|(?:<=|>=|<|>)\s*{_RELEASE}{_SUFFIXES}"
-    rf"|~=\s*{_RELEASE2}{_SUFFIXES})"
-)
-# a version alone stands for ==version, first only (as blockc.kit.pinned reads it)
-_SPECIFIERS = rf"\s*(?:{_CLAUSE}|{_EXACT})\s*(?:,\s*{_CLAUSE}\s*)*"
+# == and != take a release with .*, or a whole version; <, <=, >, >= and ~= a public version,
+# ~= of two release components at least (the lookahead); a version alone, first only, is ==
+_EQUAL = rf"{_RELEASE}(?:\.\*|{_SUFFIXES}{_LOCAL})"
+_ORDER = rf"(?:<=|>=|<|>|~=(?=\s*{_ci('v')}?(?:[0-9]+!)?[0-9]+\.[0-9]))\s*{_RELEASE}{_SUFFIXES}"
+_CLAUSE = rf"(?:(?:==|!=)\s*{_EQUAL}|{_ORDER})"
+_SPECIFIERS = rf"\s*(?:(?:(?:==|!=)\s*)?{_EQUAL}|{_ORDER})\s*(?:,\s*{_CLAUSE}\s*)*"
 _REQ_SPECIFIERS = rf"\s*{_CLAUSE}\s*(?:,\s*{_CLAUSE}\s*)*"
 # PEP 508 environment markers: `python_version < "3.12" and sys_platform == 'linux'`
 _MARKER_VALUE = (
@@ -113,7 +110,8 @@ REQUIREMENT = {
     "maxLength": 1000,
     # name, extras, then version clauses (in parentheses or not) or `@ URL`, then markers
     "pattern": rf"^\s*{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
-    rf"(?:\(\s*{_REQ_SPECIFIERS}\s*\)|{_REQ_SPECIFIERS}|@\s*[^\s;]+\s*)?"
+    # (parentheses not checked for balance: packaging says, in blockc validate)
+    rf"(?:\(?{_REQ_SPECIFIERS}\)?|@\s*[^\s;]+\s*)?"
     rf"(?:;\s*{_MARKERS}\s*)?$",
     "x-kind": "PEP 508 requirement",
 }
