@@ -413,16 +413,11 @@ def plugins(obj, fmt):
         {
             "type": name,
             "plugins": [
-                {
-                    "plugin": e.plugin.name,
-                    "distribution": e.plugin.dist,
-                    "version": e.plugin.version,
-                }
-                for e in entries
+                {"plugin": i.name, "distribution": i.dist, "version": i.version} for i in infos
             ],
-            "error": " ".join(clash_message(name, entries)),
+            "error": " ".join(clash_message(name, infos)),
         }
-        for name, entries in registry.clashes.items()
+        for name, infos in registry.clashes.items()
     ]
     broken = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "error": why}
@@ -438,8 +433,8 @@ def plugins(obj, fmt):
             )
             if r["description"]:
                 echo(f"{'':<{width}}  {r['description']}")
-        for name, entries in registry.clashes.items():
-            message, hint = clash_message(name, entries)
+        for name, infos in registry.clashes.items():
+            message, hint = clash_message(name, infos)
             echo(f"error: {message} ({hint})", err=True)
         for info, why in registry.broken:
             echo(

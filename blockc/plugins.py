@@ -41,20 +41,47 @@ class BlockTypeEntry(Value):
 
 
 class Registry:
-    """Loaded block types, the names several plugins provide, and the plugins that failed to
-    load (with why, and the traceback where there is one)."""
+    """The block types of the selected plugins, the names several plugins provide, and the
+    plugins that failed to load (with why, and the traceback where there is one).
 
-    def __init__(self, pm: pluggy.PluginManager):
+    A plugin is imported when one of its block types is first asked for (:meth:`get`) or
+    when every type is (:attr:`types`): which plugin provides which type comes from an index
+    (:func:`load`), so a template pays for the plugins it uses, not for every one installed.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, installed: str = ""):
         self.pm = pm
-        self.types: dict[str, BlockTypeEntry] = {}
-        self.clashes: dict[str, list[BlockTypeEntry]] = {}
         self.broken: list[tuple[PluginInfo, str]] = []
         self.tracebacks: dict[str, str] = {}  # plugin name -> the traceback of its failure
         self.plugins: list[PluginInfo] = []
+        self._installed = installed
+        self._providers: dict[str, list[PluginInfo]] = {}  # block type -> its plugins
+        self._entries: dict[tuple[str, str], BlockTypeEntry] = {}  # (plugin, type) -> entry
+        self._pending: dict[str, PluginInfo] = {}  # indexed plugins not imported yet
 
     def get(self, name: str) -> BlockTypeEntry | None:
         """The block type ``name`` (None when no plugin or several provide it)."""
-        return self.types.get(name)
+        infos = self._providers.get(name, ())
+        if len(infos) != 1:
+            return None
+        self._import(infos[0])
+        return self._entries.get((infos[0].name, name))
+
+    @property
+    def types(self) -> dict[str, BlockTypeEntry]:
+        """Every block type one plugin provides, by name (every plugin imported)."""
+        for info in list(self._pending.values()):
+            self._import(info)
+        return {
+            name: self._entries[(infos[0].name, name)]
+            for name, infos in sorted(self._providers.items())
+            if len(infos) == 1 and (infos[0].name, name) in self._entries
+        }
+
+    @property
+    def clashes(self) -> dict[str, list[PluginInfo]]:
+        """The block types several plugins provide, with those plugins."""
+        return {name: infos for name, infos in sorted(self._providers.items()) if len(infos) > 1}
 
     def fail(self, info: PluginInfo, why: str, exc: BaseException | None = None) -> None:
         self.broken.append((info, why))
@@ -63,12 +90,77 @@ class Registry:
 
             self.tracebacks[info.name] = "".join(traceback.format_exception(exc))
 
+    def add(self, info: PluginInfo, obj: object | None = None) -> list[str] | None:
+        """Load a plugin now (``obj``, or what its entry point names): the names of its block
+        types, or None when it failed (recorded in :attr:`broken`)."""
+        types = self._load(info, obj)
+        if types is not None:
+            self.plugins.append(info)
+            for bt in types:
+                self._provide(bt.name, info)
+                self._entries[(info.name, bt.name)] = BlockTypeEntry(bt, info)
+        return None if types is None else [bt.name for bt in types]
 
-def clash_message(name: str, entries: list[BlockTypeEntry]) -> tuple[str, str]:
+    def add_indexed(self, info: PluginInfo, types: Sequence[str]) -> None:
+        """A plugin known (from the index) to provide ``types``, imported when needed."""
+        self.plugins.append(info)
+        self._pending[info.name] = info
+        for name in types:
+            self._provide(name, info)
+
+    def _provide(self, name: str, info: PluginInfo) -> None:
+        infos = self._providers.setdefault(name, [])
+        infos.append(info)
+        infos.sort(key=lambda i: (i.name != CORE, i.name))  # a stable order for messages
+
+    def _import(self, info: PluginInfo) -> None:
+        if self._pending.pop(info.name, None) is None:
+            return
+        types = self._load(info, None)
+        for bt in types or ():
+            if info in self._providers.get(bt.name, ()):  # (what the index said it provides)
+                self._entries[(info.name, bt.name)] = BlockTypeEntry(bt, info)
+        if types is None:  # failed since the index was made: it provides nothing
+            self.plugins.remove(info)
+            for infos in self._providers.values():
+                if info in infos:
+                    infos.remove(info)
+
+    def _load(self, info: PluginInfo, obj: object | None) -> list[BlockType] | None:
+        """Import and register one plugin and call its hook; None after recording why not."""
+        if obj is None:
+            try:
+                obj = _import(info.value)
+            except Exception as exc:  # a plugin that fails to import is named, not fatal
+                self.fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+                return None
+        try:
+            self.pm.register(obj, name=info.name)
+        except Exception as exc:
+            self.fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
+            return None
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:  # an unknown hook: named like the rest
+            self.pm.unregister(obj)
+            self.fail(info, f"implements an unknown hook: {exc}")
+            return None
+        types: list[BlockType] = []
+        for impl in self.pm.hook.blockc_block_types.get_hookimpls():
+            if impl.plugin is obj:
+                found = _block_types(self, info, impl.function, self._installed)
+                if found is None:
+                    self.pm.unregister(obj)
+                    return None
+                types += found
+        return types
+
+
+def clash_message(name: str, infos: list[PluginInfo]) -> tuple[str, str]:
     """The error for a template using block type ``name``, which several plugins provide, and
     the hint saying how to choose."""
-    who = " and ".join(f"'{e.plugin.name}' ({e.plugin.dist} {e.plugin.version})" for e in entries)
-    other = next((e.plugin.name for e in entries if e.plugin.name != CORE), entries[-1].plugin.name)
+    who = " and ".join(f"'{i.name}' ({i.dist} {i.version})" for i in infos)
+    other = next((i.name for i in infos if i.name != CORE), infos[-1].name)
     return (
         f"block type '{name}' is provided by several plugins: {who}; blockc uses none of them "
         f"until one is chosen",
@@ -166,56 +258,89 @@ def load(
     extra: Sequence[tuple[object, PluginInfo]] = (),
     entry_points: bool = True,
 ) -> Registry:
-    """Build a registry: load every selected plugin, collect its block types.
+    """The registry of the selected plugins (``spec``: see :func:`selected`).
 
-    ``extra`` adds plugin objects directly (tests, embedding); ``entry_points=False`` skips
-    discovery so that only ``extra`` is loaded (see :mod:`blockc.testing`).
-    A plugin that fails to import, implements an unknown hook, or whose hook raises or
-    returns garbage, is recorded in ``registry.broken`` with its name and distribution; the
-    others still load.
+    Which installed plugin provides which block type (or failed, and why) is indexed once per
+    set of installed distributions and plugin sources (cached, see :func:`_index`); a plugin
+    is then imported only when one of its block types is used. ``extra`` adds plugin objects,
+    loaded at once (tests, embedding); ``entry_points=False`` skips discovery so that only
+    ``extra`` is loaded (see :mod:`blockc.testing`). A plugin that fails to import,
+    implements an unknown hook, or whose hook raises or returns garbage, is recorded in
+    ``registry.broken`` with its name and distribution; the others still load.
     """
-    pm = make_plugin_manager()
-    reg = Registry(pm)
     installed = _installed()
-    candidates: list[tuple[object, PluginInfo]] = []
-    for info in selected(discover(installed), spec) if entry_points else ():
-        try:
-            candidates.append((_import(info.value), info))
-        except Exception as exc:  # a plugin that fails to import is named, not fatal
-            reg.fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
-    candidates.extend(extra)
-    for obj, info in candidates:
-        try:
-            pm.register(obj, name=info.name)
-        except Exception as exc:
-            reg.fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
-            continue
-        reg.plugins.append(info)
-    while True:  # an unknown hook is named like any other broken plugin; the rest still load
-        try:
-            pm.check_pending()
-            break
-        except pluggy.PluginValidationError as exc:
-            info = next(i for o, i in candidates if o is exc.plugin)
-            pm.unregister(exc.plugin)
-            reg.plugins.remove(info)
-            reg.fail(info, f"implements an unknown hook: {exc}")
-    impls = [
-        (next(i for o, i in candidates if o is impl.plugin), impl)
-        for impl in pm.hook.blockc_block_types.get_hookimpls()
-    ]
-    impls.sort(key=lambda pair: (pair[0].name != CORE, pair[0].name))  # in a stable order
-    provided: dict[str, list[BlockTypeEntry]] = {}
-    for info, impl in impls:
-        types = _block_types(reg, info, impl.function, installed)
-        for bt in types or ():
-            provided.setdefault(bt.name, []).append(BlockTypeEntry(bt, info))
-    for name, entries in sorted(provided.items()):
-        if len(entries) == 1:
-            reg.types[name] = entries[0]
-        else:
-            reg.clashes[name] = entries
+    reg = Registry(make_plugin_manager(), installed)
+    if entry_points:
+        chosen = selected(discover(installed), spec)
+        for info, (types, why, trace) in _index(chosen, installed).items():
+            if types is None:
+                reg.broken.append((info, why or "failed to load"))
+                if trace:
+                    reg.tracebacks[info.name] = trace
+            else:
+                reg.add_indexed(info, types)
+    for obj, info in extra:
+        reg.add(info, obj)
     return reg
+
+
+_Indexed = tuple[list[str] | None, str | None, str | None]  # types, or why not and traceback
+
+
+def _index(plugins: list[PluginInfo], installed: str) -> dict[PluginInfo, _Indexed]:
+    """What each plugin provides, or why it fails: loaded once (every plugin imported), then
+    kept in the cache, keyed on the plugins, the installed distributions and the plugins'
+    sources (what an editable install changes without reinstalling)."""
+    key = cache.key("plugin-index", json.dumps([p.as_dict() for p in plugins]), installed,
+                    _sources(plugins))  # fmt: skip
+    data = cache.get("plugins", key)
+    if data is not None:
+        known = json.loads(data)
+        return {p: (known[p.name][0], known[p.name][1], known[p.name][2]) for p in plugins}
+    probe = Registry(make_plugin_manager(), installed)
+    index: dict[PluginInfo, _Indexed] = {}
+    for info in plugins:
+        types = probe.add(info)
+        why = probe.broken[-1][1] if types is None else None
+        index[info] = (types, why, probe.tracebacks.get(info.name) if why else None)
+    cache.put("plugins", key, json.dumps({p.name: v for p, v in index.items()}).encode())
+    return index
+
+
+def _sources(plugins: list[PluginInfo]) -> str:
+    """Each plugin's source files with their mtimes and sizes (found, not imported); blockc's
+    own (core) are in every cache key already."""
+    import importlib.util
+
+    parts = []
+    for info in plugins:
+        if info.name == CORE:
+            continue
+        top = info.value.partition(":")[0].split(".")[0]
+        try:
+            found = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            parts.append(f"{info.name}\0-")
+            continue
+        for place in found.submodule_search_locations or ():
+            for root, dirs, files in os.walk(place):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        parts.append(_stamp(os.path.join(root, name)))
+        if found.origin and not found.submodule_search_locations:
+            parts.append(_stamp(found.origin))
+    return "\n".join(parts)
+
+
+def _stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}\0-"
+    return f"{path}\0{st.st_mtime_ns}\0{st.st_size}"
 
 
 def _block_types(

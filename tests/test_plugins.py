@@ -119,7 +119,7 @@ def test_broken_plugins_are_named_and_others_load(broken_site):
     assert "greeting" in reg.types and "files" in reg.types
     # a second plugin providing a block type takes nothing over: the name is a clash
     assert "app" not in reg.types
-    assert [e.plugin.name for e in reg.clashes["app"]] == ["core", "clash"]
+    assert [i.name for i in reg.clashes["app"]] == ["core", "clash"]
     broken = {info.name: (info.dist, why) for info, why in reg.broken}
     assert set(broken) == {"missing", "raises", "unknown-hook", "garbage"}
     assert "import failed: ModuleNotFoundError" in broken["missing"][1]
@@ -482,3 +482,60 @@ def test_invalid_values_made_by_a_plugin_blame_the_plugin():
     reg = testing.make_registry((Plugin(), testing.fake_distribution("p")), strict=False)
     ((_, why),) = reg.broken
     assert why == "made an invalid value: block type name must be a DNS-1123 label: 'Bad Name'"
+
+
+SLOW = """
+import os, time
+from blockc import hookimpl
+from blockc.types import BlockType, Contributions
+
+open(os.environ["MARKER"], "a").write("imported\\n")
+time.sleep(float(os.environ.get("SLOW", "0")))
+
+@hookimpl
+def blockc_block_types():
+    return [BlockType("slow-type", {"type": "object"}, lambda ctx: Contributions())]
+"""
+
+
+def test_a_plugin_is_imported_only_for_templates_that_use_it(site, cli, tmp_path):
+    install(site, "good", GOOD)
+    install(site, "slow", SLOW)
+    marker = tmp_path / "imported"
+    env = {"PYTHONPATH": str(site), "MARKER": str(marker), "BLOCKC_NO_CACHE": ""}
+    other = testing.write_template(tmp_path / "o", template({"type": "greeting"}))
+    uses = testing.write_template(tmp_path / "u", template({"type": "slow-type"}))
+    assert cli("validate", other, env=env).returncode == 0  # the index is made: all imported
+    assert marker.read_text() == "imported\n"
+    marker.unlink()
+    assert cli("validate", other, env={**env, "SLOW": "30"}).returncode == 0
+    assert not marker.exists()  # not imported (nor slept)
+    assert cli("validate", uses, env=env).returncode == 0
+    assert marker.read_text() == "imported\n"
+    # its source changed (an editable install): the index is made again and sees it
+    module = site / "fake_blockc_slow.py"
+    module.write_text(module.read_text().replace('"slow-type"', '"slower-type"'))
+    proc = cli("validate", uses, env=env)
+    assert proc.returncode == 1 and "unknown block type 'slow-type'" in proc.stderr
+    assert "did you mean 'slower-type'?" in proc.stderr
+
+
+def test_a_plugin_left_out_is_never_imported(site, cli, tmp_path):
+    install(site, "good", GOOD)
+    install(site, "slow", SLOW)
+    marker = tmp_path / "imported"
+    env = {"PYTHONPATH": str(site), "MARKER": str(marker), "BLOCKC_NO_CACHE": ""}
+    t = testing.write_template(tmp_path / "t", template({"type": "greeting"}))
+    for args in (["--plugins", "-slow"], ["--plugins", "good"]):
+        assert cli(*args, "validate", t, env=env).returncode == 0
+        assert cli(*args, "plugins", env=env).returncode == 0
+    assert not marker.exists()
+
+
+def test_a_broken_plugin_is_reported_from_the_index(broken_site, cli, tmp_path):
+    env = {"PYTHONPATH": str(broken_site), "BLOCKC_NO_CACHE": ""}
+    first = cli("plugins", env=env)
+    second = cli("plugins", env=env)  # from the cache: the same report
+    assert first.returncode == second.returncode == 1
+    assert first.stderr == second.stderr and first.stdout == second.stdout
+    assert "plugin raises (blockc-raises 1.2.3) failed to load" in second.stderr
