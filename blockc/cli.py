@@ -181,7 +181,7 @@ def _joined(argv: list[str]) -> list[str]:
     for i, word in enumerate(out[:-1]):
         if word == "--":
             break
-        if word == "--plugins" and out[i + 1].startswith("-") and out[i + 1] != "--":
+        if word == "--plugins" and out[i + 1].startswith("-") and not out[i + 1].startswith("--"):
             out[i : i + 2] = [f"--plugins={out[i + 1]}"]
             break
     return out
@@ -319,6 +319,11 @@ def schema(obj, block_type, draft, check):
     warnings: list[str] = []
     if block_type:
         entry = registry.get(block_type)
+        if entry is None and block_type in registry.clashes:
+            from .plugins import clash_message
+
+            message, hint = clash_message(block_type, registry.clashes[block_type])
+            raise BlockcError(message, hint=hint)
         if entry is None:
             raise BlockcError(
                 f"unknown block type '{block_type}'", hint=did_you_mean(block_type, registry.types)
@@ -336,6 +341,8 @@ def schema(obj, block_type, draft, check):
     if check is None:
         echo(text, nl=False)
         return
+    if os.path.islink(check):  # a link to a secret would be shown in the diff
+        raise BlockcError(f"{check}: is a symbolic link; --check compares a regular file")
     try:
         with open(check, encoding="utf-8") as f:  # universal newlines: a CRLF checkout is equal
             old = f.read()
@@ -384,7 +391,12 @@ def new_plugin(obj, name, directory):
     """Start a plugin distribution: pyproject, entry point, one block type and its tests,
     passing pytest as made (docs/plugins.md)."""
     from .kit.new_plugin import create
+    from .plugins import CORE
 
+    taken = obj.registry.get(name) or name in obj.registry.clashes
+    if name == CORE or taken:
+        who = "blockc's own" if name == CORE else "a block type already installed"
+        raise BlockcError(f"'{name}' is {who}; a new plugin needs a name of its own")
     target = create(name, directory)
     echo(f"made {target}/ (block type '{name}'); next:")
     echo(f"  cd {target} && pip install --config-settings editable_mode=compat -e '.[test]'")

@@ -77,6 +77,6 @@ def image_reference_problem(ref: str) -> str:
                 return f"{odd!r} is not allowed in a repository name ({part!r})"
             return (
                 f"{part!r}: a path component starts and ends with a letter or digit, with "
-                f"single '.', '_' or '-' between"
+                f"'.', '_', '__' or dashes between"
             )
     return "it does not match [host[:port]/]path[:tag][@sha256:digest]"

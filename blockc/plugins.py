@@ -186,12 +186,12 @@ def discover(installed: str | None = None) -> list[PluginInfo]:
         return [PluginInfo(**p) for p in json.loads(data)]
     import importlib.metadata  # here: a cached discovery needs it not (tests/test_imports.py)
 
-    found: dict[str, PluginInfo] = {}
+    found: set[PluginInfo] = set()
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
-            if ep.group == GROUP and ep.name not in found:
-                found[ep.name] = PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version)
-    plugins = sorted(found.values(), key=lambda p: p.name)
+            if ep.group == GROUP:  # every one: two of one name are an error, not a choice
+                found.add(PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version))
+    plugins = sorted(found, key=lambda p: (p.name, p.dist, p.version, p.value))
     cache.put("plugins", entry, json.dumps([p.as_dict() for p in plugins]).encode())
     return plugins
 
@@ -271,7 +271,14 @@ def load(
     installed = _installed()
     reg = Registry(make_plugin_manager(), installed)
     if entry_points:
-        chosen = selected(discover(installed), spec)
+        chosen = []
+        found = discover(installed)
+        for info in selected(found, spec):
+            why = _impostor(info, found)
+            if why:
+                reg.broken.append((info, why))
+            else:
+                chosen.append(info)
         for info, (types, why, trace) in _index(chosen, installed).items():
             if types is None:
                 reg.broken.append((info, why or "failed to load"))
@@ -282,6 +289,25 @@ def load(
     for obj, info in extra:
         reg.add(info, obj)
     return reg
+
+
+def _impostor(info: PluginInfo, plugins: list[PluginInfo]) -> str | None:
+    """Why a plugin is not loaded at all: its name is blockc's own (``core``), or another
+    distribution's entry point has the same name (neither takes the other's place)."""
+    if info.name == CORE and info.dist != "blockc":
+        return "its entry point is named 'core', which is blockc's own: rename it"
+    others = [
+        p
+        for p in plugins
+        if p.name == info.name and p != info and p.name != CORE  # (see above)
+    ]
+    if others:
+        names = ", ".join(f"{p.dist} {p.version}" for p in others)
+        return (
+            f"another distribution has an entry point named '{info.name}' too ({names}); "
+            f"neither loads: uninstall one"
+        )
+    return None
 
 
 _Indexed = tuple[list[str] | None, str | None, str | None]  # types, or why not and traceback

@@ -103,7 +103,10 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
         extra.append((plugin, _info(plugin, n)))
     reg = load(extra=extra, entry_points=False)
     if strict and (reg.broken or reg.clashes):
-        clashes = [Diagnostic(*clash_message(n, e)) for n, e in reg.clashes.items()]
+        clashes = []
+        for name, infos in reg.clashes.items():
+            message, hint = clash_message(name, infos)
+            clashes.append(Diagnostic(message, hint=hint))
         raise BlockcError(broken_diagnostics(reg) + clashes)
     return reg
 

@@ -192,3 +192,23 @@ def test_emitted_tree_matches_the_artifact(tmp_path, core_registry):
     assert tree(out) == dict(art.files)
     cmp = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
     assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
+
+
+def test_check_never_shows_what_a_link_points_to(cli, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("TOKEN=hunter2\n")
+    example = EXAMPLES / "docs-preview.yaml"
+    out = tmp_path / "out"
+    assert cli("compile", example, "-o", out).returncode == 0
+    (out / "leak").symlink_to(secret)
+    (out / "Containerfile").unlink()
+    (out / "Containerfile").symlink_to(secret)
+    proc = cli("compile", example, "--check", "-o", out)
+    assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr
+    assert "extra: leak" in proc.stderr and "changed: Containerfile" in proc.stderr
+    assert "Containerfile is not a regular file" in proc.stdout
+    schema = tmp_path / "blockc.schema.json"
+    schema.symlink_to(secret)
+    proc = cli("schema", "--check", schema)
+    assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr
+    assert "is a symbolic link" in proc.stderr

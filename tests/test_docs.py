@@ -178,3 +178,10 @@ def test_example_plugin_through_the_cli(cli, tmp_path):
     )
     proc = cli("validate", "--strict", t, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["core", "files", "jupyterlab"])
+def test_new_plugin_refuses_a_name_taken(cli, tmp_path, name):
+    proc = cli("new-plugin", name, cwd=tmp_path)
+    assert proc.returncode == 1 and "a new plugin needs a name of its own" in proc.stderr
+    assert not (tmp_path / f"blockc-{name}").exists()

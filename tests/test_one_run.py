@@ -143,3 +143,32 @@ def test_options_are_what_the_admin_wrote(tmp_path):
 def test_a_template_without_blocks(tmp_path):
     (d,) = testing.compile_template(testing.template(), tmp_path).diagnostics
     assert d.message == "needs at least 1 item" and d.path == ("spec", "blocks")
+
+
+@pytest.mark.parametrize(
+    "block", ["{type: jupyterlab, id: [lab]}", "{type: [x]}", "{type: streamlit, id: {a: 1}}"]
+)
+def test_odd_block_items_are_located_errors(tmp_path, registry, block):
+    text = TEMPLATE.replace("    - type: jupyterlab\n      with: {port: 8888}", f"    - {block}")
+    r = testing.compile_template(text, tmp_path, registry=registry)
+    assert r.diagnostics and all(d.line for d in r.diagnostics), r.messages
+
+
+def test_one_bad_entry_does_not_discard_its_neighbours(tmp_path, registry):
+    after = """
+        - type: rstudio
+          with: {version: "2024.12.0+467", sha256: "%s"}
+    """ % ("0" * 64)
+    r = testing.compile_block(
+        "app", {"command": ["x"], "port": 8000}, tmp_path, registry=registry,
+        image={"provides": ["r", "R"]}, after=after,
+    )  # fmt: skip
+    (d,) = r.diagnostics  # the bad item, not a false "needs r" as well
+    assert d.path == ("spec", "image", "provides", 1)
+    env_type = BlockType("e", {"type": "object"}, lambda c: Contributions(env={"X": "plugin"}))
+    text = testing.block_template("e", None, after="- type: e\n  id: e2").replace(
+        "  blocks:", "  env: {X: admin, Y: 5}\n  blocks:"
+    )
+    r = testing.compile_template(text, tmp_path, registry=testing.register_block_type(env_type))
+    (d,) = r.diagnostics  # Y's type, not a false conflict over X (which spec.env sets)
+    assert d.path == ("spec", "env", "Y")

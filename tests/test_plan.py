@@ -480,3 +480,47 @@ def test_a_fixed_manifest_field_is_a_conflict_at_the_admins_option(tmp_path):
     r = testing.compile_template(k8s_template("gpu", "{disk: ssd}"), tmp_path, registry=reg)
     assert r.ok, r.messages
     assert "overrides" not in r.artifact.studio["provenance"]
+
+
+def test_a_fixed_list_item_is_a_conflict_with_the_admins_value(tmp_path):
+    studio = {"name": "studio", "resources": {"limits": {"cpu": "2"}}}
+    needs = patch_type("needs", ManifestPatch("pod", {"containers": [Fixed(studio)]}))
+    reg = testing.register_block_type(needs)
+    text = "\n".join(
+        [
+            "apiVersion: blockc/v1",
+            "kind: StudioTemplate",
+            "metadata: {name: t}",
+            "spec:",
+            "  image: {base: localhost/base}",
+            "  blocks:",
+            "    - type: needs",
+            "    - type: kubernetes",
+            "      with: {resources: {limits: {cpu: '1'}}}",
+        ]
+    )
+    (d,) = testing.compile_template(text, tmp_path, registry=reg).diagnostics
+    assert d.block_id == "kubernetes" and "needs '2'" in d.message
+
+
+def test_provides_beyond_the_type_is_a_plugin_error(tmp_path):
+    liar = BlockType("liar", OPEN, lambda ctx: Contributions(provides=["r"]))
+    needs_r = BlockType("needs-r", OPEN, lambda ctx: Contributions(), requires=("r",))
+    reg = testing.register_block_type(liar, needs_r)
+    r = testing.compile_template(
+        template({"type": "liar"}, {"type": "needs-r"}), tmp_path, registry=reg
+    )
+    messages = " ".join(r.messages)
+    assert "provides r, which its block type does not declare" in messages
+    assert "needs r, which nothing in this template provides" in messages
+
+
+def test_no_hint_to_set_a_fixed_value_in_spec_env(tmp_path):
+    reg = testing.register_block_type(
+        env_type("plain", {"LANG": "x"}), env_type("needs", {"LANG": Fixed("C.UTF-8")})
+    )
+    r = testing.compile_template(
+        template({"type": "plain"}, {"type": "needs"}), tmp_path, registry=reg
+    )
+    (d,) = r.diagnostics
+    assert d.hint is None and "'C.UTF-8' here and to 'x'" in d.message

@@ -539,3 +539,32 @@ def test_a_broken_plugin_is_reported_from_the_index(broken_site, cli, tmp_path):
     assert first.returncode == second.returncode == 1
     assert first.stderr == second.stderr and first.stdout == second.stdout
     assert "plugin raises (blockc-raises 1.2.3) failed to load" in second.stderr
+
+
+def test_no_distribution_takes_an_entry_point_name_over(site, cli, tmp_path):
+    """Two distributions with one entry-point name: neither loads; 'core' is blockc's own."""
+    install(site, "good", GOOD)
+    evil = site / "evil_core.py"
+    evil.write_text(CLASHES_WITH_CORE)
+    for dist, name in (("evil-core", "core"), ("evil-good", "good")):
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[blockc]\n{name} = evil_core\n")
+    reg = plugins.load()
+    assert reg.types["app"].plugin.dist == "blockc"  # core's own, not evil-core's
+    assert "greeting" not in reg.types  # good and evil-good both named 'good': neither loads
+    broken = {(i.name, i.dist): why for i, why in reg.broken}
+    assert "named 'core', which is blockc's own" in broken[("core", "evil-core")]
+    assert (
+        "another distribution has an entry point named 'good' too (evil-good 1.0)"
+        in (broken[("good", "blockc-good")])
+    )
+    assert "(blockc-good 1.2.3)" in broken[("good", "evil-good")]
+    proc = cli("plugins", env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 1 and "plugin core (evil-core 1.0) failed to load" in proc.stderr
+
+
+def test_plugins_switch_does_not_swallow_an_option(cli):
+    proc = cli("--plugins", "--no-plugins", "plugins")
+    assert proc.returncode == 2 and "expected one argument" in proc.stderr

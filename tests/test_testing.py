@@ -113,3 +113,10 @@ def test_compile_block_of_a_block_type_with_more_blocks(tmp_path):
     assert "needs r" in r.messages[0]
     r = testing.compile_block(echo, None, tmp_path, image={"provides": ["r"]})
     assert r.ok, r.messages
+
+
+def test_a_clash_in_a_test_registry_is_named_with_its_hint():
+    with pytest.raises(BlockcError) as exc:
+        testing.register_block_type(BlockType("app", {"type": "object"}, lambda c: Contributions()))
+    (d,) = exc.value.diagnostics
+    assert d.file is None and d.hint.startswith("leave one out: --plugins=-test-plugin")

@@ -17,17 +17,27 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
     diffs = []
     for rel, (content, mode) in sorted(artifact.files.items()):
         p = outdir / rel
-        try:
-            if p.read_bytes() != content or (p.stat().st_mode & 0o777) != mode:
-                diffs.append(f"changed: {rel}")
-        except OSError:
-            diffs.append(f"missing: {rel}")
-    if outdir.is_dir():
-        for p in sorted(outdir.rglob("*")):
+        if not _regular(p):
+            diffs.append(f"missing: {rel}" if not os.path.lexists(p) else f"changed: {rel}")
+        elif p.read_bytes() != content or (p.lstat().st_mode & 0o777) != mode:
+            diffs.append(f"changed: {rel}")
+    if outdir.is_dir() and not outdir.is_symlink():
+        for p in sorted(outdir.rglob("*")):  # (rglob does not follow links to directories)
             rel = p.relative_to(outdir).as_posix()
-            if p.is_file() and rel not in artifact.files:
+            if (p.is_symlink() or not p.is_dir()) and rel not in artifact.files:
                 diffs.append(f"extra: {rel}")
     return diffs
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link (to anything): only those are read, so that an artifact
+    directory holding a link to a secret never shows the secret in a diff."""
+    import stat
+
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def diff(artifact: Artifact, outdir: str | Path) -> str:
@@ -40,10 +50,13 @@ def diff(artifact: Artifact, outdir: str | Path) -> str:
     for line in differences(artifact, outdir):
         kind, _, rel = line.partition(": ")
         old_path = outdir / rel
+        if kind != "missing" and not _regular(old_path):
+            out.append(f"{rel} is not a regular file (a link, a directory...): not shown\n")
+            continue
         old = old_path.read_bytes() if kind != "missing" else b""
         new, mode = artifact.files.get(rel, (b"", 0))
         if kind == "changed" and old == new:
-            out.append(f"mode of {rel}: {old_path.stat().st_mode & 0o777:04o} -> {mode:04o}\n")
+            out.append(f"mode of {rel}: {old_path.lstat().st_mode & 0o777:04o} -> {mode:04o}\n")
             continue
         try:
             a, b = old.decode().splitlines(True), new.decode().splitlines(True)

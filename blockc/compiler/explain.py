@@ -50,7 +50,7 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
     out += [f"{owner:>{width}} | {field}" for field, owner in provenance["manifests"].items()]
     out += ["", "## Build context"]
     out += [f"{owner:>{width}} | {path}" for path, owner in provenance["context"].items()]
-    out += ["", "## Overrides (the template's values that replaced a plugin's)"]
+    out += ["", "## Overrides (a plugin's values replaced: by the template's, or by a free port)"]
     out += [
         f"{o['block']:>{width}} | {Override(**o).describe()}"
         for o in provenance.get("overrides", ())

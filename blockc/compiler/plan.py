@@ -57,7 +57,7 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
             )
         )
 
-    providers = _providers(resolved)
+    providers = _providers(resolved, conflict)
     _check_requirements(resolved, providers, conflict)
     order = _order_blocks(resolved, providers, diags)
 
@@ -168,7 +168,9 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
                     block,
                     f"env var {name} is set to {value!r} here and to "
                     f"{env[name][0]!r} by {env[name][1]!r}",
-                    hint=None if name in fixed else f"choose one: set {name} in spec.env",
+                    hint=None
+                    if name in fixed or isinstance(given, Fixed)
+                    else f"choose one: set {name} in spec.env",
                 )
             if isinstance(given, Fixed):
                 fixed.add(name)
@@ -268,13 +270,19 @@ def _blockc_steps(template: Template) -> tuple[PlannedStep, PlannedStep]:
 BLOCKC_PROVIDES = ("python",)  # the studio's Python environment is blockc's own
 
 
-def _providers(resolved: Resolved) -> dict[str, list[BlockSpec]]:
-    """For each capability, the blocks that provide it."""
+def _providers(resolved: Resolved, conflict) -> dict[str, list[BlockSpec]]:
+    """For each capability, the blocks that provide it (what a block's contributions say it
+    provides, among what its type declares)."""
     providers: dict[str, list[BlockSpec]] = defaultdict(list)
     for block, contributions in resolved.contributions:
-        given = contributions.provides
-        for cap in block.entry.type.provides if given is None else given:
-            providers[cap].append(block)
+        declared = block.entry.type.provides
+        given = declared if contributions.provides is None else contributions.provides
+        for cap in given:
+            if cap in declared:
+                providers[cap].append(block)
+            else:
+                conflict(block, f"the plugin says this block provides {cap}, which its block "
+                                f"type does not declare (BlockType.provides)")  # fmt: skip
     return providers
 
 
@@ -286,11 +294,12 @@ def _check_requirements(resolved: Resolved, providers: dict, conflict) -> None:
     spec = template.doc.data.get("spec") if isinstance(template.doc.data, dict) else None
     written = spec.get("blocks") if isinstance(spec, dict) else None
     done = {b.id for b, _ in resolved.contributions}
-    failed_types = {
-        raw.get("type")
-        for raw in (written if isinstance(written, list) else [])
-        if isinstance(raw, dict) and raw.get("id", raw.get("type")) not in done
-    }
+    failed_types = set()
+    for raw in written if isinstance(written, list) else []:
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        bid = raw.get("id", kind) if isinstance(raw, dict) else None
+        if isinstance(kind, str) and not (isinstance(bid, str) and bid in done):
+            failed_types.add(kind)
     for block, _ in resolved.contributions:
         for cap in block.entry.type.requires:
             if cap in have:
@@ -433,9 +442,9 @@ def _merge_list(
     set_here: list,
     fixed: bool,
 ) -> None:
-    items = [_plain(i) if isinstance(i, Fixed) else i for i in items]
-    named = all(isinstance(i, dict) and "name" in i for i in base + items)
-    for item in items:
+    flagged = [(i.value, True) if isinstance(i, Fixed) else (i, fixed) for i in items]
+    named = all(isinstance(i, dict) and "name" in i for i in base + [i for i, _ in flagged])
+    for item, needed in flagged:
         if named:
             match = next((b for b in base if b["name"] == item["name"]), None)
             if match is None:
@@ -443,9 +452,8 @@ def _merge_list(
                 owners[f"{path}[{item['name']}]"] = who
                 set_here.append(f"{path}[{item['name']}]")
             else:
-                _merge(
-                    match, item, owners, f"{path}[{item['name']}]", who, clashes, set_here, fixed
-                )
+                field = f"{path}[{item['name']}]"
+                _merge(match, item, owners, field, who, clashes, set_here, needed)
         elif _plain(item) not in base:
             base.append(_plain(copy.deepcopy(item)))
             owners[f"{path}[{len(base) - 1}]"] = who

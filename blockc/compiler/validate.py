@@ -48,7 +48,9 @@ def validate(
     if base_image is not None and schema_errors(base_image, _base_image_schema()):
         diags.append(
             Diagnostic(
-                f"--base-image: {base_image!r} is not a valid base image reference", file=doc.file
+                f"--base-image: {base_image!r} is not a valid base image reference",
+                file=doc.file,
+                path=("spec", "image", "base"),
             )
         )
     spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
@@ -142,9 +144,14 @@ def validate(
     failed = {_block_index(d.path) for d in diags}
     # The envelope's own problems are reported; the later stages go on with defaults in their
     # place, so that one run reports the blocks' problems and conflicts too.
-    bad = {d.path[:4] for d in diags if _block_index(d.path) is None}
+    # (a missing key is reported at its parent, whose other keys stand)
+    bad = {
+        d.path[:4]
+        for d in diags
+        if _block_index(d.path) is None and d.path and not d.message.startswith("missing")
+    }
 
-    def ok(*path: str) -> bool:
+    def ok(*path: str | int) -> bool:
         return not any(p[: len(path)] == path or path[: len(p)] == p for p in bad)
 
     meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
@@ -153,14 +160,21 @@ def validate(
     if ok("spec", "image", "user"):
         user.update(image.get("user", {}))
     studio_image = StudioImage(
-        base=base_image or (image["base"] if ok("spec", "image", "base") else "invalid"),
+        base=base_image
+        or (image["base"] if ok("spec", "image", "base") and "base" in image else "invalid"),
         user=user["name"],
         uid=user["uid"],
         gid=user["gid"],
         workdir=image.get("workdir", "")
         if ok("spec", "image", "workdir") and "workdir" in image
         else f"/home/{user['name']}/workspace",
-        provides=image.get("provides", ()) if ok("spec", "image", "provides") else (),
+        provides=[
+            cap
+            for i, cap in enumerate(image.get("provides", ()))
+            if ok("spec", "image", "provides", i) and isinstance(cap, str)
+        ]
+        if isinstance(image.get("provides"), list)
+        else (),
     )
     template = Template(
         doc=doc,
@@ -168,7 +182,9 @@ def validate(
         description=meta.get("description", "") if ok("metadata", "description") else "",
         labels=meta.get("labels", {}) if ok("metadata", "labels") else {},
         image=studio_image,
-        env=spec.get("env", {}) if ok("spec", "env") else {},
+        env={k: v for k, v in spec["env"].items() if ok("spec", "env", k)}
+        if isinstance(spec.get("env"), dict)
+        else {},
         blocks=tuple(b for b in blocks if b.index not in failed),
         registry=registry,
     )
