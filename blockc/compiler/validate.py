@@ -64,28 +64,15 @@ def validate(
         btype, bid = raw["type"], raw.get("id", raw["type"])
         path = ("spec", "blocks", index)
         entry = registry.get(btype)
-        if entry is None and btype in registry.clashes:
-            message, hint = clash_message(btype, registry.clashes[btype])
-            line, col = doc.where(path + ("type",))
-            diags.append(
-                Diagnostic(
-                    message,
-                    file=doc.file,
-                    line=line,
-                    col=col,
-                    block_id=bid,
-                    block_type=btype,
-                    hint=hint,
-                    path=path + ("type",),
-                )
-            )
-            continue
         if entry is None:
-            message = f"unknown block type '{btype}'"
-            if broken:
-                message += f" (plugins that failed to load: {', '.join(broken)})"
+            if btype in registry.clashes:
+                message, hint = clash_message(btype, registry.clashes[btype])
+            else:
+                message = f"unknown block type '{btype}'"
+                if broken:
+                    message += f" (plugins that failed to load: {', '.join(broken)})"
+                hint = did_you_mean(btype, registry.types) or "see `blockc plugins`"
             line, col = doc.where(path + ("type",))
-            hint = did_you_mean(btype, registry.types) or "see `blockc plugins`"
             diags.append(
                 Diagnostic(
                     message,

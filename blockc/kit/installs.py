@@ -175,16 +175,3 @@ def npm_install(
         *packages,
     )
     return Run([npm, ("rm", "-rf", NPM_CACHE)], user="root")
-
-
-__all__ = [
-    "apt_install",
-    "node_env",
-    "node_install",
-    "npm_install",
-    "pinned",
-    "pip_install",
-    "requirement_problem",
-    "requirements",
-    "version_problem",
-]
