@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from functools import cache
 
 from .home import home_dir
@@ -77,7 +78,7 @@ def put(kind: str, entry_key: str, data: bytes) -> None:
     if not enabled():
         return
     path = _path(kind, entry_key)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # one writer each
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as f:

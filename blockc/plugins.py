@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -42,12 +43,7 @@ class BlockTypeEntry(Value):
 
 class Registry:
     """The block types of the selected plugins, the names several plugins provide, and the
-    plugins that failed to load (with why, and the traceback where there is one).
-
-    A plugin is imported when one of its block types is first asked for (:meth:`get`) or
-    when every type is (:attr:`types`): which plugin provides which type comes from an index
-    (:func:`load`), so a template pays for the plugins it uses, not for every one installed.
-    """
+    plugins that failed to load (with why, and the traceback where there is one)."""
 
     def __init__(self, pm: pluggy.PluginManager, installed: str = ""):
         self.pm = pm
@@ -55,33 +51,26 @@ class Registry:
         self.tracebacks: dict[str, str] = {}  # plugin name -> the traceback of its failure
         self.plugins: list[PluginInfo] = []
         self._installed = installed
-        self._providers: dict[str, list[PluginInfo]] = {}  # block type -> its plugins
-        self._entries: dict[tuple[str, str], BlockTypeEntry] = {}  # (plugin, type) -> entry
-        self._pending: dict[str, PluginInfo] = {}  # indexed plugins not imported yet
+        self._providers: dict[str, list[BlockTypeEntry]] = {}  # block type -> who provides it
 
     def get(self, name: str) -> BlockTypeEntry | None:
         """The block type ``name`` (None when no plugin or several provide it)."""
-        infos = self._providers.get(name, ())
-        if len(infos) != 1:
-            return None
-        self._import(infos[0])
-        return self._entries.get((infos[0].name, name))
+        entries = self._providers.get(name, ())
+        return entries[0] if len(entries) == 1 else None
 
     @property
     def types(self) -> dict[str, BlockTypeEntry]:
-        """Every block type one plugin provides, by name (every plugin imported)."""
-        for info in list(self._pending.values()):
-            self._import(info)
-        return {
-            name: self._entries[(infos[0].name, name)]
-            for name, infos in sorted(self._providers.items())
-            if len(infos) == 1 and (infos[0].name, name) in self._entries
-        }
+        """Every block type one plugin provides, by name."""
+        return {n: e[0] for n, e in sorted(self._providers.items()) if len(e) == 1}
 
     @property
     def clashes(self) -> dict[str, list[PluginInfo]]:
         """The block types several plugins provide, with those plugins."""
-        return {name: infos for name, infos in sorted(self._providers.items()) if len(infos) > 1}
+        return {
+            name: [e.plugin for e in entries]
+            for name, entries in sorted(self._providers.items())
+            if len(entries) > 1
+        }
 
     def fail(self, info: PluginInfo, why: str, exc: BaseException | None = None) -> None:
         self.broken.append((info, why))
@@ -90,41 +79,17 @@ class Registry:
 
             self.tracebacks[info.name] = "".join(traceback.format_exception(exc))
 
-    def add(self, info: PluginInfo, obj: object | None = None) -> list[str] | None:
-        """Load a plugin now (``obj``, or what its entry point names): the names of its block
-        types, or None when it failed (recorded in :attr:`broken`)."""
+    def add(self, info: PluginInfo, obj: object | None = None) -> None:
+        """Load a plugin (``obj``, or what its entry point names) and take its block types;
+        a plugin that fails is recorded in :attr:`broken`."""
         types = self._load(info, obj)
-        if types is not None:
-            self.plugins.append(info)
-            for bt in types:
-                self._provide(bt.name, info)
-                self._entries[(info.name, bt.name)] = BlockTypeEntry(bt, info)
-        return None if types is None else [bt.name for bt in types]
-
-    def add_indexed(self, info: PluginInfo, types: Sequence[str]) -> None:
-        """A plugin known (from the index) to provide ``types``, imported when needed."""
-        self.plugins.append(info)
-        self._pending[info.name] = info
-        for name in types:
-            self._provide(name, info)
-
-    def _provide(self, name: str, info: PluginInfo) -> None:
-        infos = self._providers.setdefault(name, [])
-        infos.append(info)
-        infos.sort(key=lambda i: (i.name != CORE, i.name))  # a stable order for messages
-
-    def _import(self, info: PluginInfo) -> None:
-        if self._pending.pop(info.name, None) is None:
+        if types is None:
             return
-        types = self._load(info, None)
-        for bt in types or ():
-            if info in self._providers.get(bt.name, ()):  # (what the index said it provides)
-                self._entries[(info.name, bt.name)] = BlockTypeEntry(bt, info)
-        if types is None:  # failed since the index was made: it provides nothing
-            self.plugins.remove(info)
-            for infos in self._providers.values():
-                if info in infos:
-                    infos.remove(info)
+        self.plugins.append(info)
+        for bt in types:
+            entries = self._providers.setdefault(bt.name, [])
+            entries.append(BlockTypeEntry(bt, info))
+            entries.sort(key=lambda e: (e.plugin.name != CORE, e.plugin.name))  # stable order
 
     def _load(self, info: PluginInfo, obj: object | None) -> list[BlockType] | None:
         """Import and register one plugin and call its hook; None after recording why not."""
@@ -183,13 +148,21 @@ def discover(installed: str | None = None) -> list[PluginInfo]:
     entry = cache.key("plugins", installed if installed is not None else _installed())
     data = cache.get("plugins", entry)
     if data is not None:
-        return [PluginInfo(**p) for p in json.loads(data)]
+        try:
+            return [PluginInfo(**p) for p in json.loads(data)]
+        except (ValueError, TypeError):  # a damaged entry: discover again (and rewrite it)
+            pass
     import importlib.metadata  # here: a cached discovery needs it not (tests/test_imports.py)
 
     found: set[PluginInfo] = set()
-    for dist in importlib.metadata.distributions():
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():  # in sys.path order
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        if name in seen:  # an older copy further down sys.path is shadowed, as Python has it
+            continue
+        seen.add(name)
         for ep in dist.entry_points:
-            if ep.group == GROUP:  # every one: two of one name are an error, not a choice
+            if ep.group == GROUP:  # every distribution's: two of one name are an error
                 found.add(PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version))
     plugins = sorted(found, key=lambda p: (p.name, p.dist, p.version, p.value))
     cache.put("plugins", entry, json.dumps([p.as_dict() for p in plugins]).encode())
@@ -258,34 +231,24 @@ def load(
     extra: Sequence[tuple[object, PluginInfo]] = (),
     entry_points: bool = True,
 ) -> Registry:
-    """The registry of the selected plugins (``spec``: see :func:`selected`).
+    """The registry of the selected plugins (``spec``: see :func:`selected`), each imported
+    and asked for its block types (a plugin left out is never imported).
 
-    Which installed plugin provides which block type (or failed, and why) is indexed once per
-    set of installed distributions and plugin sources (cached, see :func:`_index`); a plugin
-    is then imported only when one of its block types is used. ``extra`` adds plugin objects,
-    loaded at once (tests, embedding); ``entry_points=False`` skips discovery so that only
-    ``extra`` is loaded (see :mod:`blockc.testing`). A plugin that fails to import,
-    implements an unknown hook, or whose hook raises or returns garbage, is recorded in
-    ``registry.broken`` with its name and distribution; the others still load.
+    ``extra`` adds plugin objects directly (tests, embedding); ``entry_points=False`` skips
+    discovery so that only ``extra`` is loaded (see :mod:`blockc.testing`). A plugin that
+    fails to import, implements an unknown hook, or whose hook raises or returns garbage, is
+    recorded in ``registry.broken`` with its name and distribution; the others still load.
     """
     installed = _installed()
     reg = Registry(make_plugin_manager(), installed)
     if entry_points:
-        chosen = []
         found = discover(installed)
         for info in selected(found, spec):
             why = _impostor(info, found)
             if why:
                 reg.broken.append((info, why))
             else:
-                chosen.append(info)
-        for info, (types, why, trace) in _index(chosen, installed).items():
-            if types is None:
-                reg.broken.append((info, why or "failed to load"))
-                if trace:
-                    reg.tracebacks[info.name] = trace
-            else:
-                reg.add_indexed(info, types)
+                reg.add(info)
     for obj, info in extra:
         reg.add(info, obj)
     return reg
@@ -308,65 +271,6 @@ def _impostor(info: PluginInfo, plugins: list[PluginInfo]) -> str | None:
             f"neither loads: uninstall one"
         )
     return None
-
-
-_Indexed = tuple[list[str] | None, str | None, str | None]  # types, or why not and traceback
-
-
-def _index(plugins: list[PluginInfo], installed: str) -> dict[PluginInfo, _Indexed]:
-    """What each plugin provides, or why it fails: loaded once (every plugin imported), then
-    kept in the cache, keyed on the plugins, the installed distributions and the plugins'
-    sources (what an editable install changes without reinstalling)."""
-    key = cache.key("plugin-index", json.dumps([p.as_dict() for p in plugins]), installed,
-                    _sources(plugins))  # fmt: skip
-    data = cache.get("plugins", key)
-    if data is not None:
-        known = json.loads(data)
-        return {p: (known[p.name][0], known[p.name][1], known[p.name][2]) for p in plugins}
-    probe = Registry(make_plugin_manager(), installed)
-    index: dict[PluginInfo, _Indexed] = {}
-    for info in plugins:
-        types = probe.add(info)
-        why = probe.broken[-1][1] if types is None else None
-        index[info] = (types, why, probe.tracebacks.get(info.name) if why else None)
-    cache.put("plugins", key, json.dumps({p.name: v for p, v in index.items()}).encode())
-    return index
-
-
-def _sources(plugins: list[PluginInfo]) -> str:
-    """Each plugin's source files with their mtimes and sizes (found, not imported); blockc's
-    own (core) are in every cache key already."""
-    import importlib.util
-
-    parts = []
-    for info in plugins:
-        if info.name == CORE:
-            continue
-        top = info.value.partition(":")[0].split(".")[0]
-        try:
-            found = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            parts.append(f"{info.name}\0-")
-            continue
-        for place in found.submodule_search_locations or ():
-            for root, dirs, files in os.walk(place):
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        parts.append(_stamp(os.path.join(root, name)))
-        if found.origin and not found.submodule_search_locations:
-            parts.append(_stamp(found.origin))
-    return "\n".join(parts)
-
-
-def _stamp(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return f"{path}\0-"
-    return f"{path}\0{st.st_mtime_ns}\0{st.st_size}"
 
 
 def _block_types(

@@ -207,6 +207,16 @@ def test_check_never_shows_what_a_link_points_to(cli, tmp_path):
     assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr
     assert "extra: leak" in proc.stderr and "changed: Containerfile" in proc.stderr
     assert "Containerfile is not a regular file" in proc.stdout
+    (out / "Containerfile").unlink()  # a linked directory of secrets: not read either
+    (out / "Containerfile").write_text("FROM x\n")
+    shutil.move(out / "context" / "blockc", tmp_path / "real-blockc")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "apps.json").write_text("TOKEN=hunter2\n")
+    (out / "context" / "blockc").symlink_to(secrets)
+    proc = cli("compile", example, "--check", "-o", out)
+    assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr
+    assert "context/blockc/apps.json is not a regular file" in proc.stdout
     schema = tmp_path / "blockc.schema.json"
     schema.symlink_to(secret)
     proc = cli("schema", "--check", schema)

@@ -172,3 +172,9 @@ def test_one_bad_entry_does_not_discard_its_neighbours(tmp_path, registry):
     r = testing.compile_template(text, tmp_path, registry=testing.register_block_type(env_type))
     (d,) = r.diagnostics  # Y's type, not a false conflict over X (which spec.env sets)
     assert d.path == ("spec", "env", "Y")
+
+
+def test_a_non_string_path_gets_one_error(tmp_path):
+    t = testing.template({"type": "port", "with": {"port": 8000}}, image={"workdir": 5})
+    (d,) = testing.compile_template(t, tmp_path).diagnostics
+    assert d.message == "expected a string, got integer 5" and d.hint == 'quote it: "5"'

@@ -17,7 +17,7 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
     diffs = []
     for rel, (content, mode) in sorted(artifact.files.items()):
         p = outdir / rel
-        if not _regular(p):
+        if not _regular(p, outdir):
             diffs.append(f"missing: {rel}" if not os.path.lexists(p) else f"changed: {rel}")
         elif p.read_bytes() != content or (p.lstat().st_mode & 0o777) != mode:
             diffs.append(f"changed: {rel}")
@@ -29,13 +29,17 @@ def differences(artifact: Artifact, outdir: str | Path) -> list[str]:
     return diffs
 
 
-def _regular(path: Path) -> bool:
-    """A regular file, not a link (to anything): only those are read, so that an artifact
-    directory holding a link to a secret never shows the secret in a diff."""
+def _regular(path: Path, top: Path) -> bool:
+    """A regular file reached through no link (from ``top`` down): only those are read, so
+    that an artifact directory holding a link to a secret, or to a directory of secrets,
+    never shows them in a diff."""
     import stat
 
     try:
-        return stat.S_ISREG(path.lstat().st_mode)
+        for parent in reversed(path.relative_to(top).parents[:-1]):
+            if not stat.S_ISDIR((top / parent).lstat().st_mode):
+                return False
+        return stat.S_ISREG(path.lstat().st_mode) and not top.is_symlink()
     except OSError:
         return False
 
@@ -50,7 +54,7 @@ def diff(artifact: Artifact, outdir: str | Path) -> str:
     for line in differences(artifact, outdir):
         kind, _, rel = line.partition(": ")
         old_path = outdir / rel
-        if kind != "missing" and not _regular(old_path):
+        if kind != "missing" and not _regular(old_path, outdir):
             out.append(f"{rel} is not a regular file (a link, a directory...): not shown\n")
             continue
         old = old_path.read_bytes() if kind != "missing" else b""

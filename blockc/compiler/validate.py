@@ -385,6 +385,8 @@ def _describe(err) -> Iterator[SchemaError]:
     elif v in ("pattern", "maxLength") and sch.get("x-kind") in _EXPLAIN:
         why = _EXPLAIN[sch["x-kind"]](inst)
         yield SchemaError(f"{_show(inst)} is not a valid {sch['x-kind']}: {why}", path, False, None)
+    elif v == "not" and not isinstance(inst, str) and set(err.validator_value) <= {"pattern"}:
+        return  # a pattern says nothing of a non-string: its type error is the one to read
     elif v == "pattern" or (v == "not" and isinstance(inst, str)):
         what = sch.get("x-kind") or sch.get("description")
         message = (
