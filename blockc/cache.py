@@ -19,7 +19,7 @@ import sys
 import threading
 from functools import cache
 
-from .home import home_dir
+from .home import home_dir, private_home
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 MAX_ENTRIES = 256  # of one kind (an edit of blockc gives new keys to every entry)
@@ -80,8 +80,10 @@ def put(kind: str, entry_key: str, data: bytes) -> None:
     path = _path(kind, entry_key)
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # one writer each
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
+        private_home()
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
         _prune(os.path.dirname(path))

@@ -343,9 +343,14 @@ def schema(obj, block_type, draft, check):
         return
     if os.path.islink(check):  # a link to a secret would be shown in the diff
         raise BlockcError(f"{check}: is a symbolic link; --check compares a regular file")
+    from .readfile import NotRegular, read_regular
+
     try:
-        with open(check, encoding="utf-8") as f:  # universal newlines: a CRLF checkout is equal
-            old = f.read()
+        raw = read_regular(check, 64 * 1024 * 1024)
+        # universal newlines: a CRLF checkout is equal
+        old = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except NotRegular as exc:
+        raise BlockcError(f"{check}: is {exc.strerror}, not a schema file") from None
     except FileNotFoundError:
         raise BlockcError(
             f"{check}: no such file", hint=f"write it with `{command_line} > {check}`"

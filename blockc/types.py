@@ -17,7 +17,7 @@ from typing import Any, Literal
 from .names import DNS_LABEL
 from .value import Value
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch only
 
 
 class InvalidValue(ValueError):
@@ -147,7 +147,7 @@ class App(Value):
     reads_at_start: Sequence[str] | None = None
 
     def __post_init__(self):
-        if not DNS_LABEL.match(self.id):
+        if not DNS_LABEL.fullmatch(self.id):
             raise InvalidValue(f"App.id must be a DNS-1123 label: {self.id!r}")
         if not 1 <= int(self.port) <= 65535:
             raise InvalidValue(f"App.port out of range: {self.port}")
@@ -156,7 +156,7 @@ class App(Value):
         if self.command is not None:
             self._set("command", tuple(str(a) for a in self.command))
         for k in self.env:
-            if not ENV_NAME.match(k):
+            if not ENV_NAME.fullmatch(k):
                 raise InvalidValue(f"bad env var name {k!r}")
         self._set("env", MappingProxyType(dict(self.env)))
         if isinstance(self.requires, str):
@@ -241,7 +241,7 @@ class Contributions(Value):
         for name in ("steps", "files", "apps", "zones", "patches"):
             self._set(name, tuple(getattr(self, name)))
         for k, v in self.env.items():
-            if not ENV_NAME.match(k):
+            if not ENV_NAME.fullmatch(k):
                 raise InvalidValue(f"bad env var name {k!r}")
             if not isinstance(v.value if isinstance(v, Fixed) else v, str):
                 raise InvalidValue(f"env var {k}: the value must be a string, not {v!r}")
@@ -334,7 +334,7 @@ class BlockType(Value):
     requires: Sequence[str] = ()
 
     def __post_init__(self):
-        if not DNS_LABEL.match(self.name):
+        if not DNS_LABEL.fullmatch(self.name):
             raise InvalidValue(f"block type name must be a DNS-1123 label: {self.name!r}")
         if not callable(self.contribute):
             raise InvalidValue(f"block type {self.name!r}: contribute must be callable")
@@ -351,7 +351,7 @@ def _capabilities(names: Sequence[str], what: str) -> tuple[str, ...]:
     if isinstance(names, str):
         raise InvalidValue(f"{what} is a tuple of capability names, not a string")
     for name in names:
-        if not isinstance(name, str) or not DNS_LABEL.match(name):
+        if not isinstance(name, str) or not DNS_LABEL.fullmatch(name):
             raise InvalidValue(f"{what}: {name!r} is not a capability name (a DNS-1123 label)")
     return tuple(dict.fromkeys(names))
 

@@ -263,9 +263,16 @@ def artifact_view(result):
         if name == "Containerfile":
             view[name] = containerfile_words(content.decode())
         elif name == "manifests.yaml":
-            view[name] = list(
+            objs = list(
                 yaml.load_all(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             )
+            for obj in objs:  # env values as Kubernetes reads them ($$ is $): the data
+                for c in (
+                    obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", ())
+                ):
+                    for e in c.get("env", ()):
+                        e["value"] = e["value"].replace("$$", "$")
+            view[name] = objs
         elif name.endswith(".json"):
             data = json.loads(content)
             data.pop("hash", None)

@@ -48,9 +48,14 @@ DNS_SUBDOMAIN = {
 }
 TOLERATION = options(
     {
-        "key": {"type": "string", "maxLength": 316},
+        "key": {"type": "string", **LABEL_KEY, "x-kind": "taint key (a label key)"},
         "operator": {"enum": ["Exists", "Equal"]},
-        "value": {"type": "string", "maxLength": 63},
+        "value": {
+            "type": "string",
+            "maxLength": 63,
+            "pattern": r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$",
+            "x-kind": "taint value (a label value)",
+        },
         "effect": {"enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
         "tolerationSeconds": {"type": "integer"},
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import BlockcError, Diagnostic
 from ..plugins import Registry, broken_diagnostics
 from ..plugins import load as load_plugins
+from ..readfile import read_regular
 from . import load, plan, render, resolve, validate
 from .model import Artifact
 
@@ -108,10 +109,9 @@ def _says_template(path: str) -> bool:
     """Whether a YAML file's text says it is a template (a cheap look, not a parse: a compiled
     manifests.yaml names blockc too, but in no apiVersion)."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(load.MAX_BYTES + 1)
+        text = read_regular(path, load.MAX_BYTES)
     except OSError:
-        return True  # unreadable: reported as a problem of its own
+        return True  # unreadable, or no regular file: reported as a problem of its own
     return _SAYS_TEMPLATE.search(text) is not None
 
 

@@ -58,6 +58,10 @@ def containerfile(plan: Plan, context: set[str]) -> tuple[tuple[Line, ...], list
     the paths of the build context (what a COPY may copy)."""
     image = plan.template.image
     problems: list[tuple[str, str]] = []
+    for value in (plan.template.name, image.base, image.workdir, image.user):
+        if _CONTROL.search(value):  # (the schema refuses them: a second line of defence)
+            problems.append((BLOCKC, f"value {value!r} contains a control character; it "
+                                     f"cannot be placed in the Containerfile"))  # fmt: skip
     cf = _Writer()
     cf.comment(
         BLOCKC,

@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Diagnostic
+from ..readfile import NotRegular, read_regular
 from ..value import Value
 
 MAX_BYTES = 1024 * 1024
@@ -63,10 +64,12 @@ def load_file(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
     """The template at ``path``, or None and why not."""
     file = str(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        raw = read_regular(path, MAX_BYTES)
     except IsADirectoryError:
         return None, [Diagnostic("is a directory, not a template file", file=file)]
+    except NotRegular as exc:
+        what = "a directory" if exc.errno == 21 else "not a regular file (a FIFO, a device...)"
+        return None, [Diagnostic(f"is {what}, not a template file", file=file)]
     except FileNotFoundError:
         return None, [Diagnostic("no such file", file=file)]
     except OSError as exc:

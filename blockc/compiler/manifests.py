@@ -9,6 +9,13 @@ from ..names import CONTAINER, LABEL_TEMPLATE
 from ..types import App
 
 
+def kube_literal(value: str) -> str:
+    """An env value as Kubernetes passes it on unchanged: it expands `$(VAR)` and reads `$$` as
+    `$`, so every `$` is doubled (podman's kube play expands nothing: the podman runtime
+    halves them again)."""
+    return value.replace("$", "$$")
+
+
 def port_name(app: App) -> str:
     """An IANA service name (at most 15 characters) for the app's port."""
     return f"p{app.port}"
@@ -23,7 +30,7 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
         "image": f"localhost/blockc/{template.name}",
         "imagePullPolicy": "IfNotPresent",
         "workingDir": img.workdir,
-        "env": [{"name": k, "value": v} for k, (v, _) in sorted(env.items())],
+        "env": [{"name": k, "value": kube_literal(v)} for k, (v, _) in sorted(env.items())],
         "ports": [{"name": port_name(a), "containerPort": a.port, "protocol": "TCP"} for a in apps],
         "securityContext": {
             "runAsNonRoot": True,

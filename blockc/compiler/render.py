@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import cast
 
@@ -242,12 +243,28 @@ def _line_ranges(lines: tuple[Line, ...]) -> list[dict]:
 def _located(plan: Plan, owner: str, message: str) -> Diagnostic:
     template = plan.template
     block = next((b for b in template.blocks if b.id == owner), None)
-    if block is None:
-        return Diagnostic(message, file=template.doc.file)
+    if block is None:  # blockc's own lines: the template field whose value is at fault
+        path = next((p for p, v in _envelope(template) if _CONTROL.search(v)), ("spec", "image"))
+        line, col = template.doc.where(path)
+        return Diagnostic(message, file=template.doc.file, line=line, col=col, path=path)
     line, col = template.doc.where(block.path)
     return Diagnostic(
         message, file=template.doc.file, line=line, col=col, path=block.path, **block.who()
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _envelope(template) -> list[tuple[tuple, str]]:
+    """The template's own values that blockc writes into its lines."""
+    img = template.image
+    return [
+        (("metadata", "name"), template.name),
+        (("spec", "image", "base"), img.base),
+        (("spec", "image", "workdir"), img.workdir),
+        (("spec", "image", "user", "name"), img.user),
+    ]
 
 
 def _canonical(data) -> bytes:

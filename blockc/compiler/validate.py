@@ -14,8 +14,10 @@ Each schema gets two validators:
 
 from __future__ import annotations
 
+import functools
 import json
 import marshal
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -308,10 +310,45 @@ def _reference_validator(schema: Mapping):
     if hit is None:
         # imported here, on the way to an error message: a valid template never needs it
         # (tests/test_imports.py holds `blockc compile` to that)
-        from jsonschema import Draft202012Validator
-
-        hit = _reference[id(schema)] = (schema, Draft202012Validator(schema))
+        hit = _reference[id(schema)] = (schema, _ecma_validator()(schema))
     return hit[1]
+
+
+@functools.cache
+def _ecma_validator():
+    """Draft 2020-12 as JSON Schema says `pattern` works: an ECMA-262 regular expression,
+    whose `$` is the end of the text. Python's `$` also matches before a final newline, so
+    `"web\\n"` would pass `^[a-z]+$` (and split a Containerfile line, a supervisor section, a
+    label); fastjsonschema already reads `$` as the end."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+
+    def pattern(validator, patrn, instance, schema):
+        if validator.is_type(instance, "string") and not _ecma(patrn).search(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    return jsonschema.validators.extend(Draft202012Validator, {"pattern": pattern})
+
+
+@functools.cache
+def _ecma(pattern: str) -> re.Pattern:
+    """``pattern`` with each `$` (outside a character class, unescaped) as `\\Z`."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
 
 
 _TYPE_NAMES = {
@@ -340,8 +377,12 @@ def _kind(value: Any) -> str:
     return "null"
 
 
+_USERINFO = re.compile(r"(://)[^/@\s\"]*@")
+
+
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
+    text = _USERINFO.sub(r"\1***@", text)  # a password in a URL stays out of CI logs
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -90,6 +90,15 @@ URL = {
     # no quote, backquote or backslash; written without escapes JavaScript (editors) refuses
     "pattern": r"^https?://[^\s\x00-\x1f\x7f'" + '"' + r"`\\]+$",
     "x-kind": "http(s) URL",
+    # no user:password@: it would be in the Containerfile, and so in the image's history
+    "allOf": [
+        {
+            "not": {"pattern": "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"},
+            "x-kind": "URL here: credentials (user:password@) belong in the site settings "
+            "(pip_index_url, npm_registry in config.toml), which builds read through a "
+            "mount, never in a template (they would stay in the image's history)",
+        }
+    ],
 }
 ENV_MAP = {
     "type": "object",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..readfile import read_regular
 from ..types import BlockContext, ContextFile
 
 APPS = "/opt/blockc/apps"  # each app block's own directory: APPS/<block id>
@@ -45,18 +46,20 @@ def template_file(
     if not full.is_relative_to(root):
         ctx.error(f"{src!r} resolves outside the template's directory", *path)
         return None
-    if not full.is_file():
-        found = "a directory" if full.is_dir() else "not found"
+    try:
+        content = read_regular(full, max_bytes)  # (a FIFO or a device is no file to copy)
+    except FileNotFoundError:
+        ctx.error(f"{what} {src!r}: not found next to the template", *path)
+        return None
+    except OSError as exc:
+        found = "a directory" if full.is_dir() else exc.strerror or "unreadable"
         ctx.error(f"{what} {src!r}: {found} next to the template", *path)
         return None
-    size = full.stat().st_size
-    if size > max_bytes:
+    if len(content) > max_bytes:
         ctx.error(f"{what} {src!r} is larger than {_size(max_bytes)}", *path)
         return None
     mode = (full.stat().st_mode & 0o755) | 0o644
-    return ContextFile(
-        ctx.context_path(name or os.path.basename(src)), full.read_bytes(), mode=mode
-    )
+    return ContextFile(ctx.context_path(name or os.path.basename(src)), content, mode=mode)
 
 
 def _size(n: int) -> str:

@@ -22,7 +22,7 @@ from ..compiler.containerfile import SITE_MOUNT
 from ..compiler.emit import differences, emit
 from ..compiler.model import Artifact
 from ..errors import BlockcError, Diagnostic
-from ..home import home_dir
+from ..home import private_home
 from . import state
 from .containers import image_exists, tool
 from .progress import Progress
@@ -35,7 +35,7 @@ def _site_dir(settings: Settings) -> Path:
     """The directory mounted at SITE_MOUNT for one build. It lives in ``$BLOCKC_HOME/tmp``
     (mode 0700), not in /tmp: no other user reads the site's settings (an index URL may hold
     a token), and what a killed build left behind is removed by the next build."""
-    base = Path(home_dir(), "tmp")
+    base = Path(private_home(), "tmp")
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)
     for old in base.glob("site-*-*"):
@@ -201,6 +201,7 @@ def push(ref: str, settings: Settings) -> str:
 def ensure_artifact(artifact: Artifact) -> Path:
     """Write the artifact where running studios find it (once per hash), return its
     directory."""
+    private_home()
     d = Path(state.artifact_dir(artifact.name, artifact.hash))
     if not d.is_dir() or differences(artifact, d):
         written, diags = emit(artifact, d)

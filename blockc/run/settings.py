@@ -37,15 +37,22 @@ class Settings(Value):
         return default if os.path.isfile(default) else None
 
 
+MAX_CONFIG = 1024 * 1024
+
+
 def load_settings(config: str | None = None) -> Settings:
     path = config if config else os.path.join(home_dir(), "config.toml")
     data: dict = {}
     if os.path.exists(path):
         import tomllib  # only with a config file: `blockc sync`'s budget (tests/test_imports.py)
 
+        from ..readfile import read_regular
+
         try:
-            with open(path, encoding="utf-8") as f:
-                data = tomllib.loads(f.read())
+            raw = read_regular(path, MAX_CONFIG)
+            if len(raw) > MAX_CONFIG:
+                raise BlockcError(f"{path}: larger than 1 MiB; not a config file")
+            data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise BlockcError(f"{path}: invalid TOML: {exc}") from None
         except OSError as exc:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from ..errors import BlockcError, did_you_mean
-from ..home import home_dir
+from ..home import home_dir, private_home
 from ..value import Value
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
@@ -85,7 +85,9 @@ def db_path() -> str:
 
 def connect() -> sqlite3.Connection:
     path = db_path()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    private_home()
+    if not os.path.exists(path):  # made private before sqlite writes a byte to it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -170,8 +172,8 @@ def delete(name: str) -> None:
 @contextlib.contextmanager
 def lock(name: str, *, wait: bool = True):
     """Hold the studio's lock for a lifecycle action (start, stop, sync, rm)."""
-    locks = os.path.join(home_dir(), "locks")
-    os.makedirs(locks, exist_ok=True)
+    locks = os.path.join(private_home(), "locks")
+    os.makedirs(locks, mode=0o700, exist_ok=True)
     path = os.path.join(locks, f"{name}.lock")
     with open(path, "a+") as f:
         try:

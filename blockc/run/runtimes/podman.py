@@ -53,7 +53,7 @@ class PodmanRuntime(Runtime):
         import yaml
 
         # podman runs the Deployment; the Service has no meaning on one host
-        objs = [m for m in manifests if m["kind"] == "Deployment"]
+        objs = [_literal_env(m) for m in manifests if m["kind"] == "Deployment"]
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="blockc-") as f:
             yaml.safe_dump_all(objs, f, sort_keys=True)
             f.flush()
@@ -121,6 +121,19 @@ class PodmanRuntime(Runtime):
 
     def transport(self, studio: str, user: int | str) -> PodmanTransport:
         return PodmanTransport(self.container(studio), user=user, env=self.env())
+
+
+def _literal_env(deployment: dict) -> dict:
+    """The Deployment with its env values as podman needs them: podman kube play expands no
+    `$(VAR)` and keeps `$$`, where the manifests double each `$` for Kubernetes."""
+    import copy
+
+    deployment = copy.deepcopy(deployment)
+    for c in deployment["spec"]["template"]["spec"].get("containers", ()):
+        for e in c.get("env", ()):
+            if isinstance(e.get("value"), str):  # (blockc.compiler.manifests.kube_literal)
+                e["value"] = e["value"].replace("$$", "$")
+    return deployment
 
 
 class _Failed(Exception):
