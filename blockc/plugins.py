@@ -96,7 +96,7 @@ class Registry:
         if obj is None:
             try:
                 obj = _import(info.value)
-            except Exception as exc:  # a plugin that fails to import is named, not fatal
+            except (Exception, SystemExit) as exc:  # a plugin that fails to import: named
                 self.fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
                 return None
         try:
@@ -283,7 +283,7 @@ def _block_types(
     except InvalidValue as exc:  # blockc's own check of a value the plugin made
         reg.fail(info, f"made an invalid value: {exc}", exc)
         return None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # (sys.exit() in a hook ends no command)
         reg.fail(info, f"blockc_block_types raised {type(exc).__name__}: {exc}", exc)
         return None
     if isinstance(returned, BlockType):

@@ -561,3 +561,29 @@ def test_a_damaged_discovery_cache_is_discovered_again(site, cli, tmp_path):
             entry.write_bytes(b"")
     proc = cli("plugins", env=env)
     assert proc.returncode == 0 and "greeting" in proc.stdout
+
+
+def test_a_plugin_that_calls_sys_exit_ends_no_command(tmp_path, site, cli):
+    """sys.exit(0) in a plugin would otherwise end `blockc validate` with success."""
+
+    def contribute(ctx):
+        raise SystemExit(0)
+
+    reg = testing.register_block_type(BlockType("quits", {"type": "object"}, contribute))
+    r = testing.compile_template(template({"type": "quits"}), tmp_path, registry=reg)
+    assert not r.ok and "the block type's plugin failed: SystemExit: 0" in r.messages[0]
+    install(site, "exits-at-import", "import sys\nsys.exit(0)\n")
+    install(site, "exits-in-hook", textwrap.dedent('''
+        import sys
+        from blockc import hookimpl
+
+        @hookimpl
+        def blockc_block_types():
+            sys.exit(0)
+    '''))  # fmt: skip
+    proc = cli("plugins", env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 1
+    assert "plugin exits-at-import (blockc-exits-at-import 1.2.3) failed to load: import" in (
+        proc.stderr
+    )
+    assert "blockc_block_types raised SystemExit: 0" in proc.stderr

@@ -39,7 +39,7 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
                 raise TypeError(
                     f"contribute() returned {type(contributions).__name__}, not Contributions"
                 )
-        except Exception as exc:  # a plugin that raises is named; its traceback under debug
+        except (Exception, SystemExit) as exc:  # named, never the end of blockc (traceback: debug)
             import traceback
 
             line, col = doc.where(block.path)
