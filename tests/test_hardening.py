@@ -98,3 +98,20 @@ def test_env_values_are_literal_for_kubernetes(tmp_path):
     }
     assert env["A"] == "x$$(HOME)y" and env["B"] == "p$$$$q"  # Kubernetes reads $$ as $
     assert r.artifact.studio["env"]["A"] == "x$(HOME)y"  # the data itself is as written
+
+
+def test_long_lists_are_bounded_and_reported_briefly(tmp_path):
+    """6,000 zones took 21 s to check pairwise; lists have bounds, said in a short line."""
+    zones = [
+        {"name": f"z{i}", "host": f"h{i}", "container": f"/home/studio/c{i}"} for i in range(6000)
+    ]
+    r = testing.compile_template(
+        testing.template({"type": "file-sync", "with": {"zones": zones}}), tmp_path
+    )
+    (d,) = r.diagnostics
+    assert d.message == "has 6000 items; at most 64 are allowed" and d.line
+    env = {f"V{i}": "x" for i in range(300)}
+    r = testing.compile_template(
+        testing.template({"type": "port", "with": {"port": 8000}}, env=env), tmp_path / "e"
+    )
+    assert [d.message for d in r.diagnostics] == ["has 300 keys; at most 256 are allowed"]

@@ -36,6 +36,7 @@ APP = BlockType(
             "command": {
                 "type": "array",
                 "minItems": 1,
+                "maxItems": 256,
                 "items": ARG,
                 "description": "argv; ${VAR} is replaced by the env var VAR at launch.",
             },

@@ -99,6 +99,7 @@ DOCKERFILE = BlockType(
             "as_root": {"type": "boolean", "default": False},
             "files": {
                 "type": "array",
+                "maxItems": 256,
                 "items": FILE_ITEM,
                 "description": "Template files copied into the build context (and image).",
             },

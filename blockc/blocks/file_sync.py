@@ -59,7 +59,7 @@ ZONE = options(
         "host": REL_PATH | {"description": "Host directory, relative to the studio's --workspace."},
         "container": CONTAINER,
         "direction": {"enum": ["both", "in", "out"]},
-        "exclude": {"type": "array", "items": EXCLUDE},
+        "exclude": {"type": "array", "maxItems": 256, "items": EXCLUDE},
     },
     required=("name", "host", "container"),
 )
@@ -106,9 +106,11 @@ FILE_SYNC = BlockType(
     description="Sync zones: host directories (relative to the workspace) <-> studio paths.",
     schema=options(
         {
-            "zones": {"type": "array", "minItems": 1, "items": ZONE},
+            # (zones are compared pairwise: a bound keeps that quick)
+            "zones": {"type": "array", "minItems": 1, "maxItems": 64, "items": ZONE},
             "exclude": {
                 "type": "array",
+                "maxItems": 256,
                 "items": EXCLUDE,
                 "description": "gitignore-style patterns excluded in every zone.",
             },

@@ -36,7 +36,8 @@ FILES = BlockType(
     name="files",
     description="Files next to the template copied into the image, owned by the studio user.",
     schema=options(
-        {"files": {"type": "array", "minItems": 1, "items": FILE_ITEM}}, required=("files",)
+        {"files": {"type": "array", "minItems": 1, "maxItems": 256, "items": FILE_ITEM}},
+        required=("files",),
     ),
     contribute=_contribute,
 )

@@ -95,11 +95,11 @@ KUBERNETES = BlockType(
         {
             "resources": options({"requests": RESOURCE_LIST, "limits": RESOURCE_LIST}),
             "nodeSelector": LABELS,
-            "tolerations": {"type": "array", "items": TOLERATION},
+            "tolerations": {"type": "array", "maxItems": 64, "items": TOLERATION},
             "annotations": ANNOTATIONS,
             "labels": LABELS,
             "serviceAccountName": DNS_SUBDOMAIN,
-            "imagePullSecrets": {"type": "array", "items": DNS_SUBDOMAIN},
+            "imagePullSecrets": {"type": "array", "maxItems": 16, "items": DNS_SUBDOMAIN},
         }
     ),
     contribute=_contribute,

@@ -29,7 +29,15 @@ SYSTEM_PACKAGES = BlockType(
     name="system-packages",
     description="Debian packages, installed in one cached apt layer.",
     schema=options(
-        {"apt": {"type": "array", "minItems": 1, "items": APT_PACKAGE, "uniqueItems": True}},
+        {
+            "apt": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 512,
+                "items": APT_PACKAGE,
+                "uniqueItems": True,
+            }
+        },
         required=("apt",),
     ),
     contribute=_system,
@@ -53,9 +61,9 @@ PYTHON_PACKAGES = BlockType(
     description="pip packages in the studio's Python environment (/opt/studio/venv).",
     schema=options(
         {
-            "packages": {"type": "array", "minItems": 1, "items": REQUIREMENT},
+            "packages": {"type": "array", "minItems": 1, "maxItems": 512, "items": REQUIREMENT},
             "index_url": URL,
-            "extra_index_urls": {"type": "array", "items": URL},
+            "extra_index_urls": {"type": "array", "maxItems": 16, "items": URL},
         },
         required=("packages",),
     ),

@@ -434,13 +434,27 @@ def _describe(err) -> Iterator[SchemaError]:
             f"{_show(inst)} is not a valid {what}" if what else f"{_show(inst)} is not allowed here"
         )
         yield SchemaError(message, path, False, None)
+    elif v == "maxItems" and isinstance(inst, list):
+        n = err.validator_value
+        yield SchemaError(f"has {len(inst)} items; at most {n} are allowed", path, False, None)
+    elif v == "maxProperties" and isinstance(inst, dict):
+        n = err.validator_value
+        yield SchemaError(f"has {len(inst)} keys; at most {n} are allowed", path, False, None)
+    elif v == "maxLength" and isinstance(inst, str):
+        n = err.validator_value
+        yield SchemaError(
+            f"is {len(inst)} characters long; at most {n} are allowed", path, False, None
+        )
     elif v == "minItems" and isinstance(inst, list):
         n = err.validator_value
         yield SchemaError(f"needs at least {n} item{'s' if n != 1 else ''}", path, False, None)
     elif v == "propertyNames":
         yield SchemaError(f"'{inst}' is not an allowed key here", path + (inst,), True, None)
-    else:
-        yield SchemaError(err.message, path, False, None)
+    else:  # jsonschema's words, with the value cut short (it may be a whole list)
+        message = err.message
+        if len(message) > 300:
+            message = f"{_show(inst)} is not allowed here ({v}: {_show(err.validator_value)})"
+        yield SchemaError(message, path, False, None)
 
 
 # --- strict: the manifests against the Kubernetes schemas -------------------------------------

@@ -102,6 +102,7 @@ URL = {
 }
 ENV_MAP = {
     "type": "object",
+    "maxProperties": 256,
     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "not": {"pattern": "^BLOCKC_"}},
     "additionalProperties": {"type": "string", "maxLength": 32768},
 }

@@ -30,6 +30,7 @@ SCHEMA = options(
         "version": PIP_VERSION | {"default": "4.*", "description": "JupyterLab version (PEP 440)."},
         "extensions": {
             "type": "array",
+            "maxItems": 256,
             "items": REQUIREMENT,
             "uniqueItems": True,
             "description": "Prebuilt JupyterLab extensions, as pip requirements.",

@@ -93,12 +93,14 @@ SCHEMA = options(
         },
         "extensions": {
             "type": "array",
+            "maxItems": 256,
             "items": EXTENSION_ID,
             "uniqueItems": True,
             "description": "Extensions installed at build time from the gallery.",
         },
         "vsix": {
             "type": "array",
+            "maxItems": 64,
             "items": VSIX,
             "uniqueItems": True,
             "description": "Extension .vsix files next to the template, installed at build.",
