@@ -19,6 +19,7 @@ import sys
 
 from . import __version__
 from .errors import BlockcError, Diagnostic
+from .terminal import printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ def validate(obj, paths, strict, fmt):
         if skipped:
             echo(
                 f"skipped {len(skipped)} YAML file(s) that are not templates (neither apiVersion "
-                f"blockc/... nor kind StudioTemplate): {', '.join(skipped)}",
+                f"blockc/... nor kind StudioTemplate): {printable(', '.join(skipped))}",
                 err=True,
             )
         valid = sum(1 for r in results if r["valid"])

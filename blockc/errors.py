@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .terminal import printable
 from .value import Value
 
 
@@ -44,6 +45,7 @@ class Diagnostic(Value):
         text = f"{where + ': ' if where else ''}error: {who}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
+        text = printable(text)  # a name in it may come from anywhere: shown, not obeyed
         if self.detail and debug():
             text += "\n" + "".join(f"    {line}\n" for line in self.detail.splitlines()).rstrip()
         return text

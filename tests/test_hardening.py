@@ -115,3 +115,16 @@ def test_long_lists_are_bounded_and_reported_briefly(tmp_path):
         testing.template({"type": "port", "with": {"port": 8000}}, env=env), tmp_path / "e"
     )
     assert [d.message for d in r.diagnostics] == ["has 300 keys; at most 256 are allowed"]
+
+
+def test_names_with_control_characters_are_shown_not_obeyed(cli, tmp_path):
+    """A file name or a template key with ESC or a bidi override reaches the terminal escaped."""
+    odd = tmp_path / "x\x1b[2Jy.yaml"
+    odd.write_text("kind: Other\n")
+    data = testing.template({"type": "port", "with": {"port": 8000}})
+    data["metadata"]["labels"] = {"a\u202eb": "x"}
+    testing.write_template(tmp_path / "t", data)
+    proc = cli("validate", tmp_path)
+    out = proc.stdout + proc.stderr
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "x\\x1b[2Jy.yaml" in out and "a\\u202eb" in out
