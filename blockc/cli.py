@@ -477,11 +477,16 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
     import yaml
 
     from .compiler import compile
-    from .names import check_owner, check_studio
+    from .names import DNS_LABEL, check_owner, check_studio, image_reference_problem
     from .run.instance import instance_manifests
 
     check_studio(studio)
     check_owner(owner)
+    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
+        raise BlockcError(f"--namespace {namespace!r} is not a namespace name (a DNS-1123 label)")
+    if image is not None and image_reference_problem(image):
+        why = image_reference_problem(image)
+        raise BlockcError(f"--image {printable(repr(image))} is not an image reference: {why}")
     artifact = compile(template, registry=obj.registry, base_image=base_image)
     out = instance_manifests(
         list(artifact.manifests),
@@ -663,14 +668,22 @@ def exec_(obj, name, argv):
     sys.exit(lifecycle.exec_(name, argv, obj.settings()))
 
 
-@command(NAME)
-def stop(obj, name):
+@command(
+    NAME,
+    arg(
+        "--force",
+        action="store_true",
+        help="Stop even if some files cannot be pulled: name them, and keep the studio's "
+        "files in an image to copy them out of.",
+    ),
+)
+def stop(obj, name, force):
     """Sync files back out, then stop the studio (its state is kept)."""
     from .run import lifecycle
     from .run.progress import Progress
 
     with Progress() as progress:
-        result = lifecycle.stop(name, obj.settings(), progress=progress)
+        result = lifecycle.stop(name, obj.settings(), force=force, progress=progress)
     echo(f"studio {name}: {result}")
 
 

@@ -180,11 +180,13 @@ class Zone(Value):
     container: str
     direction: Literal["both", "in", "out"] = "both"
     exclude: Sequence[str] = ()
+    limits: Mapping[str, int | str] = MappingProxyType({})  # max_file, max_total (sizes)
 
     def __post_init__(self):
         if self.direction not in ("both", "in", "out"):
             raise InvalidValue(f"Zone.direction: {self.direction!r}")
         self._set("exclude", tuple(self.exclude))
+        self._set("limits", MappingProxyType(dict(self.limits)))
 
 
 class Fixed(Value):

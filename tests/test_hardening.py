@@ -128,3 +128,29 @@ def test_names_with_control_characters_are_shown_not_obeyed(cli, tmp_path):
     out = proc.stdout + proc.stderr
     assert "\x1b" not in out and "\u202e" not in out
     assert "x\\x1b[2Jy.yaml" in out and "a\\u202eb" in out
+
+
+def test_the_image_reference_check_is_the_schemas():
+    from blockc.compiler.schema import template_schema
+    from blockc.names import IMAGE_REFERENCE
+
+    base = template_schema()["properties"]["spec"]["properties"]["image"]["properties"]["base"]
+    assert base["pattern"] == f"^{IMAGE_REFERENCE.pattern}$"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--namespace", "a b"], "--namespace 'a b' is not a namespace name"),
+        (["--namespace", "ns\n"], "is not a namespace name"),
+        (["--image", "evil\nx"], "--image 'evil\\nx' is not an image reference: it contains"),
+    ],
+)
+def test_manifests_options_are_checked(cli, tmp_path, args, message):
+    t = testing.write_template(
+        tmp_path / "t", testing.template({"type": "port", "with": {"port": 8000}})
+    )
+    proc = cli("manifests", t, "--studio", "s", "--owner", "o", *args)
+    assert proc.returncode == 1 and message in proc.stderr
+    ok = cli("manifests", t, "--studio", "s", "--owner", "o", "--image", "reg.example:5000/a/b:1")
+    assert ok.returncode == 0 and "image: reg.example:5000/a/b:1" in ok.stdout

@@ -69,6 +69,7 @@ BASELINE = {
                 "container": "/home/studio/work",
                 "direction": "both",
                 "exclude": ["*.tmp"],
+                "limits": {"max_file": "1G", "max_total": "2G"},
             }
         ],
         "exclude": [".git/"],
@@ -127,6 +128,8 @@ CASES = [
     ("file-sync", ("zones", 0, "direction"), "in", "in{}"),
     ("file-sync", ("zones", 0, "exclude", 0), "benign", "benign{}"),
     ("file-sync", ("exclude", 0), "benign", "benign{}"),
+    ("file-sync", ("zones", 0, "limits", "max_file"), "1G", "1G{}"),
+    ("file-sync", ("zones", 0, "limits", "max_total"), "2G", "2G{}"),
     ("kubernetes", ("resources", "requests", KEY), "benign", "benign{}"),
     ("kubernetes", ("resources", "requests", VALUE), "1234567", "1234567{}"),
     ("kubernetes", ("resources", "limits", KEY), "benign", "benign{}"),

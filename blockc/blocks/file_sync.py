@@ -48,6 +48,22 @@ CONTAINER = ABS_PATH | {
         }
     ],
 }
+SIZE = {  # as blockc/sync/limits.py reads it
+    "type": ["integer", "string"],
+    "minimum": 0,
+    "pattern": r"^(?:[0-9]+(?:\.[0-9]+)?\s*(?:[kKmMgGtT](?:i?[bB])?|[bB])?|[nN][oO][nN][eE])$",
+    "x-kind": "size (bytes, or like 512M, 4G; none: no limit)",
+}
+LIMITS = options(
+    {
+        "max_file": SIZE
+        | {"description": "The largest file a pull writes on the host (site default: 4G)."},
+        "max_total": SIZE
+        | {"description": "The bytes one sync of the zone pulls at most (site default: 16G)."},
+    },
+    description="What a pull of this zone may write on the host, over the site's settings "
+    "sync_max_file and sync_max_total: a file over them is reported and left in the studio.",
+)
 ZONE = options(
     {
         "name": {
@@ -60,6 +76,7 @@ ZONE = options(
         "container": CONTAINER,
         "direction": {"enum": ["both", "in", "out"]},
         "exclude": {"type": "array", "maxItems": 256, "items": EXCLUDE},
+        "limits": LIMITS,
     },
     required=("name", "host", "container"),
 )
@@ -78,6 +95,7 @@ def _contribute(ctx: BlockContext) -> Contributions:
                 container,
                 z.get("direction", "both"),
                 tuple(excludes),
+                z.get("limits", {}),
             )
         )
     dirs = tuple(z.container for z in zones)

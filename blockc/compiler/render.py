@@ -209,6 +209,7 @@ def _studio_json(plan: Plan, lines: tuple[Line, ...], context_owners: dict[str, 
                 "container": z.container,
                 "direction": z.direction,
                 "exclude": list(z.exclude),
+                **({"limits": dict(z.limits)} if z.limits else {}),
             }
             for z, b in plan.zones
         ],

@@ -7,7 +7,14 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ..names import CONTAINER, LABEL_OWNER, LABEL_STUDIO, LABEL_TEMPLATE
+from ..names import (
+    CONTAINER,
+    LABEL_INSTALLATION,
+    LABEL_OWNER,
+    LABEL_STUDIO,
+    LABEL_TEMPLATE,
+    object_name,
+)
 from ..types import env_id
 
 
@@ -24,6 +31,7 @@ def instance_manifests(
     image: str,
     host_ports: dict[str, int] | None = None,
     namespace: str | None = None,
+    installation: str | None = None,
 ) -> list[dict]:
     """The artifact's manifests made into one studio's: names, labels, env, image.
 
@@ -31,10 +39,18 @@ def instance_manifests(
     then reach each app directly, with no gateway in front: a ``strip`` app is served at ``/``
     there, so its ``BLOCKC_BASE_PATH_<ID>`` is ``/`` (behind a gateway it is the app's prefix,
     which the gateway strips).
+
+    ``installation`` (the id of a blockc installation, which runs these objects) is put in
+    their names and on them as a label: one podman, or one namespace, may hold studios of one
+    name from several installations, and each acts only on its own.
     """
     out = copy.deepcopy(manifests)
-    name = f"studio-{studio}"
+    name = object_name(studio, installation) if installation else f"studio-{studio}"
     labels = {LABEL_STUDIO: studio, LABEL_OWNER: owner, LABEL_TEMPLATE: studio_json["name"]}
+    selector = {LABEL_STUDIO: studio}
+    if installation:
+        labels[LABEL_INSTALLATION] = installation
+        selector[LABEL_INSTALLATION] = installation
     env = [{"name": "BLOCKC_STUDIO", "value": studio}, {"name": "BLOCKC_OWNER", "value": owner}]
     env += [
         {
@@ -50,7 +66,7 @@ def instance_manifests(
             obj["metadata"]["namespace"] = namespace
         if obj["kind"] == "Deployment":
             spec = obj["spec"]
-            spec["selector"]["matchLabels"] = {LABEL_STUDIO: studio}
+            spec["selector"]["matchLabels"] = dict(selector)
             spec["template"]["metadata"].setdefault("labels", {}).update(labels)
             container = next(
                 c for c in spec["template"]["spec"]["containers"] if c["name"] == CONTAINER
@@ -64,5 +80,5 @@ def instance_manifests(
                     port["hostPort"] = host_ports[app_id]
                     port["hostIP"] = "127.0.0.1"
         elif obj["kind"] == "Service":
-            obj["spec"]["selector"] = {LABEL_STUDIO: studio}
+            obj["spec"]["selector"] = dict(selector)
     return out

@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import BlockcError, Diagnostic, did_you_mean
-from ..names import check_owner, check_studio
+from ..names import NotOurs, check_owner, check_studio
 from ..sync import studio as sync_studio
 from ..value import Value
 from . import state
 from .instance import base_path, instance_manifests
 from .progress import Progress
-from .runtimes import get_runtime
+from .runtimes import Runtime, get_runtime
 from .settings import Settings
 
 SYNC_GATE = "/tmp/blockc-sync-done"
+KEPT_IN = ", kept in "  # (a studio's message after `stop --force`: what precedes the image)
 
 
 class AppStatus(Value):
@@ -94,9 +95,15 @@ def _runtime(studio: state.Studio, settings: Settings):
     return get_runtime(studio.runtime, settings)
 
 
-def app_log_tail(studio: state.Studio, settings: Settings, app_id: str, lines: int = 20) -> str:
+def app_log_tail(
+    studio: state.Studio,
+    settings: Settings,
+    app_id: str,
+    lines: int = 20,
+    rt: Runtime | None = None,
+) -> str:
     log = f"/var/log/blockc/{app_id}.log"
-    res = _runtime(studio, settings).exec(
+    res = (rt or _runtime(studio, settings)).exec(
         studio.name, ["tail", "-n", str(lines), log], user="0", capture=True
     )
     return (res.stdout or res.stderr).rstrip()
@@ -121,7 +128,7 @@ def start(
 
     check_studio(name)
     progress = progress or Progress()
-    with state.lock(name):
+    with state.lock(name, create=True):
         existing = state.get(name)
         owner = owner or (existing.owner if existing else getpass.getuser())
         check_owner(owner)
@@ -190,11 +197,13 @@ def start(
                 owner=owner,
                 image=ref,
                 host_ports=ports,
+                installation=state.installation_id(),
             )
             if studio_json.get("zones"):
                 _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)
             progress.update(f"starting studio {name}")
-            rt.deploy(name, objs)  # returns once the containers run
+            studio.runtime_id = rt.deploy(name, objs)  # returns once the containers run
+            state.save(studio)  # exec and sync reach that container (its labels checked)
             if studio_json.get("zones"):
                 try:  # the apps wait for SYNC_GATE: the push's last agent creates it
                     _sync(studio, settings, mode="push", progress=progress, done_file=SYNC_GATE)
@@ -203,6 +212,9 @@ def start(
                     raise
             _wait_healthy(studio, studio_json, settings, timeout, progress)
         except BaseException as exc:
+            if isinstance(exc, NotOurs) and existing is None:
+                state.delete(name)  # its objects' names are someone else's: no studio made
+                raise
             msg = (
                 "; ".join(d.message for d in exc.diagnostics)
                 if isinstance(exc, BlockcError)
@@ -253,7 +265,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
         if time.monotonic() > deadline:
             diags = []
             for app_id, app in pending.items():
-                tail = app_log_tail(studio, settings, app_id)
+                tail = app_log_tail(studio, settings, app_id, rt=rt)
                 url = health_url(studio.name, app, studio.ports[app_id])
                 diags.append(
                     Diagnostic(
@@ -289,7 +301,15 @@ def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatu
 def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list[AppStatus]]:
     """The studio's state reconciled with its runtime, and each app's health."""
     rt = _runtime(studio, settings)
-    actual = rt.state(studio.name)
+    try:
+        actual = rt.state(studio.name)
+    except NotOurs as exc:  # its name is taken by what blockc does not touch: shown, not fatal
+        actual = "missing"
+        why = "; ".join(d.message for d in exc.diagnostics)
+        if studio.state in ("RUNNING", "STARTING"):
+            studio = state.set_state(studio, "FAILED", why)
+        else:
+            studio = studio.replace(message=why)
     if studio.state in ("RUNNING", "STARTING") and actual != "running":
         if studio.state == "RUNNING":
             why = "its pod vanished" if actual == "missing" else "its container stopped"
@@ -313,7 +333,16 @@ def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list
     return studio, apps
 
 
-def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> str:
+def stop(
+    name: str, settings: Settings, *, force: bool = False, progress: Progress | None = None
+) -> str:
+    """Pull every zone back out, then remove the studio's pod (its state is kept).
+
+    A pull that leaves paths unsynced stops the stop: nothing is removed. With ``force``,
+    every zone is pulled on its own (one that fails does not keep the others in), what is
+    left unsynced is named, and the container's files are kept (:meth:`Runtime.keep`) before
+    the pod goes; a container that is not running (nothing can be pulled from it) is kept
+    the same way. Without ``force``, such a container is not removed either."""
     progress = progress or Progress()
     with state.lock(name):
         studio = state.require(name)
@@ -321,10 +350,31 @@ def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> 
         actual = rt.state(name)
         if actual == "missing" and studio.state == "STOPPED":
             return "already stopped"
+        zones = sync_studio.zones(studio.studio_json()) if actual != "missing" else []
+        pulled = [z for z in zones if z.direction != "in"]  # (what a pull would bring out)
+        if pulled and actual == "stopped" and not force:
+            raise BlockcError(
+                f"studio '{name}': its container is not running, so its files cannot be "
+                f"pulled; `blockc stop --force {name}` keeps them in an image you can copy "
+                f"them out of, `blockc rm --force {name}` discards them"
+            )
         state.set_state(studio, "STOPPING")
+        kept = ""
         try:
-            if actual == "running" and studio.studio_json().get("zones"):
-                _sync(studio, settings, mode="pull", progress=progress)
+            left: list[Unsynced] = []
+            if zones and actual == "running":
+                if force:
+                    left = _pull_each_zone(studio, settings, rt, progress)
+                else:
+                    _sync(studio, settings, mode="pull", progress=progress, force_hint=True)
+            elif pulled:
+                left = [
+                    Unsynced(z.name, "", z.container, "its container is not running")
+                    for z in pulled
+                ]
+            if left:
+                progress.line(f"keeping the files of studio {name} before removing its pod")
+                kept = rt.keep(name)
             rt.remove(name)
         except BaseException as exc:
             msg = (
@@ -334,8 +384,82 @@ def stop(name: str, settings: Settings, *, progress: Progress | None = None) -> 
             )
             state.set_state(studio, "FAILED", f"stop failed: {msg}"[:2000])
             raise
-        state.set_state(studio, "STOPPED")
-        return "stopped"
+        studio.runtime_id = ""
+        if not kept:
+            state.set_state(studio, "STOPPED")
+            return "stopped"
+        state.set_state(studio, "STOPPED", f"stopped with files left unsynced{KEPT_IN}{kept}")
+        from ..sync.report import shown
+
+        return (
+            f"stopped, with {len(left)} path(s) left unsynced (zone: path: why):\n"
+            + "\n".join(f"    {u}" for u in left)
+            + f"\n  every file of the studio is kept in the image\n    {kept}\n"
+            f"  copy out what you need (as root: modes that kept the studio user out do not "
+            f"keep podman out):\n"
+            f"    podman create --name {name}-rescue {kept}\n"
+            f"    podman cp {name}-rescue:{shown(left[0].container_path)} ./recovered\n"
+            f"    podman rm {name}-rescue   # and `podman image rm {kept}` once done"
+        )
+
+
+class Unsynced(Value):
+    """What a stop left unsynced: a path of a zone (``path`` relative to it; "" for the
+    whole zone), where it is in the container, and why."""
+
+    zone: str
+    path: str
+    container_path: str
+    reason: str
+
+    def __str__(self) -> str:
+        from ..sync.report import shown  # (the path and the reason are the studio's)
+
+        path = shown(self.path) if self.path else "(the whole zone)"
+        return f"{self.zone}: {path}: {shown(self.reason)} ({shown(self.container_path)})"
+
+
+def _pull_each_zone(
+    studio: state.Studio, settings: Settings, rt: Runtime, progress: Progress
+) -> list[Unsynced]:
+    """Pull every zone, each on its own (a zone that cannot sync does not keep the others
+    in); what is left unsynced."""
+    from ..sync.baseline import Baseline
+    from ..sync.engine import sync_zones
+    from ..sync.report import format_report
+
+    studio_json = studio.studio_json()
+    if not studio.workspace:
+        raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
+    transport = rt.transport(studio.name, studio_json["image"]["uid"])
+    limits = sync_studio.zone_limits(studio_json, settings)  # (as sync_studio has them)
+    left = []
+    with Baseline(state.db_path()) as baseline:
+        for zone in sync_studio.zones(studio_json):
+            if zone.direction == "in":
+                continue  # (never pulled)
+            try:
+                reports = sync_zones(
+                    transport,
+                    studio=studio.name,
+                    zones=[zone],
+                    workspace=studio.workspace,
+                    mode="pull",
+                    baseline=baseline,
+                    limits=limits,
+                )
+            except BlockcError as exc:
+                why = "; ".join(d.message for d in exc.diagnostics)
+                progress.line(f"zone {zone.name}: not pulled: {why}")
+                left.append(Unsynced(zone.name, "", zone.container, why))
+                continue
+            for report in reports:
+                progress.line(format_report(report))
+                left += [
+                    Unsynced(zone.name, p.path, f"{zone.container.rstrip('/')}/{p.path}", p.reason)
+                    for p in report.errors
+                ]
+    return left
 
 
 def rm(
@@ -359,6 +483,9 @@ def rm(
         rt.remove(name)
         sync_studio.forget(studio)
         state.delete(name)
+        kept = studio.message.partition(KEPT_IN)[2]
+        if kept:  # (its owner's to remove, once the files are out)
+            progress.line(f"the image {kept} that `stop --force` made stays: `podman image rm`")
 
 
 def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
@@ -376,7 +503,7 @@ def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     out = []
     for app_id in [app] if app else ids + ["supervisord"]:
         out.append(f"==> {app_id} <==")
-        out.append(app_log_tail(studio, settings, app_id, lines))
+        out.append(app_log_tail(studio, settings, app_id, lines, rt=rt))
     return "\n".join(out)
 
 
@@ -404,6 +531,7 @@ def _sync(
     mode: Literal["push", "pull"],
     progress: Progress,
     done_file: str | None = None,
+    force_hint: bool = False,
 ) -> None:
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
@@ -411,9 +539,19 @@ def _sync(
     reports = sync_studio.sync_studio(
         studio, settings, mode=mode, progress=progress, done_file=done_file
     )
-    errors = [f"{r.zone}: {p.path}: {p.reason}" for r in reports for p in r.errors]
+    from ..sync.report import shown  # (the path and the reason are the studio's)
+
+    errors = [f"{r.zone}: {shown(p.path)}: {shown(p.reason)}" for r in reports for p in r.errors]
     if errors:
         raise BlockcError(
             f"studio '{studio.name}': {mode} left paths unsynced:\n"
             + "\n".join(f"    {e}" for e in errors[:20])
+            + ("\n    ..." if len(errors) > 20 else "")
+            + (
+                f"\n  nothing was removed; fix them in the studio (`blockc exec "
+                f"{studio.name} -- ...`) and stop again, or `blockc stop --force "
+                f"{studio.name}` to stop anyway, keeping its files in an image"
+                if force_hint
+                else ""
+            )
         )

@@ -23,6 +23,12 @@ class Settings(Value):
     pull: str = "missing"  # buildah pull policy: always | missing | never
     containers_conf: str | None = None  # a containers.conf for podman/buildah (CONTAINERS_CONF)
     plugins: str | None = None  # which plugins load, as --plugins says (BLOCKC_PLUGINS)
+    # what a pull may write on the host, per zone (a size: 4G, 512M, bytes; none: no limit;
+    # unset: blockc/sync/limits.py's defaults); a zone's limits in its template override the
+    # first two
+    sync_max_file: str | None = None  # the largest file (default 4G)
+    sync_max_total: str | None = None  # the bytes of one sync (default 16G)
+    sync_min_free: str | None = None  # left free on the host (default 2G, or 5% if smaller)
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own

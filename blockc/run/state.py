@@ -2,7 +2,11 @@
 
 One row per studio. Writers take a per-studio lock (``lock(name)``) for the whole of a
 lifecycle action, so two CLI processes acting on one studio at once serialize instead of
-corrupting state; SQLite (WAL, busy timeout) keeps every single write atomic.
+corrupting state; SQLite (WAL, busy timeout) keeps every single write atomic. A lock file
+exists only while its studio does (or while a start is making it).
+
+The home's installation id (:func:`installation_id`) is in every name and on every object
+its studios create: one podman may serve several homes, and none touches another's objects.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from types import MappingProxyType
 
 from ..errors import BlockcError, did_you_mean
 from ..home import home_dir, private_home
+from ..names import INSTALLATION_ID, LABEL_INSTALLATION
 from ..value import Value
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "FAILED")
@@ -36,9 +41,12 @@ CREATE TABLE IF NOT EXISTS studios (
     workspace TEXT,
     message TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    runtime_id TEXT NOT NULL DEFAULT ''
 );
 """
+# columns added since the first release: added to an older state.db as it is opened
+_ADDED = {"runtime_id": "TEXT NOT NULL DEFAULT ''"}
 
 
 class Studio(Value, frozen=False):
@@ -55,6 +63,9 @@ class Studio(Value, frozen=False):
     message: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    # the runtime's id of the studio's main container (podman: its container id), set once
+    # deploy has checked the container's labels; exec and sync address that very container
+    runtime_id: str = ""
 
     @property
     def artifact_dir(self) -> str:
@@ -92,6 +103,13 @@ def connect() -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(studios)")}
+    for column, decl in _ADDED.items():
+        if column not in have:
+            try:
+                conn.execute(f"ALTER TABLE studios ADD COLUMN {column} {decl}")
+            except sqlite3.OperationalError:  # another process added it just now
+                pass
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -132,13 +150,13 @@ def save(studio: Studio) -> Studio:
     with contextlib.closing(connect()) as conn:
         conn.execute(
             "INSERT INTO studios (name, owner, template, template_path, artifact_hash, image, "
-            "runtime, state, ports, workspace, message, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+            "runtime, state, ports, workspace, message, created_at, updated_at, runtime_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
             "owner=excluded.owner, template=excluded.template, "
             "template_path=excluded.template_path, artifact_hash=excluded.artifact_hash, "
             "image=excluded.image, runtime=excluded.runtime, state=excluded.state, "
             "ports=excluded.ports, workspace=excluded.workspace, message=excluded.message, "
-            "updated_at=excluded.updated_at",
+            "updated_at=excluded.updated_at, runtime_id=excluded.runtime_id",
             (
                 studio.name,
                 studio.owner,
@@ -153,6 +171,7 @@ def save(studio: Studio) -> Studio:
                 studio.message,
                 studio.created_at,
                 studio.updated_at,
+                studio.runtime_id,
             ),
         )
     return studio
@@ -165,24 +184,93 @@ def set_state(studio: Studio, state: str, message: str = "") -> Studio:
 
 
 def delete(name: str) -> None:
+    """Forget the studio (with its lock held: its lock file goes too)."""
     with contextlib.closing(connect()) as conn:
         conn.execute("DELETE FROM studios WHERE name = ?", (name,))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_lock_path(name))
+
+
+def _lock_path(name: str) -> str:
+    return os.path.join(home_dir(), "locks", f"{name}.lock")
 
 
 @contextlib.contextmanager
-def lock(name: str, *, wait: bool = True):
-    """Hold the studio's lock for a lifecycle action (start, stop, sync, rm)."""
+def lock(name: str, *, create: bool = False, wait: bool = True):
+    """Hold the studio's lock for a lifecycle action (start, stop, sync, rm).
+
+    Only a studio that exists has a lock file: without ``create`` (which only ``start``
+    passes) a name that is no studio is the error :func:`require` gives, and no file is
+    made. A lock file goes when its studio does (:func:`delete`, or a start that made no
+    studio), with the lock held; one who waited on the removed file takes the lock anew."""
     locks = os.path.join(private_home(), "locks")
-    os.makedirs(locks, mode=0o700, exist_ok=True)
-    path = os.path.join(locks, f"{name}.lock")
-    with open(path, "a+") as f:
+    path = _lock_path(name)
+    while True:
+        if not create:
+            require(name)
+        os.makedirs(locks, mode=0o700, exist_ok=True)
+        f = open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+b")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
+            f.close()
             raise BlockcError(
                 f"studio '{name}' is busy: another blockc process is acting on it"
             ) from None
         try:
-            yield
+            same = os.path.samestat(os.stat(path), os.fstat(f.fileno()))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # its holder removed the file (and its studio, perhaps): once more
+    try:
+        yield
+    finally:
+        try:
+            if create and get(name) is None:  # a start that made no studio
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()  # (closing releases the lock)
+
+
+def installation_id() -> str:
+    """This installation's id (in ``$BLOCKC_HOME/installation``): made once, at random, the
+    first time a studio needs it; the same for every studio of the home ever after."""
+    path = os.path.join(private_home(), "installation")
+    try:
+        with open(path, encoding="ascii") as f:
+            ident = f.read(64).strip()
+    except FileNotFoundError:
+        ident = _make_installation_id(path)
+    except (OSError, ValueError) as exc:
+        raise BlockcError(f"cannot read this installation's id ({path}): {exc}") from None
+    if not INSTALLATION_ID.fullmatch(ident):
+        raise BlockcError(
+            f"{path} holds no installation id ({ident[:20]!r}, expected 8 characters of "
+            f"a-z and 2-7): it names every object of this home's studios, so blockc does not "
+            f"make another; put back the one it held (the label {LABEL_INSTALLATION} on this "
+            f"home's pods shows it)"
+        )
+    return ident
+
+
+def _make_installation_id(path: str) -> str:
+    import base64
+    import secrets
+
+    ident = base64.b32encode(secrets.token_bytes(5)).decode("ascii").lower()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with open(fd, "w", encoding="ascii") as f:
+            f.write(ident + "\n")
+        try:
+            os.link(tmp, path)  # the first of two processes making one wins; both read it
+        except FileExistsError:
+            with open(path, encoding="ascii") as f:
+                ident = f.read(64).strip()
+    finally:
+        os.unlink(tmp)
+    return ident

@@ -11,7 +11,8 @@ Wire protocol (one session = one exec; version ``PROTOCOL``):
   surrogate escapes);
 * a *stream* is a sequence of chunks ``[4-byte big-endian length][data]`` ended by a
   zero-length chunk; it carries a tar archive (GNU format, regular files only) or JSON
-  lines;
+  lines; a length with its top bit set is a run of that many zero bytes, with no data
+  after it (a hole of a sparse file: see ``ExactReader.span``);
 * the host sends a request message (some requests are followed by a stream); the agent
   answers with one message (some answers are preceded by a stream).
 
@@ -27,12 +28,15 @@ import struct
 import sys
 import time
 
-PROTOCOL = 2
+PROTOCOL = 3
 MARKER = ".blockc-sync-id"  # zone identity, at the zone root; never synced
 TMP_PREFIX = ".blockc-tmp."  # in-flight temp files; never synced, cleaned up when found
 CHUNK = 1 << 18  # stream chunk size on the wire
 MAX_CHUNK = 1 << 24  # largest chunk a reader accepts
+ZERO_RUN = 1 << 31  # the top bit of a chunk's length: a run of zeros (no data follows)
+MAX_ZERO_RUN = 1 << 30
 IO = 1 << 20  # file read size
+ZERO_IO = bytes(IO)  # what a run of zeros reads as, IO bytes at a time (write_sparse knows it)
 SMALL = 1 << 18  # a put writes files up to this size from memory, in writer threads
 PUT_THREADS_MIN = 64  # ... when it has at least this many files
 # ... and, in a put, once PROBE_FILES small files in a row took more than SLOW_WRITE each one by
@@ -42,6 +46,8 @@ PUT_THREADS_MIN = 64  # ... when it has at least this many files
 PROBE_FILES = 32
 SLOW_WRITE = 100e-6  # seconds (~40-60 us each where it was quick, 200-400 us where slow)
 MODE_MASK = 0o777  # permissions kept; setuid, setgid and sticky bits never are
+HOLE = 1 << 16  # a block of this many zeros is written as a hole (write_at)
+ZEROS = bytes(HOLE)
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -122,6 +128,14 @@ class ChunkWriter:
     def flush(self):
         pass  # chunks go out when full or at close; flushing small ones would only cost
 
+    def zeros(self, n):
+        """``n`` zero bytes, sent as runs (a few bytes on the wire, whatever ``n``)."""
+        self._flush()
+        while n:
+            k = min(n, MAX_ZERO_RUN)
+            self.out.write(struct.pack(">I", ZERO_RUN | k))
+            n -= k
+
     def close(self):
         if not self.closed:
             self.closed = True
@@ -137,15 +151,21 @@ class ChunkReader:
         self.inp = inp
         self.left = 0
         self.eof = False
+        self.zero = False  # the chunk being read is a run of zeros
 
     def _next(self):
         head = self.inp.read(4)
         if len(head) != 4:
             raise ProtocolError("stream ended early")
         n = struct.unpack(">I", head)[0]
-        if n > MAX_CHUNK:
+        self.zero = bool(n & ZERO_RUN)
+        if self.zero:
+            n &= ~ZERO_RUN
+            if not n or n > MAX_ZERO_RUN:
+                raise ProtocolError("bad run of zeros")
+        elif n > MAX_CHUNK:
             raise ProtocolError("chunk too large")
-        if n == 0:
+        elif n == 0:
             self.eof = True
         self.left = n
 
@@ -156,6 +176,11 @@ class ChunkReader:
             self._next()
             if self.eof:
                 return b""
+        if self.zero:  # at most IO bytes at a time: a run costs no memory
+            n = IO if n is None or n < 0 or n > IO else n
+            n = min(n, self.left)
+            self.left -= n
+            return ZERO_IO if n == IO else bytes(n)
         if n is None or n < 0 or n > self.left:
             n = self.left
         data = self.inp.read(n)
@@ -238,11 +263,24 @@ def tar_header(name, size, mode, mtime, typ=b"0"):
 
 
 def tar_file(out, name, size, src, mode, mtime, tick=None):
-    """Header, exactly ``size`` bytes read from ``src.read(n)``, padding."""
+    """Header, exactly ``size`` bytes read from ``src.read(n)``, padding. The holes of a
+    sparse ``src`` (an ExactReader that looks for them) go out as runs of zeros, when ``out``
+    is a chunked stream."""
     out.write(tar_header(name, size, mode, mtime))
     left = size
+    span = src.span if getattr(src, "sparse", False) and hasattr(out, "zeros") else None
     while left:
-        data = src.read(min(IO, left))
+        want = min(IO, left)
+        if span is not None:
+            hole, n = span(left)
+            if hole:
+                out.zeros(n)
+                left -= n
+                if tick:
+                    tick(n)
+                continue
+            want = min(want, n)
+        data = src.read(want)
         if not data:
             raise ProtocolError("short read")
         out.write(data)
@@ -505,7 +543,10 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
     its name once complete: the link fails if the name appeared meanwhile, and it is one
     directory operation where a temp file and a rename are two (a file's creation is the slow
     part of a big push on a container's overlay file system). Where O_TMPFILE is not there, and
-    for a file that replaces another, a temp file renamed into place."""
+    for a file that replaces another, a temp file renamed into place.
+
+    Sparse files stay sparse: see :func:`write_sparse` (a hole at the end is made by setting
+    the file's size)."""
     mode &= MODE_MASK
     fd, tmp = None, None
     if expect is None and _LINK_FD:
@@ -521,18 +562,20 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
     try:
         try:
             left = size
+            hole = 0  # zeros read and not written yet
             while left:
                 data = src.read(min(IO, left))
                 if not data:
                     raise ProtocolError("file data ended early: %s" % rel)
-                left -= len(data)
+                n = len(data)
+                left -= n
                 if h is not None:
                     h.update(data)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                hole = write_sparse(fd, data, hole)
                 if progress:
-                    progress(len(data))
+                    progress(n)
+            if hole:
+                os.ftruncate(fd, size)
             os.utime(fd, ns=(mtime_ns, mtime_ns))
             st = os.fstat(fd)
             if st.st_mode & 0o7777 != mode:
@@ -557,6 +600,44 @@ def write_at(dfd, name, rel, src, size, mode, mtime_ns, expect=False, progress=N
                 pass
         raise
     return st, h.hexdigest() if h is not None else None
+
+
+def write_sparse(fd, data, hole=0):
+    """Write ``data`` at the end of a new file being written, ``hole`` zeros after what is
+    written so far; return the zeros left pending at its end.
+
+    A block of HOLE zeros in ``data`` (blocks counted from its start: a stream brings the data
+    of a big file 1 MiB at a time) is not written but skipped over: the file is new, so the
+    hole reads back as zeros, and takes no space (a sparse file stays sparse, a studio's
+    ``truncate -s 3G`` is not 3 GiB on the host). A block that holds data costs one or two
+    byte lookups; only one that starts and ends with a zero is compared whole."""
+    n = len(data)
+    if data is ZERO_IO:  # (a run of zeros from the stream)
+        return hole + n
+    start = 0  # of what is not written yet
+    for i in range(0, n, HOLE):
+        j = i + HOLE if i + HOLE < n else n
+        if data[i] or data[j - 1] or data[i:j] != (ZEROS if j - i == HOLE else bytes(j - i)):
+            continue
+        if i > start:
+            if hole:
+                os.lseek(fd, hole, os.SEEK_CUR)
+                hole = 0
+            _write_all(fd, memoryview(data)[start:i])
+        hole += j - i
+        start = j
+    if start < n:
+        if hole:
+            os.lseek(fd, hole, os.SEEK_CUR)
+            hole = 0
+        _write_all(fd, memoryview(data)[start:] if start else data)
+    return hole
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 # how an unnamed file (O_TMPFILE) gets its name: linkat() through /proc, which needs no
@@ -1059,17 +1140,22 @@ class Agent:
         send(self.out, {"ok": True, "results": results})
 
     def op_get(self, msg):
-        """Send the listed regular files as a tar stream, then a message with what failed."""
+        """files: [[path, size]]: send those regular files as a tar stream, then a message with
+        what failed. A file is sent only at the size its scan declared (the host writes no more
+        than that): one whose size changed since is left for the next sync."""
         results = {}
         out = ChunkWriter(self.out)
-        for rel in msg["paths"]:
+        for rel, size in msg["files"]:
             try:
                 fd, st = self.zone.open_read(rel)
             except (OSError, PathRefused) as exc:
                 results[rel] = ["err", reason(exc)]
                 continue
             try:
-                f = ExactReader(fd, st.st_size)
+                if st.st_size != size:
+                    results[rel] = err_result(Changed("%s changed since the scan" % rel))
+                    continue
+                f = ExactReader(fd, st.st_size, st.st_blocks * 512 < st.st_size)
                 tar_file(out, rel, st.st_size, f, st.st_mode, st.st_mtime_ns // 1000000000)
                 results[rel] = ["ok", st.st_mtime_ns, f.torn]
             finally:
@@ -1079,13 +1165,49 @@ class Agent:
         send(self.out, {"ok": True, "results": results})
 
 
-class ExactReader:
-    """Exactly ``size`` bytes of an fd: padded with zeros if the file shrank meanwhile."""
+_SEEK_DATA = getattr(os, "SEEK_DATA", None)  # (Linux, and most others)
+_SEEK_HOLE = getattr(os, "SEEK_HOLE", None)
 
-    def __init__(self, fd, size):
+
+class ExactReader:
+    """Exactly ``size`` bytes of an fd: padded with zeros if the file shrank meanwhile.
+
+    ``sparse``: the file has holes (it uses fewer blocks than its size): :meth:`span` finds
+    them, so that they are sent as runs of zeros, never read and sent as data (a studio's
+    ``truncate -s 3G`` crosses in a moment, not in 3 GiB of zeros)."""
+
+    def __init__(self, fd, size, sparse=False):
         self.fd = fd
         self.left = size
         self.torn = False
+        self.sparse = sparse
+
+    def span(self, limit):
+        """(hole, n): the next ``n`` bytes (1 to ``limit``) are a hole (``hole`` True: they are
+        skipped, and read as zeros), or data to :meth:`read`. From SEEK_DATA and SEEK_HOLE;
+        where the file system does not tell, all is data."""
+        if not self.sparse:
+            return False, limit
+        fd = self.fd
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        try:
+            data = os.lseek(fd, pos, _SEEK_DATA)
+        except (OSError, TypeError) as exc:  # (TypeError: no SEEK_DATA on this system)
+            if getattr(exc, "errno", None) != errno.ENXIO:  # nor on this file system
+                self.sparse = False
+                return False, limit
+            data = pos + limit  # a hole to the end (or the file shrank: zeros, as read() pads)
+        if data > pos:
+            n = min(data - pos, limit)
+            os.lseek(fd, pos + n, os.SEEK_SET)
+            self.left -= n
+            return True, n
+        try:
+            end = os.lseek(fd, pos, _SEEK_HOLE)
+        except (OSError, TypeError):
+            end = pos + limit
+        os.lseek(fd, pos, os.SEEK_SET)
+        return False, max(1, min(end - pos, limit))
 
     def read(self, n=-1):
         if n is None or n < 0 or n > self.left:

@@ -27,7 +27,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Literal, NamedTuple
 
 from ..types import Zone as ZoneSpec
@@ -37,6 +37,7 @@ from .agent import MODE_MASK, Changed, ChunkReader, ChunkWriter, PathRefused, Pr
 from .baseline import Baseline, Entry
 from .decide import Seen
 from .excludes import Excludes
+from .limits import Limits, host_room, size_text
 from .report import (
     Change,
     Conflict,
@@ -45,6 +46,7 @@ from .report import (
     SyncError,
     SyncProgress,
     SyncReport,
+    shown,
 )
 from .session import Session, start_agent
 from .transport import Transport
@@ -143,16 +145,24 @@ def _agent_base(base: dict[str, Entry]) -> dict:
 
 
 class _HashingReader(wire.ExactReader):
-    """Exactly ``size`` bytes of an fd (zero-padded if it shrank), hashed on the way."""
+    """Exactly ``size`` bytes of an fd (zero-padded if it shrank), hashed on the way (its
+    holes too, as the zeros they read as)."""
 
-    def __init__(self, fd, size):
-        super().__init__(fd, size)
+    def __init__(self, fd, size, sparse=False):
+        super().__init__(fd, size, sparse)
         self.h = wire.new_sha256()
 
     def read(self, n=-1):
         data = super().read(n)
         self.h.update(data)
         return data
+
+    def span(self, limit):
+        hole, n = super().span(limit)
+        if hole:
+            for at in range(0, n, wire.IO):
+                self.h.update(wire.ZERO_IO if n - at >= wire.IO else bytes(n - at))
+        return hole, n
 
 
 def _batches(items: list, size_of: Callable) -> Iterator[list]:
@@ -236,6 +246,7 @@ class _Sync:
         dry_run: bool,
         session: Session | None = None,
         done_file: str | None = None,
+        limits: Limits | None = None,
     ):
         if mode not in ("both", "push", "pull"):
             raise ValueError(f"mode must be both, push or pull: {mode!r}")
@@ -250,6 +261,8 @@ class _Sync:
         self.python = python
         self.dry_run = dry_run
         self.done_file = done_file
+        self.limits = limits if limits is not None else Limits()
+        self._budget = self.limits.max_total  # what this sync may still pull (None: no limit)
         # what this sync may do: the mode asks, the zone's direction allows
         self.may_push = zone.direction in ("both", "in") and mode in ("both", "push")
         self.may_pull = zone.direction in ("both", "out") and mode in ("both", "pull")
@@ -453,7 +466,7 @@ class _Sync:
         hello = s.reply()
         if hello.get("protocol") != wire.PROTOCOL:
             raise SyncError(
-                f"sync agent protocol mismatch ({hello.get('protocol')} != {wire.PROTOCOL})"
+                f"sync agent protocol mismatch ({shown(hello.get('protocol'))} != {wire.PROTOCOL})"
             )
         self.zone_id = hello.get("zone_id")
         if self.zone_id is not None and not (
@@ -474,7 +487,7 @@ class _Sync:
         plan = self._decide(
             base, host, h_unobserved, h_changed, h_met, studio, c_deleted, c_unobserved
         )
-        self._check_mass(plan, base)
+        self._check_mass(plan, base, host, studio, c_deleted, c_unobserved)
         if self.dry_run:
             self._report_plan(plan)
         else:
@@ -696,6 +709,8 @@ class _Sync:
                 plan.host_deletes.append(Delete(rel, now, None))
             plan.host_mkdirs.append(MakeDir(rel, co, change))
         else:
+            if not self._may_pull(rel, co.size):
+                return  # (nor is a directory in its way deleted)
             if ho is not None and ho.type == "d":
                 plan.host_deletes.append(Delete(rel, now, None))
                 now = None
@@ -709,8 +724,43 @@ class _Sync:
             self.report.conflicts.append(Conflict(rel, reason, copy))
             plan.record.append((rel, Entry("f", co.hash, -1, -1, -1, co.size, co.mtime, co.mode)))
             return
+        if not self._may_pull(rel, co.size):
+            self.report.conflicts.append(Conflict(rel, reason))  # the studio's version not kept
+            return
         dest = self._free_name(rel)
         plan.gets.append(Get(rel, dest, co, None, None, Conflict(rel, reason, dest)))
+
+    def _may_pull(self, rel: str, size: int) -> bool:
+        """Whether the zone's limits let this sync write the studio's ``rel`` on the host
+        (``size``: as the studio's scan declared it, which is all its stream may bring);
+        if not, it is reported and nothing on the host is touched for it. A dry run writes
+        nothing: what the host lacks is reported as it is."""
+        if self.dry_run:
+            return True
+        limits = self.limits
+        if limits.max_file is not None and size > limits.max_file:
+            self._problem(
+                rel,
+                "studio",
+                f"{size_text(size)}, over the zone's largest-file limit "
+                f"({size_text(limits.max_file)}: limits.max_file of the zone in the template, "
+                "or the site setting sync_max_file)",
+            )
+            return False
+        if self._budget is not None:
+            if size > self._budget:
+                assert limits.max_total is not None
+                later = "" if size > limits.max_total else "; it comes with a next sync"
+                self._problem(
+                    rel,
+                    "studio",
+                    f"{size_text(size)}, over what one sync pulls of the zone "
+                    f"({size_text(limits.max_total)} per sync: limits.max_total of the zone, "
+                    f"or the site setting sync_max_total){later}",
+                )
+                return False
+            self._budget -= size
+        return True
 
     def _existing_copy(self, rel: str, co: Seen) -> str | None:
         d, rx = _conflict_re(rel, self.studio)
@@ -743,28 +793,78 @@ class _Sync:
                 return candidate
             n += 1
 
-    def _check_mass(self, plan: Plan, base: dict[str, Entry]) -> None:
+    def _check_mass(
+        self,
+        plan: Plan,
+        base: dict[str, Entry],
+        host: dict[str, tuple[int, int, int]],
+        studio: dict[str, Seen],
+        c_deleted: set[str],
+        c_unobserved: set[str],
+    ) -> None:
+        """Refuse (raise; in a dry run: report) deletions of files on one side that are most
+        of the zone (more than MASS_DELETE_MIN files and MASS_DELETE_SHARE of them), or that
+        come from a side which holds no file (SPEC §7: nothing is deleted on one side because
+        the other side is empty), whatever their number, unless allow_mass_delete."""
+        if self.allow_mass_delete:
+            return
         total = sum(1 for e in base.values() if e.type == "f")
-        for side, deletes, where in (
-            ("studio", plan.studio_deletes, "in the studio"),
-            ("host", plan.host_deletes, "on the host"),
+        for side, deletes, where, other in (
+            ("studio", plan.studio_deletes, "in the studio", "host"),
+            ("host", plan.host_deletes, "on the host", "studio"),
         ):
             n = sum(1 for op in deletes if op.change is not None and op.change.type == "f")
-            if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total and not self.allow_mass_delete:
-                if self.dry_run:
-                    self._problem(
-                        ".",
-                        side,
-                        f"would delete {n} of {total} files {where} "
-                        f"(refused without allow_mass_delete)",
-                    )
-                    continue
-                raise MassDeletionRefused(
-                    f"zone {self.spec.name}: this sync would delete {n} of the zone's {total} "
-                    f"files {where}; nothing was changed",
-                    hint="if that is really wanted, sync again allowing mass deletion "
-                    "(--allow-mass-delete)",
+            if not n:
+                continue
+            if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total:
+                why = ""
+            elif not self._holds_files(other, base, host, studio, c_deleted, c_unobserved):
+                why = f"the {other} side holds no file"
+            else:
+                continue
+            if self.dry_run:
+                self._problem(
+                    ".",
+                    side,
+                    f"would delete {n} of {total} files {where}"
+                    + (f": {why}" if why else "")
+                    + " (refused without allow_mass_delete)",
                 )
+                continue
+            raise MassDeletionRefused(
+                f"zone {self.spec.name}: "
+                + (f"{why}, and " if why else "")
+                + f"this sync would delete {n} of the zone's {total} files {where}; "
+                "nothing was changed",
+                hint="if that is really wanted, sync again allowing mass deletion "
+                "(--allow-mass-delete)",
+            )
+
+    def _holds_files(
+        self,
+        side: str,
+        base: dict[str, Entry],
+        host: dict[str, tuple[int, int, int]],
+        studio: dict[str, Seen],
+        c_deleted: set[str],
+        c_unobserved: set[str],
+    ) -> bool:
+        """Whether ``side`` holds a file the sync sees (blockc's marker, excluded files,
+        directories, symlinks and what could not be read do not count: a zone emptied but for
+        its directories, or but for a ``.ipynb_checkpoints/``, is empty here)."""
+        if side == "host":  # (the host walk holds every entry that is not excluded)
+            return any(m & wire.S_IFMT == wire.S_IFREG for m, _, _ in host.values())
+        excluded = self.excludes
+        if any(co.type == "f" and not excluded(rel) for rel, co in studio.items()):
+            return True
+        return any(  # in the baseline and not reported by the scan: there, unchanged
+            b.type == "f"
+            and rel not in studio
+            and rel not in c_deleted
+            and not _under(rel, c_unobserved)
+            and not excluded(rel)
+            for rel, b in base.items()
+        )
 
     def _report_plan(self, plan: Plan) -> None:
         """A dry run: what the plan would move, reported as if done."""
@@ -919,7 +1019,7 @@ class _Sync:
                     self._problem(op.path, "host", wire.reason(exc))
                     continue
                 try:
-                    reader = _HashingReader(fd, st.st_size)
+                    reader = _HashingReader(fd, st.st_size, st.st_blocks * 512 < st.st_size)
                     wire.tar_file(
                         w,
                         op.path,
@@ -963,7 +1063,36 @@ class _Sync:
         done = {"files": 0, "bytes": 0}
         total_bytes = sum(op.studio.size for op in gets)
         for batch in _batches(gets, lambda op: op.studio.size):
-            self._get_batch(batch, done, len(gets), total_bytes)
+            batch = self._with_room(batch)
+            if batch:
+                self._get_batch(batch, done, len(gets), total_bytes)
+
+    def _with_room(self, batch: list[Get]) -> list[Get]:
+        """The files of ``batch`` the host has room for: its file system is asked (once per
+        batch) and every file counts at its declared size (sparse or not, replacing a file or
+        not); a file that would leave less free than the limits keep is reported and left."""
+        try:
+            free, keep = host_room(self._host.root_fd, self.limits.min_free)
+        except OSError:  # a file system that does not tell (the other limits still hold)
+            return batch
+        room = free - keep
+        fits = []
+        for op in batch:
+            size = op.studio.size
+            if size <= room:
+                room -= size
+                fits.append(op)
+                continue
+            self._problem(
+                op.path,
+                "host",
+                f"{size_text(size)}: not enough free space on the host "
+                f"({size_text(max(free, 0))} free, {size_text(keep)} of it kept free: "
+                "the site setting sync_min_free)",
+            )
+            if op.conflict is not None:  # the studio's version not kept
+                self.report.conflicts.append(Conflict(op.path, op.conflict.reason))
+        return fits
 
     def _pulled(self, op: Get, size: int, st: os.stat_result, sha: str, done: dict) -> None:
         """Record a file written on the host from the studio's version (``size`` bytes)."""
@@ -983,7 +1112,7 @@ class _Sync:
     def _get_batch(self, batch: list[Get], done: dict, nfiles: int, nbytes: int) -> None:
         s = self.session
         want = {op.path: op for op in batch}
-        s.send({"op": "get", "paths": list(want)})
+        s.send({"op": "get", "files": [[op.path, op.studio.size] for op in batch]})
         got = set()
         tick = self._ticker("pull", done, nfiles, nbytes)
         reader = ChunkReader(s.inp)
@@ -998,6 +1127,11 @@ class _Sync:
                     raise ProtocolError(f"unexpected entry {m.name!r} in the studio's stream")
                 got.add(m.name)
                 op = want[m.name]
+                if m.size != op.studio.size:  # what a pull writes is what the scan declared
+                    raise ProtocolError(
+                        f"the studio streamed {m.size} bytes of {m.name!r}, its scan "
+                        f"declared {op.studio.size}"
+                    )
                 try:
                     if pool is not None and m.size <= wire.SMALL:
                         parts = wire.check_rel(op.dest)
@@ -1078,6 +1212,7 @@ def sync_zone(
     python: str = "python3",
     agent: Session | None = None,
     done_file: str | None = None,
+    limits: Limits | None = None,
 ) -> SyncReport:
     """Sync one zone between ``workspace/zone.host`` and ``zone.container`` in the studio.
 
@@ -1088,6 +1223,8 @@ def sync_zone(
     most of a zone (nothing is changed then). ``agent``: one from :func:`start_agent`
     (default: started here); it is closed when the sync ends. ``done_file``: an absolute path
     in the studio created (empty) once the sync went through without errors, in the same exec.
+    ``limits``: what a pull may write on the host (default: ``Limits()``, see ``limits.py``);
+    a file over them is reported and skipped, the rest of the zone syncs.
     """
     handed = False
     try:
@@ -1105,6 +1242,7 @@ def sync_zone(
                 dry_run=False,
                 session=agent,
                 done_file=done_file,
+                limits=limits,
             )
             handed = True  # run() closes it
             return sync.run()
@@ -1162,6 +1300,7 @@ def sync_zones(
     agent: Session | None = None,
     done_file: str | None = None,
     on_report: Callable[[SyncReport], None] | None = None,
+    limits: Mapping[str, Limits] | None = None,
 ) -> list[SyncReport]:
     """Every zone in turn; the first zone that cannot sync raises (zones synced before it
     stay synced). The next zone's agent starts while a zone syncs.
@@ -1169,7 +1308,8 @@ def sync_zones(
     ``agent``: the first zone's, from :func:`start_agent` (default: started here); every agent
     is closed when the sync ends. ``done_file``: created by the last zone's agent once every
     zone synced without errors (see :func:`sync_zone`). ``on_report``: called with each
-    zone's report as soon as the zone is done."""
+    zone's report as soon as the zone is done. ``limits``: per zone name (a zone not in it:
+    the defaults)."""
     zones = list(zones)
     reports: list[SyncReport] = []
     nxt = agent if agent is not None else (start_agent(transport, python) if zones else None)
@@ -1190,6 +1330,7 @@ def sync_zones(
                 python=python,
                 agent=agent,
                 done_file=done_file if last and clean else None,
+                limits=limits.get(z.name) if limits is not None else None,
             )
             reports.append(report)
             if on_report is not None:

@@ -104,6 +104,34 @@ class SyncReport:
         return len(self.pushed) + len(self.pulled)
 
 
+def shown(text: object) -> str:
+    """``text`` as it may reach a terminal: every character that is not printable (C0 and C1
+    controls such as ESC and CSI, DEL, line breaks, format characters such as bidi overrides,
+    the surrogate escapes of non-UTF-8 bytes) as a Python escape (``\\x1b``, ``\\u202e``),
+    and backslashes doubled, so that what is shown cannot be mistaken for another name.
+    Printable text is unchanged.
+
+    The one place where studio text (file names, the agent's messages, its stderr) is made
+    safe to print: everything of the sync that prints such text goes through it."""
+    text = str(text)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    if c == "\\":
+        return "\\\\"
+    if c.isprintable():
+        return c
+    return c.encode("unicode_escape").decode("ascii")
+
+
+def quoted(path: str) -> str:
+    """A file name in a message: :func:`shown`, between quotes."""
+    return f"'{shown(path)}'"
+
+
 class SyncError(BlockcError):
     """The sync of a zone could not run (studio unreachable, bad zone, protocol failure)."""
 
@@ -130,7 +158,8 @@ def _counts(changes: list[Change]) -> str:
 
 
 def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20) -> str:
-    """A short human summary: one line per zone, then conflicts and problems."""
+    """A short human summary: one line per zone, then conflicts and problems (file names and
+    reasons through :func:`shown`)."""
     r = report
     head = f"zone {r.zone}"
     verb = "would " if r.dry_run else ""
@@ -169,18 +198,19 @@ def format_report(report: SyncReport, *, verbose: bool = False, limit: int = 20)
             f"{_counts(r.pending_pull)}"
         )
     for c in r.conflicts[:limit]:
-        kept = f"; the studio's version is kept as {c.copy}" if c.copy else ""
-        lines.append(f"  conflict: {c.path!r}: {c.reason}{kept}")
+        kept = f"; the studio's version is kept as {quoted(c.copy)}" if c.copy else ""
+        lines.append(f"  conflict: {quoted(c.path)}: {shown(c.reason)}{kept}")
     if len(r.conflicts) > limit:
         lines.append(f"  ... and {len(r.conflicts) - limit} more conflicts")
     probs = r.problems if verbose else r.problems[:limit]
     for p in probs:
         lines.append(
-            f"  {'refused' if p.refused else 'not synced'} ({p.side}): {p.path!r}: {p.reason}"
+            f"  {'refused' if p.refused else 'not synced'} ({p.side}): "
+            f"{quoted(p.path)}: {shown(p.reason)}"
         )
     if len(r.problems) > len(probs):
         lines.append(f"  ... and {len(r.problems) - len(probs)} more")
     if verbose:
-        lines += [f"  {verb}push {change.kind}: {change.path!r}" for change in r.pushed]
-        lines += [f"  {verb}pull {change.kind}: {change.path!r}" for change in r.pulled]
+        lines += [f"  {verb}push {change.kind}: {quoted(change.path)}" for change in r.pushed]
+        lines += [f"  {verb}pull {change.kind}: {quoted(change.path)}" for change in r.pulled]
     return "\n".join(lines)

@@ -85,6 +85,13 @@ def _sync_error(*args, **kwargs):
     return SyncError(*args, **kwargs)
 
 
+def _shown(text) -> str:
+    """Studio text made safe to print (``report.shown``: imported once there is an error)."""
+    from .report import shown
+
+    return shown(text)
+
+
 class Session:
     """One agent process in the studio."""
 
@@ -112,8 +119,8 @@ class Session:
             self.proc.wait(timeout=10)
         except Exception:
             self.proc.kill()
-        err = self.transport.stderr(self.proc)
-        detail = f": {err}" if err else ""
+        err = self.transport.stderr(self.proc)  # the agent's too: the studio's text
+        detail = f": {_shown(err)}" if err else ""
         return _sync_error(
             f"lost the sync agent in {self.transport.describe()} ({why}){detail}",
             hint="is the studio running, with python3 in its image?",
@@ -135,7 +142,7 @@ class Session:
         if not isinstance(msg, dict):
             raise self.lost("bad reply")
         if not msg.get("ok"):
-            raise _sync_error(f"studio side: {msg.get('error', 'failed')}")
+            raise _sync_error(f"studio side: {_shown(msg.get('error', 'failed'))}")
         return msg
 
     def call(self, msg: dict) -> dict:

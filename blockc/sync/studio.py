@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..types import Zone
     from .engine import Mode
+    from .limits import Limits
     from .report import SyncProgress, SyncReport
 
 
@@ -32,6 +33,17 @@ def zones(studio_json: dict) -> list[Zone]:
         Zone(z["name"], z["host"], z["container"], z["direction"], tuple(z["exclude"]))
         for z in studio_json.get("zones", [])
     ]
+
+
+def zone_limits(studio_json: dict, settings: Settings) -> dict[str, Limits]:
+    """What a pull may write on the host, per zone name: the site's limits (settings), and a
+    zone's own ``limits`` (from its template's file-sync block) over them where studio.json
+    has them."""
+    from .limits import site_limits
+    from .limits import zone_limits as of_zone
+
+    site = site_limits(settings)
+    return {z["name"]: of_zone(site, z) for z in studio_json.get("zones", [])}
 
 
 def sync_studio(
@@ -61,6 +73,7 @@ def sync_studio(
         from .report import format_report
 
         zone_specs = zones(studio_json)
+        limits = zone_limits(studio_json, settings)
         baseline = Baseline(state.db_path())
     except BaseException:
         first.close()
@@ -78,6 +91,7 @@ def sync_studio(
             agent=first,
             done_file=done_file,
             on_report=lambda report: progress.line(format_report(report)),
+            limits=limits,
         )
 
 
@@ -117,6 +131,7 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
         return []  # a studio that is not running holds no files: stop pulled them out
     from .baseline import Baseline
     from .engine import pending_changes
+    from .report import quoted
 
     studio_json = studio.studio_json()
     transport = _transport(studio, studio_json, settings)
@@ -130,11 +145,13 @@ def pending(studio: state.Studio, settings: Settings, *, running: bool) -> list[
                 workspace=studio.workspace,
                 baseline=baseline,
             )
-            if report.unsynced_in_studio:
+            if report.unsynced_in_studio:  # (the names are the studio's: shown escaped)
                 lost += [
-                    f"{zone.name}: {c.kind} {c.path}" for c in report.pulled if c.kind != "deleted"
+                    f"{zone.name}: {c.kind} {quoted(c.path)}"
+                    for c in report.pulled
+                    if c.kind != "deleted"
                 ]
-                lost += [f"{zone.name}: conflict {c.path}" for c in report.conflicts]
+                lost += [f"{zone.name}: conflict {quoted(c.path)}" for c in report.conflicts]
     return lost
 
 

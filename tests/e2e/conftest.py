@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from podman_objects import remove_studio_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "localhost/blockc-base/debian-python:bookworm"
@@ -42,9 +43,7 @@ def studio_name(request):
 
     yield make
     for name in names:
-        subprocess.run(
-            ["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"], capture_output=True
-        )
+        remove_studio_objects(name)
 
 
 @pytest.fixture

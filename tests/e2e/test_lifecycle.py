@@ -7,11 +7,14 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from podman_objects import studio_objects
 
 BLOCKC = str(Path(sys.executable).parent / "blockc")
 
@@ -118,7 +121,7 @@ def test_build_start_exec_logs_stop_restart_rm(tmp_path, template, studio_name):
     assert st["state"] == "RUNNING" and st["owner"] == "alice"
     blockc("rm", name, check=0)
     assert "no studio named" in blockc("status", name, check=1).stderr
-    assert subprocess.run(["podman", "pod", "exists", f"studio-{name}-pod-0"]).returncode == 1
+    assert studio_objects("pod", name) == studio_objects("network", name) == []
 
 
 def test_two_owners_side_by_side_and_concurrent_cli(tmp_path, template, studio_name):
@@ -139,20 +142,8 @@ def test_two_owners_side_by_side_and_concurrent_cli(tmp_path, template, studio_n
     assert sa["state"] == sb["state"] == "RUNNING"
     assert sa["apps"][0]["url"] != sb["apps"][0]["url"]
     assert {sa["owner"], sb["owner"]} == {"alice", "bob"}
-    pods = subprocess.run(
-        [
-            "podman",
-            "pod",
-            "ps",
-            "--filter",
-            f"label=blockc.dev/studio={a}",
-            "--format",
-            "{{.Name}}",
-        ],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    assert pods == [f"studio-{a}-pod-0"]
+    (pod,) = studio_objects("pod", a)
+    assert pod.startswith(f"studio-{a}-") and pod.endswith("-pod-0")
     other = blockc("start", t, "--studio", a, "--owner", "mallory", check=1)
     assert "belongs to owner 'alice'" in other.stderr
 
@@ -162,11 +153,8 @@ def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name
     name = studio_name("gone")
     blockc("start", t, "--studio", name, check=0)
     port = int(status(name)["apps"][0]["url"].split(":")[2].split("/")[0])
-    subprocess.run(
-        ["podman", "pod", "rm", "-f", "-t", "0", f"studio-{name}-pod-0"],
-        check=True,
-        capture_output=True,
-    )
+    (pod,) = studio_objects("pod", name)
+    subprocess.run(["podman", "pod", "rm", "-f", "-t", "0", pod], check=True, capture_output=True)
     st = status(name)
     assert st["state"] == "FAILED" and "vanished" in st["message"]
     # the studio's old port is now taken by someone else: a restart picks another one
@@ -180,18 +168,20 @@ def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name
 
 
 def test_start_replaces_a_pod_left_behind(tmp_path, template, studio_name):
-    """A pod of the studio's name that blockc does not know (its state was lost) is replaced:
-    start plays the studio first and removes the stray pod only when podman says it exists."""
+    """A pod of this installation, studio and owner that blockc does not know (its state was
+    lost) is replaced: start plays the studio first and removes the stray pod only when
+    podman says it exists. (One that is not ours: tests/e2e/test_studio_isolation.py.)"""
     t = template(tmp_path, "stray", WEB)
     name = studio_name("stray")
-    subprocess.run(
-        ["podman", "pod", "create", "--name", f"studio-{name}-pod-0"],
-        check=True,
-        capture_output=True,
-    )
-    blockc("start", t, "--studio", name, check=0)
+    blockc("start", t, "--studio", name, "--owner", "alice", check=0)
+    (pod,) = studio_objects("pod", name)
+    home = Path(os.environ["BLOCKC_HOME"])
+    with sqlite3.connect(home / "state.db") as db:
+        db.execute("DELETE FROM studios WHERE name = ?", (name,))
+    blockc("start", t, "--studio", name, "--owner", "alice", check=0)
     st = status(name)
     assert st["state"] == "RUNNING" and all(a["healthy"] for a in st["apps"])
+    assert studio_objects("pod", name) == [pod]
     blockc("rm", "--force", name, check=0)
 
 

@@ -3,8 +3,9 @@ started for real, its app reached at the URL it returns; the studio is gone afte
 
 from __future__ import annotations
 
-import subprocess
 import urllib.request
+
+from podman_objects import studio_objects
 
 from blockc import testing
 
@@ -24,9 +25,8 @@ def test_start_block_serves_the_app_and_cleans_up(tmp_path):
             assert resp.status == 200 and b"hello from a block" in resp.read()
         assert studio.apps["web"]["healthy"] is True
         assert studio.exec("id", "-u").stdout.strip() == "1000"  # the studio user, not root
-        pod = f"studio-{studio.name}-pod-0"
-        assert subprocess.run(["podman", "pod", "exists", pod]).returncode == 0
+        assert len(studio_objects("pod", studio.name)) == 1
     # removed on exit: its home knows it no more, and podman has no pod of that name
     gone = studio.blockc("status", studio.name, check=False)
     assert gone.returncode == 1 and "no studio" in gone.stderr.lower(), gone.stderr
-    assert subprocess.run(["podman", "pod", "exists", pod]).returncode == 1
+    assert studio_objects("pod", studio.name) == []

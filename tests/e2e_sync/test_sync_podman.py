@@ -545,32 +545,27 @@ def test_blockc_sync_command_then_a_stopped_studio(studio, tmp_path):
     (``studio``: only for the podman set-up; this test runs its own container.)"""
     import uuid
 
+    from blockc.names import LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO
     from blockc.run import state
+    from blockc.run.runtimes.podman import PodmanRuntime
+    from blockc.run.settings import Settings
 
     name = f"synccli{uuid.uuid4().hex[:8]}"
-    container = f"studio-{name}-pod-0-studio"  # the podman runtime's name for the main container
     base = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
+    home = tmp_path / "home"
+    env = dict(os.environ, BLOCKC_HOME=str(home))
+    old_home = os.environ.get("BLOCKC_HOME")
+    os.environ["BLOCKC_HOME"] = str(home)
+    container = PodmanRuntime(Settings()).container(name)  # this home's name for it
+    labels = {LABEL_INSTALLATION: state.installation_id(), LABEL_STUDIO: name, LABEL_OWNER: "o"}
     try:
         subprocess.run(
-            [
-                "podman",
-                "run",
-                "-d",
-                "--name",
-                container,
-                "--user",
-                "1000:1000",
-                base,
-                "sleep",
-                "infinity",
-            ],
+            ["podman", "run", "-d", "--name", container, "--user", "1000:1000"]
+            + [f"--label={k}={v}" for k, v in labels.items()]
+            + [base, "sleep", "infinity"],
             check=True,
             capture_output=True,
         )
-        home = tmp_path / "home"
-        env = dict(os.environ, BLOCKC_HOME=str(home))
-        old_home = os.environ.get("BLOCKC_HOME")
-        os.environ["BLOCKC_HOME"] = str(home)
         try:
             ws = tmp_path / "ws"
             write(ws / "data" / "a.txt", "hello")

@@ -1,6 +1,11 @@
 """Runtimes run studios: one pod, one main container per studio.
 
 A runtime subclasses :class:`Runtime`; :func:`get_runtime` is the explicit registry.
+
+A runtime acts only on objects this installation made for the studio and its owner: before
+every action it checks their labels (``blockc.names.check_ownership``: this installation's
+id, the studio, the owner recorded in this home's state), and an object of the studio's name
+without them is an error that names it, never removed.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ class Runtime:
 
     name: str
 
-    def deploy(self, studio: str, manifests: list[dict]) -> None:
-        """Create (or replace) the studio's pod from its instance manifests."""
+    def deploy(self, studio: str, manifests: list[dict]) -> str:
+        """Create (or replace) the studio's pod from its instance manifests (made with this
+        installation's id); return the runtime's id of its main container (the state keeps
+        it: :attr:`blockc.run.state.Studio.runtime_id`)."""
         raise NotImplementedError
 
     def remove(self, studio: str) -> None:
@@ -27,6 +34,11 @@ class Runtime:
 
     def state(self, studio: str) -> str:
         """``running``, ``stopped`` (exists, not running) or ``missing``."""
+        raise NotImplementedError
+
+    def keep(self, studio: str) -> str:
+        """Keep the files of the studio's main container (what a user changed in it) where
+        they outlive :meth:`remove`; return where (podman: an image to copy them out of)."""
         raise NotImplementedError
 
     def exec(
