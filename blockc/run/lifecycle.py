@@ -168,6 +168,18 @@ def start(
         if existing and rt.state(name) == "running" and studio_json.get("zones"):
             progress.line("template changed: syncing files out before redeploying")
             _sync(existing, settings, mode="pull", progress=progress)
+        elif (
+            existing
+            and existing.state in ("RUNNING", "STARTING", "STOPPING")
+            and os.path.isdir(existing.artifact_dir)
+            and existing.studio_json().get("zones")
+            and rt.state(name) == "stopped"
+        ):  # it ended without a pull (a crash, a reboot): what it wrote is only in there
+            raise BlockcError(
+                f"studio '{name}' stopped without syncing its files out (its container is not "
+                f"running): starting it anew would discard what it wrote since its last sync",
+                hint=f"`blockc stop --force {name}` keeps those files in an image, then start",
+            )
         ports: dict[str, int] = {}
         for app in studio_json["apps"]:
             prev = existing.ports.get(app["id"]) if existing else None

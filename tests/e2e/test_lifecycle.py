@@ -297,3 +297,40 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_start_after_a_crash_keeps_what_the_studio_wrote(tmp_path, template, studio_name):
+    """A studio whose container stopped without a pull (a crash, a reboot): `start` refuses to
+    redeploy over it (that would discard what it wrote since its last sync) and says how to
+    keep those files; `stop --force` keeps them in an image, then `start` works."""
+    name = studio_name("crash")
+    ws = tmp_path / "ws"
+    (ws / "work").mkdir(parents=True)
+    t = template(
+        tmp_path,
+        "crash",
+        "    - type: port\n      with: {port: 8000}\n"
+        "    - type: file-sync\n"
+        "      with: {zones: [{name: w, host: work, container: /home/studio/work}]}\n",
+    )
+    blockc("start", t, "--studio", name, "--workspace", ws, check=0)
+    blockc("exec", name, "--", "sh", "-c", "echo precious > /home/studio/work/new.txt", check=0)
+    names = subprocess.run(
+        ["podman", "ps", "--filter", f"label=blockc.dev/studio={name}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    (container,) = [n for n in names if n.endswith("-studio")]
+    subprocess.run(["podman", "stop", "-t", "0", container], check=True, capture_output=True)
+    proc = blockc("start", t, "--studio", name, "--workspace", ws, check=1)
+    assert "stopped without syncing its files out" in proc.stderr
+    assert f"blockc stop --force {name}" in proc.stderr
+    assert not (ws / "work" / "new.txt").exists()
+    forced = blockc("stop", "--force", name, check=0)
+    assert "localhost/blockc-rescue/" in forced.stdout + forced.stderr
+    try:
+        blockc("start", t, "--studio", name, "--workspace", ws, check=0)
+        blockc("rm", "--force", name, check=0)
+    finally:
+        for image in studio_objects("image", name):
+            subprocess.run(["podman", "image", "rm", "-f", image], capture_output=True)
