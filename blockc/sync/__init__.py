@@ -10,6 +10,9 @@ Public API::
                        baseline=baseline, progress=callback)
     print(format_report(report)); sys.exit(report.exit_code)
 
+``limits=Limits(max_file=..., max_total=..., min_free=...)`` bounds what a pull writes on the
+host (default: ``Limits()``); ``shown(text)`` is studio text made safe to print.
+
 Names are imported on first use (``blockc sync`` starts the studio-side agent before it
 imports the engine).
 """
@@ -32,6 +35,8 @@ _WHERE = {
     "Conflict": "report",
     "Problem": "report",
     "format_report": "report",
+    "shown": "report",
+    "Limits": "limits",
     "SyncError": "report",
     "MassDeletionRefused": "report",
     "Transport": "transport",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import BlockcError
+from ..terminal import printable
 from ..value import Value
 
 
@@ -105,26 +106,18 @@ class SyncReport:
 
 
 def shown(text: object) -> str:
-    """``text`` as it may reach a terminal: every character that is not printable (C0 and C1
-    controls such as ESC and CSI, DEL, line breaks, format characters such as bidi overrides,
-    the surrogate escapes of non-UTF-8 bytes) as a Python escape (``\\x1b``, ``\\u202e``),
-    and backslashes doubled, so that what is shown cannot be mistaken for another name.
-    Printable text is unchanged.
+    """``text`` as it may reach a terminal: ``blockc.terminal.printable`` (every character
+    that is not printable as a Python escape: C0 and C1 controls such as ESC and CSI, DEL,
+    line breaks, format characters such as bidi overrides, the surrogate escapes of
+    non-UTF-8 bytes), backslashes doubled first, so that a name shown cannot be mistaken for
+    another. Printable text without a backslash is unchanged.
 
-    The one place where studio text (file names, the agent's messages, its stderr) is made
-    safe to print: everything of the sync that prints such text goes through it."""
+    The one place where the sync makes studio text (file names, the agent's messages, its
+    stderr) safe to print: everything of the sync that prints such text goes through it."""
     text = str(text)
-    if text.isprintable() and "\\" not in text:
-        return text
-    return "".join(_escape(c) for c in text)
-
-
-def _escape(c: str) -> str:
-    if c == "\\":
-        return "\\\\"
-    if c.isprintable():
-        return c
-    return c.encode("unicode_escape").decode("ascii")
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    return printable(text)
 
 
 def quoted(path: str) -> str:
