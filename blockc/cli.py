@@ -638,12 +638,20 @@ def status(obj, name, fmt):
     NAME,
     arg("--app", metavar="ID", help="Only this app's log."),
     arg("-n", "--lines", type=int, default=100, help="Lines per log (default: %(default)s)."),
+    arg(
+        "--raw",
+        action="store_true",
+        help="As the apps wrote it, escape sequences included (default: shown escaped).",
+    ),
 )
-def logs(obj, name, app, lines):
-    """The studio's app logs (each app's own log from the supervisor)."""
+def logs(obj, name, app, lines, raw):
+    """The studio's app logs (each app's own log from the supervisor). What a studio writes
+    is shown with its control characters escaped (an app could otherwise retitle or clear
+    your terminal); --raw passes it through, for a pager that knows colours."""
     from .run import lifecycle
 
-    echo(lifecycle.logs(name, obj.settings(), app, lines))
+    text = lifecycle.logs(name, obj.settings(), app, lines)
+    echo(text if raw else printable(text, keep="\n\t"))
 
 
 @command(

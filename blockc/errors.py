@@ -45,7 +45,8 @@ class Diagnostic(Value):
         text = f"{where + ': ' if where else ''}error: {who}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        text = printable(text)  # a name in it may come from anywhere: shown, not obeyed
+        # a name in it may come from anywhere: shown, not obeyed (blockc's own line breaks kept)
+        text = "\n".join(printable(line) for line in text.split("\n"))
         if self.detail and debug():
             text += "\n" + "".join(f"    {line}\n" for line in self.detail.splitlines()).rstrip()
         return text

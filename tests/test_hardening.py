@@ -154,3 +154,11 @@ def test_manifests_options_are_checked(cli, tmp_path, args, message):
     assert proc.returncode == 1 and message in proc.stderr
     ok = cli("manifests", t, "--studio", "s", "--owner", "o", "--image", "reg.example:5000/a/b:1")
     assert ok.returncode == 0 and "image: reg.example:5000/a/b:1" in ok.stdout
+
+
+def test_a_multi_line_message_keeps_its_lines_and_escapes_the_rest():
+    from blockc.errors import Diagnostic
+
+    d = Diagnostic("pull left paths unsynced:\n    w: 'a\x1b[2Jb': too large\n  nothing removed")
+    text = d.format()
+    assert text.split("\n")[1:] == ["    w: 'a\\x1b[2Jb': too large", "  nothing removed"]

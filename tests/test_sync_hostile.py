@@ -722,3 +722,229 @@ def test_a_templates_zone_limits_reach_studio_json(tmp_path, core_registry):
     assert r.ok, r.messages
     (z,) = json.loads(r.text("studio.json"))["zones"]
     assert z["limits"] == {"max_file": "1G"}
+
+
+# ------------------------------- 3: what a studio's scan declares is checked, and every entry counts
+
+
+def _edited_scan(edit: str):
+    """A hostile agent: its real scan, each entry ``item`` it reports replaced by the list of
+    entries ``edit`` (an expression of ``item``) gives."""
+    return _agent(
+        "scan",
+        "real_scan = Agent.op_scan\n"
+        "def op_scan(self, msg):\n"
+        "    real_write = ChunkWriter.write\n"
+        "    def write(w, data):\n"
+        "        for line in data.splitlines():\n"
+        "            item = loads(line)\n"
+        f"            for it in ({edit}):\n"
+        "                real_write(w, dumps(it).encode('ascii') + b'\\n')\n"
+        "        return len(data)\n"
+        "    ChunkWriter.write = write\n"
+        "    try:\n"
+        "        real_scan(self, msg)\n"
+        "    finally:\n"
+        "        ChunkWriter.write = real_write",
+    )
+
+
+def _fake_statvfs(
+    monkeypatch, bavail: int, favail: int = 1 << 40, files: int = 1 << 40, host: Path | None = None
+):
+    """The host's file system, as statvfs tells it: ``bavail`` bytes and ``favail`` inodes
+    free, less what is in ``host`` now (an entry: ENTRY_COST bytes at least, and one inode)."""
+    from blockc.sync.limits import ENTRY_COST
+
+    real = os.statvfs
+
+    def statvfs(path):
+        if not isinstance(path, int):
+            return real(path)
+        there = list(host.rglob("*")) if host is not None else []
+        used = sum(max(p.stat().st_size if p.is_file() else 0, ENTRY_COST) for p in there)
+
+        class Fake:
+            f_frsize = 1
+            f_bavail = bavail - used
+            f_blocks = 1 << 40
+            f_files = files
+            f_favail = favail - len(there)
+
+        return Fake()
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+
+
+@pytest.mark.parametrize("limit", ["max_total", "min_free"])
+def test_a_negative_size_in_the_scan_lifts_no_limit(local, monkeypatch, limit):
+    """A decoy declared at -2**60 bytes first, then three real files of 1000 bytes: the scan
+    is refused (a protocol error), nothing is written on the host."""
+    from blockc.sync.limits import Limits
+
+    host, studio, sync, _ = local
+    studio.mkdir(parents=True)
+    for i in range(3):
+        (studio / f"f{i}.bin").write_bytes(b"x" * 1000)
+    decoy = _edited_scan(
+        "[['0decoy', 'f', -(1 << 60), 0, 0o644, None], item] if item[0] == 'f0.bin' else [item]"
+    )
+    if limit == "max_total":
+        limits = Limits(max_total=1500)
+    else:  # room for one file above min_free
+        _fake_statvfs(monkeypatch, (1 << 20) + 1500)
+        limits = Limits(min_free=1 << 20)
+    with pytest.raises(SyncError, match="bad scan"):
+        sync("pull", limits=limits, agent=_session(decoy))
+    assert _files(host) == {}
+
+
+@pytest.mark.parametrize(
+    "at, value",
+    [
+        (2, -1),  # size
+        (2, 1 << 63),
+        (3, 10**30),  # mtime (ns)
+        (3, -(1 << 63) - 1),
+        (4, 2**70),  # mode
+        (4, -1),
+        (4, 0o200000),
+    ],
+)
+def test_a_scan_value_out_of_range_is_a_protocol_error(local, at, value):
+    """Out of range sizes, mtimes or modes: the zone's sync fails clearly (never an internal
+    error), and nothing is written on the host."""
+    host, studio, sync, _ = local
+    (host / "a.txt").write_text("v0")
+    assert sync().ok
+    (studio / "a.txt").write_text("v1")
+    (studio / "b.txt").write_text("new")
+    bad = _edited_scan(
+        f"[item[:{at}] + [{value!r}] + item[{at + 1}:]] if item[0] == 'a.txt' else [item]"
+    )
+    with pytest.raises(SyncError, match="bad scan"):
+        sync("pull", agent=_session(bad))
+    assert _files(host) == {"a.txt": b"v0"}
+    assert not [p for p in host.iterdir() if p.name.startswith(wire.TMP_PREFIX)]
+
+
+@pytest.mark.parametrize("at, value", [(2, 1 << 64), (3, 10**30), (4, 2**70), (4, -1)])
+def test_a_put_answer_out_of_range_is_a_protocol_error(local, at, value):
+    """The agent's answer to a put is recorded in the baseline: out of range, the sync fails
+    clearly (not an overflow in the baseline)."""
+    host, studio, sync, _ = local
+    (host / "a.txt").write_text("a")
+    entry = ["f", None, 1, 0, 0o644]
+    entry[at] = value
+    put = _agent(
+        "put",
+        "def op_put(self, msg):\n    ChunkReader(self.inp).drain()\n"
+        f"    send(self.out, {{'ok': True, 'results': {{p: ['ok', {entry!r}] for p in msg['files']}}}})",
+    )
+    with pytest.raises(SyncError, match="bad reply"):
+        sync("push", agent=_session(put))
+
+
+def test_directories_and_empty_files_count_against_the_bytes_of_a_sync(local):
+    """Every directory and every empty file counts (ENTRY_COST bytes) against max_total: with
+    none to spend, none is created on the host; the rest comes with the next syncs."""
+    from blockc.sync.limits import ENTRY_COST, Limits
+
+    host, studio, sync, _ = local
+    studio.mkdir(parents=True)
+    for i in range(30):
+        (studio / f"d{i:02}").mkdir()
+    (studio / "empty").write_bytes(b"")
+    r = sync("pull", limits=Limits(max_file=0, max_total=0))
+    assert not r.pulled and len(r.errors) == 31
+    assert all("per sync" in p.reason for p in r.errors), r.errors
+    assert sorted(p.name for p in host.iterdir()) == []
+    r = sync("pull", limits=Limits(max_total=10 * ENTRY_COST))
+    assert [c.path for c in r.pulled] == [f"d{i:02}" for i in range(10)]
+    assert len(r.errors) == 21 and len(list(host.iterdir())) == 10
+    for _ in range(3):
+        r = sync("pull", limits=Limits(max_total=10 * ENTRY_COST))
+    assert r.ok and sorted(p.name for p in host.iterdir()) == sorted(
+        p.name for p in studio.iterdir() if p.name != wire.MARKER
+    )
+
+
+def test_a_sync_creates_at_most_max_entries_on_the_host(local):
+    """``max_entries``: the directories and files one sync creates; those beyond are
+    reported and skipped (with what they hold), and come with the next sync."""
+    from blockc.sync.limits import DEFAULT_MAX_ENTRIES, Limits
+
+    assert Limits().max_entries == DEFAULT_MAX_ENTRIES
+    host, studio, sync, _ = local
+    studio.mkdir(parents=True)
+    for i in range(25):
+        (studio / f"d{i:02}").mkdir()
+    (studio / "d24" / "f.txt").write_text("in the last directory")
+    r = sync("pull", limits=Limits(max_entries=10))
+    assert [c.path for c in r.pulled] == [f"d{i:02}" for i in range(10)]
+    assert [p.path for p in r.errors] == [f"d{i:02}" for i in range(10, 25)] + ["d24/f.txt"]
+    assert "entries" in r.errors[0].reason and "d24" in r.errors[-1].reason
+    assert len(list(host.iterdir())) == 10
+    assert sync("pull", limits=Limits(max_entries=10)).pulled
+    r = sync("pull", limits=Limits(max_entries=10))
+    assert r.ok and (host / "d24" / "f.txt").read_text() == "in the last directory"
+
+
+def test_the_directories_a_file_would_create_count_as_entries(local):
+    """A scan that declares a deep file and none of its directories: the directories its
+    write would create count too."""
+    from blockc.sync.limits import Limits
+
+    host, studio, sync, _ = local
+    (studio / "a" / "b" / "c" / "d").mkdir(parents=True)
+    (studio / "a" / "b" / "c" / "d" / "f.txt").write_text("deep")
+    no_dirs = _edited_scan("[] if item[1] == 'd' else [item]")
+    r = sync("pull", limits=Limits(max_entries=4), agent=_session(no_dirs))
+    assert [p.path for p in r.errors] == ["a/b/c/d/f.txt"] and not list(host.iterdir())
+    r = sync("pull", limits=Limits(max_entries=5), agent=_session(no_dirs))
+    assert r.ok and (host / "a" / "b" / "c" / "d" / "f.txt").read_text() == "deep"
+
+
+def test_a_pull_keeps_the_hosts_free_inodes(local, monkeypatch):
+    """The file system's free inodes are asked: a pull leaves a reserve of them."""
+    from blockc.sync.limits import MIN_FREE_INODES, Limits
+
+    host, studio, sync, _ = local
+    studio.mkdir(parents=True)
+    for i in range(10):
+        (studio / f"d{i}").mkdir()
+    for i in range(3):
+        (studio / f"f{i}.txt").write_text("f")
+    _fake_statvfs(monkeypatch, 1 << 40, favail=MIN_FREE_INODES + 8, host=host)
+    r = sync("pull", limits=Limits(min_free=0))
+    assert len(r.pulled) == 8 and len(r.errors) == 5
+    assert all("inodes" in p.reason for p in r.errors), r.errors
+    assert len(list(host.iterdir())) == 8
+
+
+def test_directories_and_empty_files_count_against_the_hosts_free_space(local, monkeypatch):
+    from blockc.sync.limits import ENTRY_COST, Limits
+
+    host, studio, sync, _ = local
+    studio.mkdir(parents=True)
+    for i in range(10):
+        (studio / f"d{i}").mkdir()
+    (studio / "empty").write_bytes(b"")
+    _fake_statvfs(monkeypatch, (1 << 20) + 4 * ENTRY_COST + 100, host=host)
+    r = sync("pull", limits=Limits(min_free=1 << 20))
+    assert len(r.pulled) == 4 and len(r.errors) == 7
+    assert all("free space" in p.reason for p in r.errors), r.errors
+    assert len(list(host.iterdir())) == 4
+
+
+def test_max_entries_comes_from_a_site_setting_when_the_settings_have_one():
+    from types import SimpleNamespace
+
+    from blockc.errors import BlockcError
+    from blockc.sync.limits import DEFAULT_MAX_ENTRIES, site_limits
+
+    assert site_limits(SimpleNamespace()).max_entries == DEFAULT_MAX_ENTRIES
+    assert site_limits(SimpleNamespace(sync_max_entries="500")).max_entries == 500
+    assert site_limits(SimpleNamespace(sync_max_entries="none")).max_entries is None
+    with pytest.raises(BlockcError, match="sync_max_entries"):
+        site_limits(SimpleNamespace(sync_max_entries="5G"))

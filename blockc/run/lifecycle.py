@@ -170,11 +170,11 @@ def start(
             _sync(existing, settings, mode="pull", progress=progress)
         elif (
             existing
-            and existing.state in ("RUNNING", "STARTING", "STOPPING")
             and os.path.isdir(existing.artifact_dir)
             and existing.studio_json().get("zones")
             and rt.state(name) == "stopped"
-        ):  # it ended without a pull (a crash, a reboot): what it wrote is only in there
+        ):  # it ended without a pull (a crash, a reboot; `stop` removes it after its pull):
+            # what it wrote is only in there, whatever state `status` gave it since
             raise BlockcError(
                 f"studio '{name}' stopped without syncing its files out (its container is not "
                 f"running): starting it anew would discard what it wrote since its last sync",
@@ -401,17 +401,22 @@ def stop(
             state.set_state(studio, "STOPPED")
             return "stopped"
         state.set_state(studio, "STOPPED", f"stopped with files left unsynced{KEPT_IN}{kept}")
+        import shlex
+
         from ..sync.report import shown
+
+        def q(word: str) -> str:  # a shell word to copy (the path is the studio's: hostile)
+            return shlex.quote(shown(word))
 
         return (
             f"stopped, with {len(left)} path(s) left unsynced (zone: path: why):\n"
             + "\n".join(f"    {u}" for u in left)
-            + f"\n  every file of the studio is kept in the image\n    {kept}\n"
+            + f"\n  the files of the studio are kept in the image\n    {kept}\n"
             f"  copy out what you need (as root: modes that kept the studio user out do not "
             f"keep podman out):\n"
-            f"    podman create --name {name}-rescue {kept}\n"
-            f"    podman cp {name}-rescue:{shown(left[0].container_path)} ./recovered\n"
-            f"    podman rm {name}-rescue   # and `podman image rm {kept}` once done"
+            f"    podman create --name {q(name + '-rescue')} {q(kept)}\n"
+            f"    podman cp {q(name + '-rescue:' + left[0].container_path)} ./recovered\n"
+            f"    podman rm {q(name + '-rescue')}   # and `podman image rm {q(kept)}` once done"
         )
 
 
@@ -460,8 +465,12 @@ def _pull_each_zone(
                     baseline=baseline,
                     limits=limits,
                 )
-            except BlockcError as exc:
-                why = "; ".join(d.message for d in exc.diagnostics)
+            except Exception as exc:  # one zone's failure, whatever it is, keeps no other in
+                why = (
+                    "; ".join(d.message for d in exc.diagnostics)
+                    if isinstance(exc, BlockcError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
                 progress.line(f"zone {zone.name}: not pulled: {why}")
                 left.append(Unsynced(zone.name, "", zone.container, why))
                 continue
@@ -482,6 +491,13 @@ def rm(
         studio = state.require(name)
         rt = _runtime(studio, settings)
         zones = studio.studio_json().get("zones") if os.path.isdir(studio.artifact_dir) else []
+        if not force and zones and rt.state(name) == "stopped":
+            raise BlockcError(
+                f"studio '{name}' stopped without syncing its files out (its container is not "
+                f"running): `rm` would lose what it wrote since its last sync",
+                hint=f"`blockc stop --force {name}` keeps those files in an image; "
+                f"`blockc rm --force {name}` discards them",
+            )
         if not force and zones:
             pending = sync_studio.pending(studio, settings, running=rt.state(name) == "running")
             if pending:

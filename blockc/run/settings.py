@@ -29,6 +29,7 @@ class Settings(Value):
     sync_max_file: str | None = None  # the largest file (default 4G)
     sync_max_total: str | None = None  # the bytes of one sync (default 16G)
     sync_min_free: str | None = None  # left free on the host (default 2G, or 5% if smaller)
+    sync_max_entries: str | None = None  # files and directories one sync makes (100000)
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own

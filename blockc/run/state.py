@@ -221,6 +221,11 @@ def lock(name: str, *, create: bool = False, wait: bool = True):
             same = os.path.samestat(os.stat(path), os.fstat(f.fileno()))
         except FileNotFoundError:
             same = False
+        if same and not create and get(name) is None:  # removed while we waited for it
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            f.close()
+            require(name)  # (raises: no studio of that name)
         if same:
             break
         f.close()  # its holder removed the file (and its studio, perhaps): once more

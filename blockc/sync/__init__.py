@@ -10,8 +10,9 @@ Public API::
                        baseline=baseline, progress=callback)
     print(format_report(report)); sys.exit(report.exit_code)
 
-``limits=Limits(max_file=..., max_total=..., min_free=...)`` bounds what a pull writes on the
-host (default: ``Limits()``); ``shown(text)`` is studio text made safe to print.
+``limits=Limits(max_file=..., max_total=..., min_free=..., max_entries=...)`` bounds what a
+pull writes on the host (default: ``Limits()``); ``shown(text)`` is studio text made safe to
+print.
 
 Names are imported on first use (``blockc sync`` starts the studio-side agent before it
 imports the engine).

@@ -37,7 +37,7 @@ from .agent import MODE_MASK, Changed, ChunkReader, ChunkWriter, PathRefused, Pr
 from .baseline import Baseline, Entry
 from .decide import Seen
 from .excludes import Excludes
-from .limits import Limits, host_room, size_text
+from .limits import ENTRY_COST, Limits, host_room, size_text
 from .report import (
     Change,
     Conflict,
@@ -60,6 +60,15 @@ BATCH_FILES = 2000  # files per put/get request (the baseline is recorded after 
 BATCH_BYTES = 256 << 20
 RECORD_EVERY = 2.0  # seconds between baseline commits while pulling
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# what a studio may say of an entry (anything else is a protocol error: never an overflow in
+# os.utime or the baseline): a size and an mtime (ns) fit an int64, a mode an st_mode
+INT64 = 1 << 63
+MODE_MAX = 0o177777
+_RANGES = {  # by position in an agent's entry: [type, hash, size, mtime_ns, mode]
+    2: (0, INT64 - 1),
+    3: (-INT64, INT64 - 1),
+    4: (0, MODE_MAX),
+}
 
 
 # --- what a sync will do: the operations of its plan ------------------------------------------
@@ -117,6 +126,14 @@ def _change(rel: str, kind: str, now: Seen | None, base: Entry | None) -> Change
     source = now if now is not None else base
     assert source is not None  # a path that is nowhere is no change
     return Change(rel, kind, source.type, now.size if now is not None else 0)
+
+
+def _parents(rel: str) -> Iterator[str]:
+    """The directories above ``rel``, outermost first: a, a/b for a/b/c."""
+    at = rel.find("/")
+    while at != -1:
+        yield rel[:at]
+        at = rel.find("/", at + 1)
 
 
 def _deepest_first(op: Delete) -> int:
@@ -263,6 +280,11 @@ class _Sync:
         self.done_file = done_file
         self.limits = limits if limits is not None else Limits()
         self._budget = self.limits.max_total  # what this sync may still pull (None: no limit)
+        self._entries = 0  # the entries this sync's plan writes on the host (max_entries)
+        self._new_dirs: set[str] = set()  # directories the plan creates on the host (counted)
+        self._refused: set[str] = set()  # directories over a limit: nothing under them either
+        self._implied: dict[str, int] = {}  # path: directories its write creates in passing
+        self._on_host: Mapping = {}  # the host walk's paths
         # what this sync may do: the mode asks, the zone's direction allows
         self.may_push = zone.direction in ("both", "in") and mode in ("both", "push")
         self.may_pull = zone.direction in ("both", "out") and mode in ("both", "pull")
@@ -517,6 +539,9 @@ class _Sync:
                         or type(size) is not int
                         or type(mtime) is not int
                         or type(mode) is not int
+                        or not 0 <= size < INT64
+                        or not -INT64 <= mtime < INT64
+                        or not 0 <= mode <= MODE_MAX
                     ):
                         raise ProtocolError(f"bad entry for {rel!r}")
                     if h is not None and not (isinstance(h, str) and _HEX64.fullmatch(h)):
@@ -557,6 +582,7 @@ class _Sync:
         from the baseline; ``h_met``: how many baseline paths the host walk met; ``studio``:
         the studio paths that differ from the baseline."""
         plan = Plan()
+        self._on_host = host
         if c_unobserved or h_unobserved or self.excludes.spec is not None:
             paths = set(base) | set(host) | set(studio) | c_deleted
         else:  # only what differs from the baseline on either side needs a decision
@@ -705,6 +731,8 @@ class _Sync:
         if co is None:
             plan.host_deletes.append(Delete(rel, now, change))
         elif co.type == "d":
+            if (ho is None or ho.type != "d") and not self._may_pull(rel, 0, is_dir=True):
+                return  # (nor is a file in its way deleted)
             if ho is not None and ho.type != "d":
                 plan.host_deletes.append(Delete(rel, now, None))
             plan.host_mkdirs.append(MakeDir(rel, co, change))
@@ -730,15 +758,22 @@ class _Sync:
         dest = self._free_name(rel)
         plan.gets.append(Get(rel, dest, co, None, None, Conflict(rel, reason, dest)))
 
-    def _may_pull(self, rel: str, size: int) -> bool:
-        """Whether the zone's limits let this sync write the studio's ``rel`` on the host
-        (``size``: as the studio's scan declared it, which is all its stream may bring);
-        if not, it is reported and nothing on the host is touched for it. A dry run writes
-        nothing: what the host lacks is reported as it is."""
+    def _may_pull(self, rel: str, size: int, is_dir: bool = False) -> bool:
+        """Whether the zone's limits let this sync write the studio's ``rel`` on the host, a
+        new directory (``is_dir``) or a file (``size``: as the studio's scan declared it,
+        which is all its stream may bring); if not, it is reported and nothing on the host is
+        touched for it. Every entry counts one against max_entries, and the directories its
+        write would create in passing (not on the host, not created by the plan) count too;
+        a directory or an empty file counts ENTRY_COST bytes against max_total. A dry run
+        writes nothing: what the host lacks is reported as it is."""
         if self.dry_run:
             return True
         limits = self.limits
-        if limits.max_file is not None and size > limits.max_file:
+        refused = self._under_refused(rel)
+        if refused is not None:
+            self._refuse(rel, is_dir, f"in {refused}, not synced (a limit)")
+            return False
+        if not is_dir and limits.max_file is not None and size > limits.max_file:
             self._problem(
                 rel,
                 "studio",
@@ -747,20 +782,60 @@ class _Sync:
                 "or the site setting sync_max_file)",
             )
             return False
+        on_host, new_dirs = self._on_host, self._new_dirs
+        implied = [p for p in _parents(rel) if p not in new_dirs and p not in on_host]
+        entries = 1 + len(implied)
+        cost = (size if size and not is_dir else ENTRY_COST) + ENTRY_COST * len(implied)
+        if limits.max_entries is not None and self._entries + entries > limits.max_entries:
+            later = "" if entries > limits.max_entries else "; it comes with a next sync"
+            with_dirs = f" ({entries} with its directories)" if implied else ""
+            self._refuse(
+                rel,
+                is_dir,
+                f"over the entries one sync creates of the zone{with_dirs} "
+                f"({limits.max_entries} per sync, directories and files){later}",
+            )
+            return False
         if self._budget is not None:
-            if size > self._budget:
+            if cost > self._budget:
                 assert limits.max_total is not None
-                later = "" if size > limits.max_total else "; it comes with a next sync"
-                self._problem(
+                later = "" if cost > limits.max_total else "; it comes with a next sync"
+                counted = ""
+                if cost != size:
+                    counted = (
+                        f" (each directory, each empty file counts {size_text(ENTRY_COST)}"
+                        + (f"; {len(implied)} directories created with it" if implied else "")
+                        + ")"
+                    )
+                self._refuse(
                     rel,
-                    "studio",
-                    f"{size_text(size)}, over what one sync pulls of the zone "
+                    is_dir,
+                    f"{size_text(cost)}{counted}, over what one sync pulls of the zone "
                     f"({size_text(limits.max_total)} per sync: limits.max_total of the zone, "
                     f"or the site setting sync_max_total){later}",
                 )
                 return False
-            self._budget -= size
+            self._budget -= cost
+        self._entries += entries
+        new_dirs.update(implied)
+        if implied:
+            self._implied[rel] = len(implied)
+        if is_dir:
+            new_dirs.add(rel)
         return True
+
+    def _under_refused(self, rel: str) -> str | None:
+        """The directory above ``rel`` that was not created for a limit (None: none)."""
+        if self._refused:
+            for p in _parents(rel):
+                if p in self._refused:
+                    return p
+        return None
+
+    def _refuse(self, rel: str, is_dir: bool, reason: str) -> None:
+        self._problem(rel, "studio", reason)
+        if is_dir:
+            self._refused.add(rel)
 
     def _existing_copy(self, rel: str, co: Seen) -> str | None:
         d, rx = _conflict_re(rel, self.studio)
@@ -932,7 +1007,17 @@ class _Sync:
                 self.host = Zone(self.host_root, create=True)
             except OSError as exc:
                 raise SyncError(f"cannot create {self.host_root}: {exc.strerror}") from None
+        room = self._room() if plan.host_mkdirs else None
         for mkdir in sorted(plan.host_mkdirs, key=_shallowest_first):
+            refused = self._under_refused(mkdir.path)
+            if refused is not None:
+                self._refuse(mkdir.path, True, f"in {refused}, not synced (a limit)")
+                continue
+            if room is not None and mkdir.path in self._new_dirs:
+                n = 1 + self._implied.pop(mkdir.path, 0)
+                if not self._fits(room, mkdir.path, n * ENTRY_COST, n):
+                    self._refused.add(mkdir.path)
+                    continue
             try:
                 st = self._host.mkdir(mkdir.path, mkdir.source.mode)
             except (OSError, PathRefused) as exc:
@@ -961,7 +1046,11 @@ class _Sync:
             if r[0] == "ok":
                 e = r[1]
                 if not ints or (
-                    type(e) is list and all(i < len(e) and type(e[i]) is int for i in ints)
+                    type(e) is list
+                    and all(
+                        i < len(e) and type(e[i]) is int and _RANGES[i][0] <= e[i] <= _RANGES[i][1]
+                        for i in ints
+                    )
                 ):
                     return r
             elif r[0] == "err":
@@ -1067,29 +1156,65 @@ class _Sync:
             if batch:
                 self._get_batch(batch, done, len(gets), total_bytes)
 
-    def _with_room(self, batch: list[Get]) -> list[Get]:
-        """The files of ``batch`` the host has room for: its file system is asked (once per
-        batch) and every file counts at its declared size (sparse or not, replacing a file or
-        not); a file that would leave less free than the limits keep is reported and left."""
+    def _room(self) -> list | None:
+        """[room, bytes a pull may still write, inodes it may still create (None: no limit)]
+        on the host's file system, asked now (None: a file system that does not tell; the
+        other limits still hold)."""
         try:
-            free, keep = host_room(self._host.root_fd, self.limits.min_free)
-        except OSError:  # a file system that does not tell (the other limits still hold)
-            return batch
-        room = free - keep
-        fits = []
-        for op in batch:
-            size = op.studio.size
-            if size <= room:
-                room -= size
-                fits.append(op)
-                continue
+            r = host_room(self._host.root_fd, self.limits.min_free)
+        except OSError:
+            return None
+        return [r, r.free - r.keep, None if r.inodes is None else r.inodes - r.inodes_keep]
+
+    def _fits(self, room: list, rel: str, nbytes: int, inodes: int) -> bool:
+        """Whether ``nbytes`` and ``inodes`` fit in ``room`` (taken from it); if not, ``rel``
+        is reported."""
+        r = room[0]
+        if nbytes > room[1]:
             self._problem(
-                op.path,
+                rel,
                 "host",
-                f"{size_text(size)}: not enough free space on the host "
-                f"({size_text(max(free, 0))} free, {size_text(keep)} of it kept free: "
+                f"{size_text(nbytes)}: not enough free space on the host "
+                f"({size_text(max(r.free, 0))} free, {size_text(r.keep)} of it kept free: "
                 "the site setting sync_min_free)",
             )
+            return False
+        if room[2] is not None and inodes > room[2]:
+            self._problem(
+                rel,
+                "host",
+                f"not enough free inodes on the host ({max(r.inodes, 0)} free, "
+                f"{r.inodes_keep} of them kept free)",
+            )
+            return False
+        room[1] -= nbytes
+        if room[2] is not None:
+            room[2] -= inodes
+        return True
+
+    def _with_room(self, batch: list[Get]) -> list[Get]:
+        """The files of ``batch`` the host has room for: its file system is asked (once per
+        batch) and every file counts at its declared size rounded up to whole blocks (sparse
+        or not, replacing a file or not; an empty file ENTRY_COST), one inode, and the
+        directories its write creates in passing; a file that would leave less free than the
+        limits keep is reported and left (so is one in a directory that was not created)."""
+        room = self._room()
+        fits = []
+        for op in batch:
+            refused = self._under_refused(op.path)
+            if refused is not None:
+                self._problem(op.path, "studio", f"in {refused}, not synced (a limit)")
+            elif room is None:
+                fits.append(op)
+                continue
+            else:
+                size, block = op.studio.size, room[0].block
+                implied = self._implied.get(op.path, 0)
+                nbytes = (-(-size // block) * block if size else ENTRY_COST) + implied * ENTRY_COST
+                if self._fits(room, op.path, nbytes, 1 + implied):
+                    self._implied.pop(op.path, None)
+                    fits.append(op)
+                    continue
             if op.conflict is not None:  # the studio's version not kept
                 self.report.conflicts.append(Conflict(op.path, op.conflict.reason))
         return fits

@@ -8,14 +8,22 @@ Per zone and per sync:
 ``max_total``  the bytes one sync of the zone pulls in all (conflict copies included);
 ``min_free``   the free space the host's file system keeps: a file is pulled only if, once
                written, at least this much would be left (asked of the file system before
-               each batch of files, every file counted at its declared size).
+               the directories and before each batch of files, every file counted at its
+               declared size rounded up to the file system's blocks); and its free inodes:
+               the last MIN_FREE_INODES of them (or MIN_FREE_SHARE, if fewer) are kept;
+``max_entries`` the directories and files one sync of the zone creates or writes on the host
+               (those its writes would create in passing included).
 
-A file over a limit is reported (not synced: ``blockc stop`` refuses to remove a studio that
+Every entry counts: a directory, and an empty file, count ENTRY_COST bytes against
+``max_total`` and ``min_free`` (a file otherwise counts its declared size).
+
+An entry over a limit is reported (not synced: ``blockc stop`` refuses to remove a studio that
 holds it) and skipped; the rest of the zone syncs, and nothing on the host is touched for it.
 Pushes are not limited: the host's files are the host user's own.
 
 Where they come from: the site settings ``sync_max_file``, ``sync_max_total`` and
-``sync_min_free`` (``config.toml``, or ``BLOCKC_SYNC_MAX_FILE``, ...), then a zone's own
+``sync_min_free`` (``config.toml``, or ``BLOCKC_SYNC_MAX_FILE``, ...), and ``sync_max_entries``
+when the settings have it (a number; default DEFAULT_MAX_ENTRIES), then a zone's own
 ``limits`` in the template's file-sync block (``max_file``, ``max_total``: the template knows
 what its zones hold), which studio.json carries to the sync. ``min_free`` protects the host,
 not a zone: only the site sets it.
@@ -40,6 +48,14 @@ DEFAULT_MAX_FILE = 4 * GiB
 DEFAULT_MAX_TOTAL = 16 * GiB
 DEFAULT_MIN_FREE = 2 * GiB  # ... or MIN_FREE_SHARE of a smaller file system (a 1 GiB tmpfs)
 MIN_FREE_SHARE = 0.05
+# Every directory and every empty file a pull creates counts this much against max_total and
+# min_free (a block of metadata; a hostile studio's empty entries are not free).
+ENTRY_COST = 4096
+# The entries (directories and files) one sync of a zone writes on the host: a studio's
+# ordinary work is far below it; a hostile one fills no file system's inodes with one sync.
+# The default of the site setting sync_max_entries (when the settings have it).
+DEFAULT_MAX_ENTRIES = 100_000
+MIN_FREE_INODES = 100_000  # inodes a pull leaves free ... or MIN_FREE_SHARE of them if fewer
 
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -50,6 +66,7 @@ class Limits(NamedTuple):
     max_file: int | None = DEFAULT_MAX_FILE  # None: no limit
     max_total: int | None = DEFAULT_MAX_TOTAL
     min_free: int | None = None  # None: the smaller of 2 GiB and 5% of the file system
+    max_entries: int | None = DEFAULT_MAX_ENTRIES  # None: no limit
 
 
 def parse_size(value: Any, what: str, *, none_ok: bool = True) -> int | None:
@@ -72,10 +89,22 @@ def parse_size(value: Any, what: str, *, none_ok: bool = True) -> int | None:
     raise BlockcError(f"{what}: {value!r} is not {expect}")
 
 
+def parse_count(value: Any, what: str) -> int | None:
+    """A number of entries from ``value`` (an int, digits, or ``none``: no limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value.lower() == "none":
+            return None
+        if value.strip().isdigit():
+            return int(value)
+    raise BlockcError(f"{what}: {value!r} is not a number of entries, or none")
+
+
 def site_limits(settings) -> Limits:
-    """The site's limits (``sync_max_file``, ``sync_max_total``, ``sync_min_free``), each
-    defaulting to the module's."""
-    max_file, max_total, min_free = Limits()
+    """The site's limits (``sync_max_file``, ``sync_max_total``, ``sync_min_free``, and
+    ``sync_max_entries`` when the settings have it), each defaulting to the module's."""
+    max_file, max_total, min_free, max_entries = Limits()
     v = getattr(settings, "sync_max_file", None)
     if v is not None:
         max_file = parse_size(v, "setting sync_max_file")
@@ -85,7 +114,10 @@ def site_limits(settings) -> Limits:
     v = getattr(settings, "sync_min_free", None)
     if v is not None:
         min_free = parse_size(v, "setting sync_min_free", none_ok=False)
-    return Limits(max_file, max_total, min_free)
+    v = getattr(settings, "sync_max_entries", None)
+    if v is not None:
+        max_entries = parse_count(v, "setting sync_max_entries")
+    return Limits(max_file, max_total, min_free, max_entries)
 
 
 def zone_limits(site: Limits, zone: dict) -> Limits:
@@ -109,15 +141,30 @@ def zone_limits(site: Limits, zone: dict) -> Limits:
     return Limits(**out)
 
 
-def host_room(fd: int, min_free: int | None) -> tuple[int, int]:
-    """(free, keep) of the file system of ``fd``: the bytes an unprivileged process may still
-    write there, and how many of them a pull leaves free (``min_free``; None: the smaller of
-    DEFAULT_MIN_FREE and MIN_FREE_SHARE of the file system)."""
+class Room(NamedTuple):
+    """What the host's file system has room for (``host_room``)."""
+
+    free: int  # bytes an unprivileged process may still write
+    keep: int  # ... of which a pull leaves this many free
+    block: int  # its block size: a file takes whole blocks
+    inodes: int | None  # inodes an unprivileged process may still create (None: no limit)
+    inodes_keep: int  # ... of which a pull leaves this many free
+
+
+def host_room(fd: int, min_free: int | None) -> Room:
+    """The room on the file system of ``fd``: its free bytes, and how many of them a pull
+    leaves free (``min_free``; None: the smaller of DEFAULT_MIN_FREE and MIN_FREE_SHARE of
+    the file system); its free inodes and the reserve a pull leaves (MIN_FREE_INODES, or
+    MIN_FREE_SHARE of them if fewer). A file system that reports no inodes (btrfs: 0) has no
+    limit of them."""
     st = os.statvfs(fd)
     free = st.f_bavail * st.f_frsize
     if min_free is None:
         min_free = min(DEFAULT_MIN_FREE, int(st.f_blocks * st.f_frsize * MIN_FREE_SHARE))
-    return free, min_free
+    files = getattr(st, "f_files", 0)
+    inodes = st.f_favail if files else None
+    inodes_keep = min(MIN_FREE_INODES, int(files * MIN_FREE_SHARE))
+    return Room(free, min_free, max(st.f_frsize, 1), inodes, inodes_keep)
 
 
 def size_text(n: int) -> str:

@@ -309,12 +309,18 @@ def test_start_after_a_crash_keeps_what_the_studio_wrote(tmp_path, template, stu
     t = template(
         tmp_path,
         "crash",
-        "    - type: port\n      with: {port: 8000}\n"
+        "    - type: app\n      id: web\n      with:\n        port: 8000\n"
+        '        command: [python3, -c, "import sys, http.server as h; '
+        "sys.stderr.write('\\\\x1b[2Jlogged\\\\n'); sys.stderr.flush(); "
+        "h.HTTPServer(('0.0.0.0', 8000), h.SimpleHTTPRequestHandler).serve_forever()\"]\n"
         "    - type: file-sync\n"
         "      with: {zones: [{name: w, host: work, container: /home/studio/work}]}\n",
     )
     blockc("start", t, "--studio", name, "--workspace", ws, check=0)
     blockc("exec", name, "--", "sh", "-c", "echo precious > /home/studio/work/new.txt", check=0)
+    logs = blockc("logs", name, check=0)  # the app wrote an ESC sequence: shown, not obeyed
+    assert "\x1b" not in logs.stdout and "\\x1b[2Jlogged" in logs.stdout, logs.stdout
+    assert "\x1b[2Jlogged" in blockc("logs", name, "--raw", check=0).stdout
     names = subprocess.run(
         ["podman", "ps", "--filter", f"label=blockc.dev/studio={name}", "--format", "{{.Names}}"],
         capture_output=True,
@@ -322,9 +328,12 @@ def test_start_after_a_crash_keeps_what_the_studio_wrote(tmp_path, template, stu
     ).stdout.split()
     (container,) = [n for n in names if n.endswith("-studio")]
     subprocess.run(["podman", "stop", "-t", "0", container], check=True, capture_output=True)
+    blockc("status", name)  # (it marks the studio FAILED: the guard holds all the same)
     proc = blockc("start", t, "--studio", name, "--workspace", ws, check=1)
     assert "stopped without syncing its files out" in proc.stderr
     assert f"blockc stop --force {name}" in proc.stderr
+    proc = blockc("rm", name, check=1)  # nor does a plain rm discard them
+    assert "stopped without syncing its files out" in proc.stderr
     assert not (ws / "work" / "new.txt").exists()
     forced = blockc("stop", "--force", name, check=0)
     assert "localhost/blockc-rescue/" in forced.stdout + forced.stderr
