@@ -174,36 +174,51 @@ def test_a_pod_blockc_did_not_make_is_never_touched(tmp_path, template, studio_n
 
 
 def test_studios_cannot_reach_each_other(tmp_path, template, studio_name):
-    """Point 2: from inside studio A, studio B's app is unreachable (at B's address, and at
-    the host's side of A's network on B's published port); A's own app still answers, inside
-    and through its published 127.0.0.1 port."""
+    """Point 2: from inside studio A, studio B's app is unreachable: each studio has a network
+    stack of its own (slirp4netns), so there is no address of B to reach, and the host's
+    loopback, where B's port is published, is out of A's reach (at the gateway and at the
+    host's own address). A's own app still answers, inside and through its published port.
+    It holds after a third studio started and was removed: the teardown of a network must not
+    open the others (it did with netavark's isolate networks)."""
+    import socket
+
     t = template(tmp_path, "reach", APP)
-    a_name, b_name = studio_name("reach-a"), studio_name("reach-b")
+    a_name, b_name, c_name = (studio_name(p) for p in ("reach-a", "reach-b", "reach-c"))
     home = Home(tmp_path / "home")
     home("start", t, "--studio", a_name, "--owner", "alice", check=0)
     home("start", t, "--studio", b_name, "--owner", "bob", check=0)
-    ip_a = home.py(a_name, MY_IP, check=0).stdout.strip()
-    ip_b = home.py(b_name, MY_IP, check=0).stdout.strip()
+    home("start", t, "--studio", c_name, "--owner", "carol", check=0)
+    home("rm", c_name, check=0)  # a network torn down while A and B run
     gateway = home.py(a_name, GATEWAY, check=0).stdout.strip()
     b_port = home.status(b_name)["apps"][0]["url"].split(":")[2].split("/")[0]
-    assert ip_a != ip_b
+    a_port = home.status(a_name)["apps"][0]["url"].split(":")[2].split("/")[0]
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect(("192.0.2.1", 9))  # (sends nothing)
+    host_ip = probe.getsockname()[0]
 
-    assert home.py(a_name, PROBE, f"http://{ip_a}:8000/", check=0).stdout.strip() == "200"
     assert home.py(a_name, PROBE, "http://127.0.0.1:8000/", check=0).stdout.strip() == "200"
-    for url in (f"http://{ip_b}:8000/", f"http://{gateway}:{b_port}/"):
-        res = home.py(a_name, PROBE, url)
-        assert res.returncode == 1, f"studio A reached {url}: {res.stdout}"
-    assert home.py(b_name, PROBE, f"http://{ip_a}:8000/").returncode == 1
+    for name, other_port in ((a_name, b_port), (b_name, a_port)):
+        for url in (
+            f"http://{gateway}:{other_port}/",  # the host's side of its network
+            f"http://{host_ip}:{other_port}/",  # the host's own address (ports are on 127.0.0.1)
+        ):
+            res = home.py(name, PROBE, url)
+            assert res.returncode == 1, f"studio {name} reached {url}: {res.stdout}"
+    # B's address, as B sees it: from A, it is A's own stack that answers, never B's app
+    # (each app serves its workdir: a file says whose it is)
+    for name, who in ((a_name, "a"), (b_name, "b")):
+        home.sh(name, f"echo {who} > whose.txt")
+    ip_b = home.py(b_name, MY_IP, check=0).stdout.strip()
+    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().strip())"
+    res = home.py(a_name, fetch, f"http://{ip_b}:8000/whose.txt")
+    assert res.stdout.strip() != "b", f"studio A reached studio B's app at {ip_b}"
+    # no shared network: each studio has a network namespace (and stack) of its own
+    ns = "import os; print(os.readlink('/proc/self/ns/net'))"
+    assert home.py(a_name, ns, check=0).stdout != home.py(b_name, ns, check=0).stdout
     with urllib.request.urlopen(home.status(a_name)["apps"][0]["url"], timeout=5) as resp:
         assert resp.status == 200  # the host reaches A's published port
-
-    nets = podman(
-        "network", "ls", "--filter", f"label=blockc.dev/studio={a_name}", "--format", "{{.Name}}"
-    ).stdout.split()
-    assert len(nets) == 1
     home("rm", a_name, check=0)
     home("rm", b_name, check=0)
-    assert podman("network", "exists", nets[0], check=False).returncode == 1  # gone with it
 
 
 def test_stop_force_keeps_what_cannot_be_pulled(tmp_path, template, studio_name):

@@ -1,5 +1,5 @@
-"""The podman runtime: ``podman kube play`` of the studio's instance manifests, on a network
-of the studio's own.
+"""The podman runtime: ``podman kube play`` of the studio's instance manifests, each studio
+with a network stack of its own (slirp4netns).
 
 Names: the studio's objects are named ``studio-<name>-<installation>``
 (:func:`blockc.names.object_name`; the installation's id is made once per ``$BLOCKC_HOME``),
@@ -14,9 +14,12 @@ what exec and sync address (the state keeps it from deploy on: ``blockc sync`` a
 nothing before its agent starts, and reaches that very container or none).
 
 Isolation: apps listen on 0.0.0.0 without auth, so no studio may reach another's. Each studio
-has its own bridge network, created with netavark's ``isolate`` option: traffic between two
-isolated networks is dropped. App ports are published on 127.0.0.1 only, which a studio's
-network namespace cannot reach (its 127.0.0.1 is its own).
+runs on slirp4netns: a user-mode network stack of its own, with no bridge shared with any
+other container, so there is no address at which one studio could reach another. App ports
+are published on the host's 127.0.0.1 only, which slirp4netns keeps out of reach of the studio
+(its host loopback is not allowed). (netavark's ``isolate`` networks were tried first: with
+netavark 1.4 the teardown of any isolated network's container deletes the FORWARD rule that
+isolates all of them, so stopping one studio opened every other to the rest.)
 
 ``blockc sync`` builds this runtime for its transport and, unless the sync fails, runs no
 podman command through it: ``sh`` and ``yaml`` are imported where commands run, not at the
@@ -34,7 +37,6 @@ from ...names import (
     LABEL_INSTALLATION,
     LABEL_OWNER,
     LABEL_STUDIO,
-    LABEL_TEMPLATE,
     OWNERSHIP,
     check_ownership,
     object_name,
@@ -50,6 +52,8 @@ _FORMATS = {
     "pod": "{{json .Labels}}\t{{.Id}}",
     "network": "{{json .Labels}}\t{{.ID}}",
 }
+# a network stack of the studio's own, host loopback kept out (podman network mode syntax)
+NETWORK = "slirp4netns:allow_host_loopback=false"
 _MISSING = ("no such container", "no such pod", "network not found")
 RESCUE_REPOSITORY = "localhost/blockc-rescue"
 
@@ -159,22 +163,12 @@ class PodmanRuntime(Runtime):
                 f"studio '{studio}': its manifests were not made for this installation"
             )
         self._owners[studio] = expected[LABEL_OWNER]
-        made = self._ensure_network(studio, {**expected, LABEL_TEMPLATE: labels[LABEL_TEMPLATE]})
-        try:
-            self._play(studio, objs, expected)
-            main = self._main(studio, expected)
-            if main is None:
-                raise BlockcError(
-                    f"studio '{studio}': podman kube play made no container "
-                    f"{self.container(studio)}"
-                )
-        except BaseException:
-            if made:  # (a pod that is there is another's, or was removed just now)
-                try:
-                    self._podman("network", "rm", self.network(studio))
-                except _Failed:
-                    pass
-            raise
+        self._play(studio, objs, expected)
+        main = self._main(studio, expected)
+        if main is None:
+            raise BlockcError(
+                f"studio '{studio}': podman kube play made no container {self.container(studio)}"
+            )
         return main[0]
 
     def _play(self, studio: str, objs: list[dict], expected: dict[str, str]) -> None:
@@ -187,7 +181,7 @@ class PodmanRuntime(Runtime):
             f.flush()
             for first_try in (True, False):
                 try:
-                    self._podman("kube", "play", "--network", self.network(studio), f.name)
+                    self._podman("kube", "play", "--network", NETWORK, f.name)
                     return
                 except _Failed as exc:
                     # a pod of this name is there: ours (a redeploy, or one left behind) is
@@ -203,29 +197,6 @@ class PodmanRuntime(Runtime):
                     raise BlockcError(
                         f"podman kube play failed for studio '{studio}': {exc}"
                     ) from None
-
-    def _ensure_network(self, studio: str, labels: dict[str, str]) -> bool:
-        """The studio's own network: made isolated from every other studio's (True), or
-        ours already (False); one of its name that is not ours is an error."""
-        name = self.network(studio)
-        args = ["network", "create", "--opt", "isolate=true"]
-        for key, value in sorted(labels.items()):
-            args += ["--label", f"{key}={value}"]
-        try:
-            self._podman(*args, name)
-            return True
-        except _Failed as exc:
-            if "already exists" not in str(exc):
-                raise BlockcError(
-                    f"podman could not create the network of studio '{studio}' ({name}): "
-                    f"{exc}\n  (each studio has a network of its own, isolated from the "
-                    f"others' by podman's netavark network backend)"
-                ) from None
-        found = self._inspect("network", name)
-        if found is None:
-            raise BlockcError(f"studio '{studio}': its network {name} came and went; try again")
-        check_ownership("network", name, found[0], labels)
-        return False
 
     def _remove_pod(self, studio: str, expected: dict[str, str]) -> None:
         name = self.pod(studio)
@@ -244,7 +215,7 @@ class PodmanRuntime(Runtime):
     def remove(self, studio: str) -> None:
         expected = self.expected(studio)
         self._remove_pod(studio, expected)
-        name = self.network(studio)
+        name = self.network(studio)  # (made by blockc 0.1 for a while: removed if there)
         found = self._inspect("network", name)
         if found is None:
             return
