@@ -89,3 +89,23 @@ def test_an_object_is_ours_only_with_all_three_labels(labels, why):
 
 def test_an_object_with_all_three_labels_is_ours():
     check_ownership("pod", "p", {**OURS, "blockc.dev/template": "t", "other": "x"}, OURS)
+
+
+def test_a_removed_studio_leaves_no_sync_locks(tmp_path, monkeypatch):
+    """Its zones' sync locks go with it; another studio's, even one whose name starts alike
+    (`a` and `a-b`), stay."""
+    from blockc.sync.engine import zone_lock_name
+
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    for name in ("a", "a-b"):
+        state.save(state.Studio(name=name, owner="o", template="t", template_path="-",
+                                artifact_hash="0" * 64, image="i", runtime="podman",
+                                state="STOPPED"))  # fmt: skip
+    locks = tmp_path / "home" / "locks"
+    locks.mkdir(exist_ok=True)
+    for studio, zone in (("a", "b-c"), ("a", "w"), ("a-b", "c")):
+        (locks / zone_lock_name(studio, zone)).touch()
+    assert zone_lock_name("a", "b-c") != zone_lock_name("a-b", "c")
+    with state.lock("a"):
+        state.delete("a")
+    assert sorted(p.name for p in locks.iterdir()) == [zone_lock_name("a-b", "c")]

@@ -189,6 +189,12 @@ def delete(name: str) -> None:
         conn.execute("DELETE FROM studios WHERE name = ?", (name,))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_lock_path(name))
+    import glob
+
+    locks = os.path.join(glob.escape(home_dir()), "locks")
+    for zone_lock in glob.glob(os.path.join(locks, f"sync-{glob.escape(name)}.*.lock")):
+        with contextlib.suppress(FileNotFoundError):  # its zones' sync locks (no sync runs:
+            os.unlink(zone_lock)  # the studio's lock is held)
 
 
 def _lock_path(name: str) -> str:

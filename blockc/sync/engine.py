@@ -219,11 +219,17 @@ def _conflict_re(rel: str, studio: str) -> tuple[str, re.Pattern]:
     return d, re.compile(rx + r"\Z")
 
 
+def zone_lock_name(studio: str, zone: str) -> str:
+    """The lock file of one zone's syncs: '.' is in no studio or zone name (DNS labels), so
+    no two (studio, zone) pairs share one, and a studio's are ``sync-<studio>.*.lock``."""
+    return f"sync-{studio}.{zone}.lock"
+
+
 @contextlib.contextmanager
 def _zone_lock(baseline: Baseline, studio: str, zone: str):
     d = os.path.join(os.path.dirname(os.path.realpath(baseline.db_path)), "locks")
     os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, f"sync-{studio}-{zone}.lock")
+    path = os.path.join(d, zone_lock_name(studio, zone))
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
