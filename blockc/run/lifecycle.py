@@ -83,6 +83,9 @@ def check_health(url: str, redirect_ok: bool, timeout: float = 2.0) -> bool:
 def _free_port(preferred: int | None = None) -> int:
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            # (as podman's port forwarder binds: a port whose last connections are in
+            # TIME_WAIT is free for it, a listening one is not)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:

@@ -158,7 +158,10 @@ def test_pod_vanished_out_of_band_and_taken_port(tmp_path, template, studio_name
     st = status(name)
     assert st["state"] == "FAILED" and "vanished" in st["message"]
     # the studio's old port is now taken by someone else: a restart picks another one
+    # (SO_REUSEADDR: the connections of the health checks through slirp4netns's port
+    # forwarder leave the port in TIME_WAIT on the host for a minute)
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         s.listen()
         blockc("start", t, "--studio", name, check=0)
