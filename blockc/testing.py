@@ -32,7 +32,7 @@ from .compiler import try_compile
 from .compiler.model import Artifact
 from .compiler.validate import check_manifests
 from .errors import BlockcError, Diagnostic
-from .plugins import CORE, GROUP, PluginInfo, Registry, broken_diagnostics, clash_message, load
+from .plugins import CORE, PluginInfo, Registry, broken_diagnostics, clash_message, discover, load
 from .types import BlockType
 from .value import Value
 
@@ -117,12 +117,9 @@ def _info(plugin: Any, n: int) -> PluginInfo:
     module = getattr(plugin, "__name__", None)
     if module is None:
         return fake_distribution(f"test-plugin-{n}")
-    import importlib.metadata
-
-    for dist in importlib.metadata.distributions():
-        for ep in dist.entry_points:
-            if ep.group == GROUP and ep.value.partition(":")[0] == module:
-                return PluginInfo(ep.name, ep.value, dist.metadata["Name"], dist.version)
+    for info in discover():  # (what blockc finds installed: the same entry points)
+        if info.value.partition(":")[0] == module:
+            return info
     return fake_distribution(module.rsplit(".", 1)[-1])
 
 

@@ -23,7 +23,7 @@ SITE_MOUNT = "/run/blockc-site"  # where `blockc build` mounts the site's settin
 LAUNCHER = ("/opt/blockc/venv/bin/python", "/opt/blockc/launch.py")
 SUPERVISOR_CONF = "/etc/blockc/supervisord.conf"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what would end or split a line
 
 
 def sh_word(value: str) -> str:
@@ -31,7 +31,7 @@ def sh_word(value: str) -> str:
     (:class:`blockc.types.Shell`)."""
     if isinstance(value, Shell):
         return str(value)
-    if _CONTROL.search(value):  # checked before formatting (see _check): a bug if it happens
+    if CONTROL.search(value):  # checked before formatting (see _check): a bug if it happens
         raise ValueError(f"value {value!r} contains a control character")
     return shlex.quote(value)
 
@@ -59,7 +59,7 @@ def containerfile(plan: Plan, context: set[str]) -> tuple[tuple[Line, ...], list
     image = plan.template.image
     problems: list[tuple[str, str]] = []
     for value in (plan.template.name, image.base, image.workdir, image.user):
-        if _CONTROL.search(value):  # (the schema refuses them: a second line of defence)
+        if CONTROL.search(value):  # (the schema refuses them: a second line of defence)
             problems.append((BLOCKC, f"value {value!r} contains a control character; it "
                                      f"cannot be placed in the Containerfile"))  # fmt: skip
     cf = _Writer()
@@ -117,16 +117,14 @@ def _uid_gid(image: StudioImage, keyword: str) -> str:
 def _check(ins: Run | Copy | Raw, known: set[str]) -> str | None:
     """Why ``ins`` cannot be placed in the Containerfile, if it cannot."""
     if isinstance(ins, Run):
-        bad = [
-            a for c in ins.commands for a in c if not isinstance(a, Shell) and _CONTROL.search(a)
-        ]
+        bad = [a for c in ins.commands for a in c if not isinstance(a, Shell) and CONTROL.search(a)]
         if bad:
             return (
                 f"value {bad[0]!r} contains a control character; it cannot be placed in the "
                 f"Containerfile"
             )
     elif isinstance(ins, Copy):
-        if _CONTROL.search(ins.src + ins.dest):
+        if CONTROL.search(ins.src + ins.dest):
             return f"COPY {ins.src!r} to {ins.dest!r}: a path with a control character"
         if ins.src not in known:
             return f"COPY of {ins.src!r}, which no block wrote into the build context"

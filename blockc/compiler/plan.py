@@ -191,7 +191,7 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
         if by_admin:
             admin.update(dict.fromkeys(set_here, (block, ("with", *(patch.option or ())))))
         for field, first, old, new, needed in clashes:
-            by = None if by_admin else _admin_of(admin, field)
+            by = None if by_admin else _nearest(admin, field)  # the admin's patch, if any
             if by is not None and not needed:
                 overrides.append(Override(field, old, new, block.id, by[0].id))
             elif by is not None:
@@ -362,30 +362,25 @@ def _order_blocks(
     return ordered
 
 
-def _owner(owners: dict[str, str], path: str) -> str:
-    """Who set ``path``: its own entry, else that of the nearest ancestor that has one."""
-    while path not in owners:
-        cut = max(path.rfind("."), path.rfind("["))
+def _nearest(entries: dict, field: str, default=None):
+    """The entry of manifest ``field``, else that of its nearest ancestor that has one."""
+    while field not in entries:
+        cut = max(field.rfind("."), field.rfind("["))
         if cut <= 0:
-            return BLOCKC
-        path = path[:cut]
-    return owners[path]
+            return default
+        field = field[:cut]
+    return entries[field]
+
+
+def _owner(owners: dict[str, str], path: str) -> str:
+    """Who set ``path`` (blockc, unless a block set it or an ancestor)."""
+    return _nearest(owners, path, BLOCKC)
 
 
 def _by_admin(block: BlockSpec, patch: ManifestPatch, doc: Document) -> bool:
-    """Whether a patch carries an option the admin wrote (it has a place in the template's
-    file: options also hold their schema's defaults)."""
+    """Whether a patch carries an option the admin wrote (one that has a place in the
+    template's file)."""
     return patch.option is not None and (*block.path, "with", *patch.option) in doc.positions
-
-
-def _admin_of(admin: dict[str, tuple[BlockSpec, tuple]], field: str) -> tuple | None:
-    """The admin's patch that set ``field`` or an ancestor of it, if any."""
-    while field not in admin:
-        cut = max(field.rfind("."), field.rfind("["))
-        if cut <= 0:
-            return None
-        field = field[:cut]
-    return admin[field]
 
 
 def _plain(value: object) -> object:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +16,7 @@ import yaml
 
 from .. import __version__
 from ..errors import Diagnostic
-from .containerfile import BLOCKC, LAUNCHER, containerfile, text
+from .containerfile import BLOCKC, CONTROL, LAUNCHER, containerfile, text
 from .model import Artifact, Line, Plan
 from .plan import waits_for_sync
 
@@ -245,16 +244,13 @@ def _located(plan: Plan, owner: str, message: str) -> Diagnostic:
     template = plan.template
     block = next((b for b in template.blocks if b.id == owner), None)
     if block is None:  # blockc's own lines: the template field whose value is at fault
-        path = next((p for p, v in _envelope(template) if _CONTROL.search(v)), ("spec", "image"))
+        path = next((p for p, v in _envelope(template) if CONTROL.search(v)), ("spec", "image"))
         line, col = template.doc.where(path)
         return Diagnostic(message, file=template.doc.file, line=line, col=col, path=path)
     line, col = template.doc.where(block.path)
     return Diagnostic(
         message, file=template.doc.file, line=line, col=col, path=block.path, **block.who()
     )
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _envelope(template) -> list[tuple[tuple, str]]:

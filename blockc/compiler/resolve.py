@@ -69,8 +69,8 @@ def resolve(template: Template) -> tuple[Resolved, list[Diagnostic]]:
 def _ports(
     blocks: tuple[BlockSpec, ...], doc: Document
 ) -> tuple[dict[str, Mapping[str, Any]], list[Override]]:
-    """Each block's options, with a free ``port`` where its default is taken. (Options hold
-    their schema's defaults by now: what the admin wrote is what has a place in the file.)"""
+    """Each block's options, with a free ``port`` where its default is taken (a port the
+    admin wrote is one that has a place in the file)."""
 
     def written(b: BlockSpec) -> bool:
         return (*b.path, "with", "port") in doc.key_positions

@@ -171,13 +171,7 @@ def start(
         if existing and rt.state(name) == "running" and studio_json.get("zones"):
             progress.line("template changed: syncing files out before redeploying")
             _sync(existing, settings, mode="pull", progress=progress)
-        elif (
-            existing
-            and os.path.isdir(existing.artifact_dir)
-            and existing.studio_json().get("zones")
-            and rt.state(name) == "stopped"
-        ):  # it ended without a pull (a crash, a reboot; `stop` removes it after its pull):
-            # what it wrote is only in there, whatever state `status` gave it since
+        elif existing and _ended_unsynced(existing, rt):
             raise BlockcError(
                 f"studio '{name}' stopped without syncing its files out (its container is not "
                 f"running): starting it anew would discard what it wrote since its last sync",
@@ -239,6 +233,18 @@ def start(
             raise
         state.set_state(studio, "RUNNING")
         return studio
+
+
+def _zones(studio: state.Studio) -> list:
+    """The studio's sync zones (none when its artifact is gone)."""
+    return studio.studio_json().get("zones", []) if os.path.isdir(studio.artifact_dir) else []
+
+
+def _ended_unsynced(studio: state.Studio, rt) -> bool:
+    """Whether the studio's container ended without a pull (a crash, a reboot; `stop` removes
+    it after its pull): what it wrote since its last sync is only in there, whatever state
+    `status` gave the studio since."""
+    return bool(_zones(studio)) and rt.state(studio.name) == "stopped"
 
 
 def _add_env(objs: list[dict], name: str, value: str) -> None:
@@ -493,8 +499,8 @@ def rm(
     with state.lock(name):
         studio = state.require(name)
         rt = _runtime(studio, settings)
-        zones = studio.studio_json().get("zones") if os.path.isdir(studio.artifact_dir) else []
-        if not force and zones and rt.state(name) == "stopped":
+        zones = _zones(studio)
+        if not force and _ended_unsynced(studio, rt):
             raise BlockcError(
                 f"studio '{name}' stopped without syncing its files out (its container is not "
                 f"running): `rm` would lose what it wrote since its last sync",
