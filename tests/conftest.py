@@ -63,3 +63,36 @@ def installed_registry():
     from blockc.plugins import load
 
     return load()
+
+
+@pytest.fixture
+def local(tmp_path):
+    """A sync zone whose agent is a local process (the transport is the only thing swapped):
+    (host zone dir, studio zone dir, sync(mode, **kw), (zone, workspace, baseline)). The
+    zone excludes ``*.log``."""
+    import sys
+
+    from blockc.sync import Baseline, LocalTransport, format_report, sync_zone
+    from blockc.types import Zone
+
+    ws = tmp_path / "ws"
+    (ws / "data").mkdir(parents=True)
+    studio = tmp_path / "studio" / "zone"
+    zone = Zone("data", "data", str(studio), exclude=("*.log",))
+    b = Baseline(tmp_path / "state.db")
+
+    def sync(mode="both", **kw):
+        r = sync_zone(
+            LocalTransport(),
+            studio="s",
+            zone=zone,
+            workspace=ws,
+            mode=mode,
+            baseline=b,
+            python=sys.executable,
+            **kw,
+        )
+        print(format_report(r, verbose=True))
+        return r
+
+    return ws / "data", studio, sync, (zone, ws, b)

@@ -25,42 +25,13 @@ from pathlib import Path
 import pytest
 
 from blockc.sync import (
-    Baseline,
     LocalTransport,
     MassDeletionRefused,
     SyncError,
     format_report,
     pending_changes,
-    sync_zone,
 )
 from blockc.sync import agent as wire
-from blockc.types import Zone
-
-
-@pytest.fixture
-def local(tmp_path):
-    """(host zone dir, studio zone dir, sync(mode, **kw), (zone, workspace, baseline))."""
-    ws = tmp_path / "ws"
-    (ws / "data").mkdir(parents=True)
-    studio = tmp_path / "studio" / "zone"
-    zone = Zone("data", "data", str(studio), exclude=("*.log",))
-    b = Baseline(tmp_path / "state.db")
-
-    def sync(mode="both", **kw):
-        r = sync_zone(
-            LocalTransport(),
-            studio="s",
-            zone=zone,
-            workspace=ws,
-            mode=mode,
-            baseline=b,
-            python=sys.executable,
-            **kw,
-        )
-        print(format_report(r, verbose=True))
-        return r
-
-    return ws / "data", studio, sync, (zone, ws, b)
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -18,7 +18,6 @@ from blockc.sync import (
     LocalTransport,
     MassDeletionRefused,
     conflict_name,
-    format_report,
     pending_changes,
     sync_zone,
 )
@@ -148,31 +147,6 @@ def wire_entry():
     from blockc.sync import Entry
 
     return Entry("f", "0" * 64, 1, 2, 0o644, 1, 2, 0o644)
-
-
-@pytest.fixture
-def local(tmp_path):
-    ws = tmp_path / "ws"
-    (ws / "data").mkdir(parents=True)
-    studio = tmp_path / "studio" / "zone"
-    zone = Zone("data", "data", str(studio))
-    b = Baseline(tmp_path / "state.db")
-
-    def sync(mode="both", **kw):
-        r = sync_zone(
-            LocalTransport(),
-            studio="s",
-            zone=zone,
-            workspace=ws,
-            mode=mode,
-            baseline=b,
-            python=sys.executable,
-            **kw,
-        )
-        print(format_report(r))
-        return r
-
-    return ws / "data", studio, sync, (zone, ws, b)
 
 
 def test_a_conflict_whose_host_version_cannot_be_read_still_keeps_the_studios(local, monkeypatch):
