@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from blockc.sync import Baseline, PodmanTransport, format_report, sync_zone
+from blockc.types import Zone
+
 
 def walk_tree(root, skip=()):
     """{relative path: [type, mode, sha256 or link target]} of the tree at ``root``.
@@ -51,3 +54,41 @@ def host_tree(root: Path) -> dict:
 def contents(tree: dict) -> dict:
     """Type and content only (modes of directories differ by umask: compared separately)."""
     return {k: (v[0], v[2]) for k, v in tree.items()}
+
+
+class Env:
+    """One zone of one studio: host dir ws/data <-> /zones/<test>."""
+
+    def __init__(self, studio, tmp_path: Path, name: str, **zone_kw):
+        self.studio = studio
+        self.tmp = tmp_path
+        self.ws = tmp_path / "ws"
+        self.host = self.ws / "data"
+        self.host.mkdir(parents=True)
+        self.cpath = f"/zones/{name}"
+        self.zone = Zone("data", "data", self.cpath, **zone_kw)
+        self.db = tmp_path / "state.db"
+        self.baseline = Baseline(self.db)
+        self.transport = PodmanTransport(studio.name, user=1000)
+
+    def sync(self, mode="both", **kw):
+        r = sync_zone(
+            self.transport,
+            studio="t",
+            zone=self.zone,
+            workspace=self.ws,
+            mode=mode,
+            baseline=self.baseline,
+            **kw,
+        )
+        print(format_report(r, verbose=True))
+        return r
+
+    def ctree(self):
+        return self.studio.tree(self.cpath)
+
+    def htree(self):
+        return host_tree(self.host)
+
+    def assert_same(self):
+        assert contents(self.htree()) == contents(self.ctree())

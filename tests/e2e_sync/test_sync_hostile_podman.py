@@ -14,48 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
-from sync_helpers import contents, host_tree
+from sync_helpers import Env, contents, host_tree
 
 from blockc.sync import (
-    Baseline,
     MassDeletionRefused,
     PodmanTransport,
     SyncError,
-    format_report,
-    sync_zone,
 )
 from blockc.sync.session import Session, agent_source
-from blockc.types import Zone
 
 pytestmark = pytest.mark.containers
 GiB = 1 << 30
-
-
-class Env:
-    """One zone of one studio: host dir ws/data <-> /zones/<test>."""
-
-    def __init__(self, studio, tmp_path: Path, name: str):
-        self.studio = studio
-        self.ws = tmp_path / "ws"
-        self.host = self.ws / "data"
-        self.host.mkdir(parents=True)
-        self.cpath = f"/zones/{name}"
-        self.zone = Zone("data", "data", self.cpath)
-        self.baseline = Baseline(tmp_path / "state.db")
-        self.transport = PodmanTransport(studio.name, user=1000)
-
-    def sync(self, mode="both", **kw):
-        r = sync_zone(
-            self.transport,
-            studio="t",
-            zone=self.zone,
-            workspace=self.ws,
-            mode=mode,
-            baseline=self.baseline,
-            **kw,
-        )
-        print(format_report(r, verbose=True))
-        return r
 
 
 @pytest.fixture

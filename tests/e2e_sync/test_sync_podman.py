@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sync_helpers import contents, host_tree
+from sync_helpers import Env, contents
 
 from blockc.sync import (
     Baseline,
@@ -29,44 +29,6 @@ from blockc.types import Zone
 
 pytestmark = pytest.mark.containers
 RUNNER = Path(__file__).with_name("sync_runner.py")
-
-
-class Env:
-    """One zone of one studio: host dir ws/data <-> /zones/<test>."""
-
-    def __init__(self, studio, tmp_path: Path, name: str, **zone_kw):
-        self.studio = studio
-        self.tmp = tmp_path
-        self.ws = tmp_path / "ws"
-        self.host = self.ws / "data"
-        self.host.mkdir(parents=True)
-        self.cpath = f"/zones/{name}"
-        self.zone = Zone("data", "data", self.cpath, **zone_kw)
-        self.db = tmp_path / "state.db"
-        self.baseline = Baseline(self.db)
-        self.transport = PodmanTransport(studio.name, user=1000)
-
-    def sync(self, mode="both", **kw):
-        r = sync_zone(
-            self.transport,
-            studio="t",
-            zone=self.zone,
-            workspace=self.ws,
-            mode=mode,
-            baseline=self.baseline,
-            **kw,
-        )
-        print(format_report(r, verbose=True))
-        return r
-
-    def ctree(self):
-        return self.studio.tree(self.cpath)
-
-    def htree(self):
-        return host_tree(self.host)
-
-    def assert_same(self):
-        assert contents(self.htree()) == contents(self.ctree())
 
 
 @pytest.fixture
