@@ -9,13 +9,14 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image editor-tools demo test test-fast lint format golden bench clean
+.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
 	@echo "make test       the whole test suite (containers included)"
 	@echo "make test-fast  the tests that need no containers"
 	@echo "make editor-tools  the YAML language server the editor tests drive (build/editor/)"
+	@echo "make k8s-tools  the Kubernetes test cluster's packages and binaries (/var/cache/k8s-lab)"
 	@echo "make lint       ruff (lint and format check) and mypy"
 	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
@@ -63,14 +64,29 @@ editor-tools:
 	npm install --prefix $(EDITOR_DIR) --save-exact --no-fund --no-audit --loglevel=error \
 	  yaml-language-server@$(YAML_LANGUAGE_SERVER)
 
+# The Kubernetes test cluster (scripts/k8s-lab/, used by tests/kube/): Debian packages, then
+# kube-*, etcd, kwok and the pause image built from the Go module proxy into /var/cache/k8s-lab
+# (K8S_LAB_CACHE). Cold build ~7-15 min; nothing to do < 1 s.
+K8S_APT_PACKAGES := containerd containernetworking-plugins docker-registry openssl iptables curl gcc libc6-dev
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+k8s-tools: system
+	@missing=""; for p in $(K8S_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@test -x "$(GO)" || { echo "Go not found (no go on PATH, no /usr/local/go/bin/go): install Go >= 1.24 or pass GO=/path/to/go" >&2; exit 1; }
+	GO="$(GO)" scripts/k8s-lab/build.sh
+
 demo: system venv base-image
 	scripts/demo.sh
 
-test: system venv base-image editor-tools
+test: system venv base-image editor-tools k8s-tools
 	$(BIN)/pytest -q
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not containers and not editor"
+	$(BIN)/pytest -q -m "not containers and not editor and not kubernetes"
 
 lint: venv
 	$(BIN)/ruff check .

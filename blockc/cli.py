@@ -465,25 +465,43 @@ def plugins(obj, fmt):
 
 
 @command(
-    TEMPLATE,
-    arg("--studio", required=True, help="Studio name (DNS-1123 label)."),
-    arg("--owner", required=True, help="The studio's owner."),
+    arg("template", metavar="TEMPLATE", nargs="?", help="The template file (YAML)."),
+    arg("--studio", help="Studio name (DNS-1123 label)."),
+    arg("--owner", help="The studio's owner."),
     arg("--image", metavar="REF", help="Image (default: the artifact's content tag)."),
     arg("--namespace", metavar="NS", help="Namespace to set on every object."),
+    arg(
+        "--rbac",
+        action="store_true",
+        help="Instead: the ServiceAccount, Role and RoleBinding the kubernetes runtime needs "
+        "in the namespace (--namespace, default: the site's).",
+    ),
     BASE_IMAGE,
 )
-def manifests(obj, template, studio, owner, image, namespace, base_image):
-    """Instance manifests of one studio, ready for kubectl apply."""
+def manifests(obj, template, studio, owner, image, namespace, rbac, base_image):
+    """Instance manifests of one studio, ready for kubectl apply (or, with --rbac, what
+    blockc may do in its namespace)."""
     import yaml
 
-    from .compiler import compile
     from .names import DNS_LABEL, check_owner, check_studio, image_reference_problem
+
+    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
+        raise BlockcError(f"--namespace {namespace!r} is not a namespace name (a DNS-1123 label)")
+    if rbac:
+        if template or studio or owner or image:
+            _usage("manifests", "--rbac takes no template, --studio, --owner or --image")
+        from .run.runtimes.kubernetes.rbac import rbac_manifests
+
+        objs = rbac_manifests(namespace or obj.settings().namespace)
+        echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
+        return
+    if not template or not studio or not owner:
+        _usage("manifests", "TEMPLATE, --studio and --owner are required (or --rbac)")
+    from .compiler import compile
     from .run.instance import instance_manifests
 
     check_studio(studio)
     check_owner(owner)
-    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
-        raise BlockcError(f"--namespace {namespace!r} is not a namespace name (a DNS-1123 label)")
     if image is not None and image_reference_problem(image):
         why = image_reference_problem(image)
         raise BlockcError(f"--image {printable(repr(image))} is not an image reference: {why}")
@@ -497,6 +515,11 @@ def manifests(obj, template, studio, owner, image, namespace, base_image):
         namespace=namespace,
     )
     echo(yaml.safe_dump_all(out, sort_keys=True), nl=False)
+
+
+def _usage(cmd: str, message: str) -> None:
+    echo(f"usage: blockc {cmd} ...\nblockc {cmd}: error: {message}", err=True)
+    sys.exit(2)
 
 
 # --- build and run -------------------------------------------------------------------------
@@ -600,10 +623,20 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
 def status(obj, name, fmt):
     """State of one studio (or all), with each app's URL and health."""
     from .run import lifecycle, state
+    from .run.runtimes import get_runtime
 
     settings = obj.settings()
     rows = [state.require(name)] if name else state.all_studios()
-    out = [lifecycle.status(s, settings) for s in rows]
+    runtimes = {r: get_runtime(r, settings) for r in {s.runtime for s in rows}}
+    actual: dict[str, str] = {}
+    for r, rt in runtimes.items():  # one question per runtime, not one per studio
+        mine = {s.name: s.owner for s in rows if s.runtime == r}
+        if len(mine) > 1:
+            actual.update(rt.states(mine))
+    out = [
+        lifecycle.status(s, settings, rt=runtimes[s.runtime], actual=actual.get(s.name, ""))
+        for s in rows
+    ]
     if fmt == "json":
         echo(
             json.dumps(
@@ -674,6 +707,22 @@ def exec_(obj, name, argv):
         echo("usage: blockc exec NAME -- CMD...\nblockc exec: error: no command given", err=True)
         sys.exit(2)
     sys.exit(lifecycle.exec_(name, argv, obj.settings()))
+
+
+@command(
+    NAME,
+    arg(
+        "--address",
+        default="127.0.0.1",
+        help="Where to listen (default: %(default)s; the apps have no auth of their own).",
+    ),
+)
+def forward(obj, name, address):
+    """(kubernetes) Forward every app of the studio to 127.0.0.1 through the API's
+    port-forward, print the URLs, and keep forwarding until interrupted."""
+    from .run import lifecycle
+
+    lifecycle.forward(name, obj.settings(), address=address, echo=echo)
 
 
 @command(

@@ -143,6 +143,7 @@ startsecs=2
 startretries=5
 stopasgroup=true
 killasgroup=true
+stopwaitsecs=3
 redirect_stderr=true
 stdout_logfile=/var/log/blockc/{app}.log
 stdout_logfile_maxbytes=10MB

@@ -183,18 +183,73 @@ def _type_of(artifact: Artifact, block_id: str | None) -> str | None:
     return next((b["type"] for b in artifact.studio["blocks"] if b["id"] == block_id), None)
 
 
-def push(ref: str, settings: Settings) -> str:
+def registry_ref(ref: str, settings: Settings) -> str:
+    """Where ``ref`` (``localhost/blockc/<template>:<tag>``) is in the site's registry."""
     if not settings.registry:
         raise BlockcError(
             "--push needs the site setting 'registry' (config.toml or BLOCKC_REGISTRY)"
         )
     name, tag = ref.removeprefix("localhost/").rsplit(":", 1)
-    dest = f"{settings.registry.rstrip('/')}/{name}:{tag}"
+    return f"{settings.registry.rstrip('/')}/{name}:{tag}"
+
+
+def _registry_tls(settings: Settings):
+    """The TLS context for the site's registry: the site's CA (``ca_bundle``) when it has
+    one, else the host's trust store."""
+    import ssl
+
+    ca = settings.ca_bundle if settings.ca_bundle not in (None, "", "none") else None
+    if ca and not os.path.isfile(ca):
+        raise BlockcError(f"setting ca_bundle: {ca} is not a file")
+    return ssl.create_default_context(cafile=ca)
+
+
+def registry_has(ref: str, settings: Settings) -> bool:
+    """Whether the site's registry has the image ``ref`` is pushed as (one HEAD request of
+    its manifest, anonymously: a registry that wants credentials is pushed to, and buildah
+    brings them)."""
+    import urllib.error
+    import urllib.request
+
+    dest = registry_ref(ref, settings)
+    host, _, rest = dest.partition("/")
+    name, tag = rest.rsplit(":", 1)
+    req = urllib.request.Request(f"https://{host}/v2/{name}/manifests/{tag}", method="HEAD")
+    req.add_header(
+        "Accept",
+        "application/vnd.oci.image.manifest.v1+json,"
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
     try:
-        tool("buildah", settings)("push", ref, f"docker://{dest}")
+        with urllib.request.urlopen(req, timeout=10, context=_registry_tls(settings)) as resp:
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError:
+        return False
+    except (OSError, ValueError) as exc:
+        raise BlockcError(f"cannot reach the registry {host}: {exc}") from None
+
+
+def push(ref: str, settings: Settings) -> str:
+    """Push the local image ``ref`` to the site's registry over TLS, trusting the site's CA
+    (``ca_bundle``) besides the host's; return where it went."""
+    dest = registry_ref(ref, settings)
+    args = ["push", "--quiet"]
+    cert_dir = None
+    ca = settings.ca_bundle if settings.ca_bundle not in (None, "", "none") else None
+    if ca:
+        if not os.path.isfile(ca):
+            raise BlockcError(f"setting ca_bundle: {ca} is not a file")
+        cert_dir = tempfile.mkdtemp(prefix="blockc-certs-")
+        shutil.copyfile(ca, os.path.join(cert_dir, "ca.crt"))
+        args += ["--cert-dir", cert_dir]
+    try:
+        tool("buildah", settings)(*args, ref, f"docker://{dest}")
     except sh.ErrorReturnCode as exc:
         err = exc.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise BlockcError(f"push to {dest} failed: {' / '.join(err)}") from None
+    finally:
+        if cert_dir:
+            shutil.rmtree(cert_dir, ignore_errors=True)
     return dest
 
 

@@ -157,6 +157,7 @@ def start(
         ref, built = build(artifact, artifact_dir, settings, progress=progress)
         progress.line(f"image {ref} ({'built' if built else 'up to date'})")
         rt = get_runtime(runtime, settings)
+        ref = rt.image_for(ref, progress)
         studio_json = dict(artifact.studio)
         if (
             existing
@@ -166,7 +167,10 @@ def start(
         ):
             studio = existing
             progress.line(f"studio {name} is already running")
-            _wait_healthy(studio, studio_json, settings, timeout, progress)
+            if rt.publishes_ports():
+                _wait_healthy(studio, studio_json, settings, timeout, progress)
+            else:
+                rt.wait_healthy(studio, studio_json, timeout, progress)
             return studio
         if existing and rt.state(name) == "running" and studio_json.get("zones"):
             progress.line("template changed: syncing files out before redeploying")
@@ -178,7 +182,7 @@ def start(
                 hint=f"`blockc stop --force {name}` keeps those files in an image, then start",
             )
         ports: dict[str, int] = {}
-        for app in studio_json["apps"]:
+        for app in studio_json["apps"] if rt.publishes_ports() else ():
             prev = existing.ports.get(app["id"]) if existing else None
             port = _free_port(prev)
             while port in ports.values():
@@ -205,13 +209,14 @@ def start(
                 studio=name,
                 owner=owner,
                 image=ref,
-                host_ports=ports,
+                host_ports=ports or None,
+                namespace=None if rt.publishes_ports() else settings.namespace,
                 installation=state.installation_id(),
             )
             if studio_json.get("zones"):
                 _add_env(objs, "BLOCKC_WAIT_FOR_SYNC", SYNC_GATE)
             progress.update(f"starting studio {name}")
-            studio.runtime_id = rt.deploy(name, objs)  # returns once the containers run
+            studio.runtime_id = rt.deploy(name, objs, progress)  # returns once they run
             state.save(studio)  # exec and sync reach that container (its labels checked)
             if studio_json.get("zones"):
                 try:  # the apps wait for SYNC_GATE: the push's last agent creates it
@@ -219,7 +224,10 @@ def start(
                 except BlockcError:
                     _check_running(studio, settings)  # a container that died says so first
                     raise
-            _wait_healthy(studio, studio_json, settings, timeout, progress)
+            if rt.publishes_ports():
+                _wait_healthy(studio, studio_json, settings, timeout, progress)
+            else:
+                rt.wait_healthy(studio, studio_json, timeout, progress)
         except BaseException as exc:
             if isinstance(exc, NotOurs) and existing is None:
                 state.delete(name)  # its objects' names are someone else's: no studio made
@@ -230,6 +238,7 @@ def start(
                 else f"interrupted ({type(exc).__name__})"
             )
             state.set_state(studio, "FAILED", msg[:2000])
+            rt.failed_start(name)
             raise
         state.set_state(studio, "RUNNING")
         return studio
@@ -319,11 +328,14 @@ def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatu
     return out
 
 
-def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list[AppStatus]]:
-    """The studio's state reconciled with its runtime, and each app's health."""
-    rt = _runtime(studio, settings)
+def status(
+    studio: state.Studio, settings: Settings, *, rt: Runtime | None = None, actual: str = ""
+) -> tuple[state.Studio, list[AppStatus]]:
+    """The studio's state reconciled with its runtime, and each app's health (``actual``:
+    the runtime's state of it, when the caller asked for many at once)."""
+    rt = rt or _runtime(studio, settings)
     try:
-        actual = rt.state(studio.name)
+        actual = actual or rt.state(studio.name)
     except NotOurs as exc:  # its name is taken by what blockc does not touch: shown, not fatal
         actual = "missing"
         why = "; ".join(d.message for d in exc.diagnostics)
@@ -340,7 +352,9 @@ def status(studio: state.Studio, settings: Settings) -> tuple[state.Studio, list
     for a in urls(studio, studio_json):
         app = next(x for x in studio_json["apps"] if x["id"] == a.id)
         healthy = None
-        if actual == "running" and a.url and app.get("health") is not None:
+        if actual == "running" and not rt.publishes_ports():
+            healthy = rt.ready(studio.name) if app.get("health") is not None else None
+        elif actual == "running" and a.url and app.get("health") is not None:
             healthy = check_health(
                 health_url(studio.name, app, studio.ports[a.id]),
                 app.get("health_redirect_ok", False),
@@ -559,6 +573,35 @@ def exec_(name: str, argv: list[str], settings: Settings) -> int:
         interactive=True,
         tty=tty,
     ).returncode
+
+
+def forward(name: str, settings: Settings, *, address: str, echo) -> None:
+    """Forward every app of a studio on Kubernetes to ``address`` until interrupted."""
+    studio = state.require(name)
+    rt = _runtime(studio, settings)
+    if rt.publishes_ports():
+        raise BlockcError(
+            f"studio '{name}' runs on {studio.runtime}, whose apps are on 127.0.0.1 already "
+            f"(`blockc status {name}` shows their URLs); forward is for Kubernetes"
+        )
+    if rt.state(name) != "running":
+        raise BlockcError(f"studio '{name}' is not running (state {studio.state})")
+    from .runtimes.kubernetes.forward import Forward, open_port_stream
+
+    apps = studio.studio_json()["apps"]
+    try:
+        fwd = Forward(open_port_stream(rt, name), {a["id"]: a["port"] for a in apps}, host=address)
+    except OSError as exc:
+        raise BlockcError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    host = f"[{address}]" if ":" in address else address
+    echo(f"forwarding the apps of studio {name} (Ctrl-C to stop):")
+    for app in apps:
+        url = f"http://{host}:{fwd.local_port(app['id'])}{served_base(name, app)}"
+        echo(f"  {app['id']:<12} {url}  ({app.get('label') or app['id']})")
+    try:
+        fwd.serve()
+    except KeyboardInterrupt:
+        pass
 
 
 def _sync(

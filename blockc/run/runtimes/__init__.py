@@ -13,7 +13,10 @@ from __future__ import annotations
 import subprocess
 
 from ...errors import BlockcError
+from ...names import LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO, object_name
 from ...sync.transport import Transport
+from .. import state
+from ..progress import Progress
 from ..settings import Settings
 
 
@@ -22,7 +25,62 @@ class Runtime:
 
     name: str
 
-    def deploy(self, studio: str, manifests: list[dict]) -> str:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._installation: str | None = None
+        self._owners: dict[str, str] = {}
+
+    # --- names --------------------------------------------------------------------------
+
+    def installation(self) -> str:
+        if self._installation is None:
+            self._installation = state.installation_id()
+        return self._installation
+
+    def base(self, studio: str) -> str:
+        """The name of the studio's objects (Deployment, Service)."""
+        return object_name(studio, self.installation())
+
+    def expected(self, studio: str) -> dict[str, str]:
+        """The ownership labels the studio's objects carry: this installation, the studio,
+        and its owner as this home's state has it."""
+        if studio not in self._owners:
+            self._owners[studio] = state.require(studio).owner
+        return {
+            LABEL_INSTALLATION: self.installation(),
+            LABEL_STUDIO: studio,
+            LABEL_OWNER: self._owners[studio],
+        }
+
+    # --- the runtime --------------------------------------------------------------------
+
+    def image_for(self, ref: str, progress: Progress) -> str:
+        """The image reference the runtime runs ``ref`` (a local image) as."""
+        return ref
+
+    def publishes_ports(self) -> bool:
+        """Whether apps are published on this host's 127.0.0.1 (podman), or reached through
+        the runtime (Kubernetes: ``blockc forward``)."""
+        return True
+
+    def wait_healthy(self, studio, studio_json: dict, timeout: float, progress: Progress) -> None:
+        """Wait until every app answers its health check (a runtime that does not publish
+        ports: :meth:`publishes_ports`; the lifecycle checks published ones itself)."""
+        raise NotImplementedError
+
+    def failed_start(self, studio: str) -> None:
+        """What a start that failed leaves: by default, what it made, for its logs."""
+
+    def ready(self, studio: str) -> bool | None:
+        """Whether every app of the studio answers its health check, as the runtime knows it
+        (None: it does not; the caller checks each app)."""
+        return None
+
+    def states(self, owners: dict[str, str]) -> dict[str, str]:
+        """:meth:`state` of many studios (name -> owner)."""
+        return {name: self.state(name) for name in owners}
+
+    def deploy(self, studio: str, manifests: list[dict], progress: Progress | None = None) -> str:
         """Create (or replace) the studio's pod from its instance manifests (made with this
         installation's id); return the runtime's id of its main container (the state keeps
         it: :attr:`blockc.run.state.Studio.runtime_id`)."""
@@ -67,8 +125,7 @@ def get_runtime(name: str, settings: Settings) -> Runtime:
 
         return PodmanRuntime(settings)
     if name == "kubernetes":
-        raise BlockcError(
-            "the kubernetes runtime is not available in this version of blockc; "
-            "use `blockc manifests` with kubectl, or --runtime podman"
-        )
+        from .kubernetes import KubernetesRuntime
+
+        return KubernetesRuntime(settings)
     raise BlockcError(f"unknown runtime {name!r} (podman or kubernetes)")

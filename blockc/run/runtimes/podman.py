@@ -36,10 +36,8 @@ from ...names import (
     CONTAINER,
     LABEL_INSTALLATION,
     LABEL_OWNER,
-    LABEL_STUDIO,
     OWNERSHIP,
     check_ownership,
-    object_name,
 )
 from ...sync.transport import PodmanTransport
 from .. import state
@@ -62,21 +60,10 @@ class PodmanRuntime(Runtime):
     name = "podman"
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self._installation: str | None = None
-        self._owners: dict[str, str] = {}
+        super().__init__(settings)
         self._checked: dict[str, str] = {}  # studio -> id of its main container, checked
 
     # --- names --------------------------------------------------------------------------
-
-    def installation(self) -> str:
-        if self._installation is None:
-            self._installation = state.installation_id()
-        return self._installation
-
-    def base(self, studio: str) -> str:
-        """The name of the studio's Deployment and network."""
-        return object_name(studio, self.installation())
 
     def pod(self, studio: str) -> str:
         return f"{self.base(studio)}-pod-0"
@@ -86,17 +73,6 @@ class PodmanRuntime(Runtime):
 
     def network(self, studio: str) -> str:
         return self.base(studio)
-
-    def expected(self, studio: str) -> dict[str, str]:
-        """The ownership labels the studio's objects carry: this installation, the studio,
-        and its owner as this home's state has it."""
-        if studio not in self._owners:
-            self._owners[studio] = state.require(studio).owner
-        return {
-            LABEL_INSTALLATION: self.installation(),
-            LABEL_STUDIO: studio,
-            LABEL_OWNER: self._owners[studio],
-        }
 
     # --- podman -------------------------------------------------------------------------
 
@@ -153,7 +129,7 @@ class PodmanRuntime(Runtime):
 
     # --- the runtime --------------------------------------------------------------------
 
-    def deploy(self, studio: str, manifests: list[dict]) -> str:
+    def deploy(self, studio: str, manifests: list[dict], progress=None) -> str:
         # podman runs the Deployment; the Service has no meaning on one host
         objs = [_literal_env(m) for m in manifests if m["kind"] == "Deployment"]
         labels = objs[0]["metadata"]["labels"]

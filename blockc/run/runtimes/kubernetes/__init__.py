@@ -1,0 +1,455 @@
+"""The Kubernetes runtime (SPEC §6): a studio is a Deployment (one pod, its main container
+running every app) and a Service, server-side applied (field manager ``blockc``) into the
+site's namespace with the official client; exec and sync go through the API's exec stream,
+apps are reached through its port-forward (``blockc forward``).
+
+Images: a studio's image is pushed to the site's ``registry`` (``build --push``; ``start``
+pushes it when the registry lacks it), and the node pulls it from there.
+
+Ownership: the studio's objects carry the labels of :data:`blockc.names.OWNERSHIP`; before
+every action blockc reads them on the object it acts on, and one that lacks them (a
+same-named object of someone else's) is an error naming it, never changed or removed. Each
+deploy labels its pod template with a fresh ``blockc.dev/deploy`` value, so the pod of this
+very deploy is told from the one it replaces.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+
+from ....errors import BlockcError
+from ....names import CONTAINER, LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO, check_ownership
+from ...progress import Progress
+from ...settings import Settings
+from .. import Runtime
+from . import pods
+from .api import APPLY, Cluster, not_found
+from .exec import V4, V5, ExecProcess, KubeTransport, exec_query
+
+LABEL_DEPLOY = "blockc.dev/deploy"
+LAUNCHER = ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py"]
+
+
+class KubernetesRuntime(Runtime):
+    name = "kubernetes"
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self._cluster: Cluster | None = None
+        self._pods: dict[str, str] = {}  # studio -> name of its pod, checked
+        self._ready: dict[str, bool] = {}  # studio -> its pod was Ready when last seen
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = Cluster(self.settings)
+        return self._cluster
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    def publishes_ports(self) -> bool:
+        return False
+
+    def _selector(self, studio: str | None = None) -> str:
+        sel = f"{LABEL_INSTALLATION}={self.installation()}"
+        return sel + (f",{LABEL_STUDIO}={studio}" if studio else "")
+
+    # --- images -------------------------------------------------------------------------
+
+    def image_for(self, ref: str, progress: Progress) -> str:
+        """The image as the cluster's nodes pull it: pushed to the site's registry (when the
+        registry does not have it yet)."""
+        from ...build import push, registry_has, registry_ref
+
+        if not self.settings.registry:
+            raise BlockcError(
+                "the kubernetes runtime needs the site setting 'registry' (where nodes pull "
+                "studio images from; config.toml or BLOCKC_REGISTRY)"
+            )
+        if registry_has(ref, self.settings):
+            dest = registry_ref(ref, self.settings)
+            progress.line(f"image {dest} (in the registry)")
+            return dest
+        progress.update(f"pushing {ref} to {self.settings.registry}")
+        dest = push(ref, self.settings)
+        progress.line(f"pushed {dest}")
+        return dest
+
+    # --- objects ------------------------------------------------------------------------
+
+    def _check(self, kind: str, obj, expected: dict[str, str]) -> None:
+        check_ownership(kind, obj.metadata.name, obj.metadata.labels, expected)
+
+    def _read(self, kind: str, name: str):
+        c = self.cluster
+        read = {
+            "Deployment": lambda: c.apps.read_namespaced_deployment(name, self.namespace),
+            "Service": lambda: c.core.read_namespaced_service(name, self.namespace),
+        }[kind]
+        try:
+            return read()
+        except Exception as exc:
+            if not_found(exc) and "namespaces" not in str(getattr(exc, "body", "")):
+                return None
+            raise c.error(exc, f"read the {kind} {name}") from None
+
+    def deploy(self, studio: str, manifests: list[dict], progress: Progress | None = None) -> str:
+        progress = progress or Progress(quiet=True)
+        c = self.cluster
+        objs = [m for m in manifests if m["kind"] in ("Deployment", "Service")]
+        dep = next(m for m in objs if m["kind"] == "Deployment")
+        labels = dep["metadata"]["labels"]
+        expected = {k: labels.get(k, "") for k in (LABEL_INSTALLATION, LABEL_STUDIO, LABEL_OWNER)}
+        if expected[LABEL_INSTALLATION] != self.installation():
+            raise BlockcError(
+                f"studio '{studio}': its manifests were not made for this installation"
+            )
+        self._owners[studio] = expected[LABEL_OWNER]
+        for obj in objs:  # (apply would take over another's object of that name: read first)
+            found = self._read(obj["kind"], obj["metadata"]["name"])
+            if found is not None:
+                self._check(obj["kind"], found, expected)
+        token = secrets.token_hex(6)
+        dep["spec"]["template"]["metadata"]["labels"][LABEL_DEPLOY] = token
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        for obj in objs:
+            obj["metadata"]["namespace"] = self.namespace
+            name = obj["metadata"]["name"]
+            try:
+                if obj["kind"] == "Deployment":
+                    c.apps.patch_namespaced_deployment(name, self.namespace, obj, **APPLY)
+                else:
+                    c.core.patch_namespaced_service(name, self.namespace, obj, **APPLY)
+            except Exception as exc:
+                raise c.error(exc, f"apply the {obj['kind']} {name}") from None
+        self._pods.pop(studio, None)
+        pod = self._wait(studio, token, image, dep["metadata"]["name"], progress)
+        self._pods[studio] = pod
+        return pod
+
+    def _wait(
+        self, studio: str, token: str, image: str, deployment: str, progress: Progress
+    ) -> str:
+        """Wait for the pod of deploy ``token`` to run its main container; its name. A pod
+        that will not run (see :func:`pods.problem`) is an error saying why."""
+        selector = f"{self._selector(studio)},{LABEL_DEPLOY}={token}"
+        deadline = time.monotonic() + 600
+        seen = None
+        while time.monotonic() < deadline:
+            for pod in self._watch(selector, timeout=5):
+                seen = pod
+                why = pods.problem(pod, image, lambda p=pod: self._previous_log(p))
+                if why:
+                    raise BlockcError(f"studio '{studio}': {why}")
+                if pods.is_running(pod):
+                    return str(pod.metadata.name)
+                progress.update(f"studio {studio}: pod {pod.metadata.name} {pod.status.phase}")
+            if seen is None:  # no pod after 5 s: does the Deployment say why?
+                found = self._read("Deployment", deployment)
+                why = pods.deployment_problem(found) if found is not None else ""
+                if why:
+                    raise BlockcError(f"studio '{studio}': {why}")
+        raise BlockcError(f"studio '{studio}': its pod did not start within 10 minutes")
+
+    def _watch(self, selector: str, timeout: int):
+        """The pods of ``selector`` now, then as they change, for ``timeout`` seconds."""
+        from kubernetes import watch
+
+        c = self.cluster
+        try:
+            listed = c.core.list_namespaced_pod(self.namespace, label_selector=selector)
+            yield from listed.items
+            w = watch.Watch()
+            for event in w.stream(
+                c.core.list_namespaced_pod,
+                self.namespace,
+                label_selector=selector,
+                resource_version=listed.metadata.resource_version if listed.metadata else None,
+                timeout_seconds=timeout,
+            ):
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    yield event["object"]
+        except BlockcError:
+            raise
+        except Exception as exc:
+            if getattr(exc, "status", None) == 410:  # (resource version too old: list again)
+                return
+            raise c.error(exc, "watch the studio's pod") from None
+
+    def _previous_log(self, pod, lines: int = 20) -> str:
+        """The last lines of the main container's log: of its current run when it has one,
+        else of the run before (the kubelet keeps one of them, depending on timing)."""
+        c = self.cluster
+        for previous in (False, True):
+            try:
+                text = str(
+                    c.core.read_namespaced_pod_log(
+                        pod.metadata.name,
+                        self.namespace,
+                        container=CONTAINER,
+                        previous=previous,
+                        tail_lines=lines,
+                    )
+                )
+            except Exception:
+                continue
+            if text.strip() and not text.startswith("unable to retrieve container logs"):
+                return text
+        return "(no log)"
+
+    def wait_healthy(self, studio, studio_json, timeout: float, progress: Progress) -> None:
+        """Wait until the pod is Ready (its readiness probe: every app answers its health
+        check). A pod that will not run, or apps that stay unhealthy past ``timeout``, is an
+        error naming them, with their health URL and log tail."""
+        from ....errors import Diagnostic
+
+        pod_name = self._pod(studio.name)
+        image = studio.image
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for pod in self._watch(
+                f"{self._selector(studio.name)}", timeout=max(1, min(5, int(left)))
+            ):
+                if pod.metadata.name != pod_name:
+                    continue
+                why = pods.problem(pod, image, lambda p=pod: self._previous_log(p))
+                if why:
+                    raise BlockcError(f"studio '{studio.name}': {why}")
+                if pods.is_ready(pod):
+                    for app in studio_json["apps"]:
+                        if app.get("health") is not None:
+                            progress.line(
+                                f"app {app['id']} is healthy ({progress.elapsed():.1f} s)"
+                            )
+                    return
+                if pod.metadata.deletion_timestamp or pod.status.phase in ("Succeeded", "Failed"):
+                    raise BlockcError(
+                        f"studio '{studio.name}': its pod {pod_name} ended while apps were "
+                        f"starting; `blockc logs {studio.name}` shows why"
+                    )
+                progress.update(f"waiting for the apps of {studio.name} to be ready")
+        res = self.exec(studio.name, [*LAUNCHER, "health"], user="", capture=True)
+        bad = set()
+        for line in (res.stderr or "").splitlines():
+            if line.startswith("unhealthy: "):
+                bad = {x.strip() for x in line[len("unhealthy: ") :].split(",")}
+        apps = [a for a in studio_json["apps"] if a.get("health") is not None]
+        diags = []
+        for app in [a for a in apps if a["id"] in bad] or apps:
+            tail = self._app_log(studio.name, app["id"])
+            from ...instance import base_path
+
+            path = app["health"].replace("{base}", base_path(studio.name, app["id"]))
+            diags.append(
+                Diagnostic(
+                    f"app '{app['id']}' did not become healthy within {timeout:.0f} s "
+                    f"(GET http://127.0.0.1:{app['port']}{path} in the pod); last lines of "
+                    f"its log:\n" + "\n".join(f"    {ln}" for ln in tail.splitlines()),
+                    block_id=app["block"],
+                    block_type=app["type"],
+                )
+            )
+        raise BlockcError(diags)
+
+    def _app_log(self, studio: str, app_id: str, lines: int = 20) -> str:
+        res = self.exec(
+            studio,
+            ["tail", "-n", str(lines), f"/var/log/blockc/{app_id}.log"],
+            user="",
+            capture=True,
+        )
+        return (res.stdout or res.stderr).rstrip()
+
+    def failed_start(self, studio: str) -> None:
+        """After a start that failed: the studio is stopped (nothing keeps retrying)."""
+        try:
+            self.remove(studio)
+        except BlockcError:
+            pass
+
+    def remove(self, studio: str) -> None:
+        c = self.cluster
+        expected = self.expected(studio)
+        name = self.base(studio)
+        for kind in ("Deployment", "Service"):
+            found = self._read(kind, name)
+            if found is None:
+                continue
+            self._check(kind, found, expected)
+            try:
+                if kind == "Deployment":
+                    c.apps.delete_namespaced_deployment(
+                        name, self.namespace, propagation_policy="Background"
+                    )
+                else:
+                    c.core.delete_namespaced_service(name, self.namespace)
+            except Exception as exc:
+                if not not_found(exc):
+                    raise c.error(exc, f"delete the {kind} {name}") from None
+        self._pods.pop(studio, None)
+        # stopped means stopped: its pod is gone (the apps had their signal) before we return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            left = [
+                p
+                for p in self._list_pods(self._selector(studio))
+                if p.metadata.labels.get(LABEL_OWNER) == expected[LABEL_OWNER]
+            ]
+            if not left:
+                return
+            time.sleep(0.2)
+        raise BlockcError(f"studio '{studio}': its pod was still there 60 s after deletion")
+
+    def _list_pods(self, selector: str) -> list:
+        c = self.cluster
+        try:
+            return list(c.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
+        except Exception as exc:
+            raise c.error(exc, "list the studios' pods") from None
+
+    # --- state --------------------------------------------------------------------------
+
+    def states(self, owners: dict[str, str]) -> dict[str, str]:
+        """The state of many studios (name -> owner) in two API calls: one labelled list of
+        this installation's Deployments, one of its pods. An object whose owner label is not
+        the studio's owner is not the studio's (it is left alone, and counts as missing)."""
+        c = self.cluster
+        try:
+            deps = c.apps.list_namespaced_deployment(
+                self.namespace, label_selector=self._selector()
+            ).items
+        except Exception as exc:
+            raise c.error(exc, "list the studios' Deployments") from None
+
+        def ours(obj) -> str | None:
+            labels = obj.metadata.labels or {}
+            name = labels.get(LABEL_STUDIO)
+            return name if name in owners and owners[name] == labels.get(LABEL_OWNER) else None
+
+        have = {ours(d) for d in deps} - {None}
+        out = {name: "stopped" if name in have else "missing" for name in owners}
+        for pod in self._list_pods(self._selector()):
+            name = ours(pod)
+            if name is not None and name in have and pods.is_running(pod):
+                out[name] = "running"
+                self._pods[name] = str(pod.metadata.name)
+                self._ready[name] = pods.is_ready(pod)
+        return out
+
+    def state(self, studio: str) -> str:
+        found = self._read("Deployment", self.base(studio))
+        if found is None:
+            return "missing"
+        self._check("Deployment", found, self.expected(studio))
+        try:
+            self._pod(studio, fresh=True)
+        except BlockcError:
+            return "stopped"
+        return "running"
+
+    def ready(self, studio: str) -> bool | None:
+        if studio not in self._ready:
+            self._pod(studio, fresh=True)
+        return self._ready.get(studio)
+
+    def _pod(self, studio: str, fresh: bool = False) -> str:
+        """The name of the studio's running pod (its labels checked)."""
+        if studio in self._pods and not fresh:
+            return self._pods[studio]
+        expected = self.expected(studio)
+        for pod in self._list_pods(self._selector(studio)):
+            if pods.is_running(pod):
+                check_ownership("pod", pod.metadata.name, pod.metadata.labels, expected)
+                self._pods[studio] = str(pod.metadata.name)
+                self._ready[studio] = pods.is_ready(pod)
+                return self._pods[studio]
+        raise BlockcError(f"studio '{studio}' has no running pod (it is not running)")
+
+    def keep(self, studio: str) -> str:
+        raise BlockcError(
+            f"studio '{studio}': on Kubernetes a container's files cannot be kept in an image "
+            f"(nothing was removed); sync what you can (`blockc sync --pull {studio}`), "
+            f"or `blockc rm --force {studio}` to discard them"
+        )
+
+    # --- exec ---------------------------------------------------------------------------
+
+    def open_exec(
+        self,
+        studio: str,
+        argv: list[str],
+        *,
+        stdin: bool = True,
+        tty: bool = False,
+        fds: tuple[int | None, int | None, int | None] = (None, None, None),
+    ) -> ExecProcess:
+        pod = self._pod(studio)
+        ws = self.cluster.websocket(
+            f"/api/v1/namespaces/{self.namespace}/pods/{pod}/exec",
+            exec_query(argv, CONTAINER, stdin=stdin, tty=tty),
+            [V5, V4],
+        )
+        return ExecProcess(ws, stdin=stdin, stdin_fd=fds[0], stdout_fd=fds[1], stderr_fd=fds[2])
+
+    def exec(
+        self,
+        studio: str,
+        argv: list[str],
+        *,
+        user: str,
+        workdir: str | None = None,
+        interactive: bool = False,
+        tty: bool = False,
+        capture: bool = False,
+    ) -> subprocess.CompletedProcess:
+        """Run ``argv`` in the main container, as its user (the studio user: Kubernetes has
+        no exec as another user; ``user`` is that of the pod's runAsUser). ``workdir``: the
+        container's working directory is the studio's already."""
+        if capture:
+            proc = self.open_exec(studio, argv, stdin=False)
+            assert proc.stdout is not None
+            out = proc.stdout.read().decode("utf-8", "replace")
+            code = proc.wait()
+            return subprocess.CompletedProcess(argv, code, out, proc.stderr_text())
+        fds = (
+            sys.stdin.fileno() if interactive else None,
+            sys.stdout.fileno(),
+            sys.stderr.fileno(),
+        )
+        if tty:
+            return subprocess.CompletedProcess(argv, _with_terminal(self, studio, argv, fds))
+        proc = self.open_exec(studio, argv, stdin=interactive, fds=fds)
+        code = proc.wait()
+        if proc.failure:
+            print(f"blockc: {proc.failure}", file=sys.stderr)
+        return subprocess.CompletedProcess(argv, code)
+
+    def transport(self, studio: str, user: int | str) -> KubeTransport:
+        pod = self._pod(studio)
+        return KubeTransport(lambda argv: self.open_exec(studio, argv), pod)
+
+
+def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> int:
+    """An exec with a terminal: this one in raw mode, its size sent along."""
+    import os
+    import termios
+    import tty
+
+    fd = fds[0]
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        proc = rt.open_exec(studio, argv, stdin=True, tty=True, fds=fds)
+        size = os.get_terminal_size(fds[1])
+        proc.resize(size.columns, size.lines)
+        return proc.wait()
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)

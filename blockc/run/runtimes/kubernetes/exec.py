@@ -1,0 +1,241 @@
+"""Commands in a pod through the API's exec stream: a WebSocket speaking
+``v5.channel.k8s.io`` (each message is a channel byte, then data: 0 stdin, 1 stdout, 2 stderr,
+3 the command's status, 4 terminal size, 255 close a channel). v5 is what lets stdin end
+without ending the stream (``kubectl exec -i`` needs the same); a cluster older than 1.30
+answers ``v4.channel.k8s.io``, where stdin ends only with the stream.
+
+:class:`ExecProcess` is the stream as a process: ``stdin``/``stdout`` are OS pipes (what the
+sync engine and ``blockc exec`` read and write like a local command's), pumped to and from
+the WebSocket by two threads; or it is attached to given file descriptors (a terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+from ....sync.agent import big_pipes
+from ....sync.transport import Transport, _scratch_file
+
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
+IO = 1 << 20
+
+
+def exec_query(argv: list[str], container: str, *, stdin: bool, tty: bool) -> list:
+    query = [("command", a) for a in argv]
+    query += [("container", container), ("stdout", "true"), ("stderr", "false" if tty else "true")]
+    if stdin:
+        query.append(("stdin", "true"))
+    if tty:
+        query.append(("tty", "true"))
+    return query
+
+
+class ExecProcess:
+    """A command running in a container of a pod, through an exec WebSocket.
+
+    ``stdin_fd``/``stdout_fd``/``stderr_fd``: descriptors to attach (the caller's terminal);
+    by default stdin and stdout are new pipes (``self.stdin``, ``self.stdout``) and stderr is
+    kept for :meth:`stderr_text`."""
+
+    def __init__(
+        self,
+        ws,
+        *,
+        stdin: bool = True,
+        stdin_fd: int | None = None,
+        stdout_fd: int | None = None,
+        stderr_fd: int | None = None,
+    ):
+        self.ws = ws
+        self.v5 = protocol(ws) == V5
+        self.returncode: int | None = None
+        self.failure = ""  # the API's message when the command could not run
+        self._done = threading.Event()
+        self.stdin = self.stdout = None
+        self._own: list[int] = []  # descriptors this object closes
+        if stdout_fd is None:
+            r, w = os.pipe()
+            big_pipes(w)
+            self.stdout = open(r, "rb", buffering=IO)
+            stdout_fd = w
+            self._own.append(w)
+        self._out = stdout_fd
+        self._err_file = None
+        if stderr_fd is None:
+            self._err_file = _scratch_file()
+            stderr_fd = self._err_file.fileno()
+        self._err = stderr_fd
+        self._src = None
+        if stdin:
+            if stdin_fd is None:
+                r, w = os.pipe()
+                big_pipes(w)
+                self.stdin = open(w, "wb", buffering=IO)
+                stdin_fd = r
+                self._own.append(r)
+            self._src = stdin_fd
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if self._src is not None:
+            threading.Thread(target=self._write, daemon=True).start()
+
+    # --- the pumps ----------------------------------------------------------------------
+
+    def _read(self) -> None:
+        from websocket import ABNF, WebSocketException
+
+        out_ok = True
+        try:
+            while True:
+                opcode, data = self.ws.recv_data()
+                if opcode == ABNF.OPCODE_CLOSE:
+                    break
+                if opcode == ABNF.OPCODE_TEXT and isinstance(data, str):
+                    data = data.encode()
+                if not data:
+                    continue
+                channel, payload = data[0], memoryview(data)[1:]
+                if channel == STDOUT and out_ok:
+                    out_ok = _write_all(self._out, payload)
+                elif channel == STDERR:
+                    _write_all(self._err, payload)
+                elif channel == ERROR and payload:
+                    self._status(bytes(payload))
+        except (WebSocketException, OSError, ValueError):
+            pass
+        finally:
+            if self.returncode is None:
+                self.returncode = 0 if self.failure == "" and self._status_seen else 255
+                if not self._status_seen and not self.failure:
+                    self.failure = "the exec stream ended without the command's status"
+            for fd in self._own:
+                if fd == self._out:
+                    _close(fd)
+            self._done.set()
+            try:
+                self.ws.close(timeout=1)
+            except Exception:
+                pass
+
+    _status_seen = False
+
+    def _status(self, raw: bytes) -> None:
+        self._status_seen = True
+        try:
+            status = json.loads(raw)
+        except ValueError:
+            self.failure = raw.decode("utf-8", "replace")
+            self.returncode = 126
+            return
+        if status.get("status") == "Success":
+            self.returncode = 0
+            return
+        for cause in (status.get("details") or {}).get("causes") or ():
+            if cause.get("reason") == "ExitCode":
+                try:
+                    self.returncode = int(cause.get("message"))
+                    return
+                except (TypeError, ValueError):
+                    pass
+        # the command did not run (not found, not executable, container gone)
+        self.failure = str(status.get("message") or raw.decode("utf-8", "replace"))
+        self.returncode = 127 if "not found" in self.failure else 126
+
+    def _write(self) -> None:
+        src = self._src
+        assert src is not None
+        try:
+            while not self._done.is_set():
+                data = os.read(src, IO)
+                if not data:
+                    break
+                self.ws.send_binary(b"\0" + data)
+            if self.v5:
+                self.ws.send_binary(bytes((CLOSE, STDIN)))
+        except Exception:
+            pass
+        finally:
+            if src in self._own:
+                _close(src)
+
+    # --- a process ----------------------------------------------------------------------
+
+    def resize(self, columns: int, lines: int) -> None:
+        try:
+            msg = json.dumps({"Width": columns, "Height": lines}).encode()
+            self.ws.send_binary(bytes((RESIZE,)) + msg)
+        except Exception:
+            pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._done.wait(timeout):
+            import subprocess
+
+            raise subprocess.TimeoutExpired("exec", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self.returncode if self._done.is_set() else None
+
+    def kill(self) -> None:
+        """End the stream (Kubernetes then ends the command: its stdin and stdout close)."""
+        try:
+            self.ws.close(timeout=1)
+        except Exception:
+            pass
+        try:
+            self.ws.shutdown()
+        except Exception:
+            pass
+
+    def stderr_text(self) -> str:
+        text = ""
+        if self._err_file is not None:
+            self._err_file.seek(0)
+            text = self._err_file.read()[-4000:].decode("utf-8", "replace").strip()
+        return "\n".join(t for t in (text, self.failure) if t)
+
+
+def protocol(ws) -> str:
+    """The subprotocol the server chose (asked for in a header: websocket-client records it
+    only among the response's headers)."""
+    return str(ws.getsubprotocol() or (ws.getheaders() or {}).get("sec-websocket-protocol", ""))
+
+
+def _write_all(fd: int, data) -> bool:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:  # the reader went away (a closed pipe): the rest is dropped
+        return False
+    return True
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class KubeTransport(Transport):
+    """The sync's way into a studio pod: the agent runs through the exec stream (as the
+    container's user: the studio user, the pod's ``runAsUser``)."""
+
+    def __init__(self, open_exec, pod: str):
+        self._open = open_exec  # argv -> ExecProcess
+        self.pod = pod
+
+    def popen(self, argv: list[str]):
+        return self._open(argv)
+
+    def stderr(self, proc) -> str:
+        return proc.stderr_text()
+
+    def describe(self) -> str:
+        return f"Kubernetes pod {self.pod}"

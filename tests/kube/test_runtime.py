@@ -1,0 +1,253 @@
+"""The kubernetes runtime on a real cluster (level 2: kubelet, containerd, real pods), with
+blockc holding only the token of `blockc manifests --rbac`'s ServiceAccount, and studio
+images pulled by the node from the site's TLS registry."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+from kube_site import BLOCKC, ROOT, Site, tcp_relay, token_kubeconfig, wait_for
+
+WEB = """\
+    - type: app
+      id: web
+      with:
+        command: [python3, -m, http.server, "8000"]
+        port: 8000
+        health: /
+"""
+
+
+@pytest.fixture
+def site(cluster, namespace, tmp_path, kubectl):
+    return Site(cluster, namespace, tmp_path, kubectl)
+
+
+def test_start_exec_sync_logs_stop_rm(site):
+    t = site.template(
+        "kweb",
+        WEB + "    - type: file-sync\n      with:\n        zones:\n"
+        "          - {name: work, host: ., container: /home/studio/workspace}\n",
+    )
+    ws = site.tmp / "ws"
+    ws.mkdir()
+    (ws / "hello.txt").write_text("from the host\n")
+    started = site.run("start", t, "--studio", "kw", "--owner", "alice", "--workspace", ws, check=0)
+    assert f"{site.cluster.registry}/blockc/kweb:" in started.stderr  # pushed, or there already
+    st = site.status("kw")
+    assert st["state"] == "RUNNING" and st["runtime"] == "kubernetes"
+    assert st["apps"][0]["healthy"] is True
+    [pod] = site.pods("kw")
+    assert pod["spec"]["containers"][0]["image"].startswith(site.cluster.registry + "/blockc/kweb:")
+    labels = pod["metadata"]["labels"]
+    assert labels["blockc.dev/owner"] == "alice" and labels["blockc.dev/studio"] == "kw"
+    assert labels["blockc.dev/installation"] == site.installation()
+
+    # exec: in the container, as the studio user, exit codes and stdin passed through
+    assert site.run("exec", "kw", "--", "id", "-u", check=0).stdout.strip() == "1000"
+    assert (
+        site.run("exec", "kw", "--", "hostname", check=0).stdout.strip() == pod["metadata"]["name"]
+    )
+    assert site.run("exec", "kw", "--", "sh", "-c", "exit 7").returncode == 7
+    assert site.run("exec", "kw", "--", "cat", input="piped in\n", check=0).stdout == "piped in\n"
+    missing = site.run("exec", "kw", "--", "no-such-command")
+    assert missing.returncode != 0 and "no-such-command" in missing.stderr
+
+    # files went in at start, and come back out
+    assert site.run("exec", "kw", "--", "cat", "hello.txt", check=0).stdout == "from the host\n"
+    site.run("exec", "kw", "--", "sh", "-c", "echo made in the studio > out.txt", check=0)
+    site.run("sync", "kw", "--pull", check=0)
+    assert (ws / "out.txt").read_text() == "made in the studio\n"
+
+    logs = site.run("logs", "kw", "--app", "web", check=0).stdout
+    assert "GET / HTTP/1.1" in logs  # the readiness probe's requests
+
+    site.run("exec", "kw", "--", "sh", "-c", "echo at stop > last.txt", check=0)
+    assert "stopped" in site.run("stop", "kw", check=0).stdout
+    assert (ws / "last.txt").read_text() == "at stop\n"  # pulled before the pod went
+    assert site.status("kw")["state"] == "STOPPED"
+    assert site.pods("kw") == []
+    assert site.run("exec", "kw", "--", "true", check=1).stderr
+
+    site.run("start", t, "--studio", "kw", check=0)  # again: owner kept, files pushed in
+    assert site.run("exec", "kw", "--", "cat", "last.txt", check=0).stdout == "at stop\n"
+    site.run("rm", "kw", check=0)
+    assert site.pods("kw") == []
+    out = site.kubectl("-n", site.namespace, "get", "deploy,svc", "-o", "name").stdout
+    assert "studio-kw-" not in out
+
+
+def _jupyter_execute():
+    """The JupyterLab plugin's end-to-end helper: a kernel over REST, code over WebSocket."""
+    path = ROOT / "plugins" / "jupyterlab" / "tests" / "test_e2e_jupyterlab.py"
+    spec = importlib.util.spec_from_file_location("jupyterlab_e2e", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.execute
+
+
+def test_demo_studio_runs_a_cell_through_forward(site):
+    ws = site.tmp / "demo-ws"
+    shutil.copytree(ROOT / "examples" / "demo-workspace", ws)
+    demo = ROOT / "examples" / "demo.yaml"
+    site.run(
+        "start", demo, "--studio", "demo", "--runtime", "kubernetes", "--workspace", ws, check=0
+    )
+    apps = {a["id"]: a for a in site.status("demo")["apps"]}
+    assert apps["lab"]["healthy"] and apps["dash"]["healthy"]
+    fwd = subprocess.Popen(
+        [BLOCKC, "forward", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**__import__("os").environ, **site.env},
+    )
+    try:
+        urls = {}
+        while len(urls) < 2:
+            line = fwd.stdout.readline()
+            assert line, fwd.stderr.read()
+            if "http://127.0.0.1:" in line:
+                app_id, url = line.split()[:2]
+                urls[app_id] = url
+        assert urls["lab"].endswith("/studios/demo/lab/")
+        replies = _jupyter_execute()(urls["lab"], "import pandas; print(6 * 7)")
+        out = "".join(r["content"].get("text", "") for r in replies if r["msg_type"] == "stream")
+        assert out.strip() == "42"
+        import urllib.request
+
+        with urllib.request.urlopen(urls["dash"] + "_stcore/health", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        fwd.terminate()
+        fwd.wait(timeout=10)
+    site.run("exec", "demo", "--", "sh", "-c", "echo 1,2 > made.csv", check=0)
+    site.run("stop", "demo", check=0)
+    assert (ws / "made.csv").read_text() == "1,2\n"
+    site.run("rm", "demo", check=0)
+
+
+def test_pod_stops_within_5_s_of_deletion(site):
+    t = site.template("kstop", WEB)
+    site.run("start", t, "--studio", "ks", check=0)
+    [pod] = site.pods("ks")
+    t0 = time.monotonic()
+    site.kubectl("-n", site.namespace, "delete", "pod", pod["metadata"]["name"], "--wait=true")
+    took = time.monotonic() - t0
+    assert took < 5, f"the pod took {took:.1f} s to stop (its apps ignore SIGTERM?)"
+    site.run("rm", "ks", "--force", check=0)
+
+
+def test_status_of_many_studios_is_one_list(site):
+    t = site.template("kmany", WEB)
+    for name in ("m1", "m2"):
+        site.run("start", t, "--studio", name, check=0)
+    out = json.loads(site.run("status", "--format", "json", check=0).stdout)
+    assert {s["name"]: s["state"] for s in out} == {"m1": "RUNNING", "m2": "RUNNING"}
+    assert all(s["apps"][0]["healthy"] for s in out)
+    site.kubectl(
+        "-n", site.namespace, "delete", "deploy", "-l", "blockc.dev/studio=m2", "--wait=true"
+    )
+    out = {s["name"]: s for s in json.loads(site.run("status", "--format", "json", check=0).stdout)}
+    assert out["m1"]["state"] == "RUNNING" and out["m2"]["state"] == "FAILED"
+    for name in ("m1", "m2"):
+        site.run("rm", name, "--force", check=0)
+
+
+def test_an_object_of_someone_else_is_left_alone(site):
+    t = site.template("kown", WEB)
+    name = f"studio-own-{site.installation()}"
+    site.kubectl("-n", site.namespace, "create", "deployment", name, "--image", "example.invalid/x")
+    out = site.run("start", t, "--studio", "own", check=1)
+    assert name in out.stderr and "not created by this blockc installation" in out.stderr
+    got = json.loads(site.kubectl("-n", site.namespace, "get", "deploy", name, "-o", "json").stdout)
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "example.invalid/x"
+
+
+# --- failures, each provoked and reported as one clear line, the studio stopped -------------
+
+
+def _failed(site, name: str, out) -> str:
+    assert out.returncode == 1, out.stdout + out.stderr
+    st = site.status(name)
+    assert st["state"] == "FAILED" and st["message"]
+    wait_for(lambda: site.pods(name) == [], 30, "the failed studio's pod to go")
+    return out.stderr
+
+
+def test_unschedulable(site):
+    t = site.template(
+        "knosched",
+        WEB + "    - type: kubernetes\n      with:\n        nodeSelector: {disk: none-such}\n",
+    )
+    err = _failed(site, "ns1", site.run("start", t, "--studio", "ns1"))
+    assert "cannot be scheduled" in err and "node affinity/selector" in err
+
+
+def test_image_pull_error_names_the_image_and_the_registrys_answer(site):
+    # the registry, reached at 127.0.0.1 (a TCP relay; its certificate names that address
+    # too), where the node does not trust the site's CA: blockc pushes, the node cannot pull
+    host, port = site.cluster.registry.rsplit(":", 1)
+    with tcp_relay((host, int(port))) as local:
+        other = f"127.0.0.1:{local}"
+        t = site.template("kpull", WEB)
+        out = site.run("start", t, "--studio", "pl", env={**site.env, "BLOCKC_REGISTRY": other})
+        err = _failed(site, "pl", out)
+    assert f"cannot pull the image {other}/blockc/kpull:" in err
+    # the node's attempt, in containerd's words: to 127.0.0.1 it speaks plain HTTP, and the
+    # registry answers 400
+    assert "400 Bad Request" in err or "x509" in err
+
+
+def test_crash_loop_shows_the_containers_last_lines(site):
+    t = site.template(
+        "kcrash",
+        WEB + "    - type: dockerfile\n      with:\n        as_root: true\n"
+        "        instructions: RUN rm -r /opt/blockc/venv/lib/python3*/site-packages/supervisor\n",
+    )
+    err = _failed(site, "cr", site.run("start", t, "--studio", "cr", studio_tb=True))
+    assert "keeps crashing" in err and "No module named 'supervisor'" in err
+
+
+def test_readiness_not_reached_names_the_app_its_url_and_log(site):
+    t = site.template(
+        "knoready",
+        "    - type: app\n      id: mute\n      with:\n"
+        "        command: [sh, -c, 'echo mute starts; sleep infinity']\n"
+        "        port: 9000\n        health: /ping\n",
+    )
+    err = _failed(site, "nr", site.run("start", t, "--studio", "nr", "--timeout", "15"))
+    assert "app 'mute' did not become healthy" in err
+    assert "http://127.0.0.1:9000/ping" in err and "mute starts" in err
+
+
+def test_forbidden_names_the_verb_and_resource(site, kubectl):
+    kubectl("-n", site.namespace, "create", "serviceaccount", "nobody")
+    cfg = site.tmp / "nobody.kubeconfig"
+    cfg.write_text(token_kubeconfig(kubectl, site.namespace, "nobody"))
+    t = site.template("kforbid", WEB)
+    out = site.run("start", t, "--studio", "fb", env={**site.env, "BLOCKC_KUBECONFIG": str(cfg)})
+    assert out.returncode == 1
+    assert "forbids" in out.stderr and 'cannot get resource "deployments"' in out.stderr
+    assert "blockc manifests --rbac" in out.stderr
+
+
+def test_missing_namespace(site):
+    t = site.template("knons", WEB)
+    admin = {
+        **site.env,
+        "BLOCKC_NAMESPACE": "none-such",
+        "BLOCKC_KUBECONFIG": site.cluster.kubeconfig,
+    }
+    out = site.run("start", t, "--studio", "mn", env=admin)
+    assert out.returncode == 1
+    assert "the namespace 'none-such' does not exist" in out.stderr
+    # with the site's token, whose Role is in its own namespace only, it is forbidden there
+    out = site.run("start", t, "--studio", "mn", env={**site.env, "BLOCKC_NAMESPACE": "none-such"})
+    assert out.returncode == 1 and "none-such" in out.stderr and "forbids" in out.stderr
