@@ -24,7 +24,11 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
             },
             indent=2,
         )
-    width = max(len(line.owner) for line in artifact.containerfile)
+    owners = [line.owner for line in artifact.containerfile] + [
+        *provenance["manifests"].values(),
+        *provenance["context"].values(),
+    ]
+    width = max(len(o) for o in owners)
     out = [f"# artifact {artifact.hash} (image {artifact.image_ref})", "", "## Containerfile"]
     out += ['(each line\'s block; "root": a command that runs as root)']
     out += [
@@ -47,7 +51,11 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
         "  (none)"
     ]
     out += ["", "## Manifest fields"]
-    out += [f"{owner:>{width}} | {field}" for field, owner in provenance["manifests"].items()]
+    out += [
+        f"{owner:>{width}} | {field}"
+        + ("" if owner == "blockc" else f" = {_field_value(artifact.manifests, field)}")
+        for field, owner in provenance["manifests"].items()
+    ]
     out += ["", "## Build context"]
     out += [f"{owner:>{width}} | {path}" for path, owner in provenance["context"].items()]
     out += ["", "## Overrides (a plugin's values replaced: by the template's, or by a free port)"]
@@ -56,3 +64,22 @@ def explain(artifact: Artifact, fmt: str = "text") -> str:
         for o in provenance.get("overrides", ())
     ] or ["  (none)"]
     return "\n".join(out)
+
+
+def _field_value(manifests, field: str) -> str:
+    """The value of a manifest field named as provenance names it (``Deployment.spec.x``,
+    ``containers[studio]``: the list item of that name), as compact JSON."""
+    import re
+
+    kind, _, path = field.partition(".")
+    node = next((m for m in manifests if m["kind"] == kind), None)
+    for key, name in re.findall(r"([^.\[\]]+)(?:\[([^\]]+)\])?", path):
+        if not isinstance(node, dict):
+            return "?"
+        node = node.get(key)
+        if name:
+            node = next(
+                (i for i in node or () if isinstance(i, dict) and i.get("name") == name), None
+            )
+    text = json.dumps(node, sort_keys=True)
+    return text if len(text) <= 200 else text[:197] + "..."

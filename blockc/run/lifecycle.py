@@ -11,14 +11,11 @@ import os
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Literal
 
 from ..errors import BlockcError, Diagnostic, did_you_mean
 from ..names import NotOurs, check_owner, check_studio
-from ..sync import studio as sync_studio
 from ..value import Value
 from . import state
 from .instance import base_path, instance_manifests
@@ -62,15 +59,21 @@ def health_url(studio: str, app: dict, port: int) -> str:
     return f"http://127.0.0.1:{port}{app['health'].replace('{base}', served_base(studio, app))}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
+_opener = None
 
 
 def check_health(url: str, redirect_ok: bool, timeout: float = 2.0) -> bool:
+    import urllib.error  # (the podman runtime's apps only: exec and sync need none of it)
+    import urllib.request
+
+    global _opener
+    if _opener is None:
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        _opener = urllib.request.build_opener(NoRedirect)
     try:
         with _opener.open(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300
@@ -244,6 +247,13 @@ def start(
         return studio
 
 
+def _sync_studio():
+    """blockc.sync.studio (imported when a sync or its zones are needed: not by exec)."""
+    from ..sync import studio
+
+    return studio
+
+
 def _zones(studio: state.Studio) -> list:
     """The studio's sync zones (none when its artifact is gone)."""
     return studio.studio_json().get("zones", []) if os.path.isdir(studio.artifact_dir) else []
@@ -267,7 +277,7 @@ def _check_running(studio: state.Studio, settings: Settings) -> None:
     if _runtime(studio, settings).state(studio.name) != "running":
         raise BlockcError(
             f"studio '{studio.name}': its container is not running (see "
-            f"`blockc logs {studio.name}` and `podman ps -a`)"
+            f"`blockc logs {studio.name}` and `blockc status {studio.name}`)"
         )
 
 
@@ -385,7 +395,7 @@ def stop(
         actual = rt.state(name)
         if actual == "missing" and studio.state == "STOPPED":
             return "already stopped"
-        zones = sync_studio.zones(studio.studio_json()) if actual != "missing" else []
+        zones = _sync_studio().zones(studio.studio_json()) if actual != "missing" else []
         pulled = [z for z in zones if z.direction != "in"]  # (what a pull would bring out)
         if pulled and actual == "stopped" and not force:
             raise BlockcError(
@@ -472,10 +482,10 @@ def _pull_each_zone(
     if not studio.workspace:
         raise BlockcError(f"studio '{studio.name}' has no workspace to sync with")
     transport = rt.transport(studio.name, studio_json["image"]["uid"])
-    limits = sync_studio.zone_limits(studio_json, settings)  # (as sync_studio has them)
+    limits = _sync_studio().zone_limits(studio_json, settings)  # (as sync_studio has them)
     left = []
     with Baseline(state.db_path()) as baseline:
-        for zone in sync_studio.zones(studio_json):
+        for zone in _sync_studio().zones(studio_json):
             if zone.direction == "in":
                 continue  # (never pulled)
             try:
@@ -522,7 +532,7 @@ def rm(
                 f"`blockc rm --force {name}` discards them",
             )
         if not force and zones:
-            pending = sync_studio.pending(studio, settings, running=rt.state(name) == "running")
+            pending = _sync_studio().pending(studio, settings, running=rt.state(name) == "running")
             if pending:
                 raise BlockcError(
                     f"studio '{name}' has unsynced changes that `rm` would lose:\n"
@@ -532,7 +542,7 @@ def rm(
                     f"`blockc rm --force {name}` to discard them"
                 )
         rt.remove(name)
-        sync_studio.forget(studio)
+        _sync_studio().forget(studio)
         state.delete(name)
         kept = studio.message.partition(KEPT_IN)[2]
         if kept:  # (its owner's to remove, once the files are out)
@@ -616,7 +626,7 @@ def _sync(
     """Sync as part of start (push) or stop (pull). Paths that could not be synced stop the
     action, so a container is never removed while it holds files the host lacks; conflicts
     are not errors here (both versions are kept on the host and reported)."""
-    reports = sync_studio.sync_studio(
+    reports = _sync_studio().sync_studio(
         studio, settings, mode=mode, progress=progress, done_file=done_file
     )
     from ..sync.report import shown  # (the path and the reason are the studio's)

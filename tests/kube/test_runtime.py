@@ -251,3 +251,52 @@ def test_missing_namespace(site):
     # with the site's token, whose Role is in its own namespace only, it is forbidden there
     out = site.run("start", t, "--studio", "mn", env={**site.env, "BLOCKC_NAMESPACE": "none-such"})
     assert out.returncode == 1 and "none-such" in out.stderr and "forbids" in out.stderr
+
+
+KUBE_OPTIONS = """\
+    - type: kubernetes
+      with:
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+          limits: {memory: 1Gi}
+        nodeSelector: {kubernetes.io/hostname: k8slab-node}
+        tolerations: [{key: dedicated, operator: Equal, value: studios, effect: NoSchedule}]
+        annotations: {example.com/cost-center: "42"}
+        labels: {team: data}
+        serviceAccountName: studio-runner
+"""
+
+
+def test_kubernetes_block_options_land_on_the_pod(site, kubectl):
+    kubectl("-n", site.namespace, "create", "serviceaccount", "studio-runner")
+    t = site.template("kopts", WEB + KUBE_OPTIONS)
+    explained = site.run("explain", t, check=0).stdout
+    assert "nodeSelector" in explained and "studio-runner" in explained
+    # kubectl-applicable as they are (the API server's own validation, nothing made)
+    objs = site.run(
+        "manifests", t, "--studio", "ko", "--owner", "bob", "--namespace", site.namespace, check=0
+    ).stdout
+    kubectl("apply", "--dry-run=server", "--server-side", "-f", "-", input=objs)
+
+    site.run("start", t, "--studio", "ko", check=0)
+    [pod] = site.pods("ko")
+    spec = pod["spec"]
+    main = spec["containers"][0]
+    assert main["resources"] == {
+        "requests": {"cpu": "100m", "memory": "64Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    assert spec["nodeSelector"] == {"kubernetes.io/hostname": "k8slab-node"}
+    assert {
+        "key": "dedicated",
+        "operator": "Equal",
+        "value": "studios",
+        "effect": "NoSchedule",
+    } in spec["tolerations"]
+    assert pod["metadata"]["annotations"]["example.com/cost-center"] == "42"
+    assert pod["metadata"]["labels"]["team"] == "data"
+    assert spec["serviceAccountName"] == "studio-runner"
+    assert spec["automountServiceAccountToken"] is False  # no ambient credentials in a studio
+    assert main["securityContext"]["runAsNonRoot"] is True
+    assert main["securityContext"]["allowPrivilegeEscalation"] is False
+    site.run("rm", "ko", check=0)

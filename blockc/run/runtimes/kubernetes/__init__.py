@@ -15,19 +15,27 @@ very deploy is told from the one it replaces.
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 from ....errors import BlockcError
-from ....names import CONTAINER, LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO, check_ownership
+from ....names import (
+    CONTAINER,
+    LABEL_INSTALLATION,
+    LABEL_OWNER,
+    LABEL_STUDIO,
+    check_ownership,
+)
+from ... import state
 from ...progress import Progress
 from ...settings import Settings
 from .. import Runtime
 from . import pods
-from .api import APPLY, Cluster, not_found
+from .api import Cluster, not_found
 from .exec import V4, V5, ExecProcess, KubeTransport, exec_query
+from .rest import ApiError
 
 LABEL_DEPLOY = "blockc.dev/deploy"
 LAUNCHER = ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py"]
@@ -49,6 +57,10 @@ class KubernetesRuntime(Runtime):
         return self._cluster
 
     @property
+    def rest(self):
+        return self.cluster.rest
+
+    @property
     def namespace(self) -> str:
         return self.settings.namespace
 
@@ -58,6 +70,15 @@ class KubernetesRuntime(Runtime):
     def _selector(self, studio: str | None = None) -> str:
         sel = f"{LABEL_INSTALLATION}={self.installation()}"
         return sel + (f",{LABEL_STUDIO}={studio}" if studio else "")
+
+    def _path(self, kind: str, name: str = "") -> str:
+        ns = quote(self.namespace)
+        base = {
+            "Deployment": f"/apis/apps/v1/namespaces/{ns}/deployments",
+            "Service": f"/api/v1/namespaces/{ns}/services",
+            "Pod": f"/api/v1/namespaces/{ns}/pods",
+        }[kind]
+        return f"{base}/{quote(name)}" if name else base
 
     # --- images -------------------------------------------------------------------------
 
@@ -82,25 +103,26 @@ class KubernetesRuntime(Runtime):
 
     # --- objects ------------------------------------------------------------------------
 
-    def _check(self, kind: str, obj, expected: dict[str, str]) -> None:
-        check_ownership(kind, obj.metadata.name, obj.metadata.labels, expected)
+    def _check(self, kind: str, obj: dict, expected: dict[str, str]) -> None:
+        meta = obj["metadata"]
+        check_ownership(kind, meta["name"], meta.get("labels"), expected)
 
-    def _read(self, kind: str, name: str):
-        c = self.cluster
-        read = {
-            "Deployment": lambda: c.apps.read_namespaced_deployment(name, self.namespace),
-            "Service": lambda: c.core.read_namespaced_service(name, self.namespace),
-        }[kind]
+    def _read(self, kind: str, name: str) -> dict | None:
         try:
-            return read()
-        except Exception as exc:
-            if not_found(exc) and "namespaces" not in str(getattr(exc, "body", "")):
+            return self.rest.get(self._path(kind, name))
+        except ApiError as exc:
+            if not_found(exc):
                 return None
-            raise c.error(exc, f"read the {kind} {name}") from None
+            raise self.cluster.error(exc, f"read the {kind} {name}") from None
+
+    def _list(self, kind: str, selector: str) -> dict:
+        try:
+            return self.rest.get(self._path(kind), labelSelector=selector)
+        except ApiError as exc:
+            raise self.cluster.error(exc, f"list the studios' {kind}s") from None
 
     def deploy(self, studio: str, manifests: list[dict], progress: Progress | None = None) -> str:
         progress = progress or Progress(quiet=True)
-        c = self.cluster
         objs = [m for m in manifests if m["kind"] in ("Deployment", "Service")]
         dep = next(m for m in objs if m["kind"] == "Deployment")
         labels = dep["metadata"]["labels"]
@@ -114,6 +136,8 @@ class KubernetesRuntime(Runtime):
             found = self._read(obj["kind"], obj["metadata"]["name"])
             if found is not None:
                 self._check(obj["kind"], found, expected)
+        import secrets
+
         token = secrets.token_hex(6)
         dep["spec"]["template"]["metadata"]["labels"][LABEL_DEPLOY] = token
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -121,35 +145,33 @@ class KubernetesRuntime(Runtime):
             obj["metadata"]["namespace"] = self.namespace
             name = obj["metadata"]["name"]
             try:
-                if obj["kind"] == "Deployment":
-                    c.apps.patch_namespaced_deployment(name, self.namespace, obj, **APPLY)
-                else:
-                    c.core.patch_namespaced_service(name, self.namespace, obj, **APPLY)
-            except Exception as exc:
-                raise c.error(exc, f"apply the {obj['kind']} {name}") from None
+                self.rest.apply(self._path(obj["kind"], name), obj)
+            except ApiError as exc:
+                raise self.cluster.error(exc, f"apply the {obj['kind']} {name}") from None
         self._pods.pop(studio, None)
-        pod = self._wait(studio, token, image, dep["metadata"]["name"], progress)
+        pod = self._wait_running(studio, token, image, dep["metadata"]["name"], progress)
         self._pods[studio] = pod
         return pod
 
-    def _wait(
+    def _wait_running(
         self, studio: str, token: str, image: str, deployment: str, progress: Progress
     ) -> str:
         """Wait for the pod of deploy ``token`` to run its main container; its name. A pod
         that will not run (see :func:`pods.problem`) is an error saying why."""
         selector = f"{self._selector(studio)},{LABEL_DEPLOY}={token}"
         deadline = time.monotonic() + 600
-        seen = None
         while time.monotonic() < deadline:
+            seen = False
             for pod in self._watch(selector, timeout=5):
-                seen = pod
-                why = pods.problem(pod, image, lambda p=pod: self._previous_log(p))
+                seen = True
+                why = pods.problem(pod, image, lambda p=pod: self._log_tail(p))
                 if why:
                     raise BlockcError(f"studio '{studio}': {why}")
                 if pods.is_running(pod):
-                    return str(pod.metadata.name)
-                progress.update(f"studio {studio}: pod {pod.metadata.name} {pod.status.phase}")
-            if seen is None:  # no pod after 5 s: does the Deployment say why?
+                    return str(pod["metadata"]["name"])
+                phase = pod.get("status", {}).get("phase", "")
+                progress.update(f"studio {studio}: pod {pod['metadata']['name']} {phase}")
+            if not seen:  # no pod after 5 s: does the Deployment say why?
                 found = self._read("Deployment", deployment)
                 why = pods.deployment_problem(found) if found is not None else ""
                 if why:
@@ -158,45 +180,29 @@ class KubernetesRuntime(Runtime):
 
     def _watch(self, selector: str, timeout: int):
         """The pods of ``selector`` now, then as they change, for ``timeout`` seconds."""
-        from kubernetes import watch
-
-        c = self.cluster
+        listed = self._list("Pod", selector)
+        yield from listed.get("items", ())
+        version = listed.get("metadata", {}).get("resourceVersion", "")
         try:
-            listed = c.core.list_namespaced_pod(self.namespace, label_selector=selector)
-            yield from listed.items
-            w = watch.Watch()
-            for event in w.stream(
-                c.core.list_namespaced_pod,
-                self.namespace,
-                label_selector=selector,
-                resource_version=listed.metadata.resource_version if listed.metadata else None,
-                timeout_seconds=timeout,
+            for event in self.rest.watch(
+                self._path("Pod"), timeout, labelSelector=selector, resourceVersion=version
             ):
                 if event["type"] in ("ADDED", "MODIFIED"):
                     yield event["object"]
-        except BlockcError:
-            raise
-        except Exception as exc:
-            if getattr(exc, "status", None) == 410:  # (resource version too old: list again)
+        except ApiError as exc:
+            if exc.status == 410:  # (resource version too old: the caller lists again)
                 return
-            raise c.error(exc, "watch the studio's pod") from None
+            raise self.cluster.error(exc, "watch the studio's pod") from None
 
-    def _previous_log(self, pod, lines: int = 20) -> str:
+    def _log_tail(self, pod: dict, lines: int = 20) -> str:
         """The last lines of the main container's log: of its current run when it has one,
         else of the run before (the kubelet keeps one of them, depending on timing)."""
-        c = self.cluster
-        for previous in (False, True):
+        path = self._path("Pod", pod["metadata"]["name"]) + "/log"
+        for previous in ("false", "true"):
+            query = {"container": CONTAINER, "tailLines": str(lines), "previous": previous}
             try:
-                text = str(
-                    c.core.read_namespaced_pod_log(
-                        pod.metadata.name,
-                        self.namespace,
-                        container=CONTAINER,
-                        previous=previous,
-                        tail_lines=lines,
-                    )
-                )
-            except Exception:
+                text = self.rest.request("GET", path, query).decode("utf-8", "replace")
+            except ApiError:
                 continue
             if text.strip() and not text.startswith("unable to retrieve container logs"):
                 return text
@@ -207,20 +213,15 @@ class KubernetesRuntime(Runtime):
         check). A pod that will not run, or apps that stay unhealthy past ``timeout``, is an
         error naming them, with their health URL and log tail."""
         from ....errors import Diagnostic
+        from ...instance import base_path
 
         pod_name = self._pod(studio.name)
-        image = studio.image
         deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            for pod in self._watch(
-                f"{self._selector(studio.name)}", timeout=max(1, min(5, int(left)))
-            ):
-                if pod.metadata.name != pod_name:
+        while (left := deadline - time.monotonic()) > 0:
+            for pod in self._watch(self._selector(studio.name), timeout=max(1, min(5, int(left)))):
+                if pod["metadata"]["name"] != pod_name:
                     continue
-                why = pods.problem(pod, image, lambda p=pod: self._previous_log(p))
+                why = pods.problem(pod, studio.image, lambda p=pod: self._log_tail(p))
                 if why:
                     raise BlockcError(f"studio '{studio.name}': {why}")
                 if pods.is_ready(pod):
@@ -230,7 +231,7 @@ class KubernetesRuntime(Runtime):
                                 f"app {app['id']} is healthy ({progress.elapsed():.1f} s)"
                             )
                     return
-                if pod.metadata.deletion_timestamp or pod.status.phase in ("Succeeded", "Failed"):
+                if pods.ended(pod):
                     raise BlockcError(
                         f"studio '{studio.name}': its pod {pod_name} ended while apps were "
                         f"starting; `blockc logs {studio.name}` shows why"
@@ -245,8 +246,6 @@ class KubernetesRuntime(Runtime):
         diags = []
         for app in [a for a in apps if a["id"] in bad] or apps:
             tail = self._app_log(studio.name, app["id"])
-            from ...instance import base_path
-
             path = app["health"].replace("{base}", base_path(studio.name, app["id"]))
             diags.append(
                 Diagnostic(
@@ -276,7 +275,6 @@ class KubernetesRuntime(Runtime):
             pass
 
     def remove(self, studio: str) -> None:
-        c = self.cluster
         expected = self.expected(studio)
         name = self.base(studio)
         for kind in ("Deployment", "Service"):
@@ -285,35 +283,23 @@ class KubernetesRuntime(Runtime):
                 continue
             self._check(kind, found, expected)
             try:
-                if kind == "Deployment":
-                    c.apps.delete_namespaced_deployment(
-                        name, self.namespace, propagation_policy="Background"
-                    )
-                else:
-                    c.core.delete_namespaced_service(name, self.namespace)
-            except Exception as exc:
+                self.rest.delete(self._path(kind, name))
+            except ApiError as exc:
                 if not not_found(exc):
-                    raise c.error(exc, f"delete the {kind} {name}") from None
+                    raise self.cluster.error(exc, f"delete the {kind} {name}") from None
         self._pods.pop(studio, None)
         # stopped means stopped: its pod is gone (the apps had their signal) before we return
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             left = [
                 p
-                for p in self._list_pods(self._selector(studio))
-                if p.metadata.labels.get(LABEL_OWNER) == expected[LABEL_OWNER]
+                for p in self._list("Pod", self._selector(studio)).get("items", ())
+                if (p["metadata"].get("labels") or {}).get(LABEL_OWNER) == expected[LABEL_OWNER]
             ]
             if not left:
                 return
             time.sleep(0.2)
         raise BlockcError(f"studio '{studio}': its pod was still there 60 s after deletion")
-
-    def _list_pods(self, selector: str) -> list:
-        c = self.cluster
-        try:
-            return list(c.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
-        except Exception as exc:
-            raise c.error(exc, "list the studios' pods") from None
 
     # --- state --------------------------------------------------------------------------
 
@@ -321,39 +307,34 @@ class KubernetesRuntime(Runtime):
         """The state of many studios (name -> owner) in two API calls: one labelled list of
         this installation's Deployments, one of its pods. An object whose owner label is not
         the studio's owner is not the studio's (it is left alone, and counts as missing)."""
-        c = self.cluster
-        try:
-            deps = c.apps.list_namespaced_deployment(
-                self.namespace, label_selector=self._selector()
-            ).items
-        except Exception as exc:
-            raise c.error(exc, "list the studios' Deployments") from None
 
-        def ours(obj) -> str | None:
-            labels = obj.metadata.labels or {}
+        def ours(obj: dict) -> str | None:
+            labels = obj["metadata"].get("labels") or {}
             name = labels.get(LABEL_STUDIO)
             return name if name in owners and owners[name] == labels.get(LABEL_OWNER) else None
 
-        have = {ours(d) for d in deps} - {None}
+        selector = self._selector()
+        have = {ours(d) for d in self._list("Deployment", selector).get("items", ())} - {None}
         out = {name: "stopped" if name in have else "missing" for name in owners}
-        for pod in self._list_pods(self._selector()):
+        for pod in self._list("Pod", selector).get("items", ()):
             name = ours(pod)
             if name is not None and name in have and pods.is_running(pod):
                 out[name] = "running"
-                self._pods[name] = str(pod.metadata.name)
+                self._pods[name] = str(pod["metadata"]["name"])
                 self._ready[name] = pods.is_ready(pod)
         return out
 
     def state(self, studio: str) -> str:
+        try:
+            self._pod(studio, fresh=True)
+            return "running"
+        except _NoPod:
+            pass
         found = self._read("Deployment", self.base(studio))
         if found is None:
             return "missing"
         self._check("Deployment", found, self.expected(studio))
-        try:
-            self._pod(studio, fresh=True)
-        except BlockcError:
-            return "stopped"
-        return "running"
+        return "stopped"
 
     def ready(self, studio: str) -> bool | None:
         if studio not in self._ready:
@@ -361,17 +342,34 @@ class KubernetesRuntime(Runtime):
         return self._ready.get(studio)
 
     def _pod(self, studio: str, fresh: bool = False) -> str:
-        """The name of the studio's running pod (its labels checked)."""
+        """The name of the studio's running pod, its labels checked: the one deploy made
+        (its name in the state: one request), else the one the labels find."""
         if studio in self._pods and not fresh:
             return self._pods[studio]
         expected = self.expected(studio)
-        for pod in self._list_pods(self._selector(studio)):
+        row = state.get(studio)
+        known = row.runtime_id if row is not None else ""
+        if known:
+            pod = None
+            try:
+                pod = self.rest.get(self._path("Pod", known))
+            except ApiError as exc:
+                if not not_found(exc):
+                    raise self.cluster.error(exc, f"read the pod {known}") from None
+            if pod is not None:
+                self._check("pod", pod, expected)
+                if pods.is_running(pod):
+                    return self._found(studio, pod)
+        for pod in self._list("Pod", self._selector(studio)).get("items", ()):
             if pods.is_running(pod):
-                check_ownership("pod", pod.metadata.name, pod.metadata.labels, expected)
-                self._pods[studio] = str(pod.metadata.name)
-                self._ready[studio] = pods.is_ready(pod)
-                return self._pods[studio]
-        raise BlockcError(f"studio '{studio}' has no running pod (it is not running)")
+                self._check("pod", pod, expected)
+                return self._found(studio, pod)
+        raise _NoPod(f"studio '{studio}' has no running pod (it is not running)")
+
+    def _found(self, studio: str, pod: dict) -> str:
+        self._pods[studio] = str(pod["metadata"]["name"])
+        self._ready[studio] = pods.is_ready(pod)
+        return self._pods[studio]
 
     def keep(self, studio: str) -> str:
         raise BlockcError(
@@ -392,11 +390,14 @@ class KubernetesRuntime(Runtime):
         fds: tuple[int | None, int | None, int | None] = (None, None, None),
     ) -> ExecProcess:
         pod = self._pod(studio)
-        ws = self.cluster.websocket(
-            f"/api/v1/namespaces/{self.namespace}/pods/{pod}/exec",
-            exec_query(argv, CONTAINER, stdin=stdin, tty=tty),
-            [V5, V4],
-        )
+        try:
+            ws = self.rest.websocket(
+                self._path("Pod", pod) + "/exec",
+                exec_query(argv, CONTAINER, stdin=stdin, tty=tty),
+                [V5, V4],
+            )
+        except ApiError as exc:
+            raise self.cluster.error(exc, f"exec in the pod {pod}") from None
         return ExecProcess(ws, stdin=stdin, stdin_fd=fds[0], stdout_fd=fds[1], stderr_fd=fds[2])
 
     def exec(
@@ -435,6 +436,10 @@ class KubernetesRuntime(Runtime):
     def transport(self, studio: str, user: int | str) -> KubeTransport:
         pod = self._pod(studio)
         return KubeTransport(lambda argv: self.open_exec(studio, argv), pod)
+
+
+class _NoPod(BlockcError):
+    """The studio has no running pod."""
 
 
 def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> int:

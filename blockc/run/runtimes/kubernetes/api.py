@@ -1,6 +1,11 @@
-"""The connection to a cluster: the official ``kubernetes`` client, configured from the site's
-``kubeconfig`` setting, ``KUBECONFIG`` (``~/.kube/config``), or the pod's service account
-(in-cluster); and the API's errors in a user's words."""
+"""The connection to a cluster (kubeconfig from the site's ``kubeconfig`` setting,
+``KUBECONFIG``, ``~/.kube/config``, or the pod's service account in-cluster) and the API's
+errors in a user's words.
+
+The official ``kubernetes`` client loads every configuration :mod:`.rest` does not read
+itself (exec plugins, auth providers, in-cluster service accounts, several kubeconfig
+files): :func:`official_configuration`.
+"""
 
 from __future__ import annotations
 
@@ -10,72 +15,48 @@ from typing import Any
 
 from ....errors import BlockcError
 from ...settings import Settings
+from .rest import ApiError, Rest, load_endpoint
 
-# server-side apply, as kubectl does it with --server-side --field-manager=blockc
-FIELD_MANAGER = "blockc"
-APPLY: dict[str, Any] = {
-    "field_manager": FIELD_MANAGER,
-    "force": True,
-    "_content_type": "application/apply-patch+yaml",
-}
+
+def official_configuration(settings: Settings) -> Any:
+    """The official client's configuration, as it loads it."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    path = settings.kubeconfig or os.environ.get("KUBECONFIG")
+    where = path or "~/.kube/config"
+    try:
+        if path or os.path.exists(os.path.expanduser("~/.kube/config")):
+            config.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
+        else:
+            where = "the pod's service account (in-cluster)"
+            config.load_incluster_config(client_configuration=cfg)
+    except (config.ConfigException, OSError, ValueError, TypeError) as exc:
+        raise BlockcError(
+            f"cannot load the Kubernetes configuration from {where}: {exc}",
+            hint="set the site setting 'kubeconfig' (config.toml or BLOCKC_KUBECONFIG), "
+            "or KUBECONFIG",
+        ) from None
+    return cfg
 
 
 class Cluster:
     """One cluster and the site's namespace in it."""
 
     def __init__(self, settings: Settings):
-        from kubernetes import client, config
-
-        cfg = client.Configuration()
-        path = settings.kubeconfig or os.environ.get("KUBECONFIG")
-        where = path or "~/.kube/config"
-        try:
-            if path or os.path.exists(os.path.expanduser("~/.kube/config")):
-                config.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
-            else:
-                where = "the pod's service account (in-cluster)"
-                config.load_incluster_config(client_configuration=cfg)
-        except (config.ConfigException, OSError, ValueError, TypeError) as exc:
-            raise BlockcError(
-                f"cannot load the Kubernetes configuration from {where}: {exc}",
-                hint="set the site setting 'kubeconfig' (config.toml or BLOCKC_KUBECONFIG), "
-                "or KUBECONFIG",
-            ) from None
-        cfg.retries = 0  # (a refused connection is reported, not retried for a minute)
-        self.configuration = cfg
-        self.where = where
         self.namespace = settings.namespace
-        self.api = client.ApiClient(cfg)
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
+        self.where = settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        self.rest = Rest(load_endpoint(settings))
 
     @property
     def host(self) -> str:
-        return str(self.configuration.host)
-
-    def websocket(self, path: str, query: list[tuple[str, str]], protocols: list[str]):
-        """A WebSocket to the API (exec, port-forward), authenticated as the client is."""
-        from urllib.parse import urlencode
-
-        from kubernetes.stream.ws_client import create_websocket
-
-        url = self.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        headers = {"sec-websocket-protocol": ",".join(protocols)}
-        token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
-            headers["authorization"] = token
-        try:
-            return create_websocket(
-                self.configuration, f"{url}{path}?{urlencode(query)}", headers=headers
-            )
-        except Exception as exc:
-            raise self.error(exc, f"open {path.rsplit('/', 1)[-1]} stream") from None
+        return self.rest.endpoint.server
 
     def error(self, exc: BaseException, doing: str) -> BlockcError:
         """The API's answer (or the connection's failure) to ``doing`` in a user's words."""
-        status = getattr(exc, "status", None)
-        if status is None:  # websocket-client's handshake error
-            status = getattr(exc, "status_code", None)
+        if isinstance(exc, BlockcError):
+            return exc
+        status = exc.status if isinstance(exc, ApiError) else None
         message = _message(exc)
         if status == 403:
             return BlockcError(
@@ -88,7 +69,7 @@ class Cluster:
                 f"the cluster refused blockc's credentials (from {self.where}) to {doing}: "
                 f"{message}"
             )
-        if status == 404 and "namespaces" in message and "not found" in message:
+        if status == 404 and message.startswith("namespaces ") and "not found" in message:
             return BlockcError(
                 f"the namespace {self.namespace!r} does not exist in the cluster at {self.host}",
                 hint="create it (`kubectl create namespace ...`) or set the site setting "
@@ -100,9 +81,7 @@ class Cluster:
 
 
 def _message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None) or getattr(exc, "resp_body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+    body = getattr(exc, "body", None)
     if body:
         try:
             return str(json.loads(body).get("message") or body)[:500]
@@ -112,4 +91,9 @@ def _message(exc: BaseException) -> str:
 
 
 def not_found(exc: BaseException) -> bool:
-    return getattr(exc, "status", None) == 404
+    """A 404 of the object itself (not of its namespace)."""
+    return (
+        isinstance(exc, ApiError)
+        and exc.status == 404
+        and not _message(exc).startswith("namespaces ")
+    )

@@ -133,16 +133,19 @@ def _listen(host: str, preferred: int) -> socket.socket:
 def open_port_stream(rt, studio: str) -> Callable[[int], object]:
     """A function opening a port-forward WebSocket to a port of the studio's pod (found again
     when the pod was replaced)."""
-    from ....errors import BlockcError
+    from urllib.parse import quote
+
+    from .rest import ApiError
 
     def open_stream(port: int):
-        pod = rt._pod(studio)
-        path = f"/api/v1/namespaces/{rt.namespace}/pods/{pod}/portforward"
-        try:
-            return rt.cluster.websocket(path, [("ports", str(port))], [V4])
-        except BlockcError:
-            pod = rt._pod(studio, fresh=True)
-            path = f"/api/v1/namespaces/{rt.namespace}/pods/{pod}/portforward"
-            return rt.cluster.websocket(path, [("ports", str(port))], [V4])
+        for fresh in (False, True):  # (the pod was replaced: find it again, once)
+            pod = rt._pod(studio, fresh=fresh)
+            path = f"/api/v1/namespaces/{quote(rt.namespace)}/pods/{quote(pod)}/portforward"
+            try:
+                return rt.rest.websocket(path, [("ports", str(port))], [V4])
+            except ApiError as exc:
+                if fresh:
+                    raise rt.cluster.error(exc, f"port-forward to the pod {pod}") from None
+        raise AssertionError("unreachable")
 
     return open_stream

@@ -1,5 +1,5 @@
-"""What a studio pod's status says: running, ready, or why it cannot be (one line each, in a
-user's words), read from the pod, its Deployment and the main container's log."""
+"""What a studio pod's status says (the pod as the API gives it, JSON): running, ready, or
+why it cannot be, in one line (or a line and a log's tail)."""
 
 from __future__ import annotations
 
@@ -10,71 +10,74 @@ _PULL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverP
 _CONFIG = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 
 
-def main_status(pod):
-    for c in pod.status.container_statuses or ():
-        if c.name == CONTAINER:
-            return c
-    return None
+def main_status(pod: dict) -> dict:
+    for c in pod.get("status", {}).get("containerStatuses") or ():
+        if c.get("name") == CONTAINER:
+            return dict(c)
+    return {}
 
 
-def is_running(pod) -> bool:
-    c = main_status(pod)
+def is_running(pod: dict) -> bool:
     return bool(
-        pod.status.phase == "Running"
-        and not pod.metadata.deletion_timestamp
-        and c is not None
-        and c.state is not None
-        and c.state.running is not None
+        pod.get("status", {}).get("phase") == "Running"
+        and not pod["metadata"].get("deletionTimestamp")
+        and "running" in (main_status(pod).get("state") or {})
     )
 
 
-def is_ready(pod) -> bool:
-    conds = {c.type: c.status for c in pod.status.conditions or ()}
+def is_ready(pod: dict) -> bool:
+    conds = {c.get("type"): c.get("status") for c in pod["status"].get("conditions") or ()}
     return is_running(pod) and conds.get("Ready") == "True"
 
 
-def problem(pod, image: str, log_tail) -> str:
-    """Why the pod will not run (a line, or a line and a log's tail); "" while it may still.
-    ``log_tail()`` gives the last lines of the main container's previous run."""
-    status = pod.status
-    for cond in status.conditions or ():
+def ended(pod: dict) -> bool:
+    return bool(pod["metadata"].get("deletionTimestamp")) or pod.get("status", {}).get("phase") in (
+        "Succeeded",
+        "Failed",
+    )
+
+
+def problem(pod: dict, image: str, log_tail) -> str:
+    """Why the pod will not run; "" while it may still. ``log_tail()`` gives the last lines of
+    the main container's log."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or ():
         if (
-            cond.type == "PodScheduled"
-            and cond.status == "False"
-            and cond.reason == "Unschedulable"
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
         ):
-            return f"the pod cannot be scheduled: {cond.message}"
-    if status.phase == "Failed":
-        return f"the pod failed: {status.reason or ''} {status.message or ''}".rstrip()
+            return f"the pod cannot be scheduled: {cond.get('message')}"
+    if status.get("phase") == "Failed":
+        return f"the pod failed: {status.get('reason', '')} {status.get('message', '')}".rstrip()
     c = main_status(pod)
-    if c is None or c.state is None:
-        return ""
-    waiting = c.state.waiting
-    if waiting is not None and waiting.reason in _PULL:
+    state = c.get("state") or {}
+    waiting = state.get("waiting") or {}
+    reason = waiting.get("reason")
+    if reason in _PULL:
         registry = image.split("/", 1)[0] if "/" in image else "docker.io"
         return (
-            f"the node cannot pull the image {image} from {registry} ({waiting.reason}): "
-            f"{waiting.message or 'no message'}"
+            f"the node cannot pull the image {image} from {registry} ({reason}): "
+            f"{waiting.get('message') or 'no message'}"
         )
-    if waiting is not None and waiting.reason in _CONFIG:
-        return f"the studio's container cannot be created ({waiting.reason}): {waiting.message}"
-    ended = c.state.terminated or (c.last_state.terminated if c.last_state else None)
-    if (waiting is not None and waiting.reason == "CrashLoopBackOff") or (
-        ended is not None and c.restart_count >= 1
-    ):
-        code = ended.exit_code if ended is not None else "?"
+    if reason in _CONFIG:
+        return f"the studio's container cannot be created ({reason}): {waiting.get('message')}"
+    done = state.get("terminated") or (c.get("lastState") or {}).get("terminated")
+    restarts = c.get("restartCount", 0)
+    if reason == "CrashLoopBackOff" or (done and restarts >= 1):
+        code = done.get("exitCode", "?") if done else "?"
         tail = log_tail()
         return (
             f"the studio's main container keeps crashing (exit code {code}, restarted "
-            f"{c.restart_count} time(s)); last lines of its log:\n"
+            f"{restarts} time(s)); last lines of its log:\n"
             + "\n".join(f"    {ln}" for ln in tail.splitlines()[-20:])
         )
     return ""
 
 
-def deployment_problem(deployment) -> str:
-    """Why a Deployment makes no pod (quota, admission), "" if it says nothing of it."""
-    for cond in (deployment.status.conditions if deployment.status else None) or ():
-        if cond.type == "ReplicaFailure" and cond.status == "True":
-            return f"the cluster does not create the studio's pod: {cond.message}"
+def deployment_problem(deployment: dict) -> str:
+    """Why a Deployment makes no pod (quota, admission); "" if it says nothing of it."""
+    for cond in (deployment.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return f"the cluster does not create the studio's pod: {cond.get('message')}"
     return ""

@@ -9,20 +9,22 @@ from __future__ import annotations
 NAME = "blockc"
 
 RULES = [
-    # server-side apply (PATCH) of the studio's Deployment and Service; read first for their
-    # labels; deleted by stop and rm; listed by `blockc status` (one list for all studios)
+    # server-side apply (a PATCH; the API server also asks for create when the object is new)
+    # of the studio's Deployment and Service, read first for their labels; deleted by stop
+    # and rm; Deployments listed by `status` (one list for all studios)
     {
         "apiGroups": ["apps"],
         "resources": ["deployments"],
         "verbs": ["get", "list", "create", "patch", "delete"],
     },
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"]},
-    # the studio's pod: found by its labels, watched until it runs and is ready
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    # the studio's pod: found by its labels, watched until it runs and is ready; read by its
+    # name (the one deploy made) before each exec and sync
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     # the main container's log when it crashes
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    # exec (blockc exec, sync, logs) and port-forward (blockc forward): WebSocket upgrades,
-    # which the API server authorizes as both get and create
+    # exec (exec, sync, logs) and port-forward (forward): WebSocket upgrades, authorized as
+    # get; clusters with AuthorizePodWebsocketUpgradeCreatePermission also ask for create
     {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward"], "verbs": ["get", "create"]},
 ]
 
