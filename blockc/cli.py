@@ -558,10 +558,12 @@ def build(obj, template, base_image, no_cache, push, pull):
     echo(ref)
 
 
-def _print_urls(apps) -> None:
+def _print_urls(apps, studio=None) -> None:
     for a in apps:
         health = {True: "healthy", False: "unhealthy", None: "-"}[a.healthy]
         echo(f"  {a.id:<12} {a.url or '-':<48} {health}  ({a.label})")
+    if studio is not None and studio.runtime == "kubernetes" and apps:
+        echo(f"  (reach the apps with `blockc forward {studio.name}`)")
 
 
 @command(
@@ -616,7 +618,7 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
         for a in lifecycle.urls(studio, studio_json)
     ]
     echo(f"studio {studio.name} (owner {studio.owner}) is {studio.state}:")
-    _print_urls(apps)
+    _print_urls(apps, studio)
 
 
 @command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT)
@@ -664,7 +666,7 @@ def status(obj, name, fmt):
         echo(f"{s.name}: {s.state}  owner {s.owner}  image {s.image}  runtime {s.runtime}")
         if s.message:
             echo(f"  ({s.message})")
-        _print_urls(apps)
+        _print_urls(apps, s if s.state == "RUNNING" else None)
 
 
 @command(

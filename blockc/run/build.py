@@ -194,14 +194,20 @@ def registry_ref(ref: str, settings: Settings) -> str:
 
 
 def _registry_tls(settings: Settings):
-    """The TLS context for the site's registry: the site's CA (``ca_bundle``) when it has
-    one, else the host's trust store."""
+    """The TLS context for the site's registry: the host's trust store, and the site's CA
+    bundle (``ca_bundle``) when it has one."""
     import ssl
 
+    ctx = ssl.create_default_context()
     ca = settings.ca_bundle if settings.ca_bundle not in (None, "", "none") else None
-    if ca and not os.path.isfile(ca):
-        raise BlockcError(f"setting ca_bundle: {ca} is not a file")
-    return ssl.create_default_context(cafile=ca)
+    if ca:
+        if not os.path.isfile(ca):
+            raise BlockcError(f"setting ca_bundle: {ca} is not a file")
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise BlockcError(f"setting ca_bundle: {ca}: {exc}") from None
+    return ctx
 
 
 def registry_has(ref: str, settings: Settings) -> bool:

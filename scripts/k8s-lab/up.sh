@@ -19,15 +19,21 @@
 #   K8S_LAB_NODE_IP        --real-node: node IP (default: source address of the default route)
 #   K8S_LAB_POD_SUBNET     --real-node: pod CIDR on bridge k8slab0 (default 10.244.0.0/24)
 #   K8S_LAB_REGISTRY_PORT  --real-node: registry port on NODE_IP (default 15000)
+#                          (level 1 with K8S_LAB_REGISTRY=1: on 127.0.0.1)
 #   K8S_LAB_IMAGES         --real-node: space-separated podman images to import into
 #                          containerd besides pause (default: none; push images to the
 #                          registry instead)
 #   K8S_LAB_PODMAN_CONF    CONTAINERS_CONF used for `podman save` of K8S_LAB_IMAGES
 #   K8S_LAB_KUBE_PROXY=0   --real-node: do not start kube-proxy
+#   K8S_LAB_REGISTRY=1     level 1: start the TLS registry too (as --real-node does), on
+#                          127.0.0.1:K8S_LAB_REGISTRY_PORT (blockc pushes studio images
+#                          there; fake pods never pull them)
+#   K8S_LAB_AUDIT=1        kube-apiserver writes an audit log of every request (Metadata
+#                          level, JSON, one event per line) to $K8S_LAB_STATE/logs/audit.log
 #
 # Writes $K8S_LAB_STATE/kubeconfig (admin) and prints its path last; with
-# --real-node also $K8S_LAB_STATE/registry.env (REGISTRY=HOST:PORT,
-# REGISTRY_CA=/path/ca.crt).  Every process started is recorded in
+# --real-node (or K8S_LAB_REGISTRY=1) also $K8S_LAB_STATE/registry.env
+# (REGISTRY=HOST:PORT, REGISTRY_CA=/path/ca.crt).  Every process started is recorded in
 # $K8S_LAB_STATE/pids; down.sh (same K8S_LAB_STATE) stops them, also after a
 # failure half-way.
 # Exit status: 0 up; 3 refused before starting anything (a cluster is already up
@@ -67,6 +73,9 @@ KUBE_PROXY="${K8S_LAB_KUBE_PROXY:-1}"
 NODE_NAME=k8slab-node
 CNI_BIN=/usr/lib/cni
 REGISTRY_BIN=/usr/bin/docker-registry
+WITH_REGISTRY=$REAL_NODE
+[[ "${K8S_LAB_REGISTRY:-0}" == 1 ]] && WITH_REGISTRY=1
+AUDIT="${K8S_LAB_AUDIT:-0}"
 
 T0=$(date +%s.%N)
 log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -85,9 +94,11 @@ if [[ $REAL_NODE == 1 ]]; then
   [[ -f "$CACHE/images/pause.tar" ]] || refuse "$CACHE/images/pause.tar missing: run build.sh"
   command -v containerd >/dev/null || refuse "containerd missing: apt-get install containerd"
   [[ -x $CNI_BIN/bridge ]] || refuse "CNI plugins missing: apt-get install containernetworking-plugins"
+  command -v iptables-save >/dev/null || refuse "iptables missing: apt-get install iptables"
+fi
+if [[ $WITH_REGISTRY == 1 ]]; then
   [[ -x $REGISTRY_BIN ]] || refuse "$REGISTRY_BIN missing: apt-get install docker-registry"
   command -v openssl >/dev/null || refuse "openssl missing: apt-get install openssl"
-  command -v iptables-save >/dev/null || refuse "iptables missing: apt-get install iptables"
 fi
 [[ $(id -u) == 0 ]] || refuse "must run as root"
 # Never over a cluster that is up (or half up) in this state dir.
@@ -100,7 +111,8 @@ already_up
 # (or one whose down.sh never ran) holds them.
 port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 ports="$APISERVER_PORT"
-[[ $REAL_NODE == 1 ]] && ports+=" 10250 10248 $REGISTRY_PORT"
+[[ $REAL_NODE == 1 ]] && ports+=" 10250 10248"
+[[ $WITH_REGISTRY == 1 ]] && ports+=" $REGISTRY_PORT"
 [[ $REAL_NODE == 1 && "$KUBE_PROXY" != 0 ]] && ports+=" 10256 10249"
 for p in $ports; do
   port_busy "$p" && refuse "port $p is in use (another k8s-lab cluster? see 'ss -ltnp sport = :$p')"
@@ -116,6 +128,20 @@ already_up
 mkdir -p "$PIDS" "$LOGS"
 
 # ------------------------------------------------------------ control plane
+AUDIT_ARGS=""
+if [[ $AUDIT == 1 ]]; then
+  # Every request at Metadata level (who, verb, resource, user agent, status; no
+  # bodies), each once its response is complete (or a watch has started).
+  cat > "$STATE/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+  AUDIT_ARGS=$(printf '  - key: %s\n    value: %s\n' \
+    audit-policy-file "$STATE/audit-policy.yaml" audit-log-path "$LOGS/audit.log")$'\n'
+fi
 cat > "$STATE/kwokctl.yaml" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -140,7 +166,7 @@ componentsPatches:
   # node's Hostname address first, which does not resolve here.
   - key: kubelet-preferred-address-types
     value: InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP
-- name: kwok-controller
+${AUDIT_ARGS}- name: kwok-controller
   extraArgs:
   # Only nodes annotated kwok.x-k8s.io/node=fake are simulated; a real kubelet
   # node (--real-node) is left alone.
@@ -199,49 +225,16 @@ wait_node_ready() { # NAME TIMEOUT_S
   return 1
 }
 
-if [[ $REAL_NODE == 0 ]]; then
-  # ------------------------------------------------------------ fake node
-  "$KUBECTL" apply -f - >/dev/null <<'EOF'
-apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-0
-  annotations:
-    kwok.x-k8s.io/node: fake
-  labels:
-    kubernetes.io/hostname: kwok-node-0
-    kubernetes.io/os: linux
-    kubernetes.io/arch: amd64
-    type: kwok
-status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
-EOF
-  wait_node_ready kwok-node-0 60 || die "kwok node not Ready"
-  log "node kwok-node-0 Ready after $(elapsed)s"
-else
-  # ------------------------------------------------------------ real node
-  NODE_IP="${K8S_LAB_NODE_IP:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}"
-  [[ -n "$NODE_IP" ]] || NODE_IP=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1)
-  CTRD="$STATE/containerd"; SOCK="$CTRD/containerd.sock"
-  # The CNI bridge plugin (isGateway) turns on IPv4 forwarding; down.sh restores it.
-  sysctl -n net.ipv4.ip_forward > "$STATE/ip_forward.before"
-  # Snapshot of the host firewall before anything of ours runs; down.sh removes
-  # every KUBE-* chain and every new empty nftables base chain not listed here.
-  if [[ "$KUBE_PROXY" != 0 ]]; then
-    iptables-save > "$STATE/iptables.before.v4"
-    ip6tables-save > "$STATE/iptables.before.v6" 2>/dev/null || true
-    command -v nft >/dev/null && nft list chains > "$STATE/nft-chains.before" 2>/dev/null || true
-  fi
-  mkdir -p "$CTRD/root" "$CTRD/state" "$STATE/cni/net.d" "$STATE/cni/ipam" "$STATE/kubelet"
-
-  # ---------------------------------------------------------- TLS registry
+# ------------------------------------------------------------ TLS registry
+# (--real-node: on the node's IP; level 1 with K8S_LAB_REGISTRY=1: on 127.0.0.1)
+start_registry() { # on NODE_IP:REGISTRY_PORT; sets REG and REGISTRY
   # As on an air-gapped site: a site CA (its key never leaves $REG), a server
   # certificate for the node IP (and 127.0.0.1), Debian's docker-registry on
   # NODE_IP:REGISTRY_PORT, no auth.  containerd trusts the CA for that host only.
   REG="$STATE/registry"; REGISTRY="$NODE_IP:$REGISTRY_PORT"
   mkdir -p "$REG/data"; chmod 755 "$REG"
-  log "creating site CA and registry certificate (SANs IP:$NODE_IP, IP:127.0.0.1)"
+  SANS="IP:$NODE_IP"; [[ $NODE_IP == 127.0.0.1 ]] || SANS+=",IP:127.0.0.1"
+  log "creating site CA and registry certificate (SANs $SANS)"
   (
     set -e; umask 077; cd "$REG"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 7 \
@@ -251,7 +244,7 @@ else
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
       -subj "/O=k8s-lab/CN=$NODE_IP" -keyout server.key -out server.csr
     printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-      "extendedKeyUsage=serverAuth" "subjectAltName=IP:$NODE_IP,IP:127.0.0.1" > server.ext
+      "extendedKeyUsage=serverAuth" "subjectAltName=$SANS" > server.ext
     openssl x509 -req -sha256 -days 7 -in server.csr -CA ca.crt -CAkey ca.key \
       -set_serial "0x$(openssl rand -hex 16)" -extfile server.ext -out server.crt
     chmod 644 ca.crt server.crt; rm -f server.csr
@@ -285,6 +278,46 @@ EOF
   curl -fsS -o /dev/null --cacert "$REG/ca.crt" "https://$REGISTRY/v2/" \
     || { tail -20 "$LOGS/registry.log" >&2; die "registry not answering on https://$REGISTRY/v2/"; }
   printf 'REGISTRY=%s\nREGISTRY_CA=%s\n' "$REGISTRY" "$REG/ca.crt" > "$STATE/registry.env"
+}
+
+if [[ $REAL_NODE == 0 ]]; then
+  # ------------------------------------------------------------ fake node
+  "$KUBECTL" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+  labels:
+    kubernetes.io/hostname: kwok-node-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+EOF
+  wait_node_ready kwok-node-0 60 || die "kwok node not Ready"
+  log "node kwok-node-0 Ready after $(elapsed)s"
+  if [[ $WITH_REGISTRY == 1 ]]; then NODE_IP=127.0.0.1; start_registry; fi
+else
+  # ------------------------------------------------------------ real node
+  NODE_IP="${K8S_LAB_NODE_IP:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}"
+  [[ -n "$NODE_IP" ]] || NODE_IP=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1)
+  CTRD="$STATE/containerd"; SOCK="$CTRD/containerd.sock"
+  # The CNI bridge plugin (isGateway) turns on IPv4 forwarding; down.sh restores it.
+  sysctl -n net.ipv4.ip_forward > "$STATE/ip_forward.before"
+  # Snapshot of the host firewall before anything of ours runs; down.sh removes
+  # every KUBE-* chain and every new empty nftables base chain not listed here.
+  if [[ "$KUBE_PROXY" != 0 ]]; then
+    iptables-save > "$STATE/iptables.before.v4"
+    ip6tables-save > "$STATE/iptables.before.v6" 2>/dev/null || true
+    command -v nft >/dev/null && nft list chains > "$STATE/nft-chains.before" 2>/dev/null || true
+  fi
+  mkdir -p "$CTRD/root" "$CTRD/state" "$STATE/cni/net.d" "$STATE/cni/ipam" "$STATE/kubelet"
+
+  start_registry
 
   # Own CNI config dir: podman's /etc/cni/net.d is never read or written.
   cat > "$STATE/cni/net.d/10-k8slab.conflist" <<EOF
@@ -418,7 +451,8 @@ EOF
 fi
 
 "$KUBECTL" get nodes -o wide
-if [[ $REAL_NODE == 1 ]]; then log "registry https://$REGISTRY (CA $REG/ca.crt; $STATE/registry.env)"; fi
+if [[ $WITH_REGISTRY == 1 ]]; then log "registry https://$REGISTRY (CA $REG/ca.crt; $STATE/registry.env)"; fi
+if [[ $AUDIT == 1 ]]; then log "audit log $LOGS/audit.log"; fi
 log "cluster up in $(elapsed)s"
 echo "export KUBECONFIG=$KUBECONFIG_OUT"
 echo "$KUBECONFIG_OUT"
