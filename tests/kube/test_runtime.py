@@ -282,7 +282,8 @@ KUBE_OPTIONS = """\
 
 def test_kubernetes_block_options_land_on_the_pod(site, kubectl):
     kubectl("-n", site.namespace, "create", "serviceaccount", "studio-runner")
-    t = site.template("kopts", WEB + KUBE_OPTIONS)
+    env = "  env: {SUBST: 'a$(HOME)b', DOUBLE: 'x$$y'}\n"  # (Kubernetes expands $(VAR))
+    t = site.template("kopts", WEB + KUBE_OPTIONS, extra=env)
     explained = site.run("explain", t, check=0).stdout
     assert "nodeSelector" in explained and "studio-runner" in explained
     # kubectl-applicable as they are (the API server's own validation, nothing made)
@@ -312,4 +313,30 @@ def test_kubernetes_block_options_land_on_the_pod(site, kubectl):
     assert spec["automountServiceAccountToken"] is False  # no ambient credentials in a studio
     assert main["securityContext"]["runAsNonRoot"] is True
     assert main["securityContext"]["allowPrivilegeEscalation"] is False
+    assert site.run("exec", "ko", "--", "printenv", "SUBST", check=0).stdout == "a$(HOME)b\n"
+    assert site.run("exec", "ko", "--", "printenv", "DOUBLE", check=0).stdout == "x$$y\n"
     site.run("rm", "ko", check=0)
+
+
+def test_build_push_over_tls_with_the_site_ca(site):
+    t = site.template("kpush", WEB)
+    out = site.run("build", t, "--push", check=0)
+    pushed = out.stderr.split("pushed: ", 1)[1].split()[0]
+    assert pushed.startswith(f"{site.cluster.registry}/blockc/kpush:")
+    # the registry serves it (checked over TLS with the site's CA, as blockc does)
+    import ssl
+    import urllib.request
+
+    name, tag = pushed.split("/", 1)[1].rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=site.cluster.registry_ca)
+    req = urllib.request.Request(
+        f"https://{site.cluster.registry}/v2/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        assert resp.status == 200
+    # without the site's CA the registry is not trusted: a clear error, nothing pushed
+    bare = site.run("build", t, "--push", env={**site.env, "BLOCKC_CA_BUNDLE": "none"})
+    assert bare.returncode == 1
+    assert "push to" in bare.stderr and ("x509" in bare.stderr or "certificate" in bare.stderr)

@@ -275,8 +275,15 @@ class Rest:
             enable_multithread=True,
         )
         ws.settimeout(None)
+        # the kept-alive connection of the requests before, if any: its TLS handshake is done
+        # (one round trip less; the HTTP connection gives it up and makes a new one if asked)
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is not None:
+            assert self._conn is not None
+            self._conn.sock = None
+            self._conn = None
         try:
-            ws.connect(url, header=header, suppress_origin=True)
+            ws.connect(url, header=header, suppress_origin=True, socket=sock)
         except WebSocketException as exc:
             status = getattr(exc, "status_code", None)
             body = getattr(exc, "resp_body", b"") or b""
