@@ -68,6 +68,15 @@ def test_start_exec_sync_logs_stop_rm(site):
     )
     assert probe.returncode == 0, probe.stderr
     assert not [ln for ln in probe.stderr.splitlines() if ln.endswith("| kubernetes")]
+    # with a terminal (as a user at a shell runs it): the command gets one, its exit code kept
+    term = subprocess.run(
+        ["script", "-eqc", f"{BLOCKC} exec kw -- sh -c 'tty; exit 5'", "/dev/null"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert term.returncode == 5 and "/dev/pts/" in term.stdout, term.stdout + term.stderr
     missing = site.run("exec", "kw", "--", "no-such-command")
     assert missing.returncode != 0 and "no-such-command" in missing.stderr
 

@@ -443,18 +443,27 @@ class _NoPod(BlockcError):
 
 
 def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> int:
-    """An exec with a terminal: this one in raw mode, its size sent along."""
+    """An exec with a terminal: this one in raw mode, its size sent along (and again each
+    time the window changes)."""
     import os
+    import signal
     import termios
     import tty
 
     fd = fds[0]
     old = termios.tcgetattr(fd)
+    before = signal.getsignal(signal.SIGWINCH)
     try:
         tty.setraw(fd)
         proc = rt.open_exec(studio, argv, stdin=True, tty=True, fds=fds)
-        size = os.get_terminal_size(fds[1])
-        proc.resize(size.columns, size.lines)
+
+        def resize(*_):
+            size = os.get_terminal_size(fds[1])
+            proc.resize(size.columns, size.lines)
+
+        resize()
+        signal.signal(signal.SIGWINCH, resize)
         return proc.wait()
     finally:
+        signal.signal(signal.SIGWINCH, before)
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
