@@ -604,6 +604,12 @@ def forward(name: str, settings: Settings, *, address: str, echo) -> None:
     except OSError as exc:
         raise BlockcError(f"cannot listen on {address}: {exc.strerror or exc}") from None
     host = f"[{address}]" if ":" in address else address
+    if address not in ("127.0.0.1", "::1", "localhost"):
+        echo(
+            f"warning: the apps have no authentication of their own: anyone who reaches "
+            f"{address} reaches them",
+            err=True,
+        )
     echo(f"forwarding the apps of studio {name} (Ctrl-C to stop):")
     for app in apps:
         url = f"http://{host}:{fwd.local_port(app['id'])}{served_base(name, app)}"

@@ -86,6 +86,33 @@ def test_start_exec_sync_logs_stop_rm(site):
     site.run("sync", "kw", "--pull", check=0)
     assert (ws / "out.txt").read_text() == "made in the studio\n"
 
+    # forward: many connections at once, each its own stream to the pod
+    fwd = subprocess.Popen(
+        [BLOCKC, "forward", "kw"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = ""
+        while "http://127.0.0.1:" not in line:
+            line = fwd.stdout.readline()
+            assert line, fwd.stderr.read()
+        url = line.split()[1]
+        import concurrent.futures
+        import urllib.request
+
+        def get(_):
+            with urllib.request.urlopen(url + "hello.txt", timeout=20) as resp:
+                return resp.status, resp.read()
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(get, range(32)))
+        assert got == [(200, b"from the host\n")] * 32
+    finally:
+        fwd.terminate()
+        fwd.wait(timeout=10)
     logs = site.run("logs", "kw", "--app", "web", check=0).stdout
     assert "GET / HTTP/1.1" in logs  # the readiness probe's requests
 

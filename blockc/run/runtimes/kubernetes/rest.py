@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import ssl
+import threading
 from urllib.parse import quote, urlencode, urlsplit
 
 from ....errors import BlockcError
@@ -168,6 +169,8 @@ class Rest:
         self._netloc = url.netloc
         self._prefix = url.path.rstrip("/")
         self._conn: http.client.HTTPConnection | None = None
+        # one request at a time on the kept-alive connection (forward's threads share it)
+        self._lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -197,6 +200,10 @@ class Rest:
         headers = self._headers()
         if body is not None:
             headers["Content-Type"] = content_type
+        with self._lock:
+            return self._request(method, path, body, headers)
+
+    def _request(self, method: str, path: str, body: bytes | None, headers: dict) -> bytes:
         for attempt in (0, 1):  # (a kept-alive connection the server closed: once more)
             conn = self._connection()
             try:
@@ -277,11 +284,12 @@ class Rest:
         ws.settimeout(None)
         # the kept-alive connection of the requests before, if any: its TLS handshake is done
         # (one round trip less; the HTTP connection gives it up and makes a new one if asked)
-        sock = self._conn.sock if self._conn is not None else None
-        if sock is not None:
-            assert self._conn is not None
-            self._conn.sock = None
-            self._conn = None
+        with self._lock:
+            sock = self._conn.sock if self._conn is not None else None
+            if sock is not None:
+                assert self._conn is not None
+                self._conn.sock = None
+                self._conn = None
         try:
             ws.connect(url, header=header, suppress_origin=True, socket=sock)
         except WebSocketException as exc:
