@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import threading
 
 from ....sync.agent import big_pipes
@@ -21,6 +23,7 @@ from ....sync.transport import Transport, _scratch_file
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 IO = 1 << 20
+FRAME = 1 << 16  # the largest message sent (a lock is held for each)
 
 
 def exec_query(argv: list[str], container: str, *, stdin: bool, tty: bool) -> list:
@@ -51,6 +54,10 @@ class ExecProcess:
     ):
         self.ws = ws
         self.v5 = protocol(ws) == V5
+        # one TLS operation at a time: OpenSSL's SSL object is not safe for a read and a write
+        # at once (they lost ~0.5% of exec streams: the status never came); the reader waits
+        # for data without the lock, the writer for room, each holds it for one frame
+        self._io = threading.Lock()
         self.returncode: int | None = None
         self.failure = ""  # the API's message when the command could not run
         self._done = threading.Event()
@@ -90,7 +97,7 @@ class ExecProcess:
         out_ok = True
         try:
             while True:
-                opcode, data = self.ws.recv_data()
+                opcode, data = self._recv()
                 if opcode == ABNF.OPCODE_CLOSE:
                     break
                 if opcode == ABNF.OPCODE_TEXT and isinstance(data, str):
@@ -115,10 +122,35 @@ class ExecProcess:
                 if fd == self._out:
                     _close(fd)
             self._done.set()
-            try:
-                self.ws.close(timeout=1)
-            except Exception:
-                pass
+            if self._io.acquire(timeout=1):
+                try:
+                    self.ws.close(timeout=1)
+                except Exception:
+                    pass
+                finally:
+                    self._io.release()
+            else:
+                self.kill()
+
+    def _recv(self):
+        """One message, read once the socket has data (the lock is not held while waiting)."""
+        sock = getattr(self.ws, "sock", None)
+        if sock is not None:
+            pending = getattr(sock, "pending", None)  # (TLS: data already decrypted)
+            if not (pending and pending()):
+                select.select([sock], [], [])
+        with self._io:
+            return self.ws.recv_data()
+
+    def _send(self, data: bytes) -> None:
+        """Send ``data`` (its first byte the channel) in messages of at most :data:`FRAME`."""
+        sock = getattr(self.ws, "sock", None)
+        channel, payload = data[:1], memoryview(data)[1:]
+        for start in range(0, max(len(payload), 1), FRAME - 1):
+            if sock is not None:
+                select.select([], [sock], [])
+            with self._io:
+                self.ws.send_binary(channel + bytes(payload[start : start + FRAME - 1]))
 
     _status_seen = False
 
@@ -152,9 +184,9 @@ class ExecProcess:
                 data = os.read(src, IO)
                 if not data:
                     break
-                self.ws.send_binary(b"\0" + data)
+                self._send(b"\0" + data)
             if self.v5:
-                self.ws.send_binary(bytes((CLOSE, STDIN)))
+                self._send(bytes((CLOSE, STDIN)))
         except Exception:
             pass
         finally:
@@ -166,7 +198,7 @@ class ExecProcess:
     def resize(self, columns: int, lines: int) -> None:
         try:
             msg = json.dumps({"Width": columns, "Height": lines}).encode()
-            self.ws.send_binary(bytes((RESIZE,)) + msg)
+            self._send(bytes((RESIZE,)) + msg)
         except Exception:
             pass
 
@@ -182,14 +214,13 @@ class ExecProcess:
         return self.returncode if self._done.is_set() else None
 
     def kill(self) -> None:
-        """End the stream (Kubernetes then ends the command: its stdin and stdout close)."""
+        """End the stream (Kubernetes then ends the command: its stdin and stdout close). The
+        socket is shut down, not closed: the pumps may be using it (they end, and close it)."""
+        sock = getattr(self.ws, "sock", None)
         try:
-            self.ws.close(timeout=1)
-        except Exception:
-            pass
-        try:
-            self.ws.shutdown()
-        except Exception:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
             pass
 
     def stderr_text(self) -> str:
