@@ -9,7 +9,7 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench clean
+.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench bench-kubernetes clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
@@ -21,6 +21,7 @@ help:
 	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
 	@echo "make bench      run the benchmarks"
+	@echo "make bench-kubernetes  the Kubernetes runtime's benchmarks, on test clusters of their own"
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
@@ -105,6 +106,16 @@ bench: system venv base-image
 	$(BIN)/python benchmarks/compile.py
 	$(BIN)/python benchmarks/build_run.py
 	$(BIN)/python benchmarks/sync.py
+
+# The Kubernetes runtime against kubectl, tar and rsync: on a level-2 test cluster of its own
+# (up, measured, always down), then the scale part on a level-1 cluster it brings up itself.
+K8S_BENCH_STATE := /var/lib/k8s-lab-bench
+bench-kubernetes: system venv base-image k8s-tools
+	K8S_LAB_STATE=$(K8S_BENCH_STATE) scripts/k8s-lab/up.sh --real-node >/dev/null
+	BLOCKC_TEST_KUBECONFIG=$(K8S_BENCH_STATE)/kubeconfig $(BIN)/python benchmarks/kubernetes.py \
+	  --part start,exec,stream,sync; rc=$$?; \
+	  K8S_LAB_STATE=$(K8S_BENCH_STATE) scripts/k8s-lab/down.sh --purge >/dev/null; exit $$rc
+	$(BIN)/python benchmarks/kubernetes.py --part scale
 
 clean:
 	rm -rf $(VENV) build *.egg-info
