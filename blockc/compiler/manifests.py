@@ -8,6 +8,8 @@ from typing import Any
 from ..names import CONTAINER, LABEL_TEMPLATE
 from ..types import App
 
+HEALTH = ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py", "health"]
+
 
 def kube_literal(value: str) -> str:
     """An env value as Kubernetes passes it on unchanged: it expands `$(VAR)` and reads `$$` as
@@ -40,8 +42,17 @@ def base_manifests(template, apps: list[App], env: dict) -> tuple[list[dict], di
             "privileged": False,
             "capabilities": {"drop": ["ALL"]},
         },
+        # every app answers its health check; while the studio starts, checked each second
+        # (Ready ~2 s sooner than a 5 s period alone: measured 3.5 s against 5.5-7 s for an app
+        # up after 2 s), allowed an hour (apps wait for the sync-in of a whole workspace)
+        "startupProbe": {
+            "exec": {"command": HEALTH},
+            "periodSeconds": 1,
+            "timeoutSeconds": 4,
+            "failureThreshold": 3600,
+        },
         "readinessProbe": {
-            "exec": {"command": ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py", "health"]},
+            "exec": {"command": HEALTH},
             "periodSeconds": 5,
             "timeoutSeconds": 4,
             "failureThreshold": 3,

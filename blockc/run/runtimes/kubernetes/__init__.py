@@ -38,7 +38,6 @@ from .exec import V4, V5, ExecProcess, KubeTransport, exec_query
 from .rest import ApiError
 
 LABEL_DEPLOY = "blockc.dev/deploy"
-LAUNCHER = ["/opt/blockc/venv/bin/python", "/opt/blockc/launch.py"]
 
 
 class KubernetesRuntime(Runtime):
@@ -237,7 +236,9 @@ class KubernetesRuntime(Runtime):
                         f"starting; `blockc logs {studio.name}` shows why"
                     )
                 progress.update(f"waiting for the apps of {studio.name} to be ready")
-        res = self.exec(studio.name, [*LAUNCHER, "health"], user="", capture=True)
+        from ....compiler.manifests import HEALTH
+
+        res = self.exec(studio.name, HEALTH, user="", capture=True)
         bad = set()
         for line in (res.stderr or "").splitlines():
             if line.startswith("unhealthy: "):
