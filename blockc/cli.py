@@ -634,11 +634,23 @@ def status(obj, name, fmt):
     for r, rt in runtimes.items():  # one question per runtime, not one per studio
         mine = {s.name: s.owner for s in rows if s.runtime == r}
         if len(mine) > 1:
-            actual.update(rt.states(mine))
-    out = [
-        lifecycle.status(s, settings, rt=runtimes[s.runtime], actual=actual.get(s.name, ""))
-        for s in rows
-    ]
+            try:
+                actual.update(rt.states(mine))
+            except BlockcError:
+                pass  # (asked again per studio below, where each shows its own answer)
+    out = []
+    unanswered = False
+    for s in rows:
+        try:
+            out.append(
+                lifecycle.status(s, settings, rt=runtimes[s.runtime], actual=actual.get(s.name, ""))
+            )
+        except BlockcError as exc:
+            if name:
+                raise  # (the one studio asked about: its error is the answer)
+            unanswered = True  # the others are still shown
+            why = "; ".join(d.message for d in exc.diagnostics)
+            out.append((s.replace(message=f"its runtime did not answer: {why}"), []))
     if fmt == "json":
         echo(
             json.dumps(
@@ -659,7 +671,7 @@ def status(obj, name, fmt):
                 indent=2,
             )
         )
-        return
+        sys.exit(1 if unanswered else 0)
     if not out:
         echo("no studios")
     for s, apps in out:
@@ -667,6 +679,8 @@ def status(obj, name, fmt):
         if s.message:
             echo(f"  ({s.message})")
         _print_urls(apps, s if s.state == "RUNNING" else None)
+    if unanswered:
+        sys.exit(1)
 
 
 @command(

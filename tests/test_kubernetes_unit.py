@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
 import sys
 
@@ -58,11 +59,36 @@ def test_tls_server_name_is_what_the_certificate_is_checked_against(tmp_path):
     [
         {"exec": {"command": "aws", "apiVersion": "client.authentication.k8s.io/v1"}},
         {"auth-provider": {"name": "oidc"}},
-        {"username": "a", "password": "b"},
     ],
 )
 def test_other_credentials_are_left_to_the_official_client(tmp_path, user):
     assert _from_kubeconfig(kubeconfig(tmp_path, user)) is None
+
+
+@pytest.mark.parametrize(
+    ("user", "cluster", "what"),
+    [
+        ({"username": "a", "password": "b"}, None, "password, username"),
+        ({"token": "t", "as": "admin"}, None, "as is not supported"),
+        ({"token": "t"}, {"server": "https://x", "proxy-url": "http://p:3128"}, "proxy-url"),
+    ],
+)
+def test_what_the_official_client_would_half_honour_is_refused(tmp_path, user, cluster, what):
+    with pytest.raises(BlockcError, match=what):
+        _from_kubeconfig(kubeconfig(tmp_path, user, cluster))
+
+
+def test_insecure_skip_tls_verify_only_when_true(tmp_path):
+    cluster = {"server": "https://10.0.0.9:6443", "insecure-skip-tls-verify": "false"}
+    ep = _from_kubeconfig(kubeconfig(tmp_path, {"token": "t"}, cluster))
+    assert ep is not None and ep.context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_certificate_authority_that_is_not_one_is_a_clear_error(tmp_path):
+    bad = base64.b64encode(b"garbage").decode()
+    cluster = {"server": "https://x", "certificate-authority-data": bad}
+    with pytest.raises(BlockcError, match="certificate authority"):
+        _from_kubeconfig(kubeconfig(tmp_path, {"token": "t"}, cluster))
 
 
 def test_a_bad_client_certificate_is_a_clear_error(tmp_path):
@@ -121,6 +147,12 @@ def test_a_crash_loop_shows_the_log_tail():
     last = {"terminated": {"exitCode": 3}}
     why = pods.problem(pod(state=state, last=last, restarts=4), "i", lambda: "a\nboom")
     assert "keeps crashing (exit code 3, restarted 4 time(s))" in why and why.endswith("    boom")
+
+
+def test_a_container_that_crashed_once_and_runs_again_is_no_problem():
+    last = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+    ready = pod("Running", [{"type": "Ready", "status": "True"}], {"running": {}}, last, 1)
+    assert pods.problem(ready, "i", no_log) == "" and pods.is_ready(ready)
 
 
 def test_a_pod_still_starting_is_no_problem():
@@ -185,6 +217,20 @@ def test_exec_exit_code_and_output_come_from_their_channels():
     assert proc.stderr_text() == "err"
     ok = ExecProcess(FakeWs([status({"status": "Success"})]), stdin=False)
     assert ok.wait(5) == 0
+
+
+def test_exec_whose_reader_left_ends_the_command():
+    """`blockc exec NAME -- yes | head -1`: the stream ends (exit 141, as a closed pipe
+    ends a local command) instead of reading on for ever."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)
+    endless = FakeWs([b"\x01y\n"] * 100000)
+    proc = ExecProcess(endless, stdin=False, stdout_fd=w)
+    assert proc.wait(5) == 141
+    assert len(endless.frames) > 90000  # it stopped at once
+    os.close(w)
 
 
 def test_exec_of_a_missing_command_says_so():

@@ -144,6 +144,12 @@ def start(
                 f"'{owner}'; pick another --studio name"
             )
         runtime = runtime or (existing.runtime if existing else settings.runtime)
+        if existing and existing.runtime != runtime:
+            raise BlockcError(
+                f"studio '{name}' runs on {existing.runtime}, not {runtime}; `blockc rm "
+                f"{name}` first (after `blockc stop`, which syncs its files out) or pick "
+                f"another name"
+            )
         if workspace is None:
             workspace = existing.workspace if existing and existing.workspace else os.getcwd()
         workspace = str(Path(workspace).resolve())
@@ -200,6 +206,7 @@ def start(
             image=ref,
             runtime=runtime,
             state="STARTING",
+            location=rt.location(),
             ports=ports,
             workspace=workspace,
             created_at=existing.created_at if existing else 0.0,

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS studios (
 );
 """
 # columns added since the first release: added to an older state.db as it is opened
-_ADDED = {"runtime_id": "TEXT NOT NULL DEFAULT ''"}
+_ADDED = {"runtime_id": "TEXT NOT NULL DEFAULT ''", "location": "TEXT NOT NULL DEFAULT ''"}
 
 
 class Studio(Value, frozen=False):
@@ -66,6 +66,9 @@ class Studio(Value, frozen=False):
     # the runtime's id of the studio's main container (podman: its container id), set once
     # deploy has checked the container's labels; exec and sync address that very container
     runtime_id: str = ""
+    # where the runtime runs it, when that is a setting (Kubernetes: the API server and the
+    # namespace): the studio is acted on there only
+    location: str = ""
 
     @property
     def artifact_dir(self) -> str:
@@ -150,13 +153,14 @@ def save(studio: Studio) -> Studio:
     with contextlib.closing(connect()) as conn:
         conn.execute(
             "INSERT INTO studios (name, owner, template, template_path, artifact_hash, image, "
-            "runtime, state, ports, workspace, message, created_at, updated_at, runtime_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+            "runtime, state, ports, workspace, message, created_at, updated_at, runtime_id, "
+            "location) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
             "owner=excluded.owner, template=excluded.template, "
             "template_path=excluded.template_path, artifact_hash=excluded.artifact_hash, "
             "image=excluded.image, runtime=excluded.runtime, state=excluded.state, "
             "ports=excluded.ports, workspace=excluded.workspace, message=excluded.message, "
-            "updated_at=excluded.updated_at, runtime_id=excluded.runtime_id",
+            "updated_at=excluded.updated_at, runtime_id=excluded.runtime_id, "
+            "location=excluded.location",
             (
                 studio.name,
                 studio.owner,
@@ -172,6 +176,7 @@ def save(studio: Studio) -> Studio:
                 studio.created_at,
                 studio.updated_at,
                 studio.runtime_id,
+                studio.location,
             ),
         )
     return studio

@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 
 from ...errors import BlockcError
-from ...names import LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO, object_name
+from ...names import LABEL_INSTALLATION, LABEL_OWNER, LABEL_STUDIO, NotOurs, object_name
 from ...sync.transport import Transport
 from .. import state
 from ..progress import Progress
@@ -54,6 +54,11 @@ class Runtime:
 
     # --- the runtime --------------------------------------------------------------------
 
+    def location(self) -> str:
+        """Where this runtime runs studios, when that is a setting (a studio is acted on
+        where it was started only); "" when there is one place."""
+        return ""
+
     def image_for(self, ref: str, progress: Progress) -> str:
         """The image reference the runtime runs ``ref`` (a local image) as."""
         return ref
@@ -77,8 +82,15 @@ class Runtime:
         return None
 
     def states(self, owners: dict[str, str]) -> dict[str, str]:
-        """:meth:`state` of many studios (name -> owner)."""
-        return {name: self.state(name) for name in owners}
+        """:meth:`state` of many studios (name -> owner); "" for one whose name another's
+        object holds (the caller asks about it alone, and shows why)."""
+        out = {}
+        for name in owners:
+            try:
+                out[name] = self.state(name)
+            except NotOurs:
+                out[name] = ""
+        return out
 
     def deploy(self, studio: str, manifests: list[dict], progress: Progress | None = None) -> str:
         """Create (or replace) the studio's pod from its instance manifests (made with this

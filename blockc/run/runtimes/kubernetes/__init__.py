@@ -1,7 +1,8 @@
 """The Kubernetes runtime (SPEC §6): a studio is a Deployment (one pod, its main container
 running every app) and a Service, server-side applied (field manager ``blockc``) into the
-site's namespace with the official client; exec and sync go through the API's exec stream,
-apps are reached through its port-forward (``blockc forward``).
+site's namespace; exec and sync go through the API's exec stream, apps are reached through
+its port-forward (``blockc forward``). Every call is made by :mod:`.rest` (why: there); the
+official client loads the configurations that module does not read itself.
 
 Images: a studio's image is pushed to the site's ``registry`` (``build --push``; ``start``
 pushes it when the registry lacks it), and the node pulls it from there.
@@ -65,6 +66,23 @@ class KubernetesRuntime(Runtime):
 
     def publishes_ports(self) -> bool:
         return False
+
+    def location(self) -> str:
+        return f"{self.cluster.host} namespace {self.namespace}"
+
+    def expected(self, studio: str) -> dict[str, str]:
+        """As :meth:`Runtime.expected`, once the studio is known to be here: started on this
+        API server in this namespace (not on the cluster or namespace of some other
+        settings, where blockc would find nothing and think it gone)."""
+        if studio not in self._owners:
+            row = state.require(studio)
+            if row.location and row.location != self.location():
+                raise BlockcError(
+                    f"studio '{studio}' runs on {row.location}, not on the site's "
+                    f"{self.location()}",
+                    hint="act on it with the settings it was started with (kubeconfig, namespace)",
+                )
+        return super().expected(studio)
 
     def _selector(self, studio: str | None = None) -> str:
         sel = f"{LABEL_INSTALLATION}={self.installation()}"
@@ -427,7 +445,10 @@ class KubernetesRuntime(Runtime):
             sys.stderr.fileno(),
         )
         if tty:
-            return subprocess.CompletedProcess(argv, _with_terminal(self, studio, argv, fds))
+            code, failure = _with_terminal(self, studio, argv, fds)
+            if failure:  # (said once the terminal is itself again)
+                print(f"blockc: {failure}", file=sys.stderr)
+            return subprocess.CompletedProcess(argv, code)
         proc = self.open_exec(studio, argv, stdin=interactive, fds=fds)
         code = proc.wait()
         if proc.failure:
@@ -443,7 +464,7 @@ class _NoPod(BlockcError):
     """The studio has no running pod."""
 
 
-def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> int:
+def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> tuple[int, str]:
     """An exec with a terminal: this one in raw mode, its size sent along (and again each
     time the window changes)."""
     import os
@@ -464,7 +485,7 @@ def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> 
 
         resize()
         signal.signal(signal.SIGWINCH, resize)
-        return proc.wait()
+        return proc.wait(), proc.failure
     finally:
         signal.signal(signal.SIGWINCH, before)
         termios.tcsetattr(fd, termios.TCSADRAIN, old)

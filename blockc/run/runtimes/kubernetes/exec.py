@@ -36,6 +36,65 @@ def exec_query(argv: list[str], container: str, *, stdin: bool, tty: bool) -> li
     return query
 
 
+class Channels:
+    """A WebSocket of the API's channel protocols, safe for one reading and one writing
+    thread: one TLS operation at a time (OpenSSL's SSL object is not safe for a read and a
+    write at once: they lost ~0.5% of exec streams, the status never came). The reader waits
+    for data without the lock, the writer for room; each holds it for one message."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self._io = threading.Lock()
+
+    def recv(self):
+        """(opcode, data) of the next message."""
+        sock = getattr(self.ws, "sock", None)
+        if sock is not None:
+            pending = getattr(sock, "pending", None)  # (TLS: data already decrypted)
+            if not (pending and pending()):
+                _wait(sock, select.POLLIN)
+        with self._io:
+            return self.ws.recv_data()
+
+    def send(self, data: bytes) -> None:
+        """Send ``data`` (its first byte the channel) in messages of at most :data:`FRAME`."""
+        sock = getattr(self.ws, "sock", None)
+        channel, payload = data[:1], memoryview(data)[1:]
+        for start in range(0, max(len(payload), 1), FRAME - 1):
+            if sock is not None:
+                _wait(sock, select.POLLOUT)
+            with self._io:
+                self.ws.send_binary(channel + bytes(payload[start : start + FRAME - 1]))
+
+    def close(self) -> None:
+        """Say goodbye (unless a send is stuck: then just shut the socket down)."""
+        if self._io.acquire(timeout=1):
+            try:
+                self.ws.close(timeout=1)
+            except Exception:
+                pass
+            finally:
+                self._io.release()
+        else:
+            self.kill()
+
+    def kill(self) -> None:
+        """Shut the socket down (not closed: the other thread may be using it; it ends)."""
+        sock = getattr(self.ws, "sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _wait(sock, event: int) -> None:
+    """Until ``sock`` is ready for ``event`` (poll: any descriptor number)."""
+    poller = select.poll()
+    poller.register(sock, event)
+    poller.poll()
+
+
 class ExecProcess:
     """A command running in a container of a pod, through an exec WebSocket.
 
@@ -52,12 +111,8 @@ class ExecProcess:
         stdout_fd: int | None = None,
         stderr_fd: int | None = None,
     ):
-        self.ws = ws
+        self.ws = Channels(ws)
         self.v5 = protocol(ws) == V5
-        # one TLS operation at a time: OpenSSL's SSL object is not safe for a read and a write
-        # at once (they lost ~0.5% of exec streams: the status never came); the reader waits
-        # for data without the lock, the writer for room, each holds it for one frame
-        self._io = threading.Lock()
         self.returncode: int | None = None
         self.failure = ""  # the API's message when the command could not run
         self._done = threading.Event()
@@ -94,10 +149,9 @@ class ExecProcess:
     def _read(self) -> None:
         from websocket import ABNF, WebSocketException
 
-        out_ok = True
         try:
             while True:
-                opcode, data = self._recv()
+                opcode, data = self.ws.recv()
                 if opcode == ABNF.OPCODE_CLOSE:
                     break
                 if opcode == ABNF.OPCODE_TEXT and isinstance(data, str):
@@ -105,8 +159,12 @@ class ExecProcess:
                 if not data:
                     continue
                 channel, payload = data[0], memoryview(data)[1:]
-                if channel == STDOUT and out_ok:
-                    out_ok = _write_all(self._out, payload)
+                if channel == STDOUT:
+                    if not _write_all(self._out, payload):
+                        # the reader went away (`blockc exec ... | head -1`): end the command
+                        # as a closed pipe ends a local one
+                        self.returncode, self.failure = 141, ""
+                        break
                 elif channel == STDERR:
                     _write_all(self._err, payload)
                 elif channel == ERROR and payload:
@@ -122,35 +180,7 @@ class ExecProcess:
                 if fd == self._out:
                     _close(fd)
             self._done.set()
-            if self._io.acquire(timeout=1):
-                try:
-                    self.ws.close(timeout=1)
-                except Exception:
-                    pass
-                finally:
-                    self._io.release()
-            else:
-                self.kill()
-
-    def _recv(self):
-        """One message, read once the socket has data (the lock is not held while waiting)."""
-        sock = getattr(self.ws, "sock", None)
-        if sock is not None:
-            pending = getattr(sock, "pending", None)  # (TLS: data already decrypted)
-            if not (pending and pending()):
-                select.select([sock], [], [])
-        with self._io:
-            return self.ws.recv_data()
-
-    def _send(self, data: bytes) -> None:
-        """Send ``data`` (its first byte the channel) in messages of at most :data:`FRAME`."""
-        sock = getattr(self.ws, "sock", None)
-        channel, payload = data[:1], memoryview(data)[1:]
-        for start in range(0, max(len(payload), 1), FRAME - 1):
-            if sock is not None:
-                select.select([], [sock], [])
-            with self._io:
-                self.ws.send_binary(channel + bytes(payload[start : start + FRAME - 1]))
+            self.ws.close()
 
     _status_seen = False
 
@@ -184,11 +214,12 @@ class ExecProcess:
                 data = os.read(src, IO)
                 if not data:
                     break
-                self._send(b"\0" + data)
+                self.ws.send(b"\0" + data)
             if self.v5:
-                self._send(bytes((CLOSE, STDIN)))
-        except Exception:
-            pass
+                self.ws.send(bytes((CLOSE, STDIN)))
+        except Exception:  # (a stream that cannot take stdin: its end unsaid, so end it)
+            if not self._done.is_set():
+                self.kill()
         finally:
             if src in self._own:
                 _close(src)
@@ -198,7 +229,7 @@ class ExecProcess:
     def resize(self, columns: int, lines: int) -> None:
         try:
             msg = json.dumps({"Width": columns, "Height": lines}).encode()
-            self._send(bytes((RESIZE,)) + msg)
+            self.ws.send(bytes((RESIZE,)) + msg)
         except Exception:
             pass
 
@@ -214,14 +245,8 @@ class ExecProcess:
         return self.returncode if self._done.is_set() else None
 
     def kill(self) -> None:
-        """End the stream (Kubernetes then ends the command: its stdin and stdout close). The
-        socket is shut down, not closed: the pumps may be using it (they end, and close it)."""
-        sock = getattr(self.ws, "sock", None)
-        try:
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """End the stream (Kubernetes then ends the command: its stdin and stdout close)."""
+        self.ws.kill()
 
     def stderr_text(self) -> str:
         text = ""

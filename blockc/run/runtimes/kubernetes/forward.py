@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from .exec import V4
+from .exec import V4, Channels
 
 DATA, ERROR = 0, 1
 
@@ -66,9 +66,9 @@ class Forward:
 
     def _tunnel(self, conn: socket.socket, app_id: str, port: int) -> None:
         try:
-            ws = self._open(port)
+            ws = Channels(self._open(port))
         except Exception as exc:
-            self.log(f"forward {app_id}: {getattr(exc, 'diagnostics', None) and exc or exc}")
+            self.log(f"forward {app_id}: {exc}")
             conn.close()
             return
         back = threading.Thread(target=self._from_pod, args=(ws, conn, app_id), daemon=True)
@@ -78,24 +78,21 @@ class Forward:
                 data = conn.recv(1 << 16)
                 if not data:
                     break
-                ws.send_binary(bytes((DATA,)) + data)  # type: ignore[attr-defined]
+                ws.send(bytes((DATA,)) + data)
         except Exception:
             pass
         finally:
-            try:
-                ws.close(timeout=1)  # type: ignore[attr-defined]
-            except Exception:
-                pass
+            ws.close()
             back.join(timeout=2)
             conn.close()
 
-    def _from_pod(self, ws, conn: socket.socket, app_id: str) -> None:
+    def _from_pod(self, ws: Channels, conn: socket.socket, app_id: str) -> None:
         from websocket import ABNF
 
         first = {DATA: True, ERROR: True}
         try:
             while True:
-                opcode, data = ws.recv_data()
+                opcode, data = ws.recv()
                 if opcode == ABNF.OPCODE_CLOSE or not data:
                     break
                 channel, payload = data[0], data[1:]
@@ -117,8 +114,9 @@ class Forward:
 
 
 def _listen(host: str, preferred: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for port in (preferred, 0):
-        sock = socket.socket()
+        sock = socket.socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

@@ -62,9 +62,11 @@ def problem(pod: dict, image: str, log_tail) -> str:
         )
     if reason in _CONFIG:
         return f"the studio's container cannot be created ({reason}): {waiting.get('message')}"
-    done = state.get("terminated") or (c.get("lastState") or {}).get("terminated")
+    # crashing: now (a run that ended, after one before it) or between restarts; a container
+    # that crashed once and runs again is not (the kubelet keeps its last end forever)
     restarts = c.get("restartCount", 0)
-    if reason == "CrashLoopBackOff" or (done and restarts >= 1):
+    if reason == "CrashLoopBackOff" or (state.get("terminated") and restarts >= 1):
+        done = state.get("terminated") or (c.get("lastState") or {}).get("terminated")
         code = done.get("exitCode", "?") if done else "?"
         tail = log_tail()
         return (

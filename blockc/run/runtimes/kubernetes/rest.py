@@ -1,17 +1,20 @@
-"""The API server over plain HTTPS and WebSocket, for the calls a user waits on repeatedly
-(``exec``, ``sync``, ``status``, ``forward``, ``logs``): what they need is a TLS connection
-and one or two requests, while importing the official client costs ~0.6 s of CPU before
-the first one (kubernetes 37 builds ~280 pydantic models at import; ``blockc exec NAME --
-true`` took 0.76 s against kubectl's 0.10 s, hyperfine, 20 runs). Writes and watches (start,
-stop, rm) go through the official client (:mod:`.api`), where that cost is small beside the
-work.
+"""The API server over plain HTTPS and WebSocket: every call of the kubernetes runtime.
+
+What a user waits on repeatedly (``exec``, ``sync``, ``status``, ``forward``) needs a TLS
+connection and a request or two, while importing the official client costs ~0.6 s of CPU
+before the first one (kubernetes 37 builds ~280 pydantic models at import; ``blockc exec
+NAME -- true`` took 0.76 s with it against kubectl's 0.10 s, hyperfine, 20 runs). Its
+``stream()`` was also measured: 100 MB out of an exec took 120 s and lost the last 3 MB
+(benchmarks/kubernetes.py --part stream). So requests, watches and streams are made here, and
+the official client is what loads the configurations this module does not read itself.
 
 Credentials come from the kubeconfig as the official client reads it: the current context's
 cluster (server, CA, TLS server name, insecure-skip-tls-verify) and user (client certificate
 and key, token, token file), read here; a user of another kind (an exec plugin, an auth
 provider), several files in ``KUBECONFIG``, or none at all (in-cluster), and the official
-client's loader is asked instead. Client keys given as data are loaded from memory (a memfd),
-never written to disk.
+client's loader is asked instead (it may write a key given as data to a temporary file of its
+own; read here, keys are loaded from memory, a memfd). Impersonation, basic auth and proxies
+are refused with a clear error rather than half honoured: no environment proxy is used.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ from ...settings import Settings
 FIELD_MANAGER = "blockc"  # (server-side apply, as kubectl --server-side --field-manager=blockc)
 _USER_KEYS = {"token", "tokenFile", "client-certificate", "client-certificate-data"}
 _USER_KEYS |= {"client-key", "client-key-data"}
+# half honoured by the official client (impersonation ignored, basic auth sent as a bearer)
+_REFUSED = {"as", "as-groups", "as-uid", "as-user-extra", "username", "password"}
 
 
 class ApiError(Exception):
     """The API server's answer other than 2xx (``status``, ``body``), or no answer."""
 
     def __init__(self, status: int | None, body: str, reason: str = ""):
-        super().__init__(f"{status} {reason}".strip())
+        super().__init__(f"{status or ''} {reason}".strip())
         self.status = status
         self.body = body
         self.reason = reason
@@ -53,7 +58,7 @@ class Endpoint:
 
 
 def load_endpoint(settings: Settings) -> Endpoint:
-    path = settings.kubeconfig or os.environ.get("KUBECONFIG") or ""
+    path = os.path.expanduser(settings.kubeconfig or os.environ.get("KUBECONFIG") or "")
     if not path and os.path.exists(os.path.expanduser("~/.kube/config")):
         path = os.path.expanduser("~/.kube/config")
     if path and os.pathsep not in path:
@@ -87,7 +92,15 @@ def _from_kubeconfig(path: str) -> Endpoint | None:
     context = named("contexts", cfg.get("current-context"))
     cluster = named("clusters", context.get("cluster"))
     user = named("users", context.get("user"))
-    if not cluster.get("server") or set(user) - _USER_KEYS or cluster.get("proxy-url"):
+    refused = sorted(set(user) & _REFUSED)
+    if refused or cluster.get("proxy-url"):
+        what = ", ".join(refused) if refused else "proxy-url"
+        raise BlockcError(
+            f"the kubeconfig {path}: {what} is not supported by blockc's kubernetes runtime",
+            hint="give blockc a kubeconfig of its own (a ServiceAccount's token: "
+            "docs/kubernetes.md)",
+        )
+    if not cluster.get("server") or set(user) - _USER_KEYS:
         return None  # (the official client's loader knows the rest)
 
     def data_or_file(key: str) -> bytes | None:
@@ -106,17 +119,21 @@ def _from_kubeconfig(path: str) -> Endpoint | None:
         key = data_or_file("client-key")
         token = user.get("token")
         if not token and user.get("tokenFile"):
-            with open(os.path.join(base, user["tokenFile"]), encoding="utf-8") as f:
+            name = os.path.expanduser(str(user["tokenFile"]))
+            with open(os.path.join(base, name), encoding="utf-8") as f:
                 token = f.read().strip()
     except (OSError, ValueError) as exc:
         raise BlockcError(f"cannot read the credentials of the kubeconfig {path}: {exc}") from None
-    ctx = _context(ca, cert, key, insecure=bool(cluster.get("insecure-skip-tls-verify")))
+    ctx = _context(ca, cert, key, insecure=cluster.get("insecure-skip-tls-verify") is True)
     host = cluster.get("tls-server-name") or urlsplit(cluster["server"]).hostname or ""
     return Endpoint(cluster["server"], ctx, token, host)
 
 
 def _context(ca: bytes | None, cert: bytes | None, key: bytes | None, *, insecure: bool):
-    ctx = ssl.create_default_context(cadata=ca.decode("ascii", "replace") if ca else None)
+    try:
+        ctx = ssl.create_default_context(cadata=ca.decode("ascii", "replace") if ca else None)
+    except ssl.SSLError as exc:
+        raise BlockcError(f"the kubeconfig's certificate authority: {exc}") from None
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -142,6 +159,10 @@ def _from_official_client(settings: Settings) -> Endpoint:
     from .api import official_configuration
 
     cfg = official_configuration(settings)
+    if cfg.proxy:
+        raise BlockcError(
+            "the kubeconfig's proxy-url is not supported by blockc's kubernetes runtime"
+        )
 
     def read(path):
         if not path:
@@ -224,13 +245,13 @@ class Rest:
         raise AssertionError("unreachable")
 
     def get(self, path: str, **query) -> dict:
-        return json.loads(self.request("GET", path, query))
+        return _json(self.request("GET", path, query))
 
     def apply(self, path: str, obj: dict) -> dict:
         """Server-side apply of ``obj`` at ``path`` (field manager ``blockc``, forced)."""
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
         body = json.dumps(obj).encode()  # (JSON is YAML)
-        return json.loads(self.request("PATCH", path, query, body, "application/apply-patch+yaml"))
+        return _json(self.request("PATCH", path, query, body, "application/apply-patch+yaml"))
 
     def delete(self, path: str, propagation: str = "Background") -> None:
         body = json.dumps(
@@ -290,8 +311,9 @@ class Rest:
                 assert self._conn is not None
                 self._conn.sock = None
                 self._conn = None
+                sock.settimeout(None)  # (http.client's timeout is for requests, not streams)
         try:
-            ws.connect(url, header=header, suppress_origin=True, socket=sock)
+            ws.connect(url, header=header, suppress_origin=True, socket=sock, http_no_proxy=["*"])
         except WebSocketException as exc:
             status = getattr(exc, "status_code", None)
             body = getattr(exc, "resp_body", b"") or b""
@@ -316,6 +338,16 @@ class _HTTPS(http.client.HTTPConnection):
         self.sock = self.endpoint.context.wrap_socket(
             self.sock, server_hostname=self.endpoint.hostname
         )
+
+
+def _json(body: bytes) -> dict:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ApiError(None, "", f"not a Kubernetes API (it answered: {body[:80]!r})") from None
+    if not isinstance(value, dict):
+        raise ApiError(None, "", "not a Kubernetes API (its answer is not an object)")
+    return value
 
 
 def pod_path(namespace: str, name: str = "") -> str:
