@@ -559,8 +559,13 @@ def rm(
 def logs(name: str, settings: Settings, app: str | None, lines: int) -> str:
     studio = state.require(name)
     rt = _runtime(studio, settings)
-    if rt.state(name) == "missing":
+    actual = rt.state(name)
+    if actual == "missing":
         raise BlockcError(f"studio '{name}' is not running (state {studio.state}); no logs")
+    if actual != "running":  # (no app's log to read in it: what its container last said)
+        said = rt.container_log(name, lines)
+        if said is not None:
+            return f"==> the studio's container (not running; its last run) <==\n{said}"
     studio_json = studio.studio_json()
     ids = [a["id"] for a in studio_json["apps"] if a.get("launched", True)]
     if app is not None and app not in ids:

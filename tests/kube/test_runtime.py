@@ -376,3 +376,31 @@ def test_build_push_over_tls_with_the_site_ca(site):
     bare = site.run("build", t, "--push", env={**site.env, "BLOCKC_CA_BUNDLE": "none"})
     assert bare.returncode == 1
     assert "push to" in bare.stderr and ("x509" in bare.stderr or "certificate" in bare.stderr)
+
+
+def test_logs_of_a_container_that_will_not_run(site):
+    """What `blockc status` points at when the container stopped: its own last words, from
+    the API (no exec into a container that does not run)."""
+    t = site.template("klogs", WEB)
+    site.run("start", t, "--studio", "lg", check=0)
+    patch = [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/command",
+            "value": ["sh", "-c", "echo dying now; exit 3"],
+        }
+    ]
+    deploy = f"deploy/studio-lg-{site.installation()}"
+    site.kubectl("-n", site.namespace, "patch", deploy, "--type=json", "-p", json.dumps(patch))
+
+    def crashing():
+        return any(
+            (c.get("restartCount") or 0) >= 1
+            for p in site.pods("lg")
+            for c in p["status"].get("containerStatuses") or ()
+        )
+
+    wait_for(crashing, 60, "the patched container to crash")
+    out = site.run("logs", "lg", check=0).stdout
+    assert "not running; its last run" in out and "dying now" in out
+    site.run("rm", "lg", "--force", check=0)

@@ -76,6 +76,11 @@ class Runtime:
     def failed_start(self, studio: str) -> None:
         """What a start that failed leaves: by default, what it made, for its logs."""
 
+    def container_log(self, studio: str, lines: int) -> str | None:
+        """The last lines its main container wrote, when it is not running and the runtime
+        keeps them apart from the container's files (None: it does not)."""
+        return None
+
     def ready(self, studio: str) -> bool | None:
         """Whether every app of the studio answers its health check, as the runtime knows it
         (None: it does not; the caller checks each app)."""

@@ -225,6 +225,13 @@ class KubernetesRuntime(Runtime):
                 return text
         return "(no log)"
 
+    def container_log(self, studio: str, lines: int) -> str | None:
+        expected = self.expected(studio)
+        for pod in self._list("Pod", self._selector(studio)).get("items", ()):
+            self._check("pod", pod, expected)
+            return self._log_tail(pod, lines)
+        return None
+
     def wait_healthy(self, studio, studio_json, timeout: float, progress: Progress) -> None:
         """Wait until the pod is Ready (its readiness probe: every app answers its health
         check). A pod that will not run, or apps that stay unhealthy past ``timeout``, is an
