@@ -84,6 +84,13 @@ def test_insecure_skip_tls_verify_only_when_true(tmp_path):
     assert ep is not None and ep.context.verify_mode == ssl.CERT_REQUIRED
 
 
+def test_an_empty_certificate_authority_file_is_an_error_not_the_default_store(tmp_path):
+    (tmp_path / "ca.crt").write_text("")
+    cluster = {"server": "https://x", "certificate-authority": "ca.crt"}
+    with pytest.raises(BlockcError, match="certificate authority is empty"):
+        _from_kubeconfig(kubeconfig(tmp_path, {"token": "t"}, cluster))
+
+
 def test_a_certificate_authority_that_is_not_one_is_a_clear_error(tmp_path):
     bad = base64.b64encode(b"garbage").decode()
     cluster = {"server": "https://x", "certificate-authority-data": bad}

@@ -115,6 +115,8 @@ def _from_kubeconfig(path: str) -> Endpoint | None:
 
     try:
         ca = data_or_file("certificate-authority")
+        if ca is not None and not ca.strip():
+            raise ValueError("its certificate authority is empty")
         cert = data_or_file("client-certificate")
         key = data_or_file("client-key")
         token = user.get("token")
