@@ -81,7 +81,7 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "benchmarks"))
 sys.path.insert(0, str(HERE / "tests" / "kube"))
 from _common import compile_bytecode  # noqa: E402
-from kube_site import HOST_CA, token_kubeconfig  # noqa: E402
+from kube_site import HOST_CA, WEB, read_env, token_kubeconfig  # noqa: E402
 
 CACHE = Path(os.environ.get("K8S_LAB_CACHE", "/var/cache/k8s-lab"))
 KUBECTL = str(CACHE / "bin" / "kubectl")
@@ -93,14 +93,6 @@ HOME_DIR = "/home/studio"  # the studio user's home (the image's)
 GOAL_FILE_BYTES = 24_000  # ~240 MB for 10,000 files
 EXEC_CALLS = 30  # per run
 
-WEB = """\
-    - type: app
-      id: web
-      with:
-        command: [python3, -m, http.server, "8000"]
-        port: 8000
-        health: /
-"""
 SYNC_BLOCKS = (
     "    - type: system-packages\n      with: {apt: [rsync]}\n"
     + WEB
@@ -185,15 +177,6 @@ def settle(source: Path | None = None, timeout: float = 3.0) -> None:
     end = time.monotonic() + timeout
     while runc_execs() and time.monotonic() < end:
         time.sleep(0.05)
-
-
-def read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 # ---------------------------------------------------------------------------- the site

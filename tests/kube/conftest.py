@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kube_site import read_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -65,15 +66,6 @@ def _tail(text: str, n: int = 40) -> str:
     return "\n".join(text.splitlines()[-n:])
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
-
-
 def _existing_cluster(kubeconfig: Path) -> Cluster:
     if not kubeconfig.is_file():
         pytest.fail(f"BLOCKC_TEST_KUBECONFIG={kubeconfig}: no such file")
@@ -81,7 +73,7 @@ def _existing_cluster(kubeconfig: Path) -> Cluster:
     registry_ca = os.environ.get("BLOCKC_TEST_REGISTRY_CA")
     env_file = kubeconfig.parent / "registry.env"
     if not (registry and registry_ca) and env_file.is_file():
-        env = _read_env(env_file)
+        env = read_env(env_file)
         registry = registry or env.get("REGISTRY")
         registry_ca = registry_ca or env.get("REGISTRY_CA")
     if not (registry and registry_ca):
@@ -182,7 +174,7 @@ def cluster(request):
                 f"scripts/k8s-lab/up.sh --real-node (K8S_LAB_STATE={state}) exited "
                 f"{p.returncode} (logs: {state}/logs):\n{_tail(p.stdout + p.stderr)}"
             )
-        reg = _read_env(state / "registry.env")
+        reg = read_env(state / "registry.env")
         c = Cluster(
             kubeconfig=state / "kubeconfig",
             kubectl=CACHE / "bin" / "kubectl",

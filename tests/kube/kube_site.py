@@ -20,6 +20,27 @@ BASE = "localhost/blockc-base/debian-python:bookworm"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
+# the one-app template of the runtime's tests and its benchmark
+WEB = """\
+    - type: app
+      id: web
+      with:
+        command: [python3, -m, http.server, "8000"]
+        port: 8000
+        health: /
+"""
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (the cluster's registry.env)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
 class Site:
     def __init__(self, cluster, namespace: str, tmp: Path, kubectl):
         self.cluster = cluster

@@ -13,16 +13,7 @@ import sys
 import time
 
 import pytest
-from kube_site import BLOCKC, ROOT, Site, tcp_relay, token_kubeconfig, wait_for
-
-WEB = """\
-    - type: app
-      id: web
-      with:
-        command: [python3, -m, http.server, "8000"]
-        port: 8000
-        health: /
-"""
+from kube_site import BLOCKC, ROOT, WEB, Site, tcp_relay, token_kubeconfig, wait_for
 
 
 @pytest.fixture

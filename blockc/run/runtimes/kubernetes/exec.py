@@ -119,11 +119,7 @@ class ExecProcess:
         self.stdin = self.stdout = None
         self._own: list[int] = []  # descriptors this object closes
         if stdout_fd is None:
-            r, w = os.pipe()
-            big_pipes(w)
-            self.stdout = open(r, "rb", buffering=IO)
-            stdout_fd = w
-            self._own.append(w)
+            self.stdout, stdout_fd = self._pipe(ours="w")
         self._out = stdout_fd
         self._err_file = None
         if stderr_fd is None:
@@ -133,16 +129,20 @@ class ExecProcess:
         self._src = None
         if stdin:
             if stdin_fd is None:
-                r, w = os.pipe()
-                big_pipes(w)
-                self.stdin = open(w, "wb", buffering=IO)
-                stdin_fd = r
-                self._own.append(r)
+                self.stdin, stdin_fd = self._pipe(ours="r")
             self._src = stdin_fd
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if self._src is not None:
             threading.Thread(target=self._write, daemon=True).start()
+
+    def _pipe(self, ours: str):
+        """A pipe: its other end as a file for the caller, this end's descriptor."""
+        r, w = os.pipe()
+        big_pipes(w)
+        mine, theirs = (w, r) if ours == "w" else (r, w)
+        self._own.append(mine)
+        return open(theirs, "rb" if ours == "w" else "wb", buffering=IO), mine
 
     # --- the pumps ----------------------------------------------------------------------
 
