@@ -89,6 +89,10 @@ def contribute(ctx: BlockContext) -> Contributions:
         f"--server.baseUrlPath=${{BLOCKC_BASE_PATH_{ctx.env_id}}}",
         "--server.headless=true",
         "--browser.gatherUsageStats=false",
+        # a browser address of its own: else, headless, it asks checkip.amazonaws.com for its
+        # external address before it answers its health check; where a studio has no route
+        # out (a pod on an air-gapped cluster) its name lookup alone held the start 20 s
+        "--browser.serverAddress=localhost",
     )
     app = App(
         id=ctx.id,
