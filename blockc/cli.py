@@ -631,16 +631,21 @@ def status(obj, name, fmt):
     rows = [state.require(name)] if name else state.all_studios()
     runtimes = {r: get_runtime(r, settings) for r in {s.runtime for s in rows}}
     actual: dict[str, str] = {}
+    down: dict[str, str] = {}  # runtime -> why it did not answer
     for r, rt in runtimes.items():  # one question per runtime, not one per studio
         mine = {s.name: s.owner for s in rows if s.runtime == r}
         if len(mine) > 1:
             try:
                 actual.update(rt.states(mine))
-            except BlockcError:
-                pass  # (asked again per studio below, where each shows its own answer)
-    out = []
+            except BlockcError as exc:  # (not asked again per studio: it would not answer)
+                down[r] = "; ".join(d.message for d in exc.diagnostics)
+    out: list[tuple] = []
     unanswered = False
     for s in rows:
+        if s.runtime in down:
+            unanswered = True
+            out.append((s.replace(message=f"its runtime did not answer: {down[s.runtime]}"), []))
+            continue
         try:
             out.append(
                 lifecycle.status(s, settings, rt=runtimes[s.runtime], actual=actual.get(s.name, ""))

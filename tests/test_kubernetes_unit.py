@@ -307,3 +307,29 @@ def test_api_errors_read_as_a_user_would(tmp_path):
     assert "cannot reach the Kubernetes API at https://10.0.0.9:6443" in str(
         c.error(ApiError(None, "", "connection refused"), "list")
     )
+
+
+def test_a_studios_location_names_its_api_server_as_one_url(tmp_path):
+    from blockc.run.runtimes.kubernetes import KubernetesRuntime
+
+    path = kubeconfig(tmp_path, {"token": "t"}, {"server": "https://API.Example/"})
+    rt = KubernetesRuntime(Settings(kubeconfig=path, namespace="team"))
+    assert rt.location() == "https://api.example:443 namespace team"
+
+
+def test_a_state_db_of_a_newer_blockc_is_read(tmp_path, monkeypatch):
+    """A column a later version adds does not break this one's reading of the row."""
+    import contextlib
+
+    from blockc.run import state
+
+    monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
+    studio = state.Studio(
+        name="s", owner="o", template="t", template_path="-", artifact_hash="0" * 64,
+        image="i", runtime="kubernetes", state="STOPPED", location="https://x:443 namespace n",
+    )  # fmt: skip
+    state.save(studio)
+    with contextlib.closing(state.connect()) as conn:
+        conn.execute("ALTER TABLE studios ADD COLUMN from_the_future TEXT")
+    got = state.require("s")
+    assert got.location == "https://x:443 namespace n" and got.runtime == "kubernetes"

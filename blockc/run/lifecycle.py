@@ -548,7 +548,15 @@ def rm(
                     + f"\n  run `blockc sync {name}` (or `blockc stop {name}`) first, or "
                     f"`blockc rm --force {name}` to discard them"
                 )
-        rt.remove(name)
+        try:
+            rt.remove(name)
+        except BlockcError as exc:
+            if not force or isinstance(exc, NotOurs):
+                raise
+            # --force: the studio is forgotten even where its runtime does not answer (a
+            # cluster gone, other settings); what it may have left there is said
+            why = "; ".join(d.message for d in exc.diagnostics)
+            progress.line(f"warning: its objects may remain ({why}); the studio is forgotten")
         _sync_studio().forget(studio)
         state.delete(name)
         kept = studio.message.partition(KEPT_IN)[2]

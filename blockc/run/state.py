@@ -118,7 +118,8 @@ def connect() -> sqlite3.Connection:
 
 
 def _row(row) -> Studio:
-    data = dict(row)
+    # (the columns this version knows: a newer blockc may have added some)
+    data = {k: v for k, v in dict(row).items() if k in Studio._fields}
     data["ports"] = json.loads(data["ports"])
     return Studio(**data)
 

@@ -292,6 +292,9 @@ def _literal_env(deployment: dict) -> dict:
 
     deployment = copy.deepcopy(deployment)
     for c in deployment["spec"]["template"]["spec"].get("containers", ()):
+        # blockc checks a studio's health itself here; newer podman turns a startupProbe into
+        # a healthcheck timer of its own (one `podman healthcheck run` a second, for life)
+        c.pop("startupProbe", None)
         for e in c.get("env", ()):
             if isinstance(e.get("value"), str):  # (blockc.compiler.manifests.kube_literal)
                 e["value"] = e["value"].replace("$$", "$")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ....errors import BlockcError
 from ....names import (
@@ -68,7 +68,17 @@ class KubernetesRuntime(Runtime):
         return False
 
     def location(self) -> str:
-        return f"{self.cluster.host} namespace {self.namespace}"
+        """The API server (scheme, host and port as a URL names them) and the namespace."""
+        url = urlsplit(self.cluster.host)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        host = (url.hostname or "").lower()
+        host = f"[{host}]" if ":" in host else host
+        return f"{url.scheme}://{host}:{port}{url.path.rstrip('/')} namespace {self.namespace}"
+
+    def elsewhere(self, row: state.Studio) -> bool:
+        """Whether the studio has objects on another cluster or namespace than this one's
+        (one stopped has none anywhere)."""
+        return bool(row.location) and row.state != "STOPPED" and row.location != self.location()
 
     def expected(self, studio: str) -> dict[str, str]:
         """As :meth:`Runtime.expected`, once the studio is known to be here: started on this
@@ -76,11 +86,12 @@ class KubernetesRuntime(Runtime):
         settings, where blockc would find nothing and think it gone)."""
         if studio not in self._owners:
             row = state.require(studio)
-            if row.location and row.location != self.location():
+            if self.elsewhere(row):
                 raise BlockcError(
                     f"studio '{studio}' runs on {row.location}, not on the site's "
                     f"{self.location()}",
-                    hint="act on it with the settings it was started with (kubeconfig, namespace)",
+                    hint="act on it with the settings it was started with (kubeconfig, "
+                    "namespace), or `blockc rm --force` to forget it",
                 )
         return super().expected(studio)
 
@@ -227,10 +238,14 @@ class KubernetesRuntime(Runtime):
 
     def container_log(self, studio: str, lines: int) -> str | None:
         expected = self.expected(studio)
-        for pod in self._list("Pod", self._selector(studio)).get("items", ()):
+        found = self._list("Pod", self._selector(studio)).get("items", ())
+        for pod in found:
             self._check("pod", pod, expected)
-            return self._log_tail(pod, lines)
-        return None
+        current = [p for p in found if not p["metadata"].get("deletionTimestamp")] or found
+        if not current:
+            return None
+        newest = max(current, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        return self._log_tail(newest, lines)
 
     def wait_healthy(self, studio, studio_json, timeout: float, progress: Progress) -> None:
         """Wait until the pod is Ready (its readiness probe: every app answers its health
@@ -342,6 +357,9 @@ class KubernetesRuntime(Runtime):
         selector = self._selector()
         have = {ours(d) for d in self._list("Deployment", selector).get("items", ())} - {None}
         out = {name: "stopped" if name in have else "missing" for name in owners}
+        for row in state.all_studios():  # (those of another cluster or namespace: not here;
+            if row.name in out and self.elsewhere(row):  # asked about alone, which says so)
+                out[row.name] = ""
         for pod in self._list("Pod", selector).get("items", ()):
             name = ours(pod)
             if name is not None and name in have and pods.is_running(pod):
@@ -477,6 +495,7 @@ def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> 
     import os
     import signal
     import termios
+    import threading
     import tty
 
     fd = fds[0]
@@ -486,12 +505,16 @@ def _with_terminal(rt: KubernetesRuntime, studio: str, argv: list[str], fds) -> 
         tty.setraw(fd)
         proc = rt.open_exec(studio, argv, stdin=True, tty=True, fds=fds)
 
-        def resize(*_):
+        def resize():
             size = os.get_terminal_size(fds[1])
             proc.resize(size.columns, size.lines)
 
         resize()
-        signal.signal(signal.SIGWINCH, resize)
+        # (sent from a thread: the handler must not wait for the stream's lock, which the
+        # main thread may hold when the signal comes)
+        signal.signal(
+            signal.SIGWINCH, lambda *_: threading.Thread(target=resize, daemon=True).start()
+        )
         return proc.wait(), proc.failure
     finally:
         signal.signal(signal.SIGWINCH, before)

@@ -11,6 +11,7 @@ the WebSocket by two threads; or it is attached to given file descriptors (a ter
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -39,8 +40,11 @@ def exec_query(argv: list[str], container: str, *, stdin: bool, tty: bool) -> li
 class Channels:
     """A WebSocket of the API's channel protocols, safe for one reading and one writing
     thread: one TLS operation at a time (OpenSSL's SSL object is not safe for a read and a
-    write at once: they lost ~0.5% of exec streams, the status never came). The reader waits
-    for data without the lock, the writer for room; each holds it for one message."""
+    write at once: they lost ~0.5% of exec streams, the status never came). Neither waits
+    while holding the lock: the reader polls for data first, the writer sends no more than
+    the socket's buffer has room for (a send that blocked with the lock held would keep the
+    reader from draining what the remote writes, and a remote blocked on its output reads no
+    more input: a deadlock)."""
 
     def __init__(self, ws):
         self.ws = ws
@@ -50,49 +54,76 @@ class Channels:
         """(opcode, data) of the next message."""
         sock = getattr(self.ws, "sock", None)
         if sock is not None:
-            pending = getattr(sock, "pending", None)  # (TLS: data already decrypted)
-            if not (pending and pending()):
+            with self._io:
+                pending = getattr(sock, "pending", None)  # (TLS: data already decrypted)
+                ready = bool(pending and pending())
+            if not ready:
                 _wait(sock, select.POLLIN)
         with self._io:
             return self.ws.recv_data()
 
     def send(self, data: bytes) -> None:
-        """Send ``data`` (its first byte the channel) in messages of at most :data:`FRAME`."""
+        """Send ``data`` (its first byte the channel) in messages the socket has room for."""
         sock = getattr(self.ws, "sock", None)
         channel, payload = data[:1], memoryview(data)[1:]
-        for start in range(0, max(len(payload), 1), FRAME - 1):
+        while True:
+            size = FRAME - 1
             if sock is not None:
-                _wait(sock, select.POLLOUT)
+                while (room := _room(sock)) < 4096:
+                    _wait(sock, select.POLLOUT, timeout_ms=50)
+                size = min(size, room - 256)  # (frame and TLS record headers)
             with self._io:
-                self.ws.send_binary(channel + bytes(payload[start : start + FRAME - 1]))
+                self.ws.send_binary(channel + bytes(payload[:size]))
+            payload = payload[size:]
+            if not payload:
+                return
 
     def close(self) -> None:
         """Say goodbye (unless a send is stuck: then just shut the socket down)."""
         if self._io.acquire(timeout=1):
             try:
+                sock = getattr(self.ws, "sock", None)
+                if sock is not None:
+                    sock.settimeout(1)
                 self.ws.close(timeout=1)
             except Exception:
                 pass
             finally:
                 self._io.release()
-        else:
-            self.kill()
+        self.kill()
 
     def kill(self) -> None:
-        """Shut the socket down (not closed: the other thread may be using it; it ends)."""
+        """Shut the socket down (the other thread may be using it: it ends, and the socket
+        is closed with the WebSocket). The plain socket's shutdown: an SSL socket's own drops
+        its TLS state, and a read still under way would take ciphertext for data."""
         sock = getattr(self.ws, "sock", None)
         try:
             if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except (OSError, TypeError):
             pass
 
 
-def _wait(sock, event: int) -> None:
+def _wait(sock, event: int, timeout_ms: int | None = None) -> None:
     """Until ``sock`` is ready for ``event`` (poll: any descriptor number)."""
     poller = select.poll()
     poller.register(sock, event)
-    poller.poll()
+    poller.poll(timeout_ms)
+
+
+def _room(sock) -> int:
+    """Bytes the socket's send buffer takes now without blocking: half its size (the kernel
+    counts its bookkeeping in it) less what waits in it (TIOCOUTQ)."""
+    import fcntl
+    import struct
+    import termios
+
+    size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
+    try:
+        queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except OSError:
+        return FRAME
+    return int(size - queued)
 
 
 class ExecProcess:
@@ -160,13 +191,16 @@ class ExecProcess:
                     continue
                 channel, payload = data[0], memoryview(data)[1:]
                 if channel == STDOUT:
-                    if not _write_all(self._out, payload):
+                    error = _write_all(self._out, payload)
+                    if error is not None:
                         # the reader went away (`blockc exec ... | head -1`): end the command
-                        # as a closed pipe ends a local one
-                        self.returncode, self.failure = 141, ""
+                        # as a closed pipe ends a local one; another failure is said
+                        self.returncode = 141 if error == errno.EPIPE else 1
+                        self.failure = "" if error == errno.EPIPE else os.strerror(error)
+                        self.ws.kill()
                         break
                 elif channel == STDERR:
-                    _write_all(self._err, payload)
+                    _write_all(self._err, payload)  # (stderr that cannot be written: dropped)
                 elif channel == ERROR and payload:
                     self._status(bytes(payload))
         except (WebSocketException, OSError, ValueError):
@@ -211,7 +245,13 @@ class ExecProcess:
         assert src is not None
         try:
             while not self._done.is_set():
-                data = os.read(src, IO)
+                try:
+                    data = os.read(src, IO)
+                except BlockingIOError:  # (a non-blocking stdin: wait for data)
+                    select.select([src], [], [])
+                    continue
+                except OSError:  # an unreadable stdin ends as an empty one does
+                    break
                 if not data:
                     break
                 self.ws.send(b"\0" + data)
@@ -262,14 +302,18 @@ def protocol(ws) -> str:
     return str(ws.getsubprotocol() or (ws.getheaders() or {}).get("sec-websocket-protocol", ""))
 
 
-def _write_all(fd: int, data) -> bool:
+def _write_all(fd: int, data) -> int | None:
+    """Write all of ``data``; the errno of a failure (EPIPE: the reader went away)."""
     view = memoryview(data)
     try:
         while view:
             view = view[os.write(fd, view) :]
-    except OSError:  # the reader went away (a closed pipe): the rest is dropped
-        return False
-    return True
+    except BlockingIOError:  # (a non-blocking descriptor: wait for room, then go on)
+        select.select([], [fd], [])
+        return _write_all(fd, view)
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return None
 
 
 def _close(fd: int) -> None:

@@ -304,7 +304,7 @@ class Rest:
             skip_utf8_validation=True,
             enable_multithread=True,
         )
-        ws.settimeout(None)
+        ws.settimeout(30)  # (for the connection and the upgrade; a stream has none)
         # the kept-alive connection of the requests before, if any: its TLS handshake is done
         # (one round trip less; the HTTP connection gives it up and makes a new one if asked)
         with self._lock:
@@ -313,9 +313,9 @@ class Rest:
                 assert self._conn is not None
                 self._conn.sock = None
                 self._conn = None
-                sock.settimeout(None)  # (http.client's timeout is for requests, not streams)
         try:
             ws.connect(url, header=header, suppress_origin=True, socket=sock, http_no_proxy=["*"])
+            ws.settimeout(None)
         except WebSocketException as exc:
             status = getattr(exc, "status_code", None)
             body = getattr(exc, "resp_body", b"") or b""
