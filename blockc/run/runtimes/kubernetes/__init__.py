@@ -48,6 +48,7 @@ class KubernetesRuntime(Runtime):
         super().__init__(settings)
         self._cluster: Cluster | None = None
         self._pods: dict[str, str] = {}  # studio -> name of its pod, checked
+        self._rows: dict[str, state.Studio] = {}  # studio -> its state row, as read once
         self._ready: dict[str, bool] = {}  # studio -> its pod was Ready when last seen
 
     @property
@@ -93,6 +94,8 @@ class KubernetesRuntime(Runtime):
                     hint="act on it with the settings it was started with (kubeconfig, "
                     "namespace), or `blockc rm --force` to forget it",
                 )
+            self._owners[studio] = row.owner  # (read once: _pod reads its pod's name too)
+            self._rows[studio] = row
         return super().expected(studio)
 
     def _selector(self, studio: str | None = None) -> str:
@@ -177,6 +180,7 @@ class KubernetesRuntime(Runtime):
             except ApiError as exc:
                 raise self.cluster.error(exc, f"apply the {obj['kind']} {name}") from None
         self._pods.pop(studio, None)
+        self._rows.pop(studio, None)  # (its pod is another from now on)
         pod = self._wait_running(studio, token, image, dep["metadata"]["name"], progress)
         self._pods[studio] = pod
         return pod
@@ -391,7 +395,7 @@ class KubernetesRuntime(Runtime):
         if studio in self._pods and not fresh:
             return self._pods[studio]
         expected = self.expected(studio)
-        row = state.get(studio)
+        row = self._rows.get(studio) or state.get(studio)
         known = row.runtime_id if row is not None else ""
         if known:
             pod = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from ....errors import BlockcError
 from ...settings import Settings
-from .rest import ApiError, Rest, load_endpoint
+from .rest import ApiError, Rest, kubeconfig_path, load_endpoint
 
 
 def official_configuration(settings: Settings) -> Any:
@@ -23,11 +23,11 @@ def official_configuration(settings: Settings) -> Any:
     from kubernetes import client, config
 
     cfg = client.Configuration()
-    path = settings.kubeconfig or os.environ.get("KUBECONFIG")
-    where = path or "~/.kube/config"
+    where = kubeconfig_path(settings)
     try:
-        if path or os.path.exists(os.path.expanduser("~/.kube/config")):
-            config.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
+        if where:
+            kubeconfig = os.path.expanduser(settings.kubeconfig) if settings.kubeconfig else None
+            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         else:
             where = "the pod's service account (in-cluster)"
             config.load_incluster_config(client_configuration=cfg)
@@ -45,7 +45,7 @@ class Cluster:
 
     def __init__(self, settings: Settings):
         self.namespace = settings.namespace
-        self.where = settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        self.where = kubeconfig_path(settings) or "the pod's service account (in-cluster)"
         self.rest = Rest(load_endpoint(settings))
 
     @property

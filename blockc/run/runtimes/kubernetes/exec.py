@@ -12,10 +12,13 @@ the WebSocket by two threads; or it is attached to given file descriptors (a ter
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import select
 import socket
+import struct
+import termios
 import threading
 
 from ....sync.agent import big_pipes
@@ -114,10 +117,6 @@ def _wait(sock, event: int, timeout_ms: int | None = None) -> None:
 def _room(sock) -> int:
     """Bytes the socket's send buffer takes now without blocking: half its size (the kernel
     counts its bookkeeping in it) less what waits in it (TIOCOUTQ)."""
-    import fcntl
-    import struct
-    import termios
-
     size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
     try:
         queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]

@@ -57,10 +57,16 @@ class Endpoint:
         self.hostname = hostname  # (the name its certificate is checked against)
 
 
-def load_endpoint(settings: Settings) -> Endpoint:
+def kubeconfig_path(settings: Settings) -> str:
+    """The kubeconfig in use: the site's setting, else ``KUBECONFIG`` (maybe several files),
+    else ``~/.kube/config`` when there is one; "" for none (in-cluster)."""
     path = os.path.expanduser(settings.kubeconfig or os.environ.get("KUBECONFIG") or "")
-    if not path and os.path.exists(os.path.expanduser("~/.kube/config")):
-        path = os.path.expanduser("~/.kube/config")
+    default = os.path.expanduser("~/.kube/config")
+    return path or (default if os.path.exists(default) else "")
+
+
+def load_endpoint(settings: Settings) -> Endpoint:
+    path = kubeconfig_path(settings)
     if path and os.pathsep not in path:
         found = _from_kubeconfig(path)
         if found is not None:
@@ -197,11 +203,13 @@ class Rest:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            if self._https:
-                self._conn = _HTTPS(self._netloc, self.endpoint, timeout=30)
-            else:
-                self._conn = http.client.HTTPConnection(self._netloc, timeout=30)
+            self._conn = self._new_connection(timeout=30)
         return self._conn
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._https:
+            return _HTTPS(self._netloc, self.endpoint, timeout=timeout)
+        return http.client.HTTPConnection(self._netloc, timeout=timeout)
 
     def _headers(self) -> dict:
         h = {"Accept": "application/json", "User-Agent": "blockc"}
@@ -265,11 +273,7 @@ class Rest:
         """The events of a watch (``{"type", "object"}``) for up to ``timeout`` seconds, on a
         connection of its own."""
         query = {**query, "watch": "true", "timeoutSeconds": str(timeout)}
-        conn = (
-            _HTTPS(self._netloc, self.endpoint, timeout=timeout + 10)
-            if self._https
-            else http.client.HTTPConnection(self._netloc, timeout=timeout + 10)
-        )
+        conn = self._new_connection(timeout=timeout + 10)
         try:
             conn.request("GET", f"{self._prefix}{path}?{urlencode(query)}", headers=self._headers())
             resp = conn.getresponse()
