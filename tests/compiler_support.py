@@ -1,5 +1,5 @@
-"""What the compiler tests share (imported by name: ``conftest`` is ambiguous once several
-test directories have one)."""
+"""What the compiler's and the runner's tests share (imported by name: ``conftest`` is
+ambiguous once several test directories have one)."""
 
 from __future__ import annotations
 
@@ -48,3 +48,22 @@ def compile_example(path, registry):
                 + ", ".join(sorted({d.block_type for d in missing}))
             )
         raise
+
+
+def studio_row(name: str, workspace=None, **fields):
+    """A studio's state row as a started one has it (podman, RUNNING, owner ``o``; any field
+    given instead), not saved: for tests that drive the runner's parts without a start."""
+    from blockc.run import state
+
+    row = {
+        "owner": "o",
+        "template": "t",
+        "template_path": "-",
+        "artifact_hash": "0" * 64,
+        "image": "i",
+        "runtime": "podman",
+        "state": "RUNNING",
+        "workspace": None if workspace is None else str(workspace),
+        **fields,
+    }
+    return state.Studio(name=name, **row)

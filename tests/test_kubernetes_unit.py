@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import yaml
+from compiler_support import studio_row
 
 from blockc.errors import BlockcError
 from blockc.run.runtimes.kubernetes import pods
@@ -324,10 +325,9 @@ def test_a_state_db_of_a_newer_blockc_is_read(tmp_path, monkeypatch):
     from blockc.run import state
 
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
-    studio = state.Studio(
-        name="s", owner="o", template="t", template_path="-", artifact_hash="0" * 64,
-        image="i", runtime="kubernetes", state="STOPPED", location="https://x:443 namespace n",
-    )  # fmt: skip
+    studio = studio_row(
+        "s", runtime="kubernetes", state="STOPPED", location="https://x:443 namespace n"
+    )
     state.save(studio)
     with contextlib.closing(state.connect()) as conn:
         conn.execute("ALTER TABLE studios ADD COLUMN from_the_future TEXT")

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from compiler_support import studio_row
 
 from blockc.sync import (
     LocalTransport,
@@ -530,7 +531,6 @@ def recorded(tmp_path, monkeypatch):
     """recorded(zones) -> (studio record, workspace, {zone name: its studio dir}): a studio in
     a scratch BLOCKC_HOME whose runtime reaches a local agent. ``zones``: dicts with a name
     and optionally ``limits`` (the key left out when None)."""
-    from blockc.run import state
     from blockc.sync import studio as syncing
 
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
@@ -547,17 +547,7 @@ def recorded(tmp_path, monkeypatch):
     def make(zones):
         ws = tmp_path / "ws"
         ws.mkdir(exist_ok=True)
-        s = state.Studio(
-            name="hostile",
-            owner="o",
-            template="t",
-            template_path="-",
-            artifact_hash="0" * 64,
-            image="i",
-            runtime="podman",
-            state="RUNNING",
-            workspace=str(ws),
-        )
+        s = studio_row("hostile", ws)
         Path(s.artifact_dir).mkdir(parents=True, exist_ok=True)
         specs, dirs = [], {}
         for z in zones:

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from compiler_support import studio_row
 
 from blockc.sync import (
     Baseline,
@@ -381,7 +382,6 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
     import json
 
     from blockc.errors import BlockcError
-    from blockc.run import state
     from blockc.run.progress import Progress
     from blockc.run.settings import Settings
     from blockc.sync import SyncError
@@ -389,17 +389,7 @@ def test_sync_of_a_stopped_studio_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setenv("BLOCKC_HOME", str(tmp_path / "home"))
     (tmp_path / "ws").mkdir()
-    studio = state.Studio(
-        name="gone",
-        owner="o",
-        template="t",
-        template_path="-",
-        artifact_hash="0" * 64,
-        image="i",
-        runtime="podman",
-        state="RUNNING",
-        workspace=str(tmp_path / "ws"),
-    )
+    studio = studio_row("gone", tmp_path / "ws")
     Path(studio.artifact_dir).mkdir(parents=True)
     (Path(studio.artifact_dir) / "studio.json").write_text(
         json.dumps(

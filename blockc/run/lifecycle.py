@@ -551,10 +551,11 @@ def rm(
         try:
             rt.remove(name)
         except BlockcError as exc:
-            if not force or isinstance(exc, NotOurs):
+            if not force:
                 raise
             # --force: the studio is forgotten even where its runtime does not answer (a
-            # cluster gone, other settings); what it may have left there is said
+            # cluster gone, other settings) or holds another's object by its name (left
+            # alone); what it may have left there is said
             why = "; ".join(d.message for d in exc.diagnostics)
             progress.line(f"warning: its objects may remain ({why}); the studio is forgotten")
         _sync_studio().forget(studio)

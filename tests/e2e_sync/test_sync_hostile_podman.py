@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from compiler_support import studio_row
 from sync_helpers import Env, contents, host_tree
 
 from blockc.sync import (
@@ -165,7 +166,6 @@ ESC_NAME = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\u202etxt.exe"
 def test_names_and_messages_from_the_studio_are_printed_escaped(env, studio, tmp_path, monkeypatch):
     """`blockc sync` through the studio record (sync/studio.py), its summary to a stream: a
     conflict copy named with escape sequences, a path not synced, all escaped."""
-    from blockc.run import state
     from blockc.run.progress import Progress
     from blockc.run.settings import Settings
     from blockc.sync import studio as syncing
@@ -177,17 +177,7 @@ def test_names_and_messages_from_the_studio_are_printed_escaped(env, studio, tmp
             return PodmanTransport(studio.name, user=1000)
 
     monkeypatch.setattr(syncing, "get_runtime", lambda name, settings: Runtime())
-    s = state.Studio(
-        name="esc",
-        owner="o",
-        template="t",
-        template_path="-",
-        artifact_hash="0" * 64,
-        image="i",
-        runtime="podman",
-        state="RUNNING",
-        workspace=str(env.ws),
-    )
+    s = studio_row("esc", env.ws)
     Path(s.artifact_dir).mkdir(parents=True)
     zone = {"name": "data", "host": "data", "container": env.cpath, "direction": "both"}
     (Path(s.artifact_dir) / "studio.json").write_text(

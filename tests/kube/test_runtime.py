@@ -210,6 +210,33 @@ def test_an_object_of_someone_else_is_left_alone(site):
     assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "example.invalid/x"
 
 
+def test_objects_relabelled_to_another_owner_are_refused_and_left(site):
+    """A studio's pod, then its Deployment, made someone else's (the owner label changed
+    behind blockc's back): exec, forward, stop and rm refuse, naming the object, and leave
+    it; rm --force forgets the studio and still deletes nothing of the other owner's."""
+    t = site.template("kmine", WEB)
+    site.run("start", t, "--studio", "mine", "--owner", "alice", check=0)
+    ns = site.namespace
+    deploy = f"studio-mine-{site.installation()}"
+    (pod,) = [p["metadata"]["name"] for p in site.pods("mine")]
+    site.kubectl("-n", ns, "label", "pod", pod, "blockc.dev/owner=mallory", "--overwrite")
+    for args in (("exec", "mine", "--", "true"), ("forward", "mine"), ("stop", "mine")):
+        out = site.run(*args, check=1, timeout=60)
+        assert f"pod '{pod}'" in out.stderr and "mallory" in out.stderr, out.stderr
+    site.kubectl("-n", ns, "label", "deploy", deploy, "blockc.dev/owner=mallory", "--overwrite")
+    for args in (("rm", "mine"),):
+        out = site.run(*args, check=1, timeout=60)
+        assert "mallory" in out.stderr and ("Deployment" in out.stderr or pod in out.stderr), (
+            out.stderr
+        )
+    out = site.run("rm", "mine", "--force", check=0, timeout=60)
+    assert "mallory" in out.stdout + out.stderr
+    assert site.run("status", "mine", check=1).returncode == 1  # forgotten
+    site.kubectl("-n", ns, "get", "deploy", deploy)  # (fails the test if it is gone)
+    site.kubectl("-n", ns, "get", "pod", pod)
+    site.kubectl("-n", ns, "delete", "deploy", deploy, "--wait=false")
+
+
 # --- failures, each provoked and reported as one clear line, the studio stopped -------------
 
 

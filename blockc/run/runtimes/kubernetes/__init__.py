@@ -328,8 +328,14 @@ class KubernetesRuntime(Runtime):
                 continue
             self._check(kind, found, expected)
             try:
-                self.rest.delete(self._path(kind, name))
+                self.rest.delete(self._path(kind, name), found["metadata"]["uid"])
             except ApiError as exc:
+                if exc.status == 409:  # (replaced since it was read: by someone else's)
+                    raise BlockcError(
+                        f"studio '{studio}': the {kind} '{name}' was replaced while blockc "
+                        f"removed it; nothing of the new one was deleted (run the command "
+                        f"again)"
+                    ) from None
                 if not not_found(exc):
                     raise self.cluster.error(exc, f"delete the {kind} {name}") from None
         self._pods.pop(studio, None)

@@ -263,11 +263,16 @@ class Rest:
         body = json.dumps(obj).encode()  # (JSON is YAML)
         return _json(self.request("PATCH", path, query, body, "application/apply-patch+yaml"))
 
-    def delete(self, path: str, propagation: str = "Background") -> None:
-        body = json.dumps(
-            {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
-        ).encode()
-        self.request("DELETE", path, body=body)
+    def delete(self, path: str, uid: str, propagation: str = "Background") -> None:
+        """Delete the object at ``path`` if it is still the one of ``uid`` (the one whose labels
+        were checked; a same-named object made since is not deleted: 409)."""
+        options = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+            "preconditions": {"uid": uid},
+        }
+        self.request("DELETE", path, body=json.dumps(options).encode())
 
     def watch(self, path: str, timeout: int, **query):
         """The events of a watch (``{"type", "object"}``) for up to ``timeout`` seconds, on a
