@@ -818,5 +818,218 @@ def sync(obj, name, direction, allow_mass_delete):
     sys.exit(code)
 
 
+# --- the front door's users and tokens (SPEC §9) ------------------------------------------
+
+
+def _actions(**actions):
+    """Sub-commands (``blockc users add ...``): each ``name=(help, [arg(...)...])``."""
+
+    def build(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest="action", metavar="ACTION", title="actions", required=True)
+        for name, (text, arguments) in actions.items():
+            ap = sub.add_parser(name, help=text, description=text, allow_abbrev=False)
+            for names, kwargs in arguments:
+                ap.add_argument(*names, **kwargs)
+
+    return build
+
+
+USER = arg("user", metavar="NAME", help="The user.")
+
+
+def _read_password(confirm: bool) -> str:
+    """A password from a prompt (a terminal: asked twice), else from stdin's one line."""
+    import getpass
+
+    from .serve.accounts import check_new_password
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        check_new_password(password)
+        if confirm and getpass.getpass("Password (again): ") != password:
+            raise BlockcError("the two passwords differ; nothing was changed")
+        return password
+    text = sys.stdin.read() if sys.stdin is not None else ""
+    line, _, rest = text.partition("\n")
+    if rest.strip("\r\n"):
+        raise BlockcError("stdin holds more than one line: give the password alone on one line")
+    return check_new_password(line.rstrip("\r"))
+
+
+def _when(t: float | None, never: str = "never") -> str:
+    import time
+
+    return never if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+@command(
+    _actions(
+        add=(
+            "Add a user; the password from a prompt or stdin's one line.",
+            [
+                USER,
+                arg("--admin", action="store_true", help="Manages templates, sees all studios."),
+                arg(
+                    "--group",
+                    dest="groups",
+                    metavar="G",
+                    action="append",
+                    default=[],
+                    help="A group of theirs (repeat for more).",
+                ),
+                arg(
+                    "--no-password",
+                    action="store_true",
+                    help="No password: they sign in with a token or a trusted proxy's header.",
+                ),
+            ],
+        ),
+        list=("List the users.", [FORMAT]),
+        rm=("Remove a user and their tokens (refused while they own studios).", [USER]),
+        passwd=("Set a user's password (from a prompt or stdin's one line).", [USER]),
+    )
+)
+def users(obj, action, user=None, admin=False, groups=(), no_password=False, fmt="text"):
+    """The front door's users: add, list, rm, passwd."""
+    from .serve import accounts
+
+    if action == "add":
+        accounts.check_name("user", user)
+        password = None if no_password else _read_password(confirm=True)
+        made = accounts.add_user(user, password, admin=admin, groups=tuple(groups))
+        extra = ", admin" if made.admin else ""
+        extra += f", groups {', '.join(made.groups)}" if made.groups else ""
+        echo(f"user {made.name}: added{extra}")
+    elif action == "list":
+        everyone = accounts.users()
+        if fmt == "json":
+            echo(
+                json.dumps(
+                    [
+                        {
+                            "name": u.name,
+                            "admin": u.admin,
+                            "groups": list(u.groups),
+                            "password": u.has_password,
+                            "created_at": u.created_at,
+                        }
+                        for u in everyone
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        if not everyone:
+            echo("no users (add one: `blockc users add NAME`)")
+        for u in everyone:
+            role = "admin" if u.admin else "user"
+            groups_ = ",".join(u.groups) or "-"
+            echo(
+                f"{u.name:<20} {role:<6} groups {groups_:<20} "
+                f"password {'yes' if u.has_password else 'no':<4} added {_when(u.created_at)}"
+            )
+    elif action == "rm":
+        accounts.remove_user(user)
+        echo(f"user {user}: removed (with their tokens)")
+    elif action == "passwd":
+        accounts.require_user(user)
+        accounts.set_password(user, _read_password(confirm=True))
+        echo(f"user {user}: password changed")
+
+
+def _default_user() -> str:
+    """The blockc user of the same name as the one running the command."""
+    import getpass
+
+    from .serve import accounts
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = ""
+    if name and accounts.NAME.fullmatch(name) and accounts.get_user(name) is not None:
+        return name
+    raise BlockcError(f"no blockc user named {name!r} (you): name one with --user NAME")
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not (days >= 0 and days < 36500):
+        raise argparse.ArgumentTypeError(f"days must be 0 (never expires) to 36499, not {text}")
+    return days
+
+
+@command(
+    _actions(
+        create=(
+            "Make a token (printed once, alone on stdout; only its hash is kept).",
+            [
+                arg("--user", help="Whose token (default: the blockc user of your login name)."),
+                arg(
+                    "--expires",
+                    metavar="DAYS",
+                    type=_days,
+                    default=90.0,
+                    help="Valid for DAYS (default: %(default)s; 0: until revoked).",
+                ),
+                arg("--note", default="", help="What it is for (shown by list)."),
+            ],
+        ),
+        list=("List tokens (never their secrets).", [arg("--user", help="Only theirs."), FORMAT]),
+        revoke=("Revoke a token by its id.", [arg("token_id", metavar="ID", help="Its id.")]),
+    )
+)
+def tokens(obj, action, user=None, expires=90.0, note="", token_id=None, fmt="text"):
+    """API tokens of the front door's users: create, list, revoke."""
+    from .serve import accounts
+
+    if action == "create":
+        user = user or _default_user()
+        made, secret = accounts.create_token(user, days=expires or None, note=note)
+        echo(secret)
+        echo(
+            f"token {made.id} of {made.user}, expires {_when(made.expires_at)} (shown once: "
+            f"keep it now)",
+            err=True,
+        )
+    elif action == "list":
+        if user is not None:
+            accounts.require_user(user)
+        found = accounts.tokens(user)
+        if fmt == "json":
+            echo(
+                json.dumps(
+                    [
+                        {
+                            "id": t.id,
+                            "user": t.user,
+                            "created_at": t.created_at,
+                            "expires_at": t.expires_at,
+                            "last_used": t.last_used,
+                            "note": t.note,
+                            "expired": t.expired(),
+                        }
+                        for t in found
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        if not found:
+            echo("no tokens")
+        for t in found:
+            expiry = "EXPIRED" if t.expired() else f"expires {_when(t.expires_at)}"
+            echo(
+                f"{t.id}  {t.user:<20} made {_when(t.created_at)}  {expiry:<24} "
+                f"used {_when(t.last_used, 'never')}" + (f"  ({t.note})" if t.note else "")
+            )
+    elif action == "revoke":
+        gone = accounts.revoke_token(token_id)
+        echo(f"token {gone.id} of {gone.user}: revoked")
+
+
 if __name__ == "__main__":
     main()
