@@ -15,7 +15,8 @@ start  the start of a one-app studio (``python3 -m http.server`` with health ``/
        probe) followed by ``kubectl wait --for=condition=Available``; each removed again
        (untimed) before the next. Goal: blockc at most 1 s more (median).
 exec   ``blockc exec NAME -- true`` against ``kubectl exec POD -- true`` (30 calls of each
-       per run, taking turns). Goal: at most 1.0x (median).
+       per run, taking turns). Goal: at most 1.0x (median). Shown beside (no goal): kubectl
+       exec -i, and blockc exec without the resident blockc.
 stream 100 MB each way through one exec stream: blockc's (WebSocket v5 with
        websocket-client) against the official client's ``stream()`` and kubectl; what chose
        blockc's stream (no goal; not run by default).
@@ -49,7 +50,11 @@ manifests --rbac`` bound to a ServiceAccount whose token is all blockc gets, the
 registry and a CA bundle holding the site CA: as tests/kube/kube_site.py sets one up);
 kubectl with that same token for exec and sync (the same identity and authorisation) and
 the admin's kubeconfig for start (the site's Role has no watch on Deployments, which
-``kubectl wait`` needs). Tools take turns going first (full pushes rotate); every timed run
+``kubectl wait`` needs). blockc's exec, sync and status run in the resident blockc, its
+default (blockc/resident: the command's process hands them to a warm process that forks for
+each; ``BLOCKC_RESIDENT=require`` makes a timed command fail rather than run without it);
+``BLOCKC_RESIDENT=0`` in the environment measures every blockc command in its own process, and
+the exec part shows that way too, beside. Tools take turns going first (full pushes rotate); every timed run
 starts after a ``sync``, once no ``runc exec`` (an exec's or a probe's) runs on the node,
 with the tree the tool reads just read (in the page cache).
 
@@ -89,6 +94,7 @@ LAB = HERE / "scripts" / "k8s-lab"
 BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
 BLOCKC = str(Path(sys.executable).with_name("blockc"))
 OWNER = "bench"
+RESIDENT = os.environ.get("BLOCKC_RESIDENT") or "require"
 HOME_DIR = "/home/studio"  # the studio user's home (the image's)
 GOAL_FILE_BYTES = 24_000  # ~240 MB for 10,000 files
 EXEC_CALLS = 30  # per run
@@ -219,8 +225,35 @@ class Site:
             BLOCKC_NAMESPACE=namespace,
             BLOCKC_REGISTRY=registry,
             BLOCKC_CA_BUNDLE=str(bundle),
+            # timed blockc commands run in the resident blockc (its default), or fail: never
+            # in-process unnoticed; BLOCKC_RESIDENT=0 in the environment measures without it
+            BLOCKC_RESIDENT=RESIDENT,
+            BLOCKC_RESIDENT_IDLE="3600",
         )
         self.user = f"system:serviceaccount:{namespace}:blockc"
+
+    def resident(self) -> None:
+        """Start the resident blockc (unless it is turned off), and wait for it to answer."""
+        if RESIDENT == "0":
+            return
+        deadline = time.monotonic() + 30
+        while True:
+            p = subprocess.run(
+                [BLOCKC, "status", "--format", "json"],
+                env={**self.env, "BLOCKC_RESIDENT": "1"},
+                capture_output=True,
+            )
+            q = subprocess.run(
+                [BLOCKC, "status", "--format", "json"],
+                env={**self.env, "BLOCKC_RESIDENT": "require"},
+                capture_output=True,
+                text=True,
+            )
+            if "BLOCKC_RESIDENT=require" not in q.stderr:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no resident blockc after 30 s: {q.stderr}{p.stderr!r}")
+            time.sleep(0.2)
 
     def kubectl(self, *args, input=None, check=True, token=False) -> subprocess.CompletedProcess:
         """kubectl as the admin (``token``: with blockc's token instead)."""
@@ -483,25 +516,30 @@ class Level2:
         t = self.web()
         self.site.blockc("start", t, "--studio", "x", "--owner", OWNER)
         pod = self.site.pod("x")
-        calls = {
-            "exec: blockc exec": [BLOCKC, "exec", "x", "--", "true"],
-            "exec: kubectl exec": self.site.kctl("exec", pod, "--", "true"),
+        env = self.site.env
+        blockc = [BLOCKC, "exec", "x", "--", "true"]
+        calls = {  # key: (argv, environment)
+            "exec: blockc exec": (blockc, env),
+            "exec: kubectl exec": (self.site.kctl("exec", pod, "--", "true"), env),
             # (blockc exec always attaches stdin: kubectl with it too, shown, no goal)
-            "exec: kubectl exec -i": self.site.kctl("exec", "-i", pod, "--", "true"),
+            "exec: kubectl exec -i": (self.site.kctl("exec", "-i", pod, "--", "true"), env),
+            # (without the resident blockc: a process that imports blockc; shown, no goal)
+            "exec: blockc, in-process": (blockc, {**env, "BLOCKC_RESIDENT": "0"}),
         }
         keys = list(calls)
         per_run: dict[str, list[float]] = {k: [] for k in calls}
-        for argv in calls.values():  # warm-up
-            timed(argv, env=self.site.env)
+        self.site.resident()
+        for argv, e in calls.values():  # warm-up
+            timed(argv, env=e)
         n = 0
         failed = 0
         for i in range(runs):
             settle()
             this: dict[str, list[float]] = {k: [] for k in calls}
             for _ in range(EXEC_CALLS):
-                order = keys[n % 3 :] + keys[: n % 3]  # (each goes first as often)
+                order = keys[n % len(keys) :] + keys[: n % len(keys)]  # (each goes first as often)
                 n += 1
-                step = {key: timed(calls[key], env=self.site.env, go_on=True) for key in order}
+                step = {key: timed(*calls[key][:1], env=calls[key][1], go_on=True) for key in order}
                 if None in step.values():  # (a failed call: recorded; its step not counted)
                     failed += 1
                     continue
@@ -527,7 +565,9 @@ class Level2:
             print(f"{failed} of {n} steps had a failed call (not counted; see the end)")
         self.r.ratio("exec NAME -- true: blockc / kubectl <= 1.0x", *keys[:2], 1.0, per="call")
         print(
-            f"(blockc / kubectl exec -i: {self.r.med(keys[0]) / self.r.med(keys[2]):.2f}x, no goal)"
+            f"(blockc / kubectl exec -i: {self.r.med(keys[0]) / self.r.med(keys[2]):.2f}x; "
+            f"blockc in-process / kubectl: {self.r.med(keys[3]) / self.r.med(keys[1]):.2f}x; "
+            f"no goal)"
         )
         self.site.blockc("rm", "x")
 
@@ -661,6 +701,7 @@ class Level2:
                     ws / "data",
                 ),
             ]
+            self.site.resident()
             for key, fn, source in pushes[i % 3 :] + pushes[: i % 3]:
                 settle(source)
                 self.r.add(key, fn())
@@ -675,6 +716,7 @@ class Level2:
             self.site.blockc("sync", name, expect="up to date")  # nothing should move
 
             def both(pair, fns):
+                self.site.resident()
                 order = list(zip(pair, fns, strict=True))
                 for key, fn in order if i % 2 == 0 else order[::-1]:
                     settle()
@@ -891,6 +933,7 @@ def measure_scale(site: Site, kube: list[str], audit_log: Path, n: int, r: Resul
     on = {p["spec"].get("nodeName") for p in pods}
     log(f"{n} studios started in {total_start:.1f} s; {len(pods)} pods on {len(on)} nodes")
 
+    site.resident()
     status = [BLOCKC, "status"]
     peer = [
         *kube,

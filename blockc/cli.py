@@ -12,6 +12,7 @@ sync), so that ``blockc --help`` loads no plugin and ``blockc sync`` no compiler
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -101,6 +102,7 @@ class Ctx:
         return load_settings(self.config)
 
 
+@functools.cache  # (one per process; the resident blockc builds it before it forks)
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="blockc",

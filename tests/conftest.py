@@ -17,6 +17,10 @@ def pytest_configure(config):
     config._blockc_home_old = os.environ.get("BLOCKC_HOME")
     config._blockc_home = tempfile.TemporaryDirectory(prefix="blockc-test-home-")
     os.environ["BLOCKC_HOME"] = config._blockc_home.name
+    # commands run in their own process: no resident blockc per test home left behind
+    # (tests/test_resident.py turns it on where it is the subject)
+    config._blockc_resident_old = os.environ.get("BLOCKC_RESIDENT")
+    os.environ["BLOCKC_RESIDENT"] = "0"
 
 
 def pytest_unconfigure(config):
@@ -25,6 +29,11 @@ def pytest_unconfigure(config):
         os.environ.pop("BLOCKC_HOME", None)
     else:
         os.environ["BLOCKC_HOME"] = old
+    resident = getattr(config, "_blockc_resident_old", None)
+    if resident is None:
+        os.environ.pop("BLOCKC_RESIDENT", None)
+    else:
+        os.environ["BLOCKC_RESIDENT"] = resident
     home = getattr(config, "_blockc_home", None)
     if home is not None:
         home.cleanup()
