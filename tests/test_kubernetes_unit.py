@@ -318,6 +318,40 @@ def test_a_studios_location_names_its_api_server_as_one_url(tmp_path):
     assert rt.location() == "https://api.example:443 namespace team"
 
 
+def test_a_cluster_with_its_own_ca_is_named_by_it_from_any_address(tmp_path):
+    """In the cluster (its Service's address) and outside (the node's), one cluster."""
+    import ssl
+
+    from blockc.run.runtimes.kubernetes import KubernetesRuntime
+
+    pem = ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(_self_signed(tmp_path)))
+    where = []
+    for i, (server, ca) in enumerate(
+        [("https://127.0.0.1:16443", pem), ("https://10.96.0.1", pem.replace("\n", "\r\n"))]
+    ):
+        (tmp_path / f"ca{i}.crt").write_text(ca)
+        cluster = {"server": server, "certificate-authority": str(tmp_path / f"ca{i}.crt")}
+        path = kubeconfig(tmp_path, {"token": "t"}, cluster)
+        rt = KubernetesRuntime(Settings(kubeconfig=path, namespace="team"))
+        where.append(rt.location())
+        row = studio_row("s", runtime="kubernetes", location=where[0])
+        assert not rt.elsewhere(row)  # (the first's studio is the second's)
+        assert rt.elsewhere(row.replace(location=where[0].replace("team", "other")))
+        assert not rt.elsewhere(row.replace(location=rt._url()))  # (as an older blockc had it)
+    assert where[0] == where[1] and where[0].startswith("cluster ca-sha256:")
+    assert where[0].endswith(" namespace team")
+
+
+def _self_signed(tmp_path) -> str:
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=lab-ca"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return crt.read_text()
+
+
 def test_a_state_db_of_a_newer_blockc_is_read(tmp_path, monkeypatch):
     """A column a later version adds does not break this one's reading of the row."""
     import contextlib

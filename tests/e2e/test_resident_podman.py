@@ -151,4 +151,3 @@ def test_ctrl_z_stops_the_command_and_fg_goes_on(studio):
     p.send_signal(signal.SIGCONT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and out == b"done\n", err
-

@@ -67,8 +67,9 @@ class Site:
     def run(self, *args, check=None, timeout=900, env=None, input=None, cwd=None, studio_tb=False):
         """``blockc ARGS`` as this site; never a traceback of blockc's (``studio_tb``: the
         output quotes one of the studio's, so only the start of a line is looked at)."""
-        full = {**os.environ, **(self.env if env is None else {}), **(env or {})}
-        full.pop("KUBECONFIG", None)
+        full = {**os.environ, **(self.env if env is None else {})}
+        full.pop("KUBECONFIG", None)  # (the caller's own, not this site's; ``env`` may set it)
+        full.update(env or {})
         full.setdefault("BLOCKC_HOME", str(self.home))
         proc = subprocess.run(
             [BLOCKC, *map(str, args)],

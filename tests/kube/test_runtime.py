@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from kube_site import BLOCKC, ROOT, WEB, Site, tcp_relay, token_kubeconfig, wait_for
@@ -235,6 +236,115 @@ def test_objects_relabelled_to_another_owner_are_refused_and_left(site):
     site.kubectl("-n", ns, "get", "deploy", deploy)  # (fails the test if it is gone)
     site.kubectl("-n", ns, "get", "pod", pod)
     site.kubectl("-n", ns, "delete", "deploy", deploy, "--wait=false")
+
+
+def test_kubeconfigs_the_official_client_loads(site):
+    """An exec plugin's credentials, and KUBECONFIG naming several files: loaded by the
+    official client (blockc reads only one plain file itself), then used as blockc's own."""
+    t = site.template("kcfg", WEB)
+    site.run("start", t, "--studio", "kc", check=0)
+    plain = json.loads(site.kubeconfig.read_text())
+    token = plain["users"][0]["user"]["token"]
+
+    plugin = site.tmp / "credential.sh"  # an exec plugin, as cloud CLIs ship them
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", '
+        f'"status": {{"token": "{token}"}}}}\'\n'
+    )
+    plugin.chmod(0o755)
+    with_plugin = json.loads(json.dumps(plain))
+    with_plugin["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
+    cfg = site.tmp / "plugin.kubeconfig"
+    cfg.write_text(json.dumps(with_plugin))
+    env = {**site.env, "BLOCKC_KUBECONFIG": str(cfg)}
+    out = site.run("exec", "kc", "--", "id", "-u", env=env, check=0)
+    assert out.stdout.strip() == "1000"
+
+    # the same kubeconfig split in two files, named by KUBECONFIG (the site names none)
+    a, b = site.tmp / "a.kubeconfig", site.tmp / "b.kubeconfig"
+    a.write_text(json.dumps({k: v for k, v in plain.items() if "context" not in k}))
+    b.write_text(json.dumps({"apiVersion": "v1", "kind": "Config", **{
+        k: plain[k] for k in ("contexts", "current-context")}}))  # fmt: skip
+    both = {**site.env, "BLOCKC_KUBECONFIG": "", "KUBECONFIG": f"{b}{os.pathsep}{a}"}
+    st = json.loads(site.run("status", "kc", "--format", "json", env=both, check=0).stdout)[0]
+    assert st["state"] == "RUNNING"
+    assert site.run("exec", "kc", "--", "true", env=both, check=0).returncode == 0
+    site.run("rm", "kc", check=0)
+
+
+def test_blockc_in_a_pod_uses_its_service_account(site, kubectl):
+    """In-cluster configuration: blockc run in a pod of the cluster, with no kubeconfig, acts
+    as the pod's ServiceAccount (blockc's, bound to the site's Role). This blockc and its
+    Python come from the host (hostPath, read-only), its home too (the studio's state)."""
+    t = site.template("kpod", WEB)
+    site.run("start", t, "--studio", "kp", check=0)
+    image = kubectl(
+        "-n",
+        site.namespace,
+        "get",
+        "deploy",
+        "-l",
+        "blockc.dev/studio=kp",
+        "-o",
+        "jsonpath={.items[0].spec.template.spec.containers[0].image}",
+    ).stdout  # fmt: skip (a studio image: already on the node)
+    python = Path(sys.executable)
+    mounts = {"home": site.home, "code": ROOT, "python": Path(os.path.realpath(python)).parents[2]}
+    script = f"{python} -m blockc status kp --format json && {python} -m blockc exec kp -- id -u"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "blockc-in-cluster"},
+        "spec": {
+            "serviceAccountName": "blockc",
+            "automountServiceAccountToken": True,
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 0},  # (to read the host's Python under /root)
+            "containers": [
+                {
+                    "name": "blockc",
+                    "image": image,
+                    "command": ["sh", "-c", script],
+                    "env": [
+                        {"name": "BLOCKC_HOME", "value": str(site.home)},
+                        {"name": "BLOCKC_RUNTIME", "value": "kubernetes"},
+                        {"name": "BLOCKC_NAMESPACE", "value": site.namespace},
+                        {"name": "HOME", "value": "/nonexistent"},  # (no ~/.kube/config)
+                        {"name": "BLOCKC_RESIDENT", "value": "0"},
+                    ],
+                    "volumeMounts": [
+                        {"name": n, "mountPath": str(p), "readOnly": n != "home"}
+                        for n, p in mounts.items()
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": n, "hostPath": {"path": str(p), "type": "Directory"}}
+                for n, p in mounts.items()
+            ],
+        },
+    }
+    kubectl("-n", site.namespace, "apply", "-f", "-", input=json.dumps(pod))
+
+    def phase():
+        return kubectl(
+            "-n", site.namespace, "get", "pod", "blockc-in-cluster", "-o", "jsonpath={.status.phase}"
+        ).stdout  # fmt: skip
+
+    wait_for(lambda: phase() in ("Succeeded", "Failed"), 120, "the pod running blockc to end")
+    log = kubectl("-n", site.namespace, "logs", "blockc-in-cluster").stdout
+    assert phase() == "Succeeded", log
+    status_json, _, uid = log.rpartition("]")
+    assert json.loads(status_json + "]")[0]["state"] == "RUNNING", log
+    assert uid.strip() == "1000", log
+    site.run("rm", "kp", check=0)
 
 
 # --- failures, each provoked and reported as one clear line, the studio stopped -------------

@@ -69,6 +69,13 @@ class KubernetesRuntime(Runtime):
         return False
 
     def location(self) -> str:
+        """The cluster and the namespace. The cluster is named by its certificate authority
+        when it has one of its own (reached at another address, from inside the cluster say,
+        it is the same), else by its API server's URL."""
+        cluster = self.cluster.rest.endpoint.cluster_id()
+        return f"cluster {cluster} namespace {self.namespace}" if cluster else self._url()
+
+    def _url(self) -> str:
         """The API server (scheme, host and port as a URL names them) and the namespace."""
         url = urlsplit(self.cluster.host)
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -78,8 +85,10 @@ class KubernetesRuntime(Runtime):
 
     def elsewhere(self, row: state.Studio) -> bool:
         """Whether the studio has objects on another cluster or namespace than this one's
-        (one stopped has none anywhere)."""
-        return bool(row.location) and row.state != "STOPPED" and row.location != self.location()
+        (one stopped has none anywhere). A studio started at this API server's URL is here,
+        however its cluster was named then."""
+        here = (self.location(), self._url())
+        return bool(row.location) and row.state != "STOPPED" and row.location not in here
 
     def expected(self, studio: str) -> dict[str, str]:
         """As :meth:`Runtime.expected`, once the studio is known to be here: started on this
@@ -90,7 +99,7 @@ class KubernetesRuntime(Runtime):
             if self.elsewhere(row):
                 raise BlockcError(
                     f"studio '{studio}' runs on {row.location}, not on the site's "
-                    f"{self.location()}",
+                    f"{self.location()} (at {self.cluster.host})",
                     hint="act on it with the settings it was started with (kubeconfig, "
                     "namespace), or `blockc rm --force` to forget it",
                 )

@@ -50,11 +50,36 @@ class ApiError(Exception):
 class Endpoint:
     """Where the API server is, and how to prove who we are to it."""
 
-    def __init__(self, server: str, context: ssl.SSLContext, token: str | None, hostname: str):
+    def __init__(
+        self,
+        server: str,
+        context: ssl.SSLContext,
+        token: str | None,
+        hostname: str,
+        ca: bytes | None = None,
+    ):
         self.server = server.rstrip("/")
         self.context = context
         self.token = token
         self.hostname = hostname  # (the name its certificate is checked against)
+        self.ca = ca  # the cluster's own certificate authority (PEM), when it has one
+
+    def cluster_id(self) -> str:
+        """The cluster as its certificate authority names it ("ca-sha256:" and 16 hex digits:
+        the same from any address the API server is reached at, in or outside the cluster),
+        or "" when the system's trust store vouches for it."""
+        if not self.ca:
+            return ""
+        import hashlib
+        import re
+
+        text = self.ca.decode("ascii", "replace")
+        blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+        try:  # (as DER: the same whatever the PEM's line breaks)
+            ders = sorted(ssl.PEM_cert_to_DER_cert(b) for b in blocks) or [self.ca]
+        except ValueError:
+            ders = [self.ca]
+        return "ca-sha256:" + hashlib.sha256(b"".join(ders)).hexdigest()[:16]
 
 
 def kubeconfig_path(settings: Settings) -> str:
@@ -134,7 +159,7 @@ def _from_kubeconfig(path: str) -> Endpoint | None:
         raise BlockcError(f"cannot read the credentials of the kubeconfig {path}: {exc}") from None
     ctx = _context(ca, cert, key, insecure=cluster.get("insecure-skip-tls-verify") is True)
     host = cluster.get("tls-server-name") or urlsplit(cluster["server"]).hostname or ""
-    return Endpoint(cluster["server"], ctx, token, host)
+    return Endpoint(cluster["server"], ctx, token, host, ca)
 
 
 def _context(ca: bytes | None, cert: bytes | None, key: bytes | None, *, insecure: bool):
@@ -178,14 +203,13 @@ def _from_official_client(settings: Settings) -> Endpoint:
         with open(path, "rb") as f:
             return f.read()
 
-    ctx = _context(
-        read(cfg.ssl_ca_cert), read(cfg.cert_file), read(cfg.key_file), insecure=not cfg.verify_ssl
-    )
+    ca = read(cfg.ssl_ca_cert)
+    ctx = _context(ca, read(cfg.cert_file), read(cfg.key_file), insecure=not cfg.verify_ssl)
     token = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
     if token and token.lower().startswith("bearer "):
         token = token[7:]
     host = cfg.tls_server_name or urlsplit(cfg.host).hostname or ""
-    return Endpoint(cfg.host, ctx, token, host)
+    return Endpoint(cfg.host, ctx, token, host, ca)
 
 
 class Rest:
