@@ -843,7 +843,7 @@ def _read_password(confirm: bool) -> str:
     """A password from a prompt (a terminal: asked twice), else from stdin's one line."""
     import getpass
 
-    from .serve.accounts import check_new_password
+    from .serve.accounts import MAX_PASSWORD, check_new_password
 
     if sys.stdin is not None and sys.stdin.isatty():
         password = getpass.getpass("Password: ")
@@ -851,7 +851,10 @@ def _read_password(confirm: bool) -> str:
         if confirm and getpass.getpass("Password (again): ") != password:
             raise BlockcError("the two passwords differ; nothing was changed")
         return password
-    text = sys.stdin.read() if sys.stdin is not None else ""
+    if sys.stderr is not None and sys.stderr.isatty():
+        echo("(the password: one line from stdin)", err=True)
+    # (a bounded read: one line of at most MAX_PASSWORD bytes is all there may be)
+    text = sys.stdin.read(4 * MAX_PASSWORD + 8) if sys.stdin is not None else ""
     line, _, rest = text.partition("\n")
     if rest.strip("\r\n"):
         raise BlockcError("stdin holds more than one line: give the password alone on one line")

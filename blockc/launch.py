@@ -28,6 +28,9 @@ def main() -> None:
                         return _here(argv)
                     finally:
                         client.spawn()
+            except KeyboardInterrupt:  # (before the command ran anywhere)
+                sys.stderr.write("interrupted\n")
+                sys.exit(130)
     _here(argv)
 
 

@@ -121,10 +121,11 @@ PROBE = """
 import marshal, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
-req = marshal.dumps({"argv": ["status"], "env": {"BLOCKC_HOME": sys.argv[2]}, "cwd": "/",
-                     "umask": 0o22, "startup": [sys.argv[3], []]})
+req = marshal.dumps({"argv": ["status"], "env": {"BLOCKC_HOME": sys.argv[2]}, "umask": 0o22,
+                     "ignored": [], "startup": [sys.argv[3], []]})
+here = os.open("/", os.O_PATH)
 s.sendmsg([struct.pack("!I", len(req)), req],
-          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])
+          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("4i", 0, 1, 2, here))])
 try:
     print(s.makefile("rb").readline().decode().strip() or "closed")
 except ConnectionResetError:  # (closed with the request unread)
@@ -132,6 +133,7 @@ except ConnectionResetError:  # (closed with the request unread)
 """
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run a process as another user")
 def test_only_its_own_user_is_served(resident, short):
     home, sock = resident
     for path in (short, home, home / "run"):
@@ -153,21 +155,25 @@ def test_it_leaves_when_its_socket_is_removed_or_taken_over(resident, short):
     wait_for(lambda: first not in residents(sock), what="the resident process to leave")
     second_sock = start(home)
     (second,) = residents(second_sock)
-    subprocess.Popen(  # a newer one takes the socket over: the older leaves
+    newer = subprocess.Popen(  # a newer one takes the socket over: the older leaves
         [sys.executable, "-m", "blockc.resident.zygote", str(sock)],
         env={**os.environ, "BLOCKC_HOME": str(home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    wait_for(lambda: second not in residents(sock), what="the older resident process to leave")
-    wait_for(lambda: len(residents(sock)) == 1, what="the newer one")
-    assert blockc("status", home=home, mode="require").returncode == 0
+    try:
+        wait_for(lambda: second not in residents(sock), what="the older one to leave")
+        assert residents(sock) == [newer.pid]
+        assert blockc("status", home=home, mode="require").returncode == 0
+    finally:
+        newer.kill()
+        newer.wait()
 
 
 def test_it_leaves_when_idle(short):
     home = short / "home"
-    sock = start(home, BLOCKC_RESIDENT_IDLE="0.5")
+    sock = start(home, BLOCKC_RESIDENT_IDLE="2")
     wait_for(lambda: residents(sock) == [] and not sock.exists(), what="an idle exit")
 
 
@@ -184,6 +190,24 @@ def test_other_interpreter_settings_run_in_their_own_process_and_start_their_own
         lambda: blockc("status", home=home, mode="require", extra=other).returncode == 0,
         what="the new resident process",
     )
+
+
+def test_a_resident_whose_code_changed_hands_the_command_back_and_leaves(resident):
+    """A loaded module's file touched (its change time moves; its content is the same): the
+    command is refused there and runs in its own process, which starts a new resident one."""
+    from blockc import resident as package
+
+    home, sock = resident
+    (old,) = residents(sock)
+    source = Path(package.__file__)
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
+    refused = blockc("status", home=home, mode="require")
+    assert refused.returncode == 1 and "code changed" in refused.stderr
+    wait_for(lambda: old not in residents(sock), what="the stale resident process to leave")
+    assert blockc("status", home=home, mode="1").returncode == 0  # here; starts a new one
+    wait_for(lambda: blockc("status", home=home, mode="require").returncode == 0, what="it")
+    assert old not in residents(sock) and len(residents(sock)) == 1
 
 
 def test_changed_code_is_never_run(tmp_path, monkeypatch):

@@ -20,9 +20,11 @@ This module is imported by every ``blockc`` command: it imports nothing.
 
 COMMANDS = frozenset({"exec", "sync", "status", "logs"})
 
-# what the interpreter's start depends on, beyond its executable: a resident process started
-# with other values is not used (the streams' encoding, the locale, Python's own settings)
-_STARTUP = ("PYTHON", "LANG", "LC_")
+# the environment the interpreter's start depends on (the streams' encoding, the locale,
+# Python's own settings, the dynamic loader's): a resident process started with other values
+# is not used
+_STARTUP = ("PYTHON", "LANG", "LC_", "LD_")
+_LIMITS = ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_STACK", "RLIMIT_AS")
 
 
 def eligible(argv: list[str]) -> bool:
@@ -30,8 +32,40 @@ def eligible(argv: list[str]) -> bool:
     return bool(argv) and argv[0] in COMMANDS and "--help" not in argv and "-h" not in argv
 
 
-def startup_key(environ, executable: str) -> list:
-    return [executable, sorted([k, v] for k, v in environ.items() if k.startswith(_STARTUP))]
+def startup_key(environ) -> list:
+    """What a command's process has that a fork of the resident process must have too: the
+    interpreter, its module path, the environment it started with, and the process's
+    credentials, limits, priority and mount namespace."""
+    import os
+    import resource
+    import sys
+
+    try:
+        mounts = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        mounts = ""
+    return [
+        sys.executable,
+        sys.path[1:],  # ([0] is the script's directory, or the resident's)
+        sorted([k, v] for k, v in environ.items() if k.startswith(_STARTUP)),
+        [os.getuid(), os.getgid(), sorted(os.getgroups())],
+        [list(resource.getrlimit(getattr(resource, n))) for n in _LIMITS],
+        os.getpriority(os.PRIO_PROCESS, 0),
+        mounts,
+    ]
+
+
+def run_dir_ok(path: str) -> bool:
+    """Whether the directory holding the socket is this user's own and nobody else's to
+    write to (a socket someone else placed there would be handed the command)."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def socket_path(environ) -> str | None:

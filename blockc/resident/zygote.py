@@ -2,15 +2,19 @@
 
 It imports what the eligible commands use, listens on SOCKET (made under a temporary name,
 then renamed into place: the newest one started wins, an older one sees its socket gone and
-leaves), and for each connection of a process of its own user forks: the fork takes the
-command's descriptors, environment, directory and umask and runs ``blockc`` with its argv;
-this process reports the fork's exit status and passes it the signals the command gets.
+leaves), and for each connection of a process of its own user, started as it was (the
+package's startup key), forks. The fork waits for a go-ahead, sent only once the command's
+process has been told "run PID"; it then takes the command's descriptors, environment,
+working directory, umask and ignored signals and runs ``blockc`` with its argv. This process
+reports the fork's exit status ("exit N", "signal N") and passes it the signals the command's
+process gets; if that process goes, the fork is hung up.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+import select
 import selectors
 import signal
 import socket
@@ -38,15 +42,17 @@ PRELOAD = (
     "encodings.idna",  # (a host name's encoding: http.client, socket; loads unicodedata)
 )
 MAX_REQUEST = 4 << 20
+RECEIVE = 1.0  # s: a request not received by then is dropped (nobody waits on a slow one)
 CHECK_EVERY = 1.0  # s: idle time, the socket still ours
+STREAMS = 4  # stdin, stdout, stderr, the working directory (O_PATH)
 
 
 class Request:
     def __init__(self, message: dict, fds: list[int]):
         self.argv = [str(a) for a in message["argv"]]
         self.env = {str(k): str(v) for k, v in message["env"].items()}
-        self.cwd = str(message["cwd"])
         self.umask = int(message["umask"]) & 0o777
+        self.ignored = [int(s) for s in message["ignored"]]
         self.fds = fds
 
 
@@ -63,9 +69,9 @@ def preload() -> None:
     parser()  # (~9 ms of every command: argparse's objects, and gettext's look-ups for them)
 
 
-def code_stamp() -> dict[str, tuple[int, int]]:
-    """Each loaded module's file with its modification time and size."""
-    out = {}
+def code_stamp() -> dict[str, tuple[int, ...]]:
+    """Each loaded module's file: its inode, size, modification and change times."""
+    out: dict[str, tuple[int, ...]] = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if isinstance(path, str):
@@ -73,31 +79,44 @@ def code_stamp() -> dict[str, tuple[int, int]]:
                 st = os.stat(path)
             except OSError:
                 continue
-            out[path] = (st.st_mtime_ns, st.st_size)
+            out[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     return out
 
 
-def changed(stamp: dict[str, tuple[int, int]]) -> bool:
+def changed(stamp: dict[str, tuple[int, ...]], since: int = 0) -> bool:
+    """Whether a file of ``stamp`` changed, or changed after ``since`` (ns; the time the
+    process started: a file changed while it was being imported)."""
     for path, seen in stamp.items():
         try:
             st = os.stat(path)
         except OSError:
             return True
-        if (st.st_mtime_ns, st.st_size) != seen:
+        now = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if now != seen or st.st_ctime_ns > since > 0:
             return True
     return False
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
-    """The request: its length, then JSON; the descriptors with the first bytes."""
-    conn.settimeout(5)
+    """The request: its length, then marshalled data; the descriptors with the first bytes.
+    All of it within RECEIVE seconds."""
+    deadline = time.monotonic() + RECEIVE
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request came too slowly")
+        return remaining
+
     fds: list[int] = []
-    head, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(3 * struct.calcsize("i")))
+    conn.settimeout(left())
+    head, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(STREAMS * struct.calcsize("i")))
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.extend(struct.unpack(f"{len(data) // 4}i", data[: len(data) - len(data) % 4]))
     try:
         while len(head) < 4:
+            conn.settimeout(left())
             more = conn.recv(4 - len(head))
             if not more:
                 raise ValueError("no request")
@@ -107,12 +126,13 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
             raise ValueError("request too large")
         body = b""
         while len(body) < size:
+            conn.settimeout(left())
             more = conn.recv(min(1 << 16, size - len(body)))
             if not more:
                 raise ValueError("request cut short")
             body += more
-        if len(fds) != 3:
-            raise ValueError("not the command's three streams")
+        if len(fds) != STREAMS:
+            raise ValueError("not the command's streams and directory")
         message = marshal.loads(body)
         if not isinstance(message, dict):
             raise ValueError("not a request")
@@ -128,22 +148,35 @@ def _peer_uid(conn: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
-def _say(conn: socket.socket, line: str) -> None:
-    """One line to the command's process: "run", "refused WHY", "exit N", "signal N"."""
+def _say(conn: socket.socket, line: str) -> bool:
+    """One line to the command's process: "run PID", "refused WHY", "exit N", "signal N"."""
     try:
         conn.sendall(line.encode() + b"\n")
+        return True
     except OSError:
-        pass
+        return False
+
+
+def _gone(conn: socket.socket) -> bool:
+    """Whether the command's process has closed its end (it sends nothing until "run")."""
+    if not select.select([conn], [], [], 0)[0]:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 class _Fork:
     """A command running in a fork: its pid (the leader of its process group), the command's
     process's connection (None once that process is gone) and a pidfd that says its end."""
 
-    def __init__(self, pid: int, conn: socket.socket):
+    def __init__(self, pid: int, conn: socket.socket, pidfd: int):
         self.pid = pid
         self.conn: socket.socket | None = conn
-        self.pidfd = os.pidfd_open(pid)
+        self.pidfd = pidfd
 
     def signal(self, signum: int) -> None:
         try:  # (its group: it leads it, and is not reaped yet, so the group is still its)
@@ -152,11 +185,14 @@ class _Fork:
             pass
 
 
-def serve(path: str) -> Request | None:
+def serve(path: str, started: int) -> Request | None:
     """Take commands until idle, replaced or stale; returns (a Request) only in a fork."""
-    idle = float(os.environ.get("BLOCKC_RESIDENT_IDLE", "600"))
+    try:
+        idle = float(os.environ.get("BLOCKC_RESIDENT_IDLE", "600"))
+    except ValueError:
+        idle = 600.0
     stamp = code_stamp()
-    mine = startup_key(os.environ, sys.executable)
+    mine = startup_key(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temp = f"{path}.{os.getpid()}"
     old = os.umask(0o177)
@@ -194,7 +230,7 @@ def serve(path: str) -> Request | None:
                 except OSError:
                     continue
                 try:
-                    got = _take(conn, mine, stamp)
+                    got = _take(conn, mine, stamp, started)
                 except Exception:  # (a request that cannot be read: that client's failure)
                     conn.close()
                     continue
@@ -231,11 +267,12 @@ def serve(path: str) -> Request | None:
                     data = fork.conn.recv(64)
                 except OSError:
                     data = b""
-                if not data:
+                if not data:  # (as a terminal's hang-up would; a stopped fork woken to it)
                     sel.unregister(fork.conn)
                     fork.conn.close()
                     fork.conn = None
-                    fork.signal(signal.SIGHUP)  # (as a terminal's hang-up would)
+                    fork.signal(signal.SIGHUP)
+                    fork.signal(signal.SIGCONT)
                 for signum in data:
                     fork.signal(signum)
         if forks:
@@ -250,9 +287,11 @@ def serve(path: str) -> Request | None:
     return None
 
 
-def _take(conn: socket.socket, mine: list, stamp: dict) -> Request | _Fork | str | None:
-    """Take one command: None (refused), "stale" (refused: the code changed), the fork
-    running it, or (in the fork) its Request."""
+def _take(
+    conn: socket.socket, mine: list, stamp: dict, started: int
+) -> Request | _Fork | str | None:
+    """Take one command: None (refused, or its process gone), "stale" (refused: the code
+    changed), the fork running it, or (in the fork) its Request."""
     if _peer_uid(conn) != os.getuid():
         conn.close()
         return None
@@ -264,51 +303,79 @@ def _take(conn: socket.socket, mine: list, stamp: dict) -> Request | _Fork | str
         refusal = "refused: not a request"
     if refusal is None and message.get("startup") != mine:
         refusal = "refused: started with other interpreter settings"
-    if refusal is None and changed(stamp):
+    if refusal is None and changed(stamp, started):
         refusal = "refused: blockc's code changed since it started"
-    if refusal is not None:
+    if refusal is not None or _gone(conn):
         for fd in fds:
             os.close(fd)
-        _say(conn, refusal)
+        if refusal is not None:
+            _say(conn, refusal)
         conn.close()
-        return "stale" if "code changed" in refusal else None
+        return "stale" if refusal and "code changed" in refusal else None
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(go_w)
         conn.close()
         os.setpgid(0, 0)
+        if os.read(go_r, 1) != b"g":  # (no go-ahead: the command's process was not told)
+            os._exit(0)
+        os.close(go_r)
         return request
+    os.close(go_r)
+    pidfd = -1
     try:
-        os.setpgid(pid, pid)  # (also here: no signal may find the group not made yet)
+        try:
+            os.setpgid(pid, pid)  # (also here: no signal may find the group not made yet)
+        except OSError:
+            pass
+        pidfd = os.pidfd_open(pid)
+        if not _say(conn, f"run {pid}"):
+            raise ConnectionError("the command's process is gone")
+        os.write(go_w, b"g")
     except OSError:
-        pass
-    for fd in fds:
-        os.close(fd)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        if pidfd >= 0:
+            os.close(pidfd)
+        conn.close()
+        return None
+    finally:
+        os.close(go_w)
+        for fd in fds:
+            os.close(fd)
     conn.settimeout(None)
-    fork = _Fork(pid, conn)
-    _say(conn, "run")
-    return fork
+    return _Fork(pid, conn, pidfd)
 
 
 def become(request: Request) -> None:
-    """This fork takes over the command's process: its streams, environment, directory,
-    umask and argv, and the signal dispositions of a new interpreter."""
-    for target, fd in enumerate(request.fds):
+    """This fork takes over the command's process: its streams, working directory,
+    environment, umask, ignored signals and argv, and the signal dispositions and standard
+    streams of a new interpreter."""
+    for target, fd in enumerate(request.fds[:3]):
         os.dup2(fd, target)
+    os.fchdir(request.fds[3])
     for fd in set(request.fds) - {0, 1, 2}:
         os.close(fd)
     os.environ.clear()
     os.environ.update(request.env)
-    os.chdir(request.cwd)
     os.umask(request.umask)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
         signal.signal(s, signal.SIG_DFL)
+    for ignored in request.ignored:  # (nohup's, a background job's: ignored here too)
+        signal.signal(ignored, signal.SIG_IGN)
+    # (as the interpreter makes them: stdout line-buffered on a terminal, stderr always,
+    # neither with PYTHONUNBUFFERED)
     enc, errors = sys.stdout.encoding, sys.stdout.errors
-    # (as the interpreter makes them: stdout line-buffered on a terminal, stderr always)
+    unbuffered = bool(request.env.get("PYTHONUNBUFFERED"))
     sys.stdin = open(0, encoding=enc, errors=errors, closefd=False)
     line = 1 if os.isatty(1) else -1
     sys.stdout = open(1, "w", line, encoding=enc, errors=errors, closefd=False)
     sys.stderr = open(2, "w", 1, encoding=enc, errors="backslashreplace", closefd=False)
+    if unbuffered:
+        sys.stdout.reconfigure(write_through=True)
+        sys.stderr.reconfigure(write_through=True)
     sys.argv = ["blockc", *request.argv]
 
 
@@ -319,10 +386,10 @@ def run(request: Request) -> None:
     resident process's, not the command's (the commands here register none)."""
     import threading
 
-    become(request)
-    from blockc.cli import main as blockc
-
     try:
+        become(request)
+        from blockc.cli import main as blockc
+
         blockc(request.argv)
         code = 0
     except SystemExit as exc:
@@ -333,26 +400,30 @@ def run(request: Request) -> None:
             code = 1
     except KeyboardInterrupt:
         code = 130
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
+    except BaseException as exc:  # (a bug of ours, or a directory gone: said, never a traceback)
+        try:
+            os.write(2, f"error: {type(exc).__name__}: {exc}\n".encode(errors="replace"))
+        except OSError:
+            pass
         code = 1
     for thread in threading.enumerate():
         if not thread.daemon and thread is not threading.current_thread():
             thread.join()
-    for stream in (sys.stdout, sys.stderr):
+    # (sys.__stdout__ and __stderr__ are the resident's, on the same descriptors now)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(code & 0xFF)
 
 
 def main() -> None:
+    started = time.time_ns()
     path = sys.argv[1]
     preload()
-    request = serve(path)
+    request = serve(path, started)
     if request is not None:
         run(request)
 

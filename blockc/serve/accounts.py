@@ -88,7 +88,11 @@ def check_name(kind: str, name: str) -> str:
 def check_new_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise BlockcError(f"the password must have at least {MIN_PASSWORD} characters")
-    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD:
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:  # (bytes of no text in the locale's encoding, read as escapes)
+        raise BlockcError("the password is not valid text (UTF-8)") from None
+    if size > MAX_PASSWORD:
         raise BlockcError(f"the password must have at most {MAX_PASSWORD} bytes")
     return password
 
@@ -171,18 +175,27 @@ def add_user(
 
 def remove_user(name: str) -> User:
     """Remove a user with their tokens; refused while they own studios (whose files only
-    they may decide about)."""
+    they may decide about). One transaction: no studio or token of theirs made meanwhile."""
     user = require_user(name)
-    owned = sorted(s.name for s in state.all_studios() if s.owner == name)
-    if owned:
-        raise BlockcError(
-            f"user {name!r} owns studios: {', '.join(owned)}",
-            hint="`blockc rm` them first (their files would have no owner left)",
-        )
     with _db() as conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table, column in (("tokens", "user"), ("user_groups", "user"), ("users", "name")):
-            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+        try:
+            owned = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM studios WHERE owner = ? ORDER BY name", (name,)
+                )
+            ]
+            if owned:
+                raise BlockcError(
+                    f"user {name!r} owns studios: {', '.join(owned)}",
+                    hint="`blockc rm` them first (their files would have no owner left)",
+                )
+            for table, column in (("tokens", "user"), ("user_groups", "user"), ("users", "name")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
     return user
 
@@ -195,7 +208,8 @@ def set_password(name: str, password: str) -> None:
 
 
 # a hash checked when the user does not exist or has no password: as slow as a real check, so
-# the answer's time does not tell which names exist
+# the answer's time does not tell which names exist (made at the first check, whoever it is
+# for: the first check is not slower for an unknown name either)
 _DUMMY: list[str] = []
 
 
@@ -204,12 +218,12 @@ def check_password(name: str, password: str) -> User | None:
     from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
     ph = _hasher()
+    if not _DUMMY:
+        _DUMMY.append(ph.hash(secrets.token_hex(16)))
     with _db() as conn:
         row = conn.execute("SELECT password FROM users WHERE name = ?", (name,)).fetchone()
     digest = row[0] if row else None
     if digest is None:
-        if not _DUMMY:
-            _DUMMY.append(ph.hash(secrets.token_hex(16)))
         with contextlib.suppress(VerificationError):
             ph.verify(_DUMMY[0], password)
         return None
@@ -251,11 +265,14 @@ def create_token(user: str, *, days: float | None, note: str = "") -> tuple[Toke
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     now = time.time()
     expires = None if days is None else now + days * DAY
-    with _db() as conn:
-        conn.execute(
-            f"INSERT INTO tokens ({_TOKEN_COLUMNS}, digest) VALUES (?, ?, ?, ?, NULL, ?, ?)",
-            (token_id, user, now, expires, note, _digest(secret)),
-        )
+    with _db() as conn:  # (only for a user still there: one removed meanwhile has none)
+        made = conn.execute(
+            f"INSERT INTO tokens ({_TOKEN_COLUMNS}, digest) SELECT ?, ?, ?, ?, NULL, ?, ? "
+            "WHERE EXISTS (SELECT 1 FROM users WHERE name = ?)",
+            (token_id, user, now, expires, note, _digest(secret), user),
+        ).rowcount
+    if not made:
+        raise BlockcError(f"no user named {user!r}")
     return Token(token_id, user, now, expires, None, note), f"blockc_{token_id}_{secret}"
 
 

@@ -1,6 +1,7 @@
 """``blockc exec`` handed to the resident blockc (blockc/resident) on a real podman studio: its
-streams, exit status, a terminal (with its size) and Ctrl-C reach the command as when it runs
-in its own process."""
+streams, exit status, a terminal (with its size), Ctrl-C, Ctrl-Z, ignored signals and a
+death by signal reach the command, or the command's process, as when it runs in its own
+process; a background job with a terminal runs in its own process."""
 
 from __future__ import annotations
 
@@ -41,20 +42,27 @@ def blockc(*args, mode="require", input=None, timeout=120):
     )
 
 
+def until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (got := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return got
+
+
 @pytest.fixture
 def studio(tmp_path, template, studio_name):
     name = studio_name("res")
     t = template(tmp_path, "resident", SLEEPER)
-    assert blockc("start", t, "--studio", name, mode="0", timeout=600).returncode == 0
     sock = Path(os.environ["BLOCKC_HOME"]) / "run" / "resident.sock"
-    assert blockc("status", name, mode="1").returncode == 0  # (starts the resident blockc)
-    deadline = time.monotonic() + 30
-    while blockc("status", name).returncode != 0:
-        assert time.monotonic() < deadline, "no resident blockc after 30 s"
-        time.sleep(0.1)
-    yield name
-    blockc("rm", "--force", name, mode="0")
-    sock.unlink(missing_ok=True)  # (the resident process leaves once its socket is gone)
+    try:
+        assert blockc("start", t, "--studio", name, mode="0", timeout=600).returncode == 0
+        assert blockc("status", name, mode="1").returncode == 0  # (starts the resident blockc)
+        until(lambda: blockc("status", name).returncode == 0, 30, "the resident blockc")
+        yield name
+    finally:
+        blockc("rm", "--force", name, mode="0")
+        sock.unlink(missing_ok=True)  # (the resident process leaves once its socket is gone)
 
 
 def test_streams_and_exit_status(studio):
@@ -65,24 +73,24 @@ def test_streams_and_exit_status(studio):
     assert missing.returncode in (126, 127), missing
 
 
-def test_a_terminal_and_its_size_reach_the_command(studio):
+def _terminal(argv, *, job_control_shell: bool = False):
+    """Run ``argv`` on a new terminal of 33 rows and 77 columns, as its foreground job (its
+    controlling terminal); what the terminal showed, and the exit status."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
     p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sh", "-c", "test -t 0 && echo TTY; stty size"],
+        argv,
         stdin=slave,
         stdout=slave,
         stderr=slave,
         env=env("require"),
         start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
     )
     os.close(slave)
     text = b""
     deadline = time.monotonic() + 60
-    while p.poll() is None or select.select([master], [], [], 0)[0]:
-        if time.monotonic() > deadline:
-            p.kill()
-            break
+    while time.monotonic() < deadline:
         if select.select([master], [], [], 0.2)[0]:
             try:
                 chunk = os.read(master, 4096)
@@ -91,9 +99,26 @@ def test_a_terminal_and_its_size_reach_the_command(studio):
             if not chunk:
                 break
             text += chunk
+        elif p.poll() is not None:
+            break
     os.close(master)
-    assert p.wait(10) == 0, text
-    assert b"TTY" in text and b"33 77" in text, text
+    return text, p.wait(10)
+
+
+def test_a_terminal_and_its_size_reach_the_command(studio):
+    argv = [BLOCKC, "exec", studio, "--", "sh", "-c", "test -t 0 && echo TTY; stty size"]
+    text, code = _terminal(argv)
+    assert code == 0 and b"TTY" in text and b"33 77" in text, text
+
+
+def test_a_background_job_with_a_terminal_runs_in_its_own_process(studio, tmp_path):
+    """Outside its terminal's foreground, a command is never handed over (the fork would
+    escape the shell's job control and read the terminal)."""
+    out = tmp_path / "out"
+    job = f"set -m; {BLOCKC} status {studio} </dev/tty >{out} 2>&1 & wait $!; echo rc=$?"
+    text, code = _terminal(["sh", "-c", job])
+    assert b"rc=1" in text, text
+    assert "a background job with a terminal runs alone" in out.read_text()
 
 
 def test_ctrl_c_ends_the_command(studio):
@@ -104,14 +129,43 @@ def test_ctrl_c_ends_the_command(studio):
         stderr=subprocess.PIPE,
         env=env("require"),
     )
-    time.sleep(2)
-    assert p.poll() is None
+    until(lambda: _forks_of(p.pid), 30, "the command to run")
     t = time.monotonic()
     p.send_signal(signal.SIGINT)
     code = p.wait(20)
-    assert code in (130, -signal.SIGINT), (code, p.stderr.read())
+    assert code == 130, (code, p.stderr.read())  # (the fork's KeyboardInterrupt, as blockc's)
     assert time.monotonic() - t < 15
     assert blockc("exec", studio, "--", "true").returncode == 0  # still served
+
+
+def test_an_ignored_signal_stays_ignored(studio):
+    """nohup's SIGHUP, a script's background job's SIGINT: not passed on."""
+    p = subprocess.Popen(
+        [BLOCKC, "exec", studio, "--", "sh", "-c", "sleep 3; echo alive"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env("require"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    until(lambda: _forks_of(p.pid), 30, "the command to run")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and out == b"alive\n", err
+
+
+def test_a_fork_killed_by_a_signal_kills_the_commands_process_so(studio):
+    p = subprocess.Popen(
+        [BLOCKC, "exec", studio, "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env("require"),
+    )
+    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    os.kill(fork, signal.SIGKILL)
+    assert p.wait(20) == -signal.SIGKILL
+    assert b"Traceback" not in p.stderr.read()
 
 
 def _state(pid: int) -> str:
@@ -119,9 +173,12 @@ def _state(pid: int) -> str:
 
 
 def _forks_of(client: int) -> list[int]:
-    """The forks running this client's command: the children of the resident process whose
-    standard output is the client's (a pipe of this test's)."""
-    mine = os.readlink(f"/proc/{client}/fd/1")
+    """The forks running this client's command: the resident process's forks whose standard
+    output is the client's (a pipe of this test's)."""
+    try:
+        mine = os.readlink(f"/proc/{client}/fd/1")
+    except OSError:
+        return []
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -141,13 +198,25 @@ def test_ctrl_z_stops_the_command_and_fg_goes_on(studio):
         stderr=subprocess.PIPE,
         env=env("require"),
     )
-    time.sleep(1.5)
-    (fork,) = _forks_of(p.pid)
+    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
     p.send_signal(signal.SIGTSTP)
-    deadline = time.monotonic() + 10
-    while (_state(p.pid), _state(fork)) != ("T", "T"):
-        assert time.monotonic() < deadline, (_state(p.pid), _state(fork))
-        time.sleep(0.05)
+    until(lambda: (_state(p.pid), _state(fork)) == ("T", "T"), 10, "both to stop")
     p.send_signal(signal.SIGCONT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and out == b"done\n", err
+
+
+def test_a_stopped_command_whose_process_is_killed_is_hung_up(studio):
+    p = subprocess.Popen(
+        [BLOCKC, "exec", studio, "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env("require"),
+    )
+    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    p.send_signal(signal.SIGTSTP)
+    until(lambda: _state(fork) == "T", 10, "the fork to stop")
+    p.kill()
+    p.wait(10)
+    until(lambda: not Path(f"/proc/{fork}").exists() or _state(fork) == "Z", 20, "the fork to end")

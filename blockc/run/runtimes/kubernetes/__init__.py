@@ -27,6 +27,7 @@ from ....names import (
     LABEL_INSTALLATION,
     LABEL_OWNER,
     LABEL_STUDIO,
+    NotOurs,
     check_ownership,
 )
 from ... import state
@@ -329,24 +330,20 @@ class KubernetesRuntime(Runtime):
             pass
 
     def remove(self, studio: str) -> None:
+        """Delete the studio's Deployment and Service: each only as it was when its labels
+        were checked (a precondition on its uid and version; one changed meanwhile is read
+        and checked again). An object that is not ours is left, the others still go, and the
+        first such object is the error."""
         expected = self.expected(studio)
         name = self.base(studio)
+        refused: list[BlockcError] = []
         for kind in ("Deployment", "Service"):
-            found = self._read(kind, name)
-            if found is None:
-                continue
-            self._check(kind, found, expected)
             try:
-                self.rest.delete(self._path(kind, name), found["metadata"]["uid"])
-            except ApiError as exc:
-                if exc.status == 409:  # (replaced since it was read: by someone else's)
-                    raise BlockcError(
-                        f"studio '{studio}': the {kind} '{name}' was replaced while blockc "
-                        f"removed it; nothing of the new one was deleted (run the command "
-                        f"again)"
-                    ) from None
-                if not not_found(exc):
-                    raise self.cluster.error(exc, f"delete the {kind} {name}") from None
+                self._delete_checked(kind, name, expected)
+            except NotOurs as exc:
+                refused.append(exc)
+        if refused:
+            raise refused[0]
         self._pods.pop(studio, None)
         # stopped means stopped: its pod is gone (the apps had their signal) before we return
         deadline = time.monotonic() + 60
@@ -360,6 +357,26 @@ class KubernetesRuntime(Runtime):
                 return
             time.sleep(0.2)
         raise BlockcError(f"studio '{studio}': its pod was still there 60 s after deletion")
+
+    def _delete_checked(self, kind: str, name: str, expected: dict[str, str]) -> None:
+        for _ in range(5):
+            found = self._read(kind, name)
+            if found is None:
+                return
+            self._check(kind, found, expected)
+            meta = found["metadata"]
+            try:
+                self.rest.delete(self._path(kind, name), meta["uid"], meta["resourceVersion"])
+                return
+            except ApiError as exc:
+                if not_found(exc):
+                    return
+                if exc.status != 409:  # (409: changed since it was read: read it again)
+                    raise self.cluster.error(exc, f"delete the {kind} {name}") from None
+        raise BlockcError(
+            f"the {kind} '{name}' kept changing while blockc removed it; it was not deleted "
+            f"(run the command again)"
+        )
 
     # --- state --------------------------------------------------------------------------
 

@@ -287,14 +287,14 @@ class Rest:
         body = json.dumps(obj).encode()  # (JSON is YAML)
         return _json(self.request("PATCH", path, query, body, "application/apply-patch+yaml"))
 
-    def delete(self, path: str, uid: str, propagation: str = "Background") -> None:
-        """Delete the object at ``path`` if it is still the one of ``uid`` (the one whose labels
-        were checked; a same-named object made since is not deleted: 409)."""
+    def delete(self, path: str, uid: str, version: str, propagation: str = "Background") -> None:
+        """Delete the object at ``path`` if it is still the one of ``uid`` at ``version`` (as
+        it was when its labels were checked: one replaced or changed since is not: 409)."""
         options = {
             "kind": "DeleteOptions",
             "apiVersion": "v1",
             "propagationPolicy": propagation,
-            "preconditions": {"uid": uid},
+            "preconditions": {"uid": uid, "resourceVersion": version},
         }
         self.request("DELETE", path, body=json.dumps(options).encode())
 
