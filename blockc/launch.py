@@ -11,30 +11,45 @@ import sys
 def main() -> None:
     argv = sys.argv[1:]
     mode = os.environ.get("BLOCKC_RESIDENT", "1")
+    spawn = False
     if mode != "0":
         from .resident import eligible
 
         if eligible(argv):
+            spawn = _handed(argv, required=mode == "require")
+    try:
+        from .cli import main as blockc
+
+        blockc(argv)
+    finally:
+        if spawn:
             from .resident import client
 
             try:
-                sys.exit(client.run(argv))
-            except client.NotTaken as exc:
-                if mode == "require":
-                    sys.stderr.write(f"error: BLOCKC_RESIDENT=require: {exc}\n")
-                    sys.exit(1)
-                if exc.spawn:
-                    try:
-                        return _here(argv)
-                    finally:
-                        client.spawn()
-            except KeyboardInterrupt:  # (before the command ran anywhere)
-                sys.stderr.write("interrupted\n")
-                sys.exit(130)
-    _here(argv)
+                client.spawn()
+            except KeyboardInterrupt:
+                pass
 
 
-def _here(argv: list[str]) -> None:
-    from .cli import main as blockc
+def _handed(argv: list[str], *, required: bool) -> bool:
+    """Run the command in the resident blockc and exit with its status; else return whether
+    to start one once the command has run here."""
+    from .resident import client
 
-    blockc(argv)
+    try:
+        code = client.run(argv)
+    except client.NotTaken as exc:
+        if required:
+            sys.stderr.write(f"error: BLOCKC_RESIDENT=require: {exc}\n")
+            sys.exit(1)
+        return exc.spawn
+    except KeyboardInterrupt:  # (before the command ran anywhere)
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code & 0xFF)  # (nothing of this process's own to tear down: ~2 ms)

@@ -24,26 +24,47 @@ COMMANDS = frozenset({"exec", "sync", "status", "logs"})
 # Python's own settings, the dynamic loader's): a resident process started with other values
 # is not used
 _STARTUP = ("PYTHON", "LANG", "LC_", "LD_")
-_LIMITS = ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_STACK", "RLIMIT_AS")
+_LIMITS = (
+    "RLIMIT_NOFILE",
+    "RLIMIT_NPROC",
+    "RLIMIT_CORE",
+    "RLIMIT_STACK",
+    "RLIMIT_AS",
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+)
 
 
 def eligible(argv: list[str]) -> bool:
-    """Whether the command may run in the resident process (global options before it: no)."""
-    return bool(argv) and argv[0] in COMMANDS and "--help" not in argv and "-h" not in argv
+    """Whether the command may run in the resident process (global options before it, or a
+    request for help: no)."""
+    if not argv or argv[0] not in COMMANDS:
+        return False
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    return "--help" not in own and "-h" not in own
 
 
 def startup_key(environ) -> list:
     """What a command's process has that a fork of the resident process must have too: the
     interpreter, its module path, the environment it started with, and the process's
-    credentials, limits, priority and mount namespace."""
+    credentials, limits, priority, CPUs, control group, root and mount namespace."""
     import os
     import resource
     import sys
 
+    def read(path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
     try:
         mounts = os.readlink("/proc/self/ns/mnt")
+        root = list(os.stat("/")[1:3])
     except OSError:
-        mounts = ""
+        mounts, root = "", []
     return [
         sys.executable,
         sys.path[1:],  # ([0] is the script's directory, or the resident's)
@@ -51,6 +72,9 @@ def startup_key(environ) -> list:
         [os.getuid(), os.getgid(), sorted(os.getgroups())],
         [list(resource.getrlimit(getattr(resource, n))) for n in _LIMITS],
         os.getpriority(os.PRIO_PROCESS, 0),
+        sorted(os.sched_getaffinity(0)),
+        read("/proc/self/cgroup"),
+        root,
         mounts,
     ]
 
@@ -68,10 +92,13 @@ def run_dir_ok(path: str) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def socket_path(environ) -> str | None:
-    """The resident process's socket (None: no home can be told, or its path is longer than
-    a Unix socket's may be)."""
+def socket_path(environ, key: list) -> str | None:
+    """The socket of the resident process for commands started as ``key`` says (one per
+    key: two terminals with different settings each have theirs); None when no home can be
+    told, or the path is longer than a Unix socket's may be."""
+    import marshal
     import os
+    import zlib
 
     home = environ.get("BLOCKC_HOME")
     if not home:
@@ -79,5 +106,6 @@ def socket_path(environ) -> str | None:
         if user_home == "~":
             return None
         home = os.path.join(user_home, ".local/share/blockc")
-    path = os.path.join(os.path.abspath(home), "run", "resident.sock")
+    name = f"resident-{zlib.crc32(marshal.dumps(key)):08x}.sock"
+    path = os.path.join(os.path.abspath(home), "run", name)
     return path if len(os.fsencode(path)) < 100 else None

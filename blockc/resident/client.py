@@ -1,9 +1,9 @@
 """The ``blockc`` command's side of a resident blockc (see the package): hand the command over,
 wait for its exit status, forward signals; or say that no resident process took it.
 
-The resident process forks before it answers "run", but the fork waits for its go-ahead,
-which comes only once "run" is sent: without "run" the command did not run, and may run in
-this process instead."""
+The hand-over: this process sends the request, the resident process forks and answers
+"run PID", this process acknowledges, and only then does the fork get its go-ahead. Whatever
+goes wrong before the acknowledgement, the command did not run there, and may run here."""
 
 from __future__ import annotations
 
@@ -29,7 +29,21 @@ FORWARDED = (
     signal.SIGCONT,
     signal.SIGTSTP,  # (Ctrl-Z: the fork is stopped, then this process, as a job would be)
 )
-ANSWER = 10.0  # s: a resident process that has not answered by then is killed
+ANSWER = 10.0  # s: a resident process that has not answered by then is left (and replaced)
+ACK = b"\0"  # (never a signal's number)
+# signals whose default action dumps core: the fork's core, not this process's
+_CORE = {
+    signal.SIGQUIT,
+    signal.SIGILL,
+    signal.SIGABRT,
+    signal.SIGFPE,
+    signal.SIGSEGV,
+    signal.SIGBUS,
+    signal.SIGSYS,
+    signal.SIGTRAP,
+    signal.SIGXCPU,
+    signal.SIGXFSZ,
+}
 
 
 class NotTaken(Exception):
@@ -41,12 +55,23 @@ class NotTaken(Exception):
 
 
 def _foreground() -> bool:
-    """Whether this process may use its terminal (stdin is none, or this is its foreground
-    job): a fork outside the terminal's session would escape the shell's job control."""
+    """Whether this process may use its terminal: stdin is none, or this is the foreground
+    job of the terminal it controls (a fork, outside the terminal's session, would escape the
+    shell's job control)."""
     if not os.isatty(0):
         return True
     try:
         return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:  # (not its controlling terminal, or its session is gone)
+        return False
+
+
+def _background() -> bool:
+    """Whether this process is positively a background job of its terminal."""
+    if not os.isatty(0):
+        return False
+    try:
+        return os.tcgetpgrp(0) != os.getpgrp()
     except OSError:
         return False
 
@@ -54,103 +79,120 @@ def _foreground() -> bool:
 def run(argv: list[str]) -> int:
     """Run ``blockc ARGV`` in the resident process: its exit status (a signal that ended it
     ends this process too). Raises :class:`NotTaken` before anything ran."""
-    path = socket_path(os.environ)
+    key = startup_key(os.environ)
+    path = socket_path(os.environ, key)
     if path is None:
         raise NotTaken("no home for its socket (or a path too long for one)", spawn=False)
-    if not os.path.lexists(os.path.dirname(path)):
+    run_dir = os.path.dirname(path)
+    if not os.path.lexists(run_dir):
         raise NotTaken("no resident blockc yet", spawn=True)
-    if not run_dir_ok(os.path.dirname(path)):
-        raise NotTaken(f"{os.path.dirname(path)} is not this user's alone", spawn=False)
+    if not run_dir_ok(run_dir):
+        raise NotTaken(f"{run_dir} is not this user's alone", spawn=False)
     if not _foreground():
         raise NotTaken("a background job with a terminal runs alone", spawn=False)
-    try:
-        here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise NotTaken(f"cannot hand over the working directory: {exc}", spawn=False) from None
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError as exc:
+            raise NotTaken(f"cannot hand over stream {fd}: {exc}", spawn=False) from None
+    umask = os.umask(0o22)
+    os.umask(umask)
     ignored = [int(s) for s in FORWARDED if signal.getsignal(s) == signal.SIG_IGN]
     # (signals wait until the command runs there, or runs here)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    request = marshal.dumps(  # (plain data, between two processes of one user and Python)
+        {
+            "argv": argv,
+            "env": dict(os.environ),
+            "umask": umask,
+            "ignored": ignored,
+            "mask": [int(s) for s in mask],
+            "startup": key,
+        }
+    )
+    saved = _terminal_modes()
     handed = False
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    here = -1
+    sock = None
     try:
-        for fd in (0, 1, 2):
-            try:
-                os.fstat(fd)
-            except OSError as exc:
-                raise NotTaken(f"cannot hand over stream {fd}: {exc}", spawn=False) from None
         try:
+            here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise NotTaken(f"cannot hand over the working directory: {exc}", spawn=False) from None
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(ANSWER)
             sock.connect(path)
         except OSError:
             raise NotTaken("no resident blockc answers", spawn=True) from None
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         peer, uid, _ = struct.unpack("3i", creds)
-        if uid != os.getuid():
-            raise NotTaken("the socket is another user's", spawn=False)
-        umask = os.umask(0o22)
-        os.umask(umask)
-        request = marshal.dumps(  # (plain data, between two processes of one user and Python)
-            {
-                "argv": argv,
-                "env": dict(os.environ),
-                "umask": umask,
-                "ignored": ignored,
-                "startup": startup_key(os.environ),
-            }
-        )
+        if uid != os.getuid() or peer <= 0:
+            raise NotTaken("the socket is another user's (or out of sight)", spawn=False)
+        data = struct.pack("!I", len(request)) + request
         fds = struct.pack("4i", 0, 1, 2, here)
         answers = sock.makefile("rb")
-        sock.settimeout(ANSWER)
         try:
-            sock.sendmsg(
-                [struct.pack("!I", len(request)), request],
-                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)],
-            )
+            sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            sock.sendall(data[sent:])
             first = answers.readline().decode("utf-8", "replace").rstrip("\n")
-        except TimeoutError:  # (wedged: it goes, and with it any fork waiting for a go-ahead)
-            os.kill(peer, signal.SIGKILL)
-            raise NotTaken("the resident blockc did not answer", spawn=True) from None
-        except OSError:
-            first = ""
-        word, _, rest = first.partition(" ")
-        if word != "run":  # ("refused WHY", or nothing)
+            word, _, rest = first.partition(" ")
+            if word == "run":
+                sock.sendall(ACK)  # (the go-ahead: from here on, it runs there)
+        except OSError:  # (a time-out among them: that resident is left to be replaced)
+            word, rest = "", ""
+        if word != "run" or not rest.isdigit():  # ("refused WHY", or nothing)
             raise NotTaken(rest or "the resident blockc did not answer", spawn=True)
         sock.settimeout(None)
         handed = True
-        return _wait(sock, answers, int(rest) if rest.isdigit() else 0, ignored, mask)
+        return _wait(sock, answers, int(rest), ignored, mask, saved)
     finally:
-        os.close(here)
+        if here >= 0:
+            os.close(here)
         if not handed:
-            sock.close()
+            if sock is not None:
+                sock.close()
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask) -> int:
-    saved = None
-    if os.isatty(0):  # (the fork may leave a terminal raw if it is killed: set back here)
-        import termios
+def _terminal_modes():
+    if not os.isatty(0):
+        return None
+    import termios
 
-        try:
-            saved = termios.tcgetattr(0)
-        except termios.error:
-            saved = None
+    try:
+        return termios.tcgetattr(0)
+    except termios.error:
+        return None
 
+
+def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, saved) -> int:
     def forward(signum, frame):
-        if signum == signal.SIGCONT and not _foreground():
+        if signum == signal.SIGCONT and _background():
             return  # (`bg`: the fork stays stopped until `fg`; it would read the terminal)
         try:
             sock.send(bytes((signal.SIGSTOP if signum == signal.SIGTSTP else signum,)))
+            if signum == signal.SIGHUP:  # (as the kernel wakes a stopped job it hangs up)
+                sock.send(bytes((signal.SIGCONT,)))
         except OSError:
             pass
-        if signum == signal.SIGTSTP:
-            os.kill(os.getpid(), signal.SIGSTOP)
+        if signum == signal.SIGTSTP:  # this process stops as Ctrl-Z stops it, and goes on
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # (with SIGCONT: handled there)
+            os.kill(os.getpid(), signal.SIGTSTP)
+        elif signum == signal.SIGCONT and signal.SIGTSTP not in ignored:
+            signal.signal(signal.SIGTSTP, forward)
 
     before = {s: signal.signal(s, forward) for s in FORWARDED if s not in ignored}
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     try:  # "exit N" or "signal N"
         word, _, number = answers.readline().decode("ascii", "replace").partition(" ")
+    except OSError:  # (the resident process went, with signals it had not read)
+        word, number = "", ""
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         for s, handler in before.items():
             signal.signal(s, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if saved is not None and _foreground():
             import termios
 
@@ -159,16 +201,12 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask) -> 
                     termios.tcsetattr(0, termios.TCSADRAIN, saved)
             except termios.error:
                 pass
-    if word == "signal":  # ended by a signal: so is this process (as the shell expects)
+    if word == "signal" and number.strip().isdigit():  # ended by a signal: this process too
         signum = int(number)
-        try:
-            signal.signal(signum, signal.SIG_DFL)
-        except (OSError, ValueError):  # (SIGKILL's cannot be set: it needs not be)
-            pass
-        os.kill(os.getpid(), signum)
+        _die_of(signum)
         return 128 + signum
     if word != "exit":  # the resident process went first: the fork must not go on alone
-        for signum in (signal.SIGHUP, signal.SIGCONT) if fork > 0 else ():
+        for signum in (signal.SIGHUP, signal.SIGCONT):
             try:
                 os.killpg(fork, signum)
             except OSError:
@@ -178,12 +216,35 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask) -> 
     return int(number)
 
 
+def _die_of(signum: int) -> None:
+    """End as the fork ended: by ``signum`` (the shell reports it; a core is the fork's)."""
+    if signum in _CORE:
+        import resource
+
+        try:
+            resource.setrlimit(
+                resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1])
+            )
+        except (OSError, ValueError):
+            pass
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):  # (SIGKILL's cannot be set: it needs not be)
+        pass
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+    try:
+        os.kill(os.getpid(), signum)
+    except OSError:
+        pass
+
+
 def spawn() -> None:
     """Start a resident process for the next command (in the background, in a session of its
-    own, with none of this process's streams)."""
+    own, with none of this process's streams; in its working directory, which the resident
+    process's module path may name relatively)."""
     import subprocess
 
-    path = socket_path(os.environ)
+    path = socket_path(os.environ, startup_key(os.environ))
     if path is None:
         return
     run = os.path.dirname(path)
@@ -197,7 +258,6 @@ def spawn() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            cwd="/",
         )
     except OSError:
         pass  # (only the next command's speed depends on it)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import select
 import selectors
 import signal
 import socket
@@ -42,7 +41,9 @@ PRELOAD = (
     "encodings.idna",  # (a host name's encoding: http.client, socket; loads unicodedata)
 )
 MAX_REQUEST = 4 << 20
-RECEIVE = 1.0  # s: a request not received by then is dropped (nobody waits on a slow one)
+RECEIVE = 1.0  # s: a request (or its acknowledged "run") not received by then is dropped
+HANG_UP = 5.0  # s: a fork whose command's process went is killed if still there by then
+ACK = b"\0"
 CHECK_EVERY = 1.0  # s: idle time, the socket still ours
 STREAMS = 4  # stdin, stdout, stderr, the working directory (O_PATH)
 
@@ -53,6 +54,7 @@ class Request:
         self.env = {str(k): str(v) for k, v in message["env"].items()}
         self.umask = int(message["umask"]) & 0o777
         self.ignored = [int(s) for s in message["ignored"]]
+        self.mask = [int(s) for s in message["mask"]]
         self.fds = fds
 
 
@@ -159,14 +161,16 @@ def _say(conn: socket.socket, line: str) -> bool:
 
 def _gone(conn: socket.socket) -> bool:
     """Whether the command's process has closed its end (it sends nothing until "run")."""
-    if not select.select([conn], [], [], 0)[0]:
-        return False
+    timeout = conn.gettimeout()
+    conn.settimeout(0)  # (a look, not a wait)
     try:
-        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        return conn.recv(1, socket.MSG_PEEK) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+    finally:
+        conn.settimeout(timeout)
 
 
 class _Fork:
@@ -177,6 +181,7 @@ class _Fork:
         self.pid = pid
         self.conn: socket.socket | None = conn
         self.pidfd = pidfd
+        self.hung_up = 0.0  # (when its command's process went)
 
     def signal(self, signum: int) -> None:
         try:  # (its group: it leads it, and is not reaped yet, so the group is still its)
@@ -185,14 +190,13 @@ class _Fork:
             pass
 
 
-def serve(path: str, started: int) -> Request | None:
+def serve(path: str, started: int, mine: list) -> Request | None:
     """Take commands until idle, replaced or stale; returns (a Request) only in a fork."""
     try:
         idle = float(os.environ.get("BLOCKC_RESIDENT_IDLE", "600"))
     except ValueError:
         idle = 600.0
     stamp = code_stamp()
-    mine = startup_key(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temp = f"{path}.{os.getpid()}"
     old = os.umask(0o177)
@@ -253,7 +257,10 @@ def serve(path: str, started: int) -> Request | None:
                 del forks[fork.pidfd]
                 sel.unregister(fork.pidfd)
                 os.close(fork.pidfd)
-                _, status = os.waitpid(fork.pid, 0)
+                try:
+                    _, status = os.waitpid(fork.pid, 0)
+                except ChildProcessError:  # (reaped already: no status to tell)
+                    status = 255 << 8
                 if fork.conn is not None:
                     sel.unregister(fork.conn)
                     if os.WIFSIGNALED(status):
@@ -273,8 +280,12 @@ def serve(path: str, started: int) -> Request | None:
                     fork.conn = None
                     fork.signal(signal.SIGHUP)
                     fork.signal(signal.SIGCONT)
+                    fork.hung_up = time.monotonic()
                 for signum in data:
                     fork.signal(signum)
+        for fork in forks.values():  # (one that ignores the hang-up: its command is gone)
+            if fork.hung_up and time.monotonic() - fork.hung_up > HANG_UP:
+                fork.signal(signal.SIGKILL)
         if forks:
             last = time.monotonic()  # (idle: since the last command ended)
         if listening:
@@ -296,33 +307,55 @@ def _take(
         conn.close()
         return None
     message, fds = _receive(conn)
-    refusal = None
+    forked = False
     try:
-        request = Request(message, fds)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        refusal = "refused: not a request"
-    if refusal is None and message.get("startup") != mine:
-        refusal = "refused: started with other interpreter settings"
-    if refusal is None and changed(stamp, started):
-        refusal = "refused: blockc's code changed since it started"
-    if refusal is not None or _gone(conn):
-        for fd in fds:
-            os.close(fd)
-        if refusal is not None:
-            _say(conn, refusal)
-        conn.close()
-        return "stale" if refusal and "code changed" in refusal else None
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(go_w)
-        conn.close()
-        os.setpgid(0, 0)
-        if os.read(go_r, 1) != b"g":  # (no go-ahead: the command's process was not told)
-            os._exit(0)
+        refusal = None
+        try:
+            request = Request(message, fds)
+        except Exception:
+            refusal = "refused: not a request"
+        if refusal is None and message.get("startup") != mine:
+            refusal = "refused: started with other interpreter settings"
+        if refusal is None and changed(stamp, started):
+            refusal = "refused: blockc's code changed since it started"
+        if refusal is not None or _gone(conn):
+            if refusal is not None:
+                _say(conn, refusal)
+            conn.close()
+            return "stale" if refusal and "code changed" in refusal else None
+        go_r, go_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(go_r)
+            os.close(go_w)
+            raise
+        if pid == 0:
+            forked = True
+            try:
+                os.close(go_w)
+                conn.close()
+                os.setpgid(0, 0)
+                if os.read(go_r, 1) != b"g":  # (no go-ahead: the command's process said no)
+                    os._exit(0)
+                os.close(go_r)
+            except BaseException:
+                os._exit(1)
+            return request
         os.close(go_r)
-        return request
-    os.close(go_r)
+        try:
+            return _release(pid, conn, go_w)
+        finally:
+            os.close(go_w)
+    finally:
+        if not forked:
+            for fd in fds:
+                os.close(fd)
+
+
+def _release(pid: int, conn: socket.socket, go_w: int) -> _Fork | None:
+    """Tell the command's process "run PID", wait for its acknowledgement, then let the fork
+    go; else the fork ends unheard."""
     pidfd = -1
     try:
         try:
@@ -330,8 +363,9 @@ def _take(
         except OSError:
             pass
         pidfd = os.pidfd_open(pid)
-        if not _say(conn, f"run {pid}"):
-            raise ConnectionError("the command's process is gone")
+        conn.settimeout(RECEIVE)
+        if not _say(conn, f"run {pid}") or conn.recv(1) != ACK:
+            raise ConnectionError("the command's process did not take it")
         os.write(go_w, b"g")
     except OSError:
         os.kill(pid, signal.SIGKILL)
@@ -340,18 +374,14 @@ def _take(
             os.close(pidfd)
         conn.close()
         return None
-    finally:
-        os.close(go_w)
-        for fd in fds:
-            os.close(fd)
     conn.settimeout(None)
     return _Fork(pid, conn, pidfd)
 
 
 def become(request: Request) -> None:
     """This fork takes over the command's process: its streams, working directory,
-    environment, umask, ignored signals and argv, and the signal dispositions and standard
-    streams of a new interpreter."""
+    environment, umask, ignored and blocked signals and argv, and the signal dispositions and
+    standard streams of a new interpreter."""
     for target, fd in enumerate(request.fds[:3]):
         os.dup2(fd, target)
     os.fchdir(request.fds[3])
@@ -359,24 +389,50 @@ def become(request: Request) -> None:
         os.close(fd)
     os.environ.clear()
     os.environ.update(request.env)
+    time.tzset()
     os.umask(request.umask)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
-        signal.signal(s, signal.SIG_DFL)
+    _default_signals()
     for ignored in request.ignored:  # (nohup's, a background job's: ignored here too)
         signal.signal(ignored, signal.SIG_IGN)
-    # (as the interpreter makes them: stdout line-buffered on a terminal, stderr always,
-    # neither with PYTHONUNBUFFERED)
-    enc, errors = sys.stdout.encoding, sys.stdout.errors
+    # (as the interpreter makes them: stdout line-buffered on a terminal, stderr always, both
+    # written through with PYTHONUNBUFFERED; no newline translation)
+    enc, errors = sys.stdout.encoding, sys.stdout.errors or "strict"
     unbuffered = bool(request.env.get("PYTHONUNBUFFERED"))
-    sys.stdin = open(0, encoding=enc, errors=errors, closefd=False)
-    line = 1 if os.isatty(1) else -1
-    sys.stdout = open(1, "w", line, encoding=enc, errors=errors, closefd=False)
-    sys.stderr = open(2, "w", 1, encoding=enc, errors="backslashreplace", closefd=False)
-    if unbuffered:
-        sys.stdout.reconfigure(write_through=True)
-        sys.stderr.reconfigure(write_through=True)
+    sys.stdin = open(0, encoding=enc, errors=errors, newline="\n", closefd=False)
+    sys.stdout = _text(1, enc, errors, line=os.isatty(1), unbuffered=unbuffered)
+    sys.stderr = _text(2, enc, "backslashreplace", line=True, unbuffered=unbuffered)
     sys.argv = ["blockc", *request.argv]
+    signal.pthread_sigmask(signal.SIG_SETMASK, request.mask)
+
+
+def _text(fd: int, encoding: str, errors: str, *, line: bool, unbuffered: bool):
+    import io
+
+    raw = io.FileIO(fd, "w", closefd=False)
+    buffered = raw if unbuffered else io.BufferedWriter(raw)
+    return io.TextIOWrapper(
+        buffered,
+        encoding=encoding,
+        errors=errors,
+        newline="\n",
+        line_buffering=line,
+        write_through=unbuffered,
+    )
+
+
+def _default_signals() -> None:
+    """Every signal as a new interpreter has it: its default action, but SIGINT's
+    KeyboardInterrupt and the SIGPIPE and SIGXFSZ that Python ignores."""
+    for s in signal.valid_signals():
+        if s in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def run(request: Request) -> None:
@@ -420,10 +476,21 @@ def run(request: Request) -> None:
 
 
 def main() -> None:
+    """Serve on the socket of ``argv[1]``: with the signals of a new interpreter, none
+    blocked (not the dispositions of whichever command started it), its key as it started."""
+    import gc
+    import warnings
+
     started = time.time_ns()
-    path = sys.argv[1]
-    preload()
-    request = serve(path, started)
+    _default_signals()
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    mine = startup_key(os.environ)
+    with warnings.catch_warnings():  # (said to nobody here; the command says its own)
+        warnings.simplefilter("ignore")
+        preload()
+    gc.collect()
+    gc.freeze()  # (the loaded modules: no fork walks them in a collection, ~7 ms)
+    request = serve(sys.argv[1], started, mine)
     if request is not None:
         run(request)
 
