@@ -167,20 +167,37 @@ def _terminal_modes():
 
 
 def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, saved) -> int:
-    def forward(signum, frame):
-        if signum == signal.SIGCONT and _background():
-            return  # (`bg`: the fork stays stopped until `fg`; it would read the terminal)
+    def send(*signums: int) -> None:
         try:
-            sock.send(bytes((signal.SIGSTOP if signum == signal.SIGTSTP else signum,)))
-            if signum == signal.SIGHUP:  # (as the kernel wakes a stopped job it hangs up)
-                sock.send(bytes((signal.SIGCONT,)))
+            sock.send(bytes(signums))
         except OSError:
             pass
-        if signum == signal.SIGTSTP:  # this process stops as Ctrl-Z stops it, and goes on
-            signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # (with SIGCONT: handled there)
-            os.kill(os.getpid(), signal.SIGTSTP)
-        elif signum == signal.SIGCONT and signal.SIGTSTP not in ignored:
+
+    def forward(signum, frame):
+        if signum == signal.SIGTSTP:
+            stop()
+        elif signum == signal.SIGCONT and _background():
+            return  # (`bg`: the fork stays stopped until `fg`; it would read the terminal)
+        elif signum == signal.SIGHUP:  # (as the kernel wakes a stopped job it hangs up)
+            send(signum, signal.SIGCONT)
+        else:
+            send(signum)
+
+    def stop() -> None:
+        """Ctrl-Z: the fork stops, then this process as SIGTSTP stops it; if the kernel
+        does not stop it (a job of no shell's: an orphaned process group), neither goes."""
+        send(signal.SIGSTOP)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCONT])
+        stopped = False
+        try:
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # (delivered before kill returns)
+            stopped = signal.SIGCONT in signal.sigpending()  # (what woke it)
+        finally:
             signal.signal(signal.SIGTSTP, forward)
+            if not stopped:
+                send(signal.SIGCONT)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCONT])  # (fg: forwarded)
 
     before = {s: signal.signal(s, forward) for s in FORWARDED if s not in ignored}
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)

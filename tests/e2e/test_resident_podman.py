@@ -5,6 +5,7 @@ process; a background job with a terminal runs in its own process."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -190,19 +191,48 @@ def _forks_of(client: int) -> list[int]:
     return out
 
 
-def test_ctrl_z_stops_the_command_and_fg_goes_on(studio):
+def _ctrl_z(studio, **where):
+    """``blockc exec`` of a 4 s command, Ctrl-Z'd once it runs; (process, its fork)."""
     p = subprocess.Popen(
         [BLOCKC, "exec", studio, "--", "sh", "-c", "sleep 4; echo done"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env("require"),
+        **where,
     )
     (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
     p.send_signal(signal.SIGTSTP)
-    until(lambda: (_state(p.pid), _state(fork)) == ("T", "T"), 10, "both to stop")
-    p.send_signal(signal.SIGCONT)
-    out, err = p.communicate(timeout=60)
+    return p, fork
+
+
+def _finish(p, fork) -> tuple[bytes, bytes]:
+    try:
+        return p.communicate(timeout=60)
+    finally:  # (a fork left stopped would hold podman's locks: never leave one)
+        for pid in (p.pid, fork):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGCONT)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_ctrl_z_stops_the_command_and_fg_goes_on(studio):
+    p, fork = _ctrl_z(studio, process_group=0)  # (a shell's job: its own process group)
+    try:
+        until(lambda: (_state(p.pid), _state(fork)) == ("T", "T"), 10, "both to stop")
+        p.send_signal(signal.SIGCONT)
+    finally:
+        out, err = _finish(p, fork)
+    assert p.returncode == 0 and out == b"done\n", err
+
+
+def test_ctrl_z_of_a_job_of_no_shell_stops_nothing(studio):
+    """In an orphaned process group (no shell to continue it) the kernel does not stop the
+    command's process: its fork is not left stopped either."""
+    p, fork = _ctrl_z(studio, start_new_session=True)
+    out, err = _finish(p, fork)
     assert p.returncode == 0 and out == b"done\n", err
 
 
@@ -213,6 +243,7 @@ def test_a_stopped_command_whose_process_is_killed_is_hung_up(studio):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env("require"),
+        process_group=0,
     )
     (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
     p.send_signal(signal.SIGTSTP)

@@ -154,9 +154,10 @@ def test_a_pod_blockc_did_not_make_is_never_touched(tmp_path, template, studio_n
             res = home(*args, check=1)
             assert pod in res.stderr and "not created by this blockc" in res.stderr, res.stderr
         assert "not created by this blockc" in home.status(name)["message"]
-        res = home("rm", "--force", name, check=1)
-        assert pod in res.stderr
+        res = home("rm", "--force", name, check=0)  # forgotten; the pod left, and named
+        assert pod in res.stdout + res.stderr and "forgotten" in res.stdout + res.stderr
         assert podman("pod", "exists", pod, check=False).returncode == 0  # still there
+        assert home("status", name, check=1).returncode == 1  # (no such studio now)
     finally:
         podman("pod", "rm", "-f", pod, check=False)
 
