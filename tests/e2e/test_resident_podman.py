@@ -122,15 +122,22 @@ def test_a_background_job_with_a_terminal_runs_in_its_own_process(studio, tmp_pa
     assert "a background job with a terminal runs alone" in out.read_text()
 
 
-def test_ctrl_c_ends_the_command(studio):
+def running(studio, *command, **where):
+    """``blockc exec STUDIO -- COMMAND`` handed over, once its fork runs: (process, fork)."""
     p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sleep", "60"],
+        [BLOCKC, "exec", studio, "--", *command],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env("require"),
+        **where,
     )
-    until(lambda: _forks_of(p.pid), 30, "the command to run")
+    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    return p, fork
+
+
+def test_ctrl_c_ends_the_command(studio):
+    p, fork = running(studio, "sleep", "60")
     t = time.monotonic()
     p.send_signal(signal.SIGINT)
     code = p.wait(20)
@@ -141,29 +148,20 @@ def test_ctrl_c_ends_the_command(studio):
 
 def test_an_ignored_signal_stays_ignored(studio):
     """nohup's SIGHUP, a script's background job's SIGINT: not passed on."""
-    p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sh", "-c", "sleep 3; echo alive"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env("require"),
+    p, fork = running(
+        studio,
+        "sh",
+        "-c",
+        "sleep 3; echo alive",
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    until(lambda: _forks_of(p.pid), 30, "the command to run")
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and out == b"alive\n", err
 
 
 def test_a_fork_killed_by_a_signal_kills_the_commands_process_so(studio):
-    p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sleep", "60"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env("require"),
-    )
-    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    p, fork = running(studio, "sleep", "60")
     os.kill(fork, signal.SIGKILL)
     assert p.wait(20) == -signal.SIGKILL
     assert b"Traceback" not in p.stderr.read()
@@ -193,15 +191,7 @@ def _forks_of(client: int) -> list[int]:
 
 def _ctrl_z(studio, **where):
     """``blockc exec`` of a 4 s command, Ctrl-Z'd once it runs; (process, its fork)."""
-    p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sh", "-c", "sleep 4; echo done"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env("require"),
-        **where,
-    )
-    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    p, fork = running(studio, "sh", "-c", "sleep 4; echo done", **where)
     p.send_signal(signal.SIGTSTP)
     return p, fork
 
@@ -237,15 +227,7 @@ def test_ctrl_z_of_a_job_of_no_shell_stops_nothing(studio):
 
 
 def test_a_stopped_command_whose_process_is_killed_is_hung_up(studio):
-    p = subprocess.Popen(
-        [BLOCKC, "exec", studio, "--", "sleep", "60"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env("require"),
-        process_group=0,
-    )
-    (fork,) = until(lambda: _forks_of(p.pid), 30, "the command to run")
+    p, fork = running(studio, "sleep", "60", process_group=0)
     p.send_signal(signal.SIGTSTP)
     until(lambda: _state(fork) == "T", 10, "the fork to stop")
     p.kill()
