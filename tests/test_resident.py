@@ -161,7 +161,7 @@ def test_it_leaves_when_its_socket_is_removed_or_taken_over(resident, short):
     second_sock = start(home)
     (second,) = residents(second_sock)
     newer = subprocess.Popen(  # a newer one takes the socket over: the older leaves
-        [sys.executable, "-m", "blockc.resident.zygote", str(sock)],
+        [sys.executable, "-P", "-m", "blockc.resident.zygote", str(sock)],
         env={**os.environ, "BLOCKC_HOME": str(home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -45,7 +45,7 @@ def eligible(argv: list[str]) -> bool:
     return "--help" not in own and "-h" not in own
 
 
-def startup_key(environ) -> list:
+def startup_key(environ, path: list[str]) -> list:
     """What a command's process has that a fork of the resident process must have too: the
     interpreter, its module path, the environment it started with, and the process's
     credentials, limits, priority, CPUs, control group, root and mount namespace."""
@@ -53,9 +53,9 @@ def startup_key(environ) -> list:
     import resource
     import sys
 
-    def read(path: str) -> str:
+    def read(name: str) -> str:
         try:
-            with open(path) as f:
+            with open(name) as f:
                 return f.read()
         except OSError:
             return ""
@@ -67,7 +67,7 @@ def startup_key(environ) -> list:
         mounts, root = "", []
     return [
         sys.executable,
-        sys.path[1:],  # ([0] is the script's directory, or the resident's)
+        path,  # (the module path: the command's without its script's directory)
         sorted([k, v] for k, v in environ.items() if k.startswith(_STARTUP)),
         [os.getuid(), os.getgid(), sorted(os.getgroups())],
         [list(resource.getrlimit(getattr(resource, n))) for n in _LIMITS],
@@ -96,7 +96,6 @@ def socket_path(environ, key: list) -> str | None:
     """The socket of the resident process for commands started as ``key`` says (one per
     key: two terminals with different settings each have theirs); None when no home can be
     told, or the path is longer than a Unix socket's may be."""
-    import marshal
     import os
     import zlib
 
@@ -106,6 +105,6 @@ def socket_path(environ, key: list) -> str | None:
         if user_home == "~":
             return None
         home = os.path.join(user_home, ".local/share/blockc")
-    name = f"resident-{zlib.crc32(marshal.dumps(key)):08x}.sock"
+    name = f"resident-{zlib.crc32(repr(key).encode()):08x}.sock"  # (repr: as marshal is not)
     path = os.path.join(os.path.abspath(home), "run", name)
     return path if len(os.fsencode(path)) < 100 else None

@@ -79,7 +79,7 @@ def _background() -> bool:
 def run(argv: list[str]) -> int:
     """Run ``blockc ARGV`` in the resident process: its exit status (a signal that ended it
     ends this process too). Raises :class:`NotTaken` before anything ran."""
-    key = startup_key(os.environ)
+    key = startup_key(os.environ, sys.path[1:])  # ([0]: the script's directory)
     path = socket_path(os.environ, key)
     if path is None:
         raise NotTaken("no home for its socket (or a path too long for one)", spawn=False)
@@ -144,8 +144,9 @@ def run(argv: list[str]) -> int:
         if word != "run" or not rest.isdigit():  # ("refused WHY", or nothing)
             raise NotTaken(rest or "the resident blockc did not answer", spawn=True)
         sock.settimeout(None)
+        code = _wait(sock, answers, int(rest), ignored, mask, saved)
         handed = True
-        return _wait(sock, answers, int(rest), ignored, mask, saved)
+        return code
     finally:
         if here >= 0:
             os.close(here)
@@ -178,8 +179,8 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, sav
             stop()
         elif signum == signal.SIGCONT and _background():
             return  # (`bg`: the fork stays stopped until `fg`; it would read the terminal)
-        elif signum == signal.SIGHUP:  # (as the kernel wakes a stopped job it hangs up)
-            send(signum, signal.SIGCONT)
+        elif signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            send(signum, signal.SIGCONT)  # (a stopped fork woken to it, as a shell's kill does)
         else:
             send(signum)
 
@@ -187,7 +188,7 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, sav
         """Ctrl-Z: the fork stops, then this process as SIGTSTP stops it; if the kernel
         does not stop it (a job of no shell's: an orphaned process group), neither goes."""
         send(signal.SIGSTOP)
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCONT])
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCONT])
         stopped = False
         try:
             signal.signal(signal.SIGTSTP, signal.SIG_DFL)
@@ -197,19 +198,18 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, sav
             signal.signal(signal.SIGTSTP, forward)
             if not stopped:
                 send(signal.SIGCONT)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCONT])  # (fg: forwarded)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)  # (fg: its SIGCONT forwarded)
 
-    before = {s: signal.signal(s, forward) for s in FORWARDED if s not in ignored}
+    # (SIGCONT always: an ignored one still wakes this process, and the fork must follow)
+    taken = [s for s in FORWARDED if s not in ignored or s == signal.SIGCONT]
+    before = {s: signal.signal(s, forward) for s in taken}
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:  # "exit N" or "signal N"
-        word, _, number = answers.readline().decode("ascii", "replace").partition(" ")
+    try:  # "exit N", "signal N", or "refused WHY" (no go-ahead came in time: it did not run)
+        word, _, number = answers.readline().decode("utf-8", "replace").partition(" ")
     except OSError:  # (the resident process went, with signals it had not read)
         word, number = "", ""
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-        for s, handler in before.items():
-            signal.signal(s, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if saved is not None and _foreground():
             import termios
 
@@ -218,6 +218,15 @@ def _wait(sock: socket.socket, answers, fork: int, ignored: list[int], mask, sav
                     termios.tcsetattr(0, termios.TCSADRAIN, saved)
             except termios.error:
                 pass
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for _ in FORWARDED:  # (signals come for a command that has ended: dropped)
+            late = set(signal.sigpending()) & (set(FORWARDED) - set(mask))
+            if not late or signal.sigtimedwait(late, 0) is None:
+                break
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if word == "refused":
+        raise NotTaken(number.strip(), spawn=False)
     if word == "signal" and number.strip().isdigit():  # ended by a signal: this process too
         signum = int(number)
         _die_of(signum)
@@ -261,7 +270,7 @@ def spawn() -> None:
     process's module path may name relatively)."""
     import subprocess
 
-    path = socket_path(os.environ, startup_key(os.environ))
+    path = socket_path(os.environ, startup_key(os.environ, sys.path[1:]))
     if path is None:
         return
     run = os.path.dirname(path)
@@ -269,8 +278,8 @@ def spawn() -> None:
         os.makedirs(run, mode=0o700, exist_ok=True)
         if not run_dir_ok(run):
             return
-        subprocess.Popen(
-            [sys.executable, "-m", "blockc.resident.zygote", path],
+        subprocess.Popen(  # (-P: no directory of its own first on its module path)
+            [sys.executable, "-P", "-m", "blockc.resident.zygote", path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

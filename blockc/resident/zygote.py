@@ -372,6 +372,7 @@ def _release(pid: int, conn: socket.socket, go_w: int) -> _Fork | None:
         os.waitpid(pid, 0)
         if pidfd >= 0:
             os.close(pidfd)
+        _say(conn, "refused no go-ahead in time")  # (to one that acknowledged too late)
         conn.close()
         return None
     conn.settimeout(None)
@@ -484,12 +485,14 @@ def main() -> None:
     started = time.time_ns()
     _default_signals()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    mine = startup_key(os.environ)
+    mine = startup_key(os.environ, sys.path)  # (-P: no directory of its own on it)
     with warnings.catch_warnings():  # (said to nobody here; the command says its own)
         warnings.simplefilter("ignore")
         preload()
     gc.collect()
     gc.freeze()  # (the loaded modules: no fork walks them in a collection, ~7 ms)
+    for stream in (sys.stdout, sys.stderr):  # (nothing of its own left for a fork to write)
+        stream.flush()
     request = serve(sys.argv[1], started, mine)
     if request is not None:
         run(request)
