@@ -134,7 +134,11 @@ def run(argv: list[str]) -> int:
         answers = sock.makefile("rb")
         try:
             sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-            sock.sendall(data[sent:])
+            if sent < len(data):
+                sock.sendall(data[sent:])
+        except OSError:  # (refused and closed before all of it was read: its answer follows)
+            pass
+        try:
             first = answers.readline().decode("utf-8", "replace").rstrip("\n")
             word, _, rest = first.partition(" ")
             if word == "run":
