@@ -122,8 +122,16 @@ def test_a_background_job_with_a_terminal_runs_in_its_own_process(studio, tmp_pa
     assert "a background job with a terminal runs alone" in out.read_text()
 
 
+def _as_a_shell_starts_it() -> None:
+    """The signals a shell's foreground job has: whatever this test run inherited (a run
+    started in the background has SIGINT and SIGQUIT ignored, and so would its command)."""
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def running(studio, *command, **where):
     """``blockc exec STUDIO -- COMMAND`` handed over, once its fork runs: (process, fork)."""
+    where.setdefault("preexec_fn", _as_a_shell_starts_it)
     p = subprocess.Popen(
         [BLOCKC, "exec", studio, "--", *command],
         stdin=subprocess.DEVNULL,
@@ -153,7 +161,7 @@ def test_an_ignored_signal_stays_ignored(studio):
         "sh",
         "-c",
         "sleep 3; echo alive",
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        preexec_fn=lambda: (_as_a_shell_starts_it(), signal.signal(signal.SIGINT, signal.SIG_IGN)),
     )
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
