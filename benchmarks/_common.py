@@ -30,6 +30,20 @@ def compile_bytecode() -> None:
     )
 
 
+def quiet_and_cached(source: Path | None = None) -> None:
+    """No dirty pages pending (a tool never pays for the writeback of what the one before it
+    wrote), and the tree ``source`` read just now (every tool finds the files it reads in the
+    page cache: where DAMON pages out cold memory, as on these VMs, a tree copied a minute ago
+    is read from disk again, and that is no tool's cost)."""
+    os.sync()
+    if source is not None:
+        for root, _, names in os.walk(source):
+            for name in names:
+                with open(os.path.join(root, name), "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+
+
 def median_time(fn, runs: int, warmup: int = 1) -> tuple[float, list[float]]:
     for _ in range(warmup):
         fn()

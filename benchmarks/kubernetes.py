@@ -85,7 +85,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "benchmarks"))
 sys.path.insert(0, str(HERE / "tests" / "kube"))
-from _common import compile_bytecode  # noqa: E402
+from _common import compile_bytecode, quiet_and_cached  # noqa: E402
 from kube_site import HOST_CA, WEB, read_env, token_kubeconfig  # noqa: E402
 
 CACHE = Path(os.environ.get("K8S_LAB_CACHE", "/var/cache/k8s-lab"))
@@ -173,13 +173,7 @@ def settle(source: Path | None = None, timeout: float = 3.0) -> None:
     """No dirty pages pending, no ``runc exec`` running (at most ``timeout`` s), and the tree
     the next tool reads (``source``) in the page cache: no tool pays for the one before it
     (see benchmarks/sync.py)."""
-    os.sync()
-    if source is not None:
-        for root, _, names in os.walk(source):
-            for name in names:
-                with open(os.path.join(root, name), "rb") as f:
-                    while f.read(1 << 20):
-                        pass
+    quiet_and_cached(source)
     end = time.monotonic() + timeout
     while runc_execs() and time.monotonic() < end:
         time.sleep(0.05)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "benchmarks"))
-from _common import compile_bytecode  # noqa: E402
+from _common import compile_bytecode, quiet_and_cached  # noqa: E402
 
 BASE = os.environ.get("BLOCKC_TEST_BASE_IMAGE", "localhost/blockc-base/debian-python:bookworm")
 IMAGE = "localhost/blockc-bench/sync-rsync:1"
@@ -303,19 +303,11 @@ class Bench:
             self.add(key, self.settled(fn))
 
     def settled(self, fn, source: Path | None = None):
-        """Run fn with no dirty pages pending and no podman process left from the tool before
+        """Run fn with no dirty pages pending, ``source`` (the tree the tool reads) in the
+        page cache (_common.quiet_and_cached) and no podman process left from the tool before
         (the cleanup `podman exec` leaves running after its client ends): a tool never pays
-        for the writeback of the 200 MB the tool before it wrote, nor for its exec's end.
-        ``source``: the tree the tool reads, read just before, so that every tool finds its
-        files in the page cache (where DAMON pages out cold memory, as on these VMs, a tree
-        copied a minute ago is read from disk again: that is no tool's cost)."""
-        os.sync()
-        if source is not None:
-            for root, _, names in os.walk(source):
-                for name in names:
-                    with open(os.path.join(root, name), "rb") as f:
-                        while f.read(1 << 20):
-                            pass
+        for the 200 MB the tool before it wrote, nor for its exec's end."""
+        quiet_and_cached(source)
         wait_for_no_podman(self.container, self.container_id)
         return fn()
 
