@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from compiler_support import BLOCKC, studio_row
+from compiler_support import run_cli, studio_row
 
 
 @pytest.fixture
@@ -26,17 +26,10 @@ def short(monkeypatch):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def blockc(*args, home, mode, cwd=None, extra=None, input=None, timeout=60):
-    env = {**os.environ, "BLOCKC_HOME": str(home), "BLOCKC_RESIDENT": mode, **(extra or {})}
-    return subprocess.run(
-        [str(BLOCKC), *map(str, args)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=timeout,
-    )
+def blockc(*args, home, mode, cwd=None, extra=None, input=None):
+    """``blockc ARGS`` with ``BLOCKC_RESIDENT=mode`` (and ``extra`` in its environment)."""
+    env = {"BLOCKC_RESIDENT": mode, **(extra or {})}
+    return run_cli(*args, home=home, env=env, cwd=cwd, input=input)
 
 
 def residents(sock: Path) -> list[int]:

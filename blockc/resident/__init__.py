@@ -92,19 +92,20 @@ def run_dir_ok(path: str) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def socket_path(environ, key: list) -> str | None:
+def socket_path(key: list) -> str | None:
     """The socket of the resident process for commands started as ``key`` says (one per
     key: two terminals with different settings each have theirs); None when no home can be
     told, or the path is longer than a Unix socket's may be."""
     import os
     import zlib
 
-    home = environ.get("BLOCKC_HOME")
-    if not home:
-        user_home = os.path.expanduser("~")
-        if user_home == "~":
-            return None
-        home = os.path.join(user_home, ".local/share/blockc")
+    from ..errors import BlockcError
+    from ..home import home_dir
+
+    try:
+        home = home_dir()
+    except BlockcError:
+        return None
     name = f"resident-{zlib.crc32(repr(key).encode()):08x}.sock"  # (repr: as marshal is not)
     path = os.path.join(os.path.abspath(home), "run", name)
     return path if len(os.fsencode(path)) < 100 else None

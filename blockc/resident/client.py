@@ -54,33 +54,35 @@ class NotTaken(Exception):
         self.spawn = spawn
 
 
+def _terminal_job() -> str:
+    """Where this process stands on the terminal of its stdin: "none" (stdin is no terminal),
+    "foreground" (its foreground job), "background", or "unknown" (not the terminal its
+    session controls, or its session is gone)."""
+    if not os.isatty(0):
+        return "none"
+    try:
+        return "foreground" if os.tcgetpgrp(0) == os.getpgrp() else "background"
+    except OSError:
+        return "unknown"
+
+
 def _foreground() -> bool:
     """Whether this process may use its terminal: stdin is none, or this is the foreground
     job of the terminal it controls (a fork, outside the terminal's session, would escape the
     shell's job control)."""
-    if not os.isatty(0):
-        return True
-    try:
-        return os.tcgetpgrp(0) == os.getpgrp()
-    except OSError:  # (not its controlling terminal, or its session is gone)
-        return False
+    return _terminal_job() in ("none", "foreground")
 
 
 def _background() -> bool:
     """Whether this process is positively a background job of its terminal."""
-    if not os.isatty(0):
-        return False
-    try:
-        return os.tcgetpgrp(0) != os.getpgrp()
-    except OSError:
-        return False
+    return _terminal_job() == "background"
 
 
 def run(argv: list[str]) -> int:
     """Run ``blockc ARGV`` in the resident process: its exit status (a signal that ended it
     ends this process too). Raises :class:`NotTaken` before anything ran."""
     key = startup_key(os.environ, sys.path[1:])  # ([0]: the script's directory)
-    path = socket_path(os.environ, key)
+    path = socket_path(key)
     if path is None:
         raise NotTaken("no home for its socket (or a path too long for one)", spawn=False)
     run_dir = os.path.dirname(path)
@@ -274,7 +276,7 @@ def spawn() -> None:
     process's module path may name relatively)."""
     import subprocess
 
-    path = socket_path(os.environ, startup_key(os.environ, sys.path[1:]))
+    path = socket_path(startup_key(os.environ, sys.path[1:]))
     if path is None:
         return
     run = os.path.dirname(path)

@@ -71,30 +71,34 @@ def preload() -> None:
     parser()  # (~9 ms of every command: argparse's objects, and gettext's look-ups for them)
 
 
-def code_stamp() -> dict[str, tuple[int, ...]]:
-    """Each loaded module's file: its inode, size, modification and change times."""
-    out: dict[str, tuple[int, ...]] = {}
+def _file_state(path: str) -> tuple[int, int, int, int]:
+    """A file's inode, size, modification and change times (ns)."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def code_stamp() -> dict[str, tuple[int, int, int, int]]:
+    """Each loaded module's file, with its :func:`_file_state`."""
+    out = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if isinstance(path, str):
             try:
-                st = os.stat(path)
+                out[path] = _file_state(path)
             except OSError:
                 continue
-            out[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     return out
 
 
-def changed(stamp: dict[str, tuple[int, ...]], since: int = 0) -> bool:
+def changed(stamp: dict[str, tuple[int, int, int, int]], since: int = 0) -> bool:
     """Whether a file of ``stamp`` changed, or changed after ``since`` (ns; the time the
     process started: a file changed while it was being imported)."""
     for path, seen in stamp.items():
         try:
-            st = os.stat(path)
+            now = _file_state(path)
         except OSError:
             return True
-        now = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        if now != seen or st.st_ctime_ns > since > 0:
+        if now != seen or now[3] > since > 0:
             return True
     return False
 
