@@ -1038,3 +1038,18 @@ def tokens(obj, action, user=None, expires=90.0, note="", token_id=None, fmt="te
 
 if __name__ == "__main__":
     main()
+
+
+@command(
+    arg(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8750",
+        help="Where to listen (default: %(default)s).",
+    ),
+)
+def serve(obj, listen):
+    """Run the front door: the web pages, the API and the gateway to every studio's apps."""
+    from .serve.server import serve as run_server
+
+    run_server(obj.settings(), obj.registry, listen, echo=echo)

@@ -37,3 +37,34 @@ def blockc_block_types() -> Sequence[BlockType]:
             return [BlockType("hello", schema,
                               contribute)]
     """
+
+
+@hookspec
+def blockc_authenticators() -> Sequence[type]:
+    """Return the authenticators this plugin provides to ``blockc serve`` (SPEC §9).
+
+    Each is a subclass of :class:`blockc.serve.auth.Authenticator` with a unique ``name``
+    (what the site setting ``authenticator`` selects). It is made once per server with the
+    site's settings, and tells who a user is: from a name and password at ``/login``
+    (``check_password``), or from the request itself (``request_user``: a header an SSO proxy
+    sets, a client certificate...). Either returns a user name; the server makes the user at
+    their first sign-in when the authenticator says so (``adds_users``).
+
+    Example::
+
+        import os
+
+        from blockc import hookimpl
+        from blockc.serve.auth import Authenticator
+
+        class Shared(Authenticator):
+            name = "shared-password"
+            password_form = True
+
+            def check_password(self, user, password):
+                return user if password == os.environ.get("SHARED_PASSWORD") else None
+
+        @hookimpl
+        def blockc_authenticators():
+            return [Shared]
+    """

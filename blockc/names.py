@@ -16,6 +16,7 @@ LABEL_TEMPLATE = "blockc.dev/template"
 # per installation only, and one podman (or cluster) may serve several installations
 LABEL_INSTALLATION = "blockc.dev/installation"
 OWNERSHIP = (LABEL_INSTALLATION, LABEL_STUDIO, LABEL_OWNER)
+GATE_PORT = 7750  # a studio's gate, in the studio (blockc/run/gate.py); no app may use it
 
 # RFC 1123, as Kubernetes has it. Always fullmatch: `$` would let a final newline through
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -43,7 +43,7 @@ def signature(name: str) -> str:
 
 
 def test_there_are_hooks():
-    assert hooks() == ["blockc_block_types"]
+    assert hooks() == ["blockc_authenticators", "blockc_block_types"]
 
 
 @pytest.mark.parametrize("hook", hooks())

@@ -21,6 +21,7 @@ from collections import defaultdict
 
 from ..errors import Diagnostic
 from ..kit import APT_INSTALL
+from ..names import GATE_PORT
 from ..types import App, ContextFile, Copy, Fixed, ManifestPatch, Phase, Run, Step, Zone, env_id
 from .load import Document
 from .manifests import base_manifests
@@ -98,6 +99,13 @@ def plan(resolved: Resolved) -> tuple[Plan, list[Diagnostic]]:
         for app in contributions[block.id].apps:
             if app.id in by_id:
                 conflict(block, f"app id '{app.id}' is also used by block '{by_id[app.id].id}'")
+            elif app.port == GATE_PORT:
+                conflict(
+                    block,
+                    f"port {app.port} is blockc's own (the studio's gate, behind blockc serve); "
+                    f"give the app another `port:`",
+                    *(("with", "port") if "port" in block.options else ("with",)),
+                )
             elif app.port in by_port:
                 other = by_port[app.port]
                 conflict(

@@ -158,7 +158,23 @@ autorestart=true
 stdout_logfile=/var/log/blockc/idle.log
 """
     ]
-    return (head + "".join(programs) + "\n").encode()
+    # the gate (behind blockc serve; it ends at once, and stays ended, in a studio without)
+    gate = f"""
+[program:blockc_gate]
+command={" ".join(LAUNCHER)} gate
+autostart=true
+autorestart=unexpected
+exitcodes=0
+startsecs=0
+stopasgroup=true
+killasgroup=true
+stopwaitsecs=3
+redirect_stderr=true
+stdout_logfile=/var/log/blockc/blockc_gate.log
+stdout_logfile_maxbytes=1MB
+stdout_logfile_backups=1
+"""
+    return (head + "".join(programs) + gate + "\n").encode()
 
 
 def _studio_json(plan: Plan, lines: tuple[Line, ...], context_owners: dict[str, str]) -> dict:

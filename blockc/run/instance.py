@@ -9,6 +9,7 @@ from typing import Any
 
 from ..names import (
     CONTAINER,
+    GATE_PORT,
     LABEL_INSTALLATION,
     LABEL_OWNER,
     LABEL_STUDIO,
@@ -16,6 +17,7 @@ from ..names import (
     object_name,
 )
 from ..types import env_id
+from .gate import SECRET_ENV as GATE_SECRET_ENV
 
 
 def base_path(studio: str, app_id: str) -> str:
@@ -30,6 +32,7 @@ def instance_manifests(
     owner: str,
     image: str,
     host_ports: dict[str, int] | None = None,
+    gate: tuple[int, str] | None = None,
     namespace: str | None = None,
     installation: str | None = None,
 ) -> list[dict]:
@@ -39,6 +42,9 @@ def instance_manifests(
     then reach each app directly, with no gateway in front: a ``strip`` app is served at ``/``
     there, so its ``BLOCKC_BASE_PATH_<ID>`` is ``/`` (behind a gateway it is the app's prefix,
     which the gateway strips).
+
+    ``gate`` (host port, secret) publishes the studio's gate instead, on 127.0.0.1, and gives
+    the studio its secret (podman runtime behind the front door, ``blockc/run/gate.py``).
 
     ``installation`` (the id of a blockc installation, which runs these objects) is put in
     their names and on them as a label: one podman, or one namespace, may hold studios of one
@@ -79,6 +85,17 @@ def instance_manifests(
                 if host_ports and app_id in host_ports:
                     port["hostPort"] = host_ports[app_id]
                     port["hostIP"] = "127.0.0.1"
+            if gate is not None:
+                container["ports"] = container.get("ports", []) + [
+                    {
+                        "name": "blockc-gate",
+                        "containerPort": GATE_PORT,
+                        "hostPort": gate[0],
+                        "hostIP": "127.0.0.1",
+                        "protocol": "TCP",
+                    }
+                ]
+                container["env"].append({"name": GATE_SECRET_ENV, "value": gate[1]})
         elif obj["kind"] == "Service":
             obj["spec"]["selector"] = dict(selector)
     return out

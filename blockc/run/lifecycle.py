@@ -17,7 +17,7 @@ from typing import Literal
 from ..errors import BlockcError, Diagnostic, did_you_mean
 from ..names import NotOurs, check_owner, check_studio
 from ..value import Value
-from . import state
+from . import gate, state
 from .instance import base_path, instance_manifests
 from .progress import Progress
 from .runtimes import Runtime, get_runtime
@@ -62,7 +62,20 @@ def health_url(studio: str, app: dict, port: int) -> str:
 _opener = None
 
 
-def check_health(url: str, redirect_ok: bool, timeout: float = 2.0) -> bool:
+def endpoint(studio: state.Studio, app: dict) -> tuple[int, dict[str, str]]:
+    """Where on 127.0.0.1 the app is reached from the host, and the headers that takes:
+    its published port, or its studio's gate with the gate's secret (port 0: nowhere)."""
+    if studio.gate_port:
+        return studio.gate_port, {
+            gate.SECRET_HEADER: studio.gate_secret,
+            gate.APP_PORT_HEADER: str(app["port"]),
+        }
+    return studio.ports.get(app["id"], 0), {}
+
+
+def check_health(
+    url: str, redirect_ok: bool, timeout: float = 2.0, headers: dict[str, str] | None = None
+) -> bool:
     import urllib.error  # (the podman runtime's apps only: exec and sync need none of it)
     import urllib.request
 
@@ -75,7 +88,9 @@ def check_health(url: str, redirect_ok: bool, timeout: float = 2.0) -> bool:
 
         _opener = urllib.request.build_opener(NoRedirect)
     try:
-        with _opener.open(url, timeout=timeout) as resp:
+        with _opener.open(
+            urllib.request.Request(url, headers=headers or {}), timeout=timeout
+        ) as resp:
             return 200 <= resp.status < 300
     except urllib.error.HTTPError as exc:
         return redirect_ok and 300 <= exc.code < 400
@@ -191,7 +206,13 @@ def start(
                 hint=f"`blockc stop --force {name}` keeps those files in an image, then start",
             )
         ports: dict[str, int] = {}
-        for app in studio_json["apps"] if rt.publishes_ports() else ():
+        gate_port, gate_secret = 0, ""
+        if rt.publishes_ports() and gate.serving() is not None:  # behind the front door
+            import secrets
+
+            gate_port = _free_port(existing.gate_port if existing else None)
+            gate_secret = secrets.token_urlsafe(32)
+        for app in studio_json["apps"] if rt.publishes_ports() and not gate_port else ():
             prev = existing.ports.get(app["id"]) if existing else None
             port = _free_port(prev)
             while port in ports.values():
@@ -208,6 +229,8 @@ def start(
             state="STARTING",
             location=rt.location(),
             ports=ports,
+            gate_port=gate_port,
+            gate_secret=gate_secret,
             workspace=workspace,
             created_at=existing.created_at if existing else 0.0,
         )
@@ -220,6 +243,7 @@ def start(
                 owner=owner,
                 image=ref,
                 host_ports=ports or None,
+                gate=(gate_port, gate_secret) if gate_port else None,
                 namespace=None if rt.publishes_ports() else settings.namespace,
                 installation=state.installation_id(),
             )
@@ -296,8 +320,9 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
     next_state_check = time.monotonic() + 2.0
     while pending:
         for app_id, app in list(pending.items()):
-            url = health_url(studio.name, app, studio.ports[app_id])
-            if check_health(url, app.get("health_redirect_ok", False)):
+            port, headers = endpoint(studio, app)
+            url = health_url(studio.name, app, port)
+            if check_health(url, app.get("health_redirect_ok", False), headers=headers):
                 progress.line(f"app {app_id} is healthy ({progress.elapsed():.1f} s)")
                 del pending[app_id]
         if not pending:
@@ -313,7 +338,7 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
             diags = []
             for app_id, app in pending.items():
                 tail = app_log_tail(studio, settings, app_id, rt=rt)
-                url = health_url(studio.name, app, studio.ports[app_id])
+                url = health_url(studio.name, app, endpoint(studio, app)[0])
                 diags.append(
                     Diagnostic(
                         f"app '{app_id}' did not become healthy within {timeout:.0f} s "
@@ -329,19 +354,20 @@ def _wait_healthy(studio, studio_json, settings, timeout, progress) -> None:
 
 
 def urls(studio: state.Studio, studio_json: dict | None = None) -> list[AppStatus]:
+    """Where each app is opened: its published port, or, behind the front door, the front
+    door's URL for it (None while the front door does not run)."""
     studio_json = studio_json or studio.studio_json()
+    front = gate.serving() if studio.gate_port else None
     out = []
     for app in studio_json["apps"]:
         port = studio.ports.get(app["id"])
-        out.append(
-            AppStatus(
-                app["id"],
-                app["type"],
-                app.get("label") or app["id"],
-                app_url(studio.name, app, port) if port else None,
-                None,
-            )
-        )
+        if studio.gate_port:
+            url = None
+            if front and isinstance(front.get("url"), str):
+                url = front["url"].rstrip("/") + base_path(studio.name, app["id"])
+        else:
+            url = app_url(studio.name, app, port) if port else None
+        out.append(AppStatus(app["id"], app["type"], app.get("label") or app["id"], url, None))
     return out
 
 
@@ -371,11 +397,13 @@ def status(
         healthy = None
         if actual == "running" and not rt.publishes_ports():
             healthy = rt.ready(studio.name) if app.get("health") is not None else None
-        elif actual == "running" and a.url and app.get("health") is not None:
+        elif actual == "running" and endpoint(studio, app)[0] and app.get("health") is not None:
+            port, headers = endpoint(studio, app)
             healthy = check_health(
-                health_url(studio.name, app, studio.ports[a.id]),
+                health_url(studio.name, app, port),
                 app.get("health_redirect_ok", False),
                 timeout=1.0,
+                headers=headers,
             )
         elif actual != "running":
             healthy = False

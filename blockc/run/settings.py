@@ -30,6 +30,12 @@ class Settings(Value):
     sync_max_total: str | None = None  # the bytes of one sync (default 16G)
     sync_min_free: str | None = None  # left free on the host (default 2G, or 5% if smaller)
     sync_max_entries: str | None = None  # files and directories one sync makes (100000)
+    # the front door (blockc serve, SPEC §9)
+    authenticator: str = "local"  # who users are: local, trusted-header, or a plugin's
+    trusted_header: str = "X-Forwarded-User"  # (trusted-header) the header naming the user
+    trusted_proxies: str | None = None  # (trusted-header) addresses/networks that may set it
+    admins_enter: str = "false"  # admins may open other users' studios (true/false)
+    idle_timeout: str | None = None  # stop a studio idle this long (e.g. 2h, 30m; none: never)
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own

@@ -46,7 +46,12 @@ CREATE TABLE IF NOT EXISTS studios (
 );
 """
 # columns added since the first release: added to an older state.db as it is opened
-_ADDED = {"runtime_id": "TEXT NOT NULL DEFAULT ''", "location": "TEXT NOT NULL DEFAULT ''"}
+_ADDED = {
+    "runtime_id": "TEXT NOT NULL DEFAULT ''",
+    "location": "TEXT NOT NULL DEFAULT ''",
+    "gate_port": "INTEGER NOT NULL DEFAULT 0",
+    "gate_secret": "TEXT NOT NULL DEFAULT ''",
+}
 
 
 class Studio(Value, frozen=False):
@@ -69,6 +74,10 @@ class Studio(Value, frozen=False):
     # where the runtime runs it, when that is a setting (Kubernetes: the API server and the
     # namespace): the studio is acted on there only
     location: str = ""
+    # its gate (blockc/run/gate.py), when it was started behind the front door: the host port
+    # published to it and the secret it wants (and then no app port is published)
+    gate_port: int = 0
+    gate_secret: str = ""
 
     @property
     def artifact_dir(self) -> str:
@@ -155,13 +164,15 @@ def save(studio: Studio) -> Studio:
         conn.execute(
             "INSERT INTO studios (name, owner, template, template_path, artifact_hash, image, "
             "runtime, state, ports, workspace, message, created_at, updated_at, runtime_id, "
-            "location) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+            "location, gate_port, gate_secret) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET "
             "owner=excluded.owner, template=excluded.template, "
             "template_path=excluded.template_path, artifact_hash=excluded.artifact_hash, "
             "image=excluded.image, runtime=excluded.runtime, state=excluded.state, "
             "ports=excluded.ports, workspace=excluded.workspace, message=excluded.message, "
             "updated_at=excluded.updated_at, runtime_id=excluded.runtime_id, "
-            "location=excluded.location",
+            "location=excluded.location, gate_port=excluded.gate_port, "
+            "gate_secret=excluded.gate_secret",
             (
                 studio.name,
                 studio.owner,
@@ -178,6 +189,8 @@ def save(studio: Studio) -> Studio:
                 studio.updated_at,
                 studio.runtime_id,
                 studio.location,
+                studio.gate_port,
+                studio.gate_secret,
             ),
         )
     return studio

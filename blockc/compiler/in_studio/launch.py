@@ -3,11 +3,14 @@
   launch.py supervise CONF  run supervisord (the container's command) on CONF
   launch.py run APP_ID      exec the app's argv with its env (from /etc/blockc/apps.json)
   launch.py health          exit 0 when every app answers its health check
+  launch.py gate            the studio's gate (behind blockc serve; exits at once otherwise)
 
 Values in apps.json are data: ``${NAME}`` in argv/env is replaced by the env var NAME
 (``$$`` for a literal ``$``); nothing goes through a shell.
 """
 
+import asyncio
+import hmac
 import json
 import os
 import string
@@ -16,7 +19,14 @@ import time
 import urllib.error
 import urllib.request
 
-APPS = "/etc/blockc/apps.json"
+# (both may be set otherwise for a test of the launcher outside a studio)
+APPS = os.environ.get("BLOCKC_APPS_FILE", "/etc/blockc/apps.json")
+GATE_PORT = int(os.environ.get("BLOCKC_GATE_PORT", "7750"))  # (blockc/run/gate.py)
+GATE_SECRET_ENV = "BLOCKC_GATE_SECRET"
+GATE_SECRET_HEADER = b"x-blockc-gate"
+GATE_APP_HEADER = b"x-blockc-app-port"
+GATE_DOWN_HEADER = b"X-Blockc-App-Down"  # (blockc/run/gate.py)
+GATE_HEAD_MAX = 64 * 1024
 
 
 def _apps():
@@ -66,6 +76,7 @@ def run(app_id):
     if app is None:
         sys.exit(f"blockc launcher: no app {app_id!r} in {APPS}")
     env = dict(os.environ)
+    env.pop(GATE_SECRET_ENV, None)  # the gate's alone
     # outside a runtime that sets them (a plain `podman run`), apps are served at /
     env.setdefault("BLOCKC_BASE_PATH_" + _env_id(app_id), "/")
     env.setdefault("BLOCKC_PORT_" + _env_id(app_id), str(app["port"]))
@@ -136,6 +147,99 @@ def health():
         sys.exit("unhealthy: " + ", ".join(bad))
 
 
+def gate():
+    """Relay connections from the front door to the apps, and nothing else.
+
+    The first request of a connection must carry the studio's secret (GATE_SECRET_HEADER)
+    and the port of one of its apps (GATE_APP_HEADER), each once; both headers are taken out
+    and the connection is relayed, byte for byte, to that app on 127.0.0.1. Anything else is
+    answered 403 and closed. Only the front door opens connections to the gate, so what
+    follows the first request on a connection is the front door's too.
+    """
+    secret = os.environ.pop(GATE_SECRET_ENV, "").encode()
+    if not secret:
+        print("blockc gate: no secret (the studio runs without a front door): not needed")
+        return
+    ports = {str(a["port"]).encode() for a in _apps().values()}
+
+    async def refuse(writer, why):
+        print("blockc gate: refused a connection: " + why, flush=True)
+        body = b"only blockc's front door reaches this studio\n"
+        writer.write(
+            b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+            + b"content-length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        try:
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def relay(reader, writer):
+        try:
+            while True:
+                data = await reader.read(262144)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+
+    async def serve(reader, writer):
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+                await refuse(writer, "no request head")
+                return
+            lines = head.split(b"\r\n")
+            kept, given, port = [lines[0]], [], []
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                lower = name.strip().lower()
+                if lower == GATE_SECRET_HEADER:
+                    given.append(value.strip())
+                elif lower == GATE_APP_HEADER:
+                    port.append(value.strip())
+                else:
+                    kept.append(line)
+            if len(given) != 1 or not hmac.compare_digest(given[0], secret):
+                await refuse(writer, "without the studio's secret")
+                return
+            if len(port) != 1 or port[0] not in ports:
+                await refuse(writer, "for no app's port")
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(port[0]))
+            except OSError:  # (the front door tells its users why)
+                writer.write(
+                    b"HTTP/1.1 502 Bad Gateway\r\n" + GATE_DOWN_HEADER + b": 1\r\n"
+                    b"content-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                await writer.drain()
+                writer.close()
+                return
+            up_writer.write(b"\r\n".join(kept))
+            await asyncio.gather(relay(reader, up_writer), relay(up_reader, writer))
+            up_writer.close()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        host = os.environ.get("BLOCKC_GATE_HOST", "0.0.0.0")
+        server = await asyncio.start_server(serve, host, GATE_PORT, limit=GATE_HEAD_MAX)
+        print("blockc gate: listening on port %d" % GATE_PORT, flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "supervise":
         supervise(sys.argv[2])
@@ -143,5 +247,7 @@ if __name__ == "__main__":
         run(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] == "health":
         health()
+    elif len(sys.argv) == 2 and sys.argv[1] == "gate":
+        gate()
     else:
         sys.exit(__doc__)

@@ -1,0 +1,458 @@
+"""The gateway: ``/studios/<studio>/<app>/…`` to that app, for its owner only (SPEC §9).
+
+Per request: who sends it (:mod:`.auth`), whether they own the studio, whether it runs, then
+HTTP or WebSocket to the app, bodies streamed both ways (an upload of any size takes a
+bounded amount of memory). What crosses is cleaned on the way:
+
+- to the app: no hop-by-hop header, none of blockc's own credentials (its session cookie,
+  a ``Bearer blockc_…`` token, the trusted proxy's user header) and no ``X-Forwarded-*`` the
+  client made up; ``X-Forwarded-Proto/Host/Prefix`` as the gateway sees them;
+- from the app: a ``Location`` on the app's own host or path put back under the app's
+  prefix (apps served at ``/`` that redirect to ``/…``: RStudio), and every cookie the app
+  sets confined to its prefix (no ``Domain``, no ``Path`` outside it, none named like
+  blockc's own): one studio's app cannot set cookies that another's, or blockc, would read.
+
+A studio behind a gate (:mod:`blockc.run.gate`, every studio started while ``blockc serve``
+runs) is reached at its one published port, with the secret it checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
+from ..value import Value
+from .auth import Auth, Identity
+from .store import Store
+
+PREFIX = "/studios/"
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+    )
+)
+# made by the gateway alone: a client's own are dropped
+OURS = frozenset(
+    h.lower()
+    for h in (
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Forwarded-Prefix",
+        "X-Forwarded-Port",
+        "Forwarded",
+        "X-CSRF-Token",
+        SECRET_HEADER,
+        APP_PORT_HEADER,
+    )
+)
+WS_HANDSHAKE = frozenset(
+    h.lower()
+    for h in (
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Accept",
+    )
+)
+HOP_BY_HOP_AND_LENGTH = HOP_BY_HOP | {"content-length"}
+ROUTES_KEPT = 10_000  # decisions remembered (all dropped when the database changes)
+SMALL_BODY = 256 * 1024  # an answer this small is read whole and sent in one write
+CHUNK = 256 * 1024
+
+
+class Route(Value):
+    """Where a request goes, once its sender may go there: remembered for the same
+    credentials, studio and app until the database changes or the credentials expire."""
+
+    studio: str
+    app: str
+    prefix: str  # /studios/<studio>/<app>/
+    strip: bool
+    origin: str  # http://127.0.0.1:<port>
+    host_port: int
+    client: aiohttp.ClientSession
+    extra: dict  # headers added to every request (X-Forwarded-Prefix, the gate's)
+    expires_at: float
+    token_id: str
+    cacheable: bool
+
+
+def app_down(route: Route) -> web.Response:
+    return error(
+        502,
+        f"app {route.app!r} of studio {route.studio!r} is not answering",
+        hint=f"it may be starting, or have crashed: `blockc logs {route.studio} --app {route.app}`",
+    )
+
+
+def _is_blockc_token(value: str) -> bool:
+    scheme, _, credentials = value.partition(" ")
+    return scheme.lower() == "bearer" and credentials.strip().startswith("blockc_")
+
+
+def error(status: int, text: str, **more) -> web.Response:
+    return web.json_response({"error": text, **more}, status=status)
+
+
+def wants_page(request: web.BaseRequest) -> bool:
+    """A browser navigating to a page (sent to the login page when not signed in), not a
+    script or API client (given 401)."""
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("Accept", "")
+        and request.headers.get("Upgrade", "").lower() != "websocket"
+        and request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate"
+    )
+
+
+def login_redirect(request: web.BaseRequest) -> web.Response:
+    return web.Response(
+        status=302, headers={"Location": "/login?next=" + quote(request.raw_path, safe="")}
+    )
+
+
+def unauthenticated(request: web.BaseRequest) -> web.Response:
+    if wants_page(request):
+        return login_redirect(request)
+    return web.json_response(
+        {"error": "authentication required"},
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer realm="blockc"'},
+    )
+
+
+class Gateway:
+    def __init__(
+        self, store: Store, auth: Auth, *, admins_enter: bool, trusted_header: str, scheme
+    ) -> None:
+        self.store = store
+        self.auth = auth
+        self.scheme = scheme  # request -> the scheme the browser used ("http" or "https")
+        self.admins_enter = admins_enter
+        self._routes: dict[tuple, Route] = {}
+        self._generation = -1
+        self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
+        self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
+        self._sessions: dict[tuple, aiohttp.ClientSession] = {}
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    def _client(self, key: tuple) -> aiohttp.ClientSession:
+        """One pool of connections per gate and app (a gate's connection is bound to the
+        app its first request named) or per app port."""
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            self._sessions[key] = session
+        return session
+
+    def allowed(self, identity: Identity, owner: str) -> bool:
+        return identity.user.name == owner or (identity.user.admin and self.admins_enter)
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        # /studios/<studio>/<app>[/<rest>]: the names are matched on the raw path, so an
+        # encoded slash is never a separator
+        raw = request.raw_path
+        path, _, query = raw.partition("?")
+        parts = path[len(PREFIX) :].split("/", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            return error(404, "not found: a studio's app is at /studios/<studio>/<app>/")
+        if len(parts) == 2:  # /studios/s/app: on to /studios/s/app/ (relative links work)
+            location = f"{PREFIX}{parts[0]}/{parts[1]}/" + (f"?{query}" if query else "")
+            return web.Response(status=307, headers={"Location": location})
+
+        self.store.refresh()  # (once per request: what follows reads the cache)
+        if self._generation != self.store.generation:  # (the database changed)
+            self._routes.clear()
+            self._generation = self.store.generation
+        headers = request.headers
+        cache_key = (parts[0], parts[1], headers.get("Authorization"), headers.get("Cookie"))
+        now = time.time()
+        route = self._routes.get(cache_key)
+        if route is None or now >= route.expires_at:
+            found = self._route(request, parts[0], parts[1])
+            if isinstance(found, web.StreamResponse):
+                return found
+            route = found
+            if route.cacheable:
+                if len(self._routes) >= ROUTES_KEPT:
+                    self._routes.clear()
+                self._routes[cache_key] = route
+        if route.token_id:
+            self.store.token_used(route.token_id, now)
+        self.activity[route.studio] = now
+
+        upstream_path = "/" + parts[2] if route.strip else path
+        # (as the client sent it, not decoded and encoded again: %2F stays %2F)
+        url = URL(route.origin + upstream_path + (f"?{query}" if query else ""), encoded=True)
+        upstream_headers = self._request_headers(request, route)
+        if headers.get("Upgrade", "").lower() == "websocket" and request.method == "GET":
+            return await self._websocket(request, url, upstream_headers, route)
+        try:
+            return await self._http(request, url, upstream_headers, route)
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                return app_down(route)
+            raise
+
+    def _route(self, request: web.BaseRequest, studio_name: str, app_id: str):
+        """Whether the request may reach the app, and how: a :class:`Route`, or the error."""
+        identity = self.auth.identify(request.headers, request.cookies, request.remote)
+        if identity is None:
+            return unauthenticated(request)
+        studio = self.store.studio(studio_name)
+        if studio is None or not self.allowed(identity, studio.owner):
+            # the same answer for a studio of another user and for none at all
+            return error(403, f"you have no studio named {studio_name!r}")
+        if studio.state != "RUNNING":
+            return error(
+                503,
+                f"studio {studio_name!r} is not running ({studio.state.lower()})",
+                state=studio.state,
+                message=studio.message,
+            )
+        studio_json = self.store.studio_json(studio)
+        app = next((a for a in (studio_json or {}).get("apps", ()) if a["id"] == app_id), None)
+        if app is None:
+            return error(404, f"studio {studio_name!r} has no app {app_id!r}")
+        prefix = f"{PREFIX}{studio_name}/{app_id}/"
+        extra = {"X-Forwarded-Prefix": prefix.rstrip("/")}
+        if studio.gate_port:
+            host_port = studio.gate_port
+            pool: tuple = ("gate", host_port, studio.gate_secret, app["port"])
+            extra[SECRET_HEADER] = studio.gate_secret
+            extra[APP_PORT_HEADER] = str(app["port"])
+        elif app_id in studio.ports:
+            host_port = studio.ports[app_id]
+            pool = ("app", host_port)
+        else:
+            return error(502, f"studio {studio_name!r}: app {app_id!r} has no address")
+        return Route(
+            studio=studio_name,
+            app=app_id,
+            prefix=prefix,
+            strip=app.get("path") == "strip",
+            origin=f"http://127.0.0.1:{host_port}",
+            host_port=host_port,
+            client=self._client(pool),
+            extra=extra,
+            expires_at=identity.expires_at,
+            token_id=identity.token_id,
+            cacheable=identity.via in ("token", "session"),
+        )
+
+    def _request_headers(self, request: web.BaseRequest, route: Route) -> CIMultiDict[str]:
+        headers = CIMultiDict(request.headers)
+        for name in self.drop:
+            if name in headers:
+                del headers[name]
+        named = request.headers.get("Connection")
+        if named:
+            for name in named.split(","):
+                headers.popall(name.strip(), None)
+        if "Authorization" in headers:
+            kept = [
+                v for v in headers.popall("Authorization") if not _is_blockc_token(v)
+            ]  # (a blockc token is blockc's alone; an app's own credentials go through)
+            for value in kept:
+                headers.add("Authorization", value)
+        if "Cookie" in headers:
+            cookies = [_without_our_cookies(v) for v in headers.popall("Cookie")]
+            for value in cookies:
+                if value:
+                    headers.add("Cookie", value)
+        headers["X-Forwarded-Proto"] = self.scheme(request)
+        headers["X-Forwarded-Host"] = request.host
+        if request.remote:
+            headers["X-Forwarded-For"] = request.remote
+        headers.update(route.extra)
+        return headers
+
+    async def _http(
+        self, request: web.BaseRequest, url: URL, headers: CIMultiDict[str], route: Route
+    ) -> web.StreamResponse:
+        body = request.content if request.body_exists else None
+        async with route.client.request(
+            request.method, url, headers=headers, data=body, allow_redirects=False
+        ) as up:
+            if up.status == 502 and APP_DOWN_HEADER in up.headers:
+                return app_down(route)
+            out = CIMultiDict(up.headers)
+            for name in HOP_BY_HOP_AND_LENGTH:
+                if name in out:
+                    del out[name]
+            if "Location" in out:
+                out["Location"] = rewrite_location(
+                    out["Location"], route.prefix, route.strip, request.host, route.host_port
+                )
+            if "Set-Cookie" in out:
+                for value in out.popall("Set-Cookie"):
+                    value = confine_cookie(value, route.prefix, route.strip)
+                    if value:
+                        out.add("Set-Cookie", value)
+            length = up.content_length
+            if request.method == "HEAD" or up.status in (204, 304):
+                response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
+                if length is not None:
+                    response.content_length = length
+                await response.prepare(request)
+                return response
+            if length is not None and length <= SMALL_BODY:
+                return web.Response(
+                    status=up.status, reason=up.reason, headers=out, body=await up.read()
+                )
+            response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
+            if length is not None:
+                response.content_length = length
+            await response.prepare(request)
+            async for chunk in up.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    async def _websocket(
+        self, request: web.BaseRequest, url: URL, headers: CIMultiDict[str], route: Route
+    ) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and not same_origin(origin, request):
+            return error(403, f"a WebSocket from {origin!r} is not accepted here (cross-site)")
+        protocols = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
+        for name in list(headers):
+            if name.lower() in WS_HANDSHAKE:
+                del headers[name]
+        try:
+            up = await route.client.ws_connect(
+                url,
+                headers=headers,
+                protocols=protocols,
+                autoping=False,
+                max_msg_size=0,
+                compress=0,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            return error(502, f"the app refused the WebSocket ({exc.status} {exc.message})")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return error(502, f"the app is not answering ({type(exc).__name__})")
+        down = web.WebSocketResponse(
+            protocols=(up.protocol,) if up.protocol else (), autoping=False, max_msg_size=0
+        )
+        try:
+            await down.prepare(request)
+            activity, studio = self.activity, route.studio
+
+            async def pump(src, dst) -> None:
+                async for msg in src:
+                    activity[studio] = time.time()
+                    kind = msg.type
+                    if kind == aiohttp.WSMsgType.TEXT:
+                        await dst.send_str(msg.data)
+                    elif kind == aiohttp.WSMsgType.BINARY:
+                        await dst.send_bytes(msg.data)
+                    elif kind == aiohttp.WSMsgType.PING:
+                        await dst.ping(msg.data)
+                    elif kind == aiohttp.WSMsgType.PONG:
+                        await dst.pong(msg.data)
+                await dst.close(code=src.close_code or 1000)
+
+            tasks = [
+                asyncio.ensure_future(pump(down, up)),
+                asyncio.ensure_future(pump(up, down)),
+            ]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await up.close()
+            await down.close()
+        return down
+
+
+def same_origin(origin: str, request: web.BaseRequest) -> bool:
+    """Whether a WebSocket's ``Origin`` is this site (what the browser was shown as its
+    scheme and host), as JupyterLab and code-server check it too."""
+    parts = urlsplit(origin)
+    return parts.netloc.lower() == request.host.lower() and parts.scheme in ("http", "https")
+
+
+def _without_our_cookies(header: str) -> str:
+    kept = [
+        c for c in header.split(";") if not c.strip().lower().startswith("blockc_") and c.strip()
+    ]
+    return ";".join(kept).strip()
+
+
+def rewrite_location(value: str, prefix: str, strip: bool, host: str, upstream_port: int) -> str:
+    """A redirect of the app, as the browser must follow it: on the site's own host, under the
+    app's prefix. A redirect elsewhere (another site) is left alone."""
+    parts = urlsplit(value)
+    if parts.netloc:
+        ours = {host.lower(), f"127.0.0.1:{upstream_port}", f"localhost:{upstream_port}"}
+        if parts.netloc.lower() not in ours or parts.scheme not in ("http", "https", ""):
+            return value
+        path = parts.path or "/"
+    elif parts.path.startswith("/"):
+        path = parts.path
+    else:
+        return value  # relative: the browser resolves it under the prefix already
+    if strip and not path.startswith(prefix):
+        path = prefix.rstrip("/") + path
+    # (on the site's own host: a path, which the browser takes with the scheme it used)
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
+def confine_cookie(value: str, prefix: str, strip: bool) -> str:
+    """A ``Set-Cookie`` of an app, kept to the app's prefix; "" drops it (named like
+    blockc's own cookies)."""
+    name_value, *attrs = value.split(";")
+    if name_value.strip().lower().startswith("blockc_"):
+        return ""
+    kept = [name_value]
+    path = None
+    for attr in attrs:
+        key, _, val = attr.strip().partition("=")
+        k = key.strip().lower()
+        if k == "path":
+            path = val.strip()
+        elif k != "domain":
+            kept.append(attr)
+    if path is None or not path.startswith("/"):
+        path = prefix
+    elif path != prefix.rstrip("/") and not path.startswith(prefix):
+        # an app served at / means its own root; an app that knows its prefix went outside it
+        path = prefix + path.lstrip("/") if strip else prefix
+    kept.append(f" Path={path}")
+    return ";".join(kept)

@@ -1,0 +1,204 @@
+"""Sign-in and sign-out (``/login``, ``/logout``) and the smallest home page (``/``).
+
+``POST /login`` takes a form (a browser: a 303 to ``next`` with the session cookie) or JSON
+(a script: the user and the session's CSRF token). Failed sign-ins are rate-limited per
+client address and per user name before any password is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
+from .routes import Handler
+from .store import Store
+
+MAX_FORM = 16 * 1024
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a path of this site only (no open redirect)."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(c) < 0x20 or c == "\x7f" for c in value)
+    ):
+        return "/"
+    return value
+
+
+def page(title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        text=f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · blockc</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main>{body}</main></body></html>
+""",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class Pages:
+    def __init__(self, store: Store, auth: Auth, limit: RateLimit, *, secure) -> None:
+        self.store = store
+        self.auth = auth
+        self.limit = limit
+        self.secure = secure  # request -> whether the browser reached us over TLS
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/", self.index),
+            ("GET", "/login", self.login_page),
+            ("POST", "/login", self.login),
+            ("POST", "/logout", self.logout),
+        ]
+
+    def _form(self, next_path: str, message: str = "") -> str:
+        note = f'<p role="alert">{html.escape(message)}</p>' if message else ""
+        return f"""<h1>Sign in to blockc</h1>{note}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<label>User <input name="user" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" type="password"
+ autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form>"""
+
+    async def login_page(self, request: web.BaseRequest) -> web.Response:
+        self.store.refresh()
+        next_path = safe_next(request.query.get("next"))
+        who = self.auth.identify(request.headers, request.cookies, request.remote)
+        if who is not None:
+            raise web.HTTPSeeOther(next_path)
+        if not self.auth.authenticator.password_form:
+            return page(
+                "Sign in",
+                "<h1>Sign in</h1><p>This site signs you in through its single sign-on: "
+                "open it through the address your organisation gave you.</p>",
+                status=401,
+            )
+        return page("Sign in", self._form(next_path))
+
+    async def login(self, request: web.BaseRequest) -> web.Response:
+        self.store.refresh()
+        as_json = request.content_type == "application/json"
+        if (request.content_length or 0) > MAX_FORM:
+            raise web.HTTPRequestEntityTooLarge(MAX_FORM, request.content_length or 0)
+        try:
+            if as_json:
+                data = json.loads(await request.read())
+                if not isinstance(data, dict):
+                    raise ValueError
+            else:
+                data = dict(await request.post())
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "send user and password"}, status=400)
+        user, password = data.get("user"), data.get("password")
+        next_path = safe_next(data.get("next") if isinstance(data.get("next"), str) else None)
+        if not isinstance(user, str) or not isinstance(password, str) or not user or not password:
+            return self._refused(as_json, next_path, "send user and password", 400)
+        if not self.auth.authenticator.password_form:
+            return self._refused(as_json, next_path, "this site has no passwords", 400)
+        user = user.strip().lower()
+        keys = (f"ip:{request.remote}", f"user:{user}")
+        wait = self.limit.retry_after(*keys)
+        if wait:
+            response = self._refused(
+                as_json, next_path, f"too many failed sign-ins; try again in {wait:.0f} s", 429
+            )
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        name = await asyncio.get_running_loop().run_in_executor(
+            None, self.auth.authenticator.check_password, user, password[:4096]
+        )
+        found = self.store.user(name) if name else None
+        if found is None:
+            self.limit.failed(*keys)
+            return self._refused(as_json, next_path, "wrong user or password", 401)
+        cookie, session = self.store.new_session(found.name)
+        if as_json:
+            answer = web.json_response({"name": found.name, "csrf": session.csrf})
+        else:
+            answer = web.Response(status=303, headers={"Location": next_path})
+        answer.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure(request),
+            max_age=int(session.expires_at - time.time()),
+        )
+        return answer
+
+    def _refused(self, as_json: bool, next_path: str, message: str, status: int) -> web.Response:
+        if as_json:
+            return web.json_response({"error": message}, status=status)
+        return page("Sign in", self._form(next_path, message), status=status)
+
+    async def logout(self, request: web.BaseRequest) -> web.Response:
+        self.store.refresh()
+        who = self.auth.identify(request.headers, request.cookies, request.remote)
+        if who is not None and who.via == "session":
+            given: object = request.headers.get(CSRF_HEADER)
+            if given is None and request.content_type == "application/x-www-form-urlencoded":
+                given = (await request.post()).get("csrf")
+            if not isinstance(given, str) or not _equal(given, who.csrf):
+                return web.json_response({"error": "missing or wrong CSRF token"}, status=403)
+            self.store.end_session(request.cookies[SESSION_COOKIE])
+        response = web.Response(status=303, headers={"Location": "/login"})
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def index(self, request: web.BaseRequest) -> web.Response:
+        self.store.refresh()
+        who = self.auth.identify(request.headers, request.cookies, request.remote)
+        if who is None:
+            raise web.HTTPFound("/login?next=" + quote("/", safe=""))
+        user = who.user
+        rows = []
+        for studio in self.store.studios():
+            if studio.owner != user.name and not user.admin:
+                continue
+            spec = self.store.studio_json(studio) or {"apps": []}
+            links = " ".join(
+                f'<a href="/studios/{html.escape(studio.name)}/{html.escape(a["id"])}/">'
+                f"{html.escape(a.get('label') or a['id'])}</a>"
+                for a in spec["apps"]
+            )
+            rows.append(
+                f"<li><strong>{html.escape(studio.name)}</strong> "
+                f"({html.escape(studio.state.lower())}, {html.escape(studio.owner)}) {links}</li>"
+            )
+        logout = ""
+        if who.via == "session":
+            logout = (
+                '<form method="post" action="/logout"><input type="hidden" name="csrf" '
+                f'value="{html.escape(who.csrf)}"><button>Sign out</button></form>'
+            )
+        return page(
+            "Studios",
+            f"<h1>Studios of {html.escape(user.name)}</h1><ul>{''.join(rows)}</ul>{logout}"
+            '<p>The API: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>',
+        )
+
+
+def _equal(a: str, b: str) -> bool:
+    import hmac
+
+    return bool(b) and hmac.compare_digest(a.encode(), b.encode())
