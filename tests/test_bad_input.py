@@ -329,6 +329,14 @@ def test_two_apps_on_one_port(compile_t):
     assert (d.block_id, d.block_type) == ("dev", "port")
 
 
+def test_an_app_may_not_take_the_gates_port(compile_t):
+    r = compile_t(template({"type": "port", "id": "dev", "with": {"port": 7750}}))
+    assert_located(r)
+    (d,) = r.diagnostics
+    assert "port 7750 is blockc's own (the studio's gate" in d.message
+    assert (d.block_id, d.path[-1]) == ("dev", "port")
+
+
 def test_duplicate_block_ids(compile_t):
     r = compile_t(
         template({"type": "port", "with": {"port": 8000}}, {"type": "port", "with": {"port": 8001}})

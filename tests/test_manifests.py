@@ -36,6 +36,7 @@ def test_instance_manifests_are_strictly_valid(example, installed_registry):
         image=artifact.image_ref,
         namespace="studios",
         host_ports={a["id"]: 20000 + n for n, a in enumerate(artifact.studio["apps"])},
+        podman=True,
     )
     assert check_manifests(out) == []
     labels = {
@@ -78,6 +79,62 @@ def test_behind_a_gateway_every_app_has_its_prefix(example, installed_registry):
     for app in artifact.studio["apps"]:
         key = app["id"].upper().replace("-", "_")
         assert env[f"BLOCKC_BASE_PATH_{key}"] == f"/studios/bob-lab/{app['id']}/"
+
+
+def published(objs) -> list[tuple[str, int, int | None, str | None]]:
+    pod = objs[0]["spec"]["template"]["spec"]
+    return [
+        (c["name"], p["containerPort"], p.get("hostPort"), p.get("hostIP"))
+        for c in pod["containers"] + pod.get("initContainers", [])
+        for p in c.get("ports", [])
+    ]
+
+
+def with_sidecar(objs):
+    """A second container with a port of its own (as a kubernetes block's patch adds one)."""
+    pod = objs[0]["spec"]["template"]["spec"]
+    pod["containers"].append(
+        {"name": "side", "image": "x", "ports": [{"containerPort": 9999, "protocol": "TCP"}]}
+    )
+    pod["initContainers"] = [{"name": "init", "image": "x", "ports": [{"containerPort": 9998}]}]
+    return objs
+
+
+def test_podman_publishes_only_what_blockc_publishes(installed_registry):
+    """podman's kube play publishes a containerPort without hostPort on every address of the
+    host: on podman, only the app ports blockc assigns (on 127.0.0.1) are left."""
+    artifact = compile_example(EXAMPLES / "minimal.yaml", installed_registry)
+    out = instance_manifests(
+        with_sidecar(objects(artifact)),
+        artifact.studio,
+        studio="s",
+        owner="o",
+        image="i",
+        host_ports={"web": 20001},
+        podman=True,
+    )
+    assert published(out) == [("studio", 8000, 20001, "127.0.0.1")]
+    # behind the front door: the gate's port alone, and its secret
+    out = instance_manifests(
+        with_sidecar(objects(artifact)),
+        artifact.studio,
+        studio="s",
+        owner="o",
+        image="i",
+        gate=(20002, "s3cret"),
+        podman=True,
+    )
+    assert published(out) == [("studio", 7750, 20002, "127.0.0.1")]
+    env = {
+        e["name"]: e["value"] for e in out[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["BLOCKC_GATE_SECRET"] == "s3cret"
+    assert env["BLOCKC_BASE_PATH_WEB"] == "/studios/s/web/"  # (the front door strips it)
+    # on Kubernetes the ports stay what they are (a Service names them)
+    out = instance_manifests(
+        with_sidecar(objects(artifact)), artifact.studio, studio="s", owner="o", image="i"
+    )
+    assert ("side", 9999, None, None) in published(out)
 
 
 def test_cli_manifests_are_kubectl_applicable(cli):

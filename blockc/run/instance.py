@@ -33,6 +33,7 @@ def instance_manifests(
     image: str,
     host_ports: dict[str, int] | None = None,
     gate: tuple[int, str] | None = None,
+    podman: bool = False,
     namespace: str | None = None,
     installation: str | None = None,
 ) -> list[dict]:
@@ -45,6 +46,11 @@ def instance_manifests(
 
     ``gate`` (host port, secret) publishes the studio's gate instead, on 127.0.0.1, and gives
     the studio its secret (podman runtime behind the front door, ``blockc/run/gate.py``).
+
+    ``podman``: for podman's ``kube play``, which publishes every ``containerPort`` that has no
+    ``hostPort`` on every address of the host, at its own number. There only what blockc
+    publishes is left: the app ports of ``host_ports``, or the gate; every other port entry,
+    of any container, is dropped (they say nothing to podman but "publish me").
 
     ``installation`` (the id of a blockc installation, which runs these objects) is put in
     their names and on them as a label: one podman, or one namespace, may hold studios of one
@@ -79,23 +85,39 @@ def instance_manifests(
             )
             container["image"] = image
             container["env"] = env + container.get("env", [])
-            by_port = {a["port"]: a["id"] for a in studio_json["apps"]}
-            for port in container.get("ports", []):
-                app_id = by_port.get(port["containerPort"])
-                if host_ports and app_id in host_ports:
-                    port["hostPort"] = host_ports[app_id]
-                    port["hostIP"] = "127.0.0.1"
-            if gate is not None:
-                container["ports"] = container.get("ports", []) + [
-                    {
-                        "name": "blockc-gate",
-                        "containerPort": GATE_PORT,
-                        "hostPort": gate[0],
-                        "hostIP": "127.0.0.1",
-                        "protocol": "TCP",
-                    }
-                ]
-                container["env"].append({"name": GATE_SECRET_ENV, "value": gate[1]})
+            if podman:
+                _publish(spec["template"]["spec"], container, studio_json, host_ports, gate)
         elif obj["kind"] == "Service":
             obj["spec"]["selector"] = dict(selector)
     return out
+
+
+def _publish(
+    pod: dict,
+    main: dict,
+    studio_json: Mapping[str, Any],
+    host_ports: dict[str, int] | None,
+    gate: tuple[int, str] | None,
+) -> None:
+    by_port = {a["port"]: a["id"] for a in studio_json["apps"]}
+    for container in pod.get("containers", []) + pod.get("initContainers", []):
+        kept = []
+        for port in container.get("ports", []) if container is main and not gate else []:
+            app_id = by_port.get(port.get("containerPort"))
+            if host_ports and app_id in host_ports:
+                kept.append({**port, "hostPort": host_ports[app_id], "hostIP": "127.0.0.1"})
+        if container is main and gate is not None:
+            kept = [
+                {
+                    "name": "blockc-gate",
+                    "containerPort": GATE_PORT,
+                    "hostPort": gate[0],
+                    "hostIP": "127.0.0.1",
+                    "protocol": "TCP",
+                }
+            ]
+            container.setdefault("env", []).append({"name": GATE_SECRET_ENV, "value": gate[1]})
+        if kept:
+            container["ports"] = kept
+        else:
+            container.pop("ports", None)

@@ -244,6 +244,7 @@ def start(
                 image=ref,
                 host_ports=ports or None,
                 gate=(gate_port, gate_secret) if gate_port else None,
+                podman=rt.publishes_ports(),
                 namespace=None if rt.publishes_ports() else settings.namespace,
                 installation=state.installation_id(),
             )
