@@ -74,6 +74,12 @@ BASE_IMAGE = arg(
     help="Replace spec.image.base (e.g. a site mirror of the base image).",
 )
 TEMPLATE = arg("template", metavar="TEMPLATE", help="The template file (YAML).")
+SERVER = arg(
+    "--server",
+    metavar="URL",
+    help="Act through this front door (default: $BLOCKC_SERVER), with the API token in "
+    "$BLOCKC_TOKEN.",
+)
 NAME = arg("name", metavar="NAME", help="The studio.")
 
 
@@ -560,6 +566,16 @@ def build(obj, template, base_image, no_cache, push, pull):
     echo(ref)
 
 
+def _remote(server):
+    """The front door to act through (--server or $BLOCKC_SERVER), if any (SPEC §5)."""
+    server = server or os.environ.get("BLOCKC_SERVER")
+    if not server:
+        return None
+    from .serve import remote  # (only then: urllib's imports cost every local command)
+
+    return remote.Remote(server, os.environ.get("BLOCKC_TOKEN"))
+
+
 def _print_urls(apps, studio=None) -> None:
     for a in apps:
         health = {True: "healthy", False: "unhealthy", None: "-"}[a.healthy]
@@ -592,11 +608,31 @@ def _print_urls(apps, studio=None) -> None:
         help="Seconds to wait for every app to be healthy (default: %(default)s).",
     ),
     BASE_IMAGE,
+    SERVER,
 )
-def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
-    """Build if needed, deploy, sync in, wait until every app is healthy, print URLs."""
+def start(obj, template, name, owner, workspace, runtime, timeout, base_image, server):
+    """Build if needed, deploy, sync in, wait until every app is healthy, print URLs. With
+    --server, TEMPLATE is the name of one of the site's templates."""
     from .run import lifecycle
     from .run.progress import Progress
+
+    r = _remote(server)
+    if r is not None:
+        given = [
+            o
+            for o, v in (
+                ("--owner", owner),
+                ("--workspace", workspace),
+                ("--runtime", runtime),
+                ("--base-image", base_image),
+            )
+            if v
+        ]
+        if given:
+            _usage("start", f"{', '.join(given)}: not with --server (the front door decides)")
+        from .serve import remote
+
+        sys.exit(remote.start(r, template, name, echo))
 
     with Progress() as progress:
         studio = lifecycle.start(
@@ -623,9 +659,14 @@ def start(obj, template, name, owner, workspace, runtime, timeout, base_image):
     _print_urls(apps, studio)
 
 
-@command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT)
-def status(obj, name, fmt):
+@command(arg("name", metavar="NAME", nargs="?", help="One studio (default: all)."), FORMAT, SERVER)
+def status(obj, name, fmt, server):
     """State of one studio (or all), with each app's URL and health."""
+    r = _remote(server)
+    if r is not None:
+        from .serve import remote
+
+        sys.exit(remote.status(r, name, fmt, echo))
     from .run import lifecycle, state
     from .run.runtimes import get_runtime
 
@@ -699,14 +740,21 @@ def status(obj, name, fmt):
         action="store_true",
         help="As the apps wrote it, escape sequences included (default: shown escaped).",
     ),
+    SERVER,
 )
-def logs(obj, name, app, lines, raw):
+def logs(obj, name, app, lines, raw, server):
     """The studio's app logs (each app's own log from the supervisor). What a studio writes
     is shown with its control characters escaped (an app could otherwise retitle or clear
     your terminal); --raw passes it through, for a pager that knows colours."""
-    from .run import lifecycle
+    r = _remote(server)
+    if r is not None:
+        from .serve import remote
 
-    text = lifecycle.logs(name, obj.settings(), app, lines)
+        text = remote.logs(r, name, app, lines)
+    else:
+        from .run import lifecycle
+
+        text = lifecycle.logs(name, obj.settings(), app, lines)
     echo(text if raw else printable(text, keep="\n\t"))
 
 
@@ -756,11 +804,20 @@ def forward(obj, name, address):
         help="Stop even if some files cannot be pulled: name them, and keep the studio's "
         "files in an image to copy them out of.",
     ),
+    SERVER,
 )
-def stop(obj, name, force):
+def stop(obj, name, force, server):
     """Sync files back out, then stop the studio (its state is kept)."""
     from .run import lifecycle
     from .run.progress import Progress
+
+    r = _remote(server)
+    if r is not None:
+        if force:
+            _usage("stop", "--force: not with --server (an admin's decision, on the host)")
+        from .serve import remote
+
+        sys.exit(remote.act(r, name, "stop", echo))
 
     with Progress() as progress:
         result = lifecycle.stop(name, obj.settings(), force=force, progress=progress)
@@ -796,9 +853,17 @@ def _one_direction(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Apply deletions even when they remove most of a zone.",
     ),
+    SERVER,
 )
-def sync(obj, name, direction, allow_mass_delete):
+def sync(obj, name, direction, allow_mass_delete, server):
     """Sync the studio's zones both ways (or one way)."""
+    r = _remote(server)
+    if r is not None:
+        if allow_mass_delete:
+            _usage("sync", "--allow-mass-delete: not with --server")
+        from .serve import remote
+
+        sys.exit(remote.act(r, name, "sync", echo, {"direction": direction or "both"}))
     from .run import state
     from .run.progress import Progress
     from .sync import studio as sync_studio
@@ -892,11 +957,48 @@ def _when(t: float | None, never: str = "never") -> str:
         list=("List the users.", [FORMAT]),
         rm=("Remove a user and their tokens (refused while they own studios).", [USER]),
         passwd=("Set a user's password (from a prompt or stdin's one line).", [USER]),
+        set=(
+            "Change whether a user is an admin, and their groups.",
+            [
+                USER,
+                arg(
+                    "--admin",
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help="Make them an admin (--no-admin: not one).",
+                ),
+                arg(
+                    "--group",
+                    dest="groups",
+                    metavar="G",
+                    action="append",
+                    default=None,
+                    help="Their groups from now on (repeat for more; replaces the old ones).",
+                ),
+                arg("--no-groups", action="store_true", help="Take every group away."),
+            ],
+        ),
     )
 )
-def users(obj, action, user=None, admin=False, groups=(), no_password=False, fmt="text"):
-    """The front door's users: add, list, rm, passwd."""
+def users(
+    obj, action, user=None, admin=False, groups=(), no_password=False, fmt="text", no_groups=False
+):
+    """The front door's users: add, list, rm, passwd, set."""
     from .serve import accounts
+
+    if action == "set":
+        if no_groups and groups:
+            _usage("users set", "--group and --no-groups together")
+        if admin is None and groups is None and not no_groups:
+            _usage(
+                "users set", "nothing to change: give --admin/--no-admin, --group or --no-groups"
+            )
+        made = accounts.update_user(
+            user, admin=admin, groups=() if no_groups else None if groups is None else tuple(groups)
+        )
+        role = "admin" if made.admin else "not an admin"
+        echo(f"user {made.name}: {role}, groups {', '.join(made.groups) or '(none)'}")
+        return
 
     if action == "add":
         accounts.check_name("user", user)
@@ -1047,9 +1149,44 @@ if __name__ == "__main__":
         default="127.0.0.1:8750",
         help="Where to listen (default: %(default)s).",
     ),
+    arg(
+        "--manifests",
+        action="store_true",
+        help="Instead: print what runs the front door in a Kubernetes cluster (kubectl apply).",
+    ),
+    arg(
+        "--image",
+        metavar="REF",
+        help="(--manifests) An image with blockc in it (default: REGISTRY/blockc:VERSION).",
+    ),
+    arg("--namespace", metavar="NS", help="(--manifests) Its namespace (default: the site's)."),
 )
-def serve(obj, listen):
+def serve(obj, listen, manifests, image, namespace):
     """Run the front door: the web pages, the API and the gateway to every studio's apps."""
+    if manifests:
+        import yaml
+
+        from .names import DNS_LABEL, image_reference_problem
+        from .serve.manifests import default_image, front_door_manifests
+
+        settings = obj.settings()
+        namespace = namespace or settings.namespace
+        if not DNS_LABEL.fullmatch(namespace):
+            raise BlockcError(f"--namespace {namespace!r} is not a namespace name")
+        image = image or default_image(settings.registry)
+        if not image:
+            raise BlockcError(
+                "serve --manifests: which image runs blockc? Give --image REF, or set the "
+                "site's registry (its default is REGISTRY/blockc:VERSION)"
+            )
+        if image_reference_problem(image):
+            why = image_reference_problem(image)
+            raise BlockcError(f"--image {printable(repr(image))} is not an image reference: {why}")
+        objs = front_door_manifests(namespace, image, registry=settings.registry)
+        echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
+        return
+    if image or namespace:
+        _usage("serve", "--image and --namespace go with --manifests")
     from .serve.server import serve as run_server
 
     run_server(obj.settings(), obj.registry, listen, echo=echo)

@@ -75,10 +75,10 @@ class Site:
 
     # --- processes ------------------------------------------------------------------------
 
-    def blockc(self, *args, input=None, check=True) -> subprocess.CompletedProcess:
+    def blockc(self, *args, input=None, check=True, env=None) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             [str(BLOCKC), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             input=input,
             capture_output=True,
             text=True,

@@ -194,3 +194,18 @@ def test_the_home_state_of_studios_is_untouched_by_accounts(home):
     blockc(home, "users", "add", "alice", "--no-password")
     assert [s.name for s in state.all_studios()] == ["s1"]
     assert os.path.exists(home / "state.db")
+
+
+def test_users_set_changes_admin_and_groups(home):
+    assert blockc(home, "users", "add", "zed", "--no-password", "--group", "a").returncode == 0
+    out = blockc(home, "users", "set", "zed", "--admin", "--group", "b", "--group", "c")
+    assert out.returncode == 0 and "user zed: admin, groups b, c" in out.stdout
+    listed = json.loads(blockc(home, "users", "list", "--format", "json").stdout)
+    assert (listed[0]["admin"], listed[0]["groups"]) == (True, ["b", "c"])
+    out = blockc(home, "users", "set", "zed", "--no-admin", "--no-groups")
+    assert "not an admin, groups (none)" in out.stdout
+    assert blockc(home, "users", "set", "zed").returncode == 2  # (nothing to change)
+    bad = blockc(home, "users", "set", "zed", "--group", "Bad Group")
+    assert bad.returncode == 1 and "group name 'Bad Group'" in bad.stderr
+    missing = blockc(home, "users", "set", "nobody", "--admin")
+    assert missing.returncode == 1 and "no user named 'nobody'" in missing.stderr

@@ -187,3 +187,29 @@ def test_strict_check_names_object_and_field():
     }
     (d,) = check_manifests([bad])
     assert d.message.startswith("manifests.yaml: Service/x: spec.ports.0.port: ")
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=IDS)
+def test_on_kubernetes_only_the_front_door_reaches_a_studio(example, installed_registry):
+    artifact = compile_example(example, installed_registry)
+    out = instance_manifests(
+        objects(artifact), artifact.studio, studio="s1", owner="o", image="i", namespace="ns"
+    )
+    assert check_manifests(out) == []
+    (policy,) = [o for o in out if o["kind"] == "NetworkPolicy"]
+    pod_labels = out[0]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["metadata"]["labels"][LABEL_OWNER] == "o"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "blockc-serve"}}}
+    ]
+    assert sorted(p["port"] for p in rule["ports"]) == sorted(
+        a["port"] for a in artifact.studio["apps"]
+    )
+    # podman has no NetworkPolicy (its studios are apart by their own network stacks)
+    podman = instance_manifests(
+        objects(artifact), artifact.studio, studio="s1", owner="o", image="i", podman=True
+    )
+    assert "NetworkPolicy" not in [o["kind"] for o in podman]

@@ -645,3 +645,42 @@ def test_hook_blockc_authenticators(tmp_path):
         assert answer.status == 200 and answer.json()["name"] == "bob"
     finally:
         site.close()
+
+
+# --- the CLI through the front door --------------------------------------------------------
+
+
+def test_the_cli_through_a_front_door(site):
+    url = f"http://127.0.0.1:{site.port}"
+
+    def cli(*args, token=site.tokens["alice"], server=url):
+        env = {"BLOCKC_SERVER": server} if server else {}
+        if token:
+            env["BLOCKC_TOKEN"] = token
+        return site.blockc(*args, check=False, env=env)
+
+    out = cli("status")
+    assert out.returncode == 0, out.stderr
+    assert "alice-s: RUNNING  owner alice" in out.stdout and "bob-s" not in out.stdout
+    assert f"{url}/studios/alice-s/web/" in out.stdout
+    listed = json.loads(cli("status", "alice-s", "--format", "json").stdout)
+    assert listed[0]["apps"][0]["url"] == f"{url}/studios/alice-s/web/"
+    # --server on the command line does what BLOCKC_SERVER does
+    out = cli("status", "stopped-s", "--server", url, server=None)
+    assert out.returncode == 0 and "stopped-s: STOPPED" in out.stdout
+    synced = cli("sync", "stopped-s")
+    assert synced.returncode == 0 and "has no sync zones" in synced.stdout
+    theirs = cli("stop", "bob-s")
+    assert theirs.returncode == 1 and "you have no studio named 'bob-s'" in theirs.stderr
+    nothing = cli("start", "no-such-template", "--studio", "new-one")
+    assert nothing.returncode == 1 and "no template named 'no-such-template'" in nothing.stderr
+    assert cli("start", "t", "--studio", "x", "--owner", "bob").returncode == 2
+    logs = cli("logs", "alice-s")
+    assert logs.returncode == 1 and "Traceback" not in logs.stderr  # (no container: said so)
+    # without a token, with a bad one, with no front door there
+    none = cli("status", token=None)
+    assert none.returncode == 1 and "BLOCKC_TOKEN is not set" in none.stderr
+    bad = cli("status", token="blockc_000000000000_" + "x" * 43)
+    assert bad.returncode == 1 and "not valid" in bad.stderr
+    gone = cli("status", server=f"http://127.0.0.1:{free_port()}")
+    assert gone.returncode == 1 and "cannot reach the front door" in gone.stderr

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..names import (
     CONTAINER,
+    FRONT_DOOR_LABELS,
     GATE_PORT,
     LABEL_INSTALLATION,
     LABEL_OWNER,
@@ -46,6 +47,10 @@ def instance_manifests(
 
     ``gate`` (host port, secret) publishes the studio's gate instead, on 127.0.0.1, and gives
     the studio its secret (podman runtime behind the front door, ``blockc/run/gate.py``).
+
+    On Kubernetes (not ``podman``) a NetworkPolicy goes with them: the studio's pod takes
+    connections from the front door's pods only (``blockc serve --manifests``), on its apps'
+    ports; not from other studios, nor from anything else in the cluster.
 
     ``podman``: for podman's ``kube play``, which publishes every ``containerPort`` that has no
     ``hostPort`` on every address of the host, at its own number. There only what blockc
@@ -89,7 +94,35 @@ def instance_manifests(
                 _publish(spec["template"]["spec"], container, studio_json, host_ports, gate)
         elif obj["kind"] == "Service":
             obj["spec"]["selector"] = dict(selector)
+    if not podman:
+        out.append(_network_policy(name, labels, selector, studio_json, namespace))
     return out
+
+
+def _network_policy(
+    name: str,
+    labels: dict[str, str],
+    selector: dict[str, str],
+    studio_json: Mapping[str, Any],
+    namespace: str | None,
+) -> dict:
+    ports = [{"port": a["port"], "protocol": "TCP"} for a in studio_json["apps"]]
+    ingress = [{"from": [{"podSelector": {"matchLabels": dict(FRONT_DOOR_LABELS)}}]}]
+    if ports:
+        ingress[0]["ports"] = ports
+    meta: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if namespace:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta,
+        "spec": {
+            "podSelector": {"matchLabels": dict(selector)},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress if ports else [],
+        },
+    }
 
 
 def _publish(

@@ -178,9 +178,14 @@ def start(
             )
         artifact_dir = ensure_artifact(artifact)
         progress.line(f"studio {name}: template {artifact.name} ({artifact.short_hash})")
-        ref, built = build(artifact, artifact_dir, settings, progress=progress)
-        progress.line(f"image {ref} ({'built' if built else 'up to date'})")
         rt = get_runtime(runtime, settings)
+        if not rt.publishes_ports() and _in_registry(artifact.image_ref, settings):
+            # (built and pushed before, by a CI job say: nothing to build here; where blockc
+            # has no builder, the front door in a cluster, this is how studios start)
+            ref, built = artifact.image_ref, False
+        else:
+            ref, built = build(artifact, artifact_dir, settings, progress=progress)
+            progress.line(f"image {ref} ({'built' if built else 'up to date'})")
         ref = rt.image_for(ref, progress)
         studio_json = dict(artifact.studio)
         if (
@@ -277,6 +282,17 @@ def start(
             raise
         state.set_state(studio, "RUNNING")
         return studio
+
+
+def _in_registry(ref: str, settings: Settings) -> bool:
+    from .build import registry_has
+
+    if not settings.registry:
+        return False
+    try:
+        return registry_has(ref, settings)
+    except BlockcError:  # (image_for says what is wrong with the registry, after the build)
+        return False
 
 
 def _sync_studio():

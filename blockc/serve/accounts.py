@@ -173,6 +173,27 @@ def add_user(
     return require_user(name)
 
 
+def update_user(
+    name: str, *, admin: bool | None = None, groups: tuple[str, ...] | None = None
+) -> User:
+    """Make the user an admin or not, and give them these groups (None: left as they are)."""
+    for g in groups or ():
+        check_name("group", g)
+    require_user(name)
+    with _db() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        if admin is not None:
+            conn.execute("UPDATE users SET admin = ? WHERE name = ?", (int(admin), name))
+        if groups is not None:
+            conn.execute("DELETE FROM user_groups WHERE user = ?", (name,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO user_groups (user, grp) VALUES (?, ?)",
+                [(name, g) for g in groups],
+            )
+        conn.execute("COMMIT")
+    return require_user(name)
+
+
 def remove_user(name: str) -> User:
     """Remove a user with their tokens; refused while they own studios (whose files only
     they may decide about). One transaction: no studio or token of theirs made meanwhile."""

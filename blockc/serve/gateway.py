@@ -27,6 +27,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from ..names import object_name
 from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
 from ..value import Value
 from .auth import Auth, Identity
@@ -86,8 +87,8 @@ class Route(Value):
     app: str
     prefix: str  # /studios/<studio>/<app>/
     strip: bool
-    origin: str  # http://127.0.0.1:<port>
-    host_port: int
+    origin: str  # http://<upstream>
+    upstream: str  # host:port of the app (or the gate in front of it)
     client: aiohttp.ClientSession
     extra: dict  # headers added to every request (X-Forwarded-Prefix, the gate's)
     expires_at: float
@@ -148,6 +149,7 @@ class Gateway:
         self.scheme = scheme  # request -> the scheme the browser used ("http" or "https")
         self.admins_enter = admins_enter
         self._routes: dict[tuple, Route] = {}
+        self._installation: str | None = None
         self._generation = -1
         self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
@@ -172,6 +174,15 @@ class Gateway:
             )
             self._sessions[key] = session
         return session
+
+    def service_host(self, studio) -> str:
+        """The DNS name of a Kubernetes studio's Service (``blockc serve`` in its cluster)."""
+        if self._installation is None:
+            from ..run import state
+
+            self._installation = state.installation_id()
+        namespace = studio.location.rpartition(" namespace ")[2] or "default"
+        return f"{object_name(studio.name, self._installation)}.{namespace}.svc"
 
     def allowed(self, identity: Identity, owner: str) -> bool:
         return identity.user.name == owner or (identity.user.admin and self.admins_enter)
@@ -245,13 +256,16 @@ class Gateway:
         prefix = f"{PREFIX}{studio_name}/{app_id}/"
         extra = {"X-Forwarded-Prefix": prefix.rstrip("/")}
         if studio.gate_port:
-            host_port = studio.gate_port
-            pool: tuple = ("gate", host_port, studio.gate_secret, app["port"])
+            upstream = f"127.0.0.1:{studio.gate_port}"
+            pool: tuple = ("gate", upstream, studio.gate_secret, app["port"])
             extra[SECRET_HEADER] = studio.gate_secret
             extra[APP_PORT_HEADER] = str(app["port"])
         elif app_id in studio.ports:
-            host_port = studio.ports[app_id]
-            pool = ("app", host_port)
+            upstream = f"127.0.0.1:{studio.ports[app_id]}"
+            pool = ("app", upstream)
+        elif studio.runtime == "kubernetes":  # its Service, from inside the cluster
+            upstream = f"{self.service_host(studio)}:{app['port']}"
+            pool = ("service", upstream)
         else:
             return error(502, f"studio {studio_name!r}: app {app_id!r} has no address")
         return Route(
@@ -259,8 +273,8 @@ class Gateway:
             app=app_id,
             prefix=prefix,
             strip=app.get("path") == "strip",
-            origin=f"http://127.0.0.1:{host_port}",
-            host_port=host_port,
+            origin=f"http://{upstream}",
+            upstream=upstream,
             client=self._client(pool),
             extra=extra,
             expires_at=identity.expires_at,
@@ -310,7 +324,7 @@ class Gateway:
                     del out[name]
             if "Location" in out:
                 out["Location"] = rewrite_location(
-                    out["Location"], route.prefix, route.strip, request.host, route.host_port
+                    out["Location"], route.prefix, route.strip, request.host, route.upstream
                 )
             if "Set-Cookie" in out:
                 for value in out.popall("Set-Cookie"):
@@ -415,12 +429,13 @@ def _without_our_cookies(header: str) -> str:
     return ";".join(kept).strip()
 
 
-def rewrite_location(value: str, prefix: str, strip: bool, host: str, upstream_port: int) -> str:
+def rewrite_location(value: str, prefix: str, strip: bool, host: str, upstream: str) -> str:
     """A redirect of the app, as the browser must follow it: on the site's own host, under the
     app's prefix. A redirect elsewhere (another site) is left alone."""
     parts = urlsplit(value)
     if parts.netloc:
-        ours = {host.lower(), f"127.0.0.1:{upstream_port}", f"localhost:{upstream_port}"}
+        port = upstream.rpartition(":")[2]
+        ours = {host.lower(), upstream.lower(), f"localhost:{port}"}
         if parts.netloc.lower() not in ours or parts.scheme not in ("http", "https", ""):
             return value
         path = parts.path or "/"

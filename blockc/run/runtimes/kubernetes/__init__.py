@@ -1,8 +1,9 @@
 """The Kubernetes runtime (SPEC §6): a studio is a Deployment (one pod, its main container
-running every app) and a Service, server-side applied (field manager ``blockc``) into the
-site's namespace; exec and sync go through the API's exec stream, apps are reached through
-its port-forward (``blockc forward``). Every call is made by :mod:`.rest` (why: there); the
-official client loads the configurations that module does not read itself.
+running every app), a Service and a NetworkPolicy (only the front door's pods reach it),
+server-side applied (field manager ``blockc``) into the site's namespace; exec and sync go
+through the API's exec stream, apps are reached through its port-forward (``blockc
+forward``) or the front door. Every call is made by :mod:`.rest` (why: there); the official
+client loads the configurations that module does not read itself.
 
 Images: a studio's image is pushed to the site's ``registry`` (``build --push``; ``start``
 pushes it when the registry lacks it), and the node pulls it from there.
@@ -40,6 +41,9 @@ from .exec import V4, V5, ExecProcess, KubeTransport, exec_query
 from .rest import ApiError
 
 LABEL_DEPLOY = "blockc.dev/deploy"
+# a studio's objects, applied in this order and deleted in it (a studio made by a blockc
+# without NetworkPolicies has none: deleting one not there is nothing)
+KINDS = ("Deployment", "Service", "NetworkPolicy")
 
 
 class KubernetesRuntime(Runtime):
@@ -117,6 +121,7 @@ class KubernetesRuntime(Runtime):
         base = {
             "Deployment": f"/apis/apps/v1/namespaces/{ns}/deployments",
             "Service": f"/api/v1/namespaces/{ns}/services",
+            "NetworkPolicy": f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
             "Pod": f"/api/v1/namespaces/{ns}/pods",
         }[kind]
         return f"{base}/{quote(name)}" if name else base
@@ -164,7 +169,7 @@ class KubernetesRuntime(Runtime):
 
     def deploy(self, studio: str, manifests: list[dict], progress: Progress | None = None) -> str:
         progress = progress or Progress(quiet=True)
-        objs = [m for m in manifests if m["kind"] in ("Deployment", "Service")]
+        objs = [m for m in manifests if m["kind"] in KINDS]
         dep = next(m for m in objs if m["kind"] == "Deployment")
         labels = dep["metadata"]["labels"]
         expected = {k: labels.get(k, "") for k in (LABEL_INSTALLATION, LABEL_STUDIO, LABEL_OWNER)}
@@ -330,14 +335,14 @@ class KubernetesRuntime(Runtime):
             pass
 
     def remove(self, studio: str) -> None:
-        """Delete the studio's Deployment and Service: each only as it was when its labels
-        were checked (a precondition on its uid and version; one changed meanwhile is read
-        and checked again). An object that is not ours is left, the others still go, and the
-        first such object is the error."""
+        """Delete the studio's Deployment, Service and NetworkPolicy: each only as it was when
+        its labels were checked (a precondition on its uid and version; one changed meanwhile
+        is read and checked again). An object that is not ours is left, the others still go,
+        and the first such object is the error."""
         expected = self.expected(studio)
         name = self.base(studio)
         refused: list[BlockcError] = []
-        for kind in ("Deployment", "Service"):
+        for kind in KINDS:
             try:
                 self._delete_checked(kind, name, expected)
             except NotOurs as exc:

@@ -18,6 +18,12 @@ RULES = [
         "verbs": ["get", "list", "create", "patch", "delete"],
     },
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"]},
+    # the studio's NetworkPolicy (only the front door's pods reach it), as its Service
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["networkpolicies"],
+        "verbs": ["get", "create", "patch", "delete"],
+    },
     # the studio's pod: found by its labels, watched until it runs and is ready; read by its
     # name (the one deploy made) before each exec and sync
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
