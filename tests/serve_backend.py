@@ -4,12 +4,16 @@
 
 Whatever the path's prefix, its last part says what it does:
 
-    …/echo       JSON: the method, raw path, headers and body size it got
+    …/echo       JSON: the method, raw path, headers and body size it got, and from where
     …/redirect   302 to ?to=
     …/cookie     sets the cookies named in ?set= (name=value;attributes, one per query item)
     …/ws         a WebSocket echo (its text, and "protocol:<p>" for "?")
     …/sink       reads the body, answers its size
-    …/big        streams ?mib= MiB of zeros
+    …/big        streams ?mib= MiB of zeros (with a Content-Length)
+    …/chunked    streams ?mib= MiB of zeros (chunked: no length said)
+    …/close      answers, then closes the connection
+    …/status     answers ?code= with no body
+    …/early      answers 413 at once, reading none of the body
 """
 
 from __future__ import annotations
@@ -42,6 +46,24 @@ async def handle(request: web.Request) -> web.StreamResponse:
         async for chunk in request.content.iter_any():
             size += len(chunk)
         return web.json_response({"bytes": size})
+    if last == "chunked":
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(int(request.query["mib"])):
+            await response.write(b"\1" * (1 << 20))
+        await response.write_eof()
+        return response
+    if last == "close":
+        response = web.Response(text="bye", headers={"Connection": "close"})
+        response.force_close()
+        return response
+    if last == "status":
+        return web.Response(status=int(request.query["code"]))
+    if last == "early":
+        response = web.Response(status=413, text="too big")
+        response.force_close()
+        return response
     if last == "big":
         response = web.StreamResponse()
         response.content_length = int(request.query["mib"]) << 20
@@ -58,6 +80,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             "path": request.raw_path,
             "headers": [[k, v] for k, v in request.headers.items()],
             "body": len(body),
+            "peer": list(request.transport.get_extra_info("peername") or ()),
         }
     )
 

@@ -167,8 +167,9 @@ def test_tokens_expire_and_go_with_their_user(home):
     accounts.remove_user("alice")
     assert accounts.tokens() == [] and accounts.user_for_token(token2) is None
     accounts.add_user("bob", None)
-    with pytest.raises(BlockcError, match="positive number of days"):
-        accounts.create_token("bob", days=0)
+    for days in (0, -1, 36501, float("inf"), float("nan")):
+        with pytest.raises(BlockcError, match="more than 0 and at most 36500 days"):
+            accounts.create_token("bob", days=days)
 
 
 def test_tokens_create_defaults_to_the_login_users_account(home, monkeypatch):

@@ -684,3 +684,55 @@ def test_the_cli_through_a_front_door(site):
     assert bad.returncode == 1 and "not valid" in bad.stderr
     gone = cli("status", server=f"http://127.0.0.1:{free_port()}")
     assert gone.returncode == 1 and "cannot reach the front door" in gone.stderr
+
+
+def test_http_edges_through_the_gateway(site):
+    """What an app may do over HTTP/1.1 that the gateway passes on as it is: bodies of no
+    stated length both ways, a connection it closes, answers without a body, HEAD, an answer
+    before the request's body is read, and Expect: 100-continue."""
+    import http.client
+
+    auth = {"Authorization": f"Bearer {site.tokens['alice']}"}
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=60)
+
+    def call(method, path, body=None, headers=None, chunked=False):
+        conn.request(
+            method, path, body=body, headers={**auth, **(headers or {})}, encode_chunked=chunked
+        )
+        resp = conn.getresponse()
+        return resp, resp.read()
+
+    # an upload of no stated length goes on chunked; an answer of none comes back whole
+    resp, data = call(
+        "POST", "/studios/alice-s/web/sink", body=iter([b"a" * 70000] * 30), chunked=True
+    )
+    assert resp.status == 200 and json.loads(data) == {"bytes": 70000 * 30}
+    resp, data = call("GET", "/studios/alice-s/web/chunked?mib=3")
+    assert resp.status == 200 and data == b"\1" * (3 << 20)
+    # the connection to the app is kept for the next request; when the app closes it, the
+    # next request goes on a new one
+    peers = set()
+    for _ in range(3):
+        peers.add(tuple(json.loads(call("GET", "/studios/alice-s/web/echo")[1])["peer"]))
+    assert len(peers) == 1, peers
+    for _ in range(3):
+        resp, data = call("GET", "/studios/alice-s/web/close")
+        assert resp.status == 200 and data == b"bye"
+    # no body: 204, 304; HEAD says the length of what GET would send, and sends nothing
+    for code in (204, 304):
+        resp, data = call("GET", f"/studios/alice-s/web/status?code={code}")
+        assert resp.status == code and data == b""
+    resp, data = call("HEAD", "/studios/alice-s/web/big?mib=2")
+    assert resp.status == 200 and data == b"" and resp.getheader("Content-Length") == str(2 << 20)
+    # the app answers before it reads the body: the answer comes back
+    resp, data = call("POST", "/studios/alice-s/web/early", body=b"x" * (64 << 10))
+    assert resp.status == 413 and data == b"too big"
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=60)
+    resp, data = call(
+        "POST", "/studios/alice-s/web/sink", body=b"y" * 1000, headers={"Expect": "100-continue"}
+    )
+    assert resp.status == 200 and json.loads(data) == {"bytes": 1000}
+    # and the connection is still good for more
+    assert call("GET", "/studios/alice-s/web/echo")[0].status == 200
+    conn.close()

@@ -52,6 +52,7 @@ NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
 TOKEN = re.compile(r"blockc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 DAY = 86400.0
+MAX_DAYS = 36500  # a token's longest lifetime (a century: "until revoked" is None)
 
 
 class User(Value):
@@ -279,8 +280,10 @@ def create_token(user: str, *, days: float | None, note: str = "") -> tuple[Toke
     """A new token of ``user`` valid for ``days`` (None: until revoked), and the token itself
     (shown once: only its secret's hash is kept)."""
     require_user(user)
-    if days is not None and not days > 0:
-        raise BlockcError(f"a token's lifetime must be a positive number of days, not {days}")
+    if days is not None and not 0 < days <= MAX_DAYS:
+        raise BlockcError(
+            f"a token's lifetime must be more than 0 and at most {MAX_DAYS} days, not {days}"
+        )
     if len(note) > 200 or not note.isprintable():
         raise BlockcError("a token's note must be printable and at most 200 characters")
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)

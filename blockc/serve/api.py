@@ -28,8 +28,11 @@ from .tasks import Task, Tasks
 IDENTITY = "blockc.identity"  # (the request key of its Identity)
 
 
-def problem(status: int, message: str, **more) -> web.HTTPException:
-    """An error answer, raised: JSON ``{"error": message, ...}`` with the status."""
+def problem(status: int, message: str, hint: str | None = None, **more) -> web.HTTPException:
+    """An error answer, raised: JSON ``{"error": message, "hint": ..., ...}`` with the
+    status."""
+    if hint:
+        more["hint"] = hint
     exc = web.HTTPException(
         text=json.dumps({"error": message, **more}), content_type="application/json"
     )
@@ -250,7 +253,7 @@ class Api:
         )
         out, err = await proc.communicate()
         if proc.returncode:
-            text = err.decode("utf-8", "replace").strip()
+            text = err.decode("utf-8", "replace").strip().removeprefix("error: ")
             raise problem(409, text or f"blockc logs failed ({proc.returncode})")
         return web.json_response({"log": out.decode("utf-8", "replace")})
 
@@ -295,14 +298,14 @@ class Api:
             raise problem(400, "a template's name is a DNS-1123 label of at most 40 characters")
         data = await self.body(request, {"path", "groups"}, frozenset({"path"}))
         path, groups = data["path"], data.get("groups", [])
-        if not isinstance(path, str) or not os.path.isabs(path):
+        if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
             raise problem(400, "path is the absolute path of a template file on this host")
         if not isinstance(groups, list):
             raise problem(400, "groups is a list of group names")
         try:
             groups = [accounts.check_name("group", g) for g in groups]
         except BlockcError as exc:
-            raise problem(400, str(exc)) from None
+            raise problem(400, *_said(exc)) from None
         problems = await asyncio.get_running_loop().run_in_executor(None, _validate, path)
         if problems:
             raise problem(400, f"{path} is not a valid template", hint=problems)
@@ -332,7 +335,7 @@ class Api:
         try:
             token, raw = accounts.create_token(user.name, days=days, note=note)
         except BlockcError as exc:
-            raise problem(400, str(exc)) from None
+            raise problem(400, *_said(exc)) from None
         return web.json_response({**_token(token), "token": raw}, status=201)
 
     async def revoke_token(self, request: web.BaseRequest) -> web.Response:
@@ -361,6 +364,13 @@ class Api:
         )
 
 
+def _said(exc: BlockcError) -> tuple[str, str | None]:
+    """What a BlockcError says, as an answer's error and hint (not the CLI's "error: " lines)."""
+    message = "; ".join(d.message for d in exc.diagnostics)
+    hints = [d.hint for d in exc.diagnostics if d.hint]
+    return message, "; ".join(hints) or None
+
+
 def _token(t: accounts.Token) -> dict:
     return {
         "id": t.id,
@@ -386,4 +396,6 @@ def _validate(path: str) -> str:
         artifact, diagnostics = try_compile(path)
     except BlockcError as exc:
         diagnostics = exc.diagnostics
+    except (OSError, ValueError) as exc:  # (a path the system refuses outright)
+        return f"{path}: cannot be read ({exc})"
     return "\n".join(d.format() for d in diagnostics)

@@ -32,6 +32,7 @@ from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
 from ..value import Value
 from .auth import Auth, Identity
 from .store import Store
+from .upstream import AppDown, Broken, Pool, request_head
 
 PREFIX = "/studios/"
 HOP_BY_HOP = frozenset(
@@ -46,6 +47,7 @@ HOP_BY_HOP = frozenset(
         "Trailer",
         "Transfer-Encoding",
         "Upgrade",
+        "Expect",  # (answered here: the app gets the body, with no wait)
     )
 )
 # made by the gateway alone: a client's own are dropped
@@ -73,7 +75,7 @@ WS_HANDSHAKE = frozenset(
         "Sec-WebSocket-Accept",
     )
 )
-HOP_BY_HOP_AND_LENGTH = HOP_BY_HOP | {"content-length"}
+APP_DOWN = APP_DOWN_HEADER.lower()
 ROUTES_KEPT = 10_000  # decisions remembered (all dropped when the database changes)
 SMALL_BODY = 256 * 1024  # an answer this small is read whole and sent in one write
 CHUNK = 256 * 1024
@@ -89,7 +91,8 @@ class Route(Value):
     strip: bool
     origin: str  # http://<upstream>
     upstream: str  # host:port of the app (or the gate in front of it)
-    client: aiohttp.ClientSession
+    client: aiohttp.ClientSession  # (WebSockets and HEAD)
+    pool: Pool  # (every other request)
     extra: dict  # headers added to every request (X-Forwarded-Prefix, the gate's)
     expires_at: float
     token_id: str
@@ -102,6 +105,11 @@ def app_down(route: Route) -> web.Response:
         f"app {route.app!r} of studio {route.studio!r} is not answering",
         hint=f"it may be starting, or have crashed: `blockc logs {route.studio} --app {route.app}`",
     )
+
+
+def _length(headers: CIMultiDict[str]) -> int | None:
+    value = headers.get("Content-Length")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _is_blockc_token(value: str) -> bool:
@@ -154,11 +162,21 @@ class Gateway:
         self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
         self._sessions: dict[tuple, aiohttp.ClientSession] = {}
+        self._pools: dict[tuple, Pool] = {}
 
     async def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+    def _pool(self, key: tuple, upstream: str) -> Pool:
+        pool = self._pools.get(key)
+        if pool is None:
+            host, _, port = upstream.rpartition(":")
+            pool = self._pools[key] = Pool(host, int(port))
+        return pool
 
     def _client(self, key: tuple) -> aiohttp.ClientSession:
         """One pool of connections per gate and app (a gate's connection is bound to the
@@ -220,18 +238,17 @@ class Gateway:
             self.store.token_used(route.token_id, now)
         self.activity[route.studio] = now
 
-        upstream_path = "/" + parts[2] if route.strip else path
         # (as the client sent it, not decoded and encoded again: %2F stays %2F)
-        url = URL(route.origin + upstream_path + (f"?{query}" if query else ""), encoded=True)
-        upstream_headers = self._request_headers(request, route)
+        url = URL(
+            route.origin
+            + ("/" + parts[2] if route.strip else path)
+            + (f"?{query}" if query else ""),
+            encoded=True,
+        )
+        del parts, path, query, cache_key  # (a WebSocket's frame lives as long as it does)
         if headers.get("Upgrade", "").lower() == "websocket" and request.method == "GET":
-            return await self._websocket(request, url, upstream_headers, route)
-        try:
-            return await self._http(request, url, upstream_headers, route)
-        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                return app_down(route)
-            raise
+            return await self._websocket(request, url, self._request_headers(request, route), route)
+        return await self._http(request, url, self._request_headers(request, route), route)
 
     def _route(self, request: web.BaseRequest, studio_name: str, app_id: str):
         """Whether the request may reach the app, and how: a :class:`Route`, or the error."""
@@ -276,6 +293,7 @@ class Gateway:
             origin=f"http://{upstream}",
             upstream=upstream,
             client=self._client(pool),
+            pool=self._pool(pool, upstream),
             extra=extra,
             expires_at=identity.expires_at,
             token_id=identity.token_id,
@@ -312,44 +330,77 @@ class Gateway:
     async def _http(
         self, request: web.BaseRequest, url: URL, headers: CIMultiDict[str], route: Route
     ) -> web.StreamResponse:
-        body = request.content if request.body_exists else None
-        async with route.client.request(
-            request.method, url, headers=headers, data=body, allow_redirects=False
-        ) as up:
-            if up.status == 502 and APP_DOWN_HEADER in up.headers:
+        if "Host" not in headers:
+            headers["Host"] = request.host
+        body = None
+        chunked = False
+        if request.body_exists:
+            if request.headers.get("Expect", "").lower() == "100-continue":
+                major, minor = request.version
+                await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n" % (major, minor))
+            body = request.content.iter_any()
+            if "Content-Length" not in headers:
+                headers["Transfer-Encoding"] = "chunked"
+                chunked = True
+        target = url.raw_path_qs
+        try:
+            answer = await route.pool.request(
+                request_head(request.method, target, list(headers.items())),
+                body,
+                chunked,
+                is_head=request.method == "HEAD",
+            )
+        except AppDown:
+            return app_down(route)
+        except Broken as exc:
+            return error(502, f"app {route.app!r} of studio {route.studio!r}: {exc}")
+        try:
+            if answer.status == 502 and any(k.lower() == APP_DOWN for k, _ in answer.headers):
                 return app_down(route)
-            out = CIMultiDict(up.headers)
-            for name in HOP_BY_HOP_AND_LENGTH:
-                if name in out:
-                    del out[name]
-            if "Location" in out:
-                out["Location"] = rewrite_location(
-                    out["Location"], route.prefix, route.strip, request.host, route.upstream
-                )
-            if "Set-Cookie" in out:
-                for value in out.popall("Set-Cookie"):
-                    value = confine_cookie(value, route.prefix, route.strip)
-                    if value:
-                        out.add("Set-Cookie", value)
-            length = up.content_length
-            if request.method == "HEAD" or up.status in (204, 304):
-                response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
+            out = self._answer_headers(request, answer.headers, route)
+            length = _length(out)
+            if "Content-Length" in out:
+                del out["Content-Length"]
+            if request.method == "HEAD":  # (its length, of a body not sent)
+                response = web.StreamResponse(status=answer.status, headers=out)
                 if length is not None:
                     response.content_length = length
                 await response.prepare(request)
+                await response.write_eof()
                 return response
-            if length is not None and length <= SMALL_BODY:
-                return web.Response(
-                    status=up.status, reason=up.reason, headers=out, body=await up.read()
-                )
-            response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
+            if answer.status in (204, 304) or (100 <= answer.status < 200):
+                await answer.read()
+                return web.Response(status=answer.status, headers=out)
+            if answer.complete or (length is not None and length <= SMALL_BODY):
+                return web.Response(status=answer.status, headers=out, body=await answer.read())
+            response = web.StreamResponse(status=answer.status, headers=out)
             if length is not None:
                 response.content_length = length
             await response.prepare(request)
-            async for chunk in up.content.iter_chunked(CHUNK):
+            async for chunk in answer.chunks():
                 await response.write(chunk)
             await response.write_eof()
             return response
+        except Broken as exc:
+            return error(502, f"app {route.app!r} of studio {route.studio!r}: {exc}")
+        finally:
+            answer.release()
+
+    def _answer_headers(self, request: web.BaseRequest, headers, route: Route) -> CIMultiDict[str]:
+        out = CIMultiDict(headers)
+        for name in HOP_BY_HOP:
+            if name in out:
+                del out[name]
+        if "Location" in out:
+            out["Location"] = rewrite_location(
+                out["Location"], route.prefix, route.strip, request.host, route.upstream
+            )
+        if "Set-Cookie" in out:
+            for value in out.popall("Set-Cookie"):
+                value = confine_cookie(value, route.prefix, route.strip)
+                if value:
+                    out.add("Set-Cookie", value)
+        return out
 
     async def _websocket(
         self, request: web.BaseRequest, url: URL, headers: CIMultiDict[str], route: Route
@@ -378,41 +429,45 @@ class Gateway:
             return error(502, f"the app refused the WebSocket ({exc.status} {exc.message})")
         except (TimeoutError, aiohttp.ClientError) as exc:
             return error(502, f"the app is not answering ({type(exc).__name__})")
+        del headers, protocols  # (held for the connection's life otherwise)
         down = web.WebSocketResponse(
-            protocols=(up.protocol,) if up.protocol else (), autoping=False, max_msg_size=0
+            protocols=(up.protocol,) if up.protocol else (),
+            autoping=False,
+            max_msg_size=0,
+            compress=False,  # (relayed as they come: no deflate state per connection)
         )
+        # this handler relays what the browser sends, one task what the app sends; either
+        # side closing closes the other
+        back = None
         try:
             await down.prepare(request)
-            activity, studio = self.activity, route.studio
-
-            async def pump(src, dst) -> None:
-                async for msg in src:
-                    activity[studio] = time.time()
-                    kind = msg.type
-                    if kind == aiohttp.WSMsgType.TEXT:
-                        await dst.send_str(msg.data)
-                    elif kind == aiohttp.WSMsgType.BINARY:
-                        await dst.send_bytes(msg.data)
-                    elif kind == aiohttp.WSMsgType.PING:
-                        await dst.ping(msg.data)
-                    elif kind == aiohttp.WSMsgType.PONG:
-                        await dst.pong(msg.data)
-                await dst.close(code=src.close_code or 1000)
-
-            tasks = [
-                asyncio.ensure_future(pump(down, up)),
-                asyncio.ensure_future(pump(up, down)),
-            ]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            back = asyncio.ensure_future(_relay(up, down, self.activity, route.studio))
+            await _relay(down, up, self.activity, route.studio)
         finally:
+            if back is not None:
+                back.cancel()
+                await asyncio.gather(back, return_exceptions=True)
             await up.close()
             await down.close()
         return down
+
+
+async def _relay(src, dst, activity: dict[str, float], studio: str) -> None:
+    """Every message of one WebSocket to the other, then its close."""
+    text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
+    ping, pong = aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG
+    async for msg in src:
+        activity[studio] = time.time()
+        kind = msg.type
+        if kind == text:
+            await dst.send_str(msg.data)
+        elif kind == binary:
+            await dst.send_bytes(msg.data)
+        elif kind == ping:
+            await dst.ping(msg.data)
+        elif kind == pong:
+            await dst.pong(msg.data)
+    await dst.close(code=src.close_code or 1000)
 
 
 def same_origin(origin: str, request: web.BaseRequest) -> bool:

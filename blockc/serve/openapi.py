@@ -36,6 +36,8 @@ def _op(summary: str, responses: dict, *, body: dict | None = None, params=(), t
             "required": True,
             "content": {"application/json": {"schema": body}},
         }
+        op["responses"].setdefault("400", _error("the body is not what the schema says"))
+        op["responses"].setdefault("415", _error("the body is not JSON"))
     return op
 
 
@@ -101,7 +103,7 @@ def document() -> dict:
             ),
             "delete": _op(
                 "remove the studio (refused when it has unsynced changes, unless force)",
-                _task_accepted(),
+                {**_task_accepted(), "400": _error("force is not true or false")},
                 params=[
                     STUDIO_PARAM,
                     {"name": "force", "in": "query", "schema": {"type": "boolean"}},
@@ -112,7 +114,12 @@ def document() -> dict:
         "/api/v1/studios/{name}/logs": {
             "get": _op(
                 "the last lines of the studio's log (or one app's)",
-                {"200": _json(_ref("Logs"), "log lines"), "404": _error("no such studio")},
+                {
+                    "200": _json(_ref("Logs"), "log lines"),
+                    "400": _error("lines is not a number from 1 to 10000"),
+                    "404": _error("no such studio, or no such app of it"),
+                    "409": _error("no logs to be had (not running, say)"),
+                },
                 params=[
                     STUDIO_PARAM,
                     {"name": "app", "in": "query", "schema": {"type": "string"}},
@@ -140,8 +147,25 @@ def document() -> dict:
                 "an operation's progress as server-sent events (`line`, then `end`)",
                 {
                     "200": {
-                        "description": "events",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "description": "events: `line` ({text}) as the operation prints, then "
+                        "one `end` ({state, returncode}); each has an id, sent back as "
+                        "Last-Event-ID to resume after it",
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["id", "event", "data"],
+                                    "properties": {
+                                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                                        "event": {"enum": ["line", "end"]},
+                                        "data": {
+                                            "type": "string",
+                                            "contentMediaType": "application/json",
+                                        },
+                                    },
+                                }
+                            }
+                        },
                     },
                     "404": _error("no such task"),
                 },
@@ -193,7 +217,11 @@ def document() -> dict:
                     "type": "object",
                     "additionalProperties": False,
                     "properties": {
-                        "expires_days": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "expires_days": {
+                            "type": ["number", "null"],
+                            "exclusiveMinimum": 0,
+                            "maximum": 36500,
+                        },
                         "note": {"type": "string", "maxLength": 200},
                     },
                 },

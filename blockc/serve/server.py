@@ -27,7 +27,7 @@ from ..errors import BlockcError
 from ..home import private_home
 from ..run import gate
 from ..run.settings import Settings
-from .api import IDENTITY, Api, problem
+from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
 from .gateway import Gateway, unauthenticated
 from .pages import Pages
@@ -144,7 +144,10 @@ class Server:
                 raise
             return web.json_response({"error": exc.reason}, status=exc.status)
         except BlockcError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            message, hint = _said(exc)
+            return web.json_response(
+                {"error": message, **({"hint": hint} if hint else {})}, status=400
+            )
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
