@@ -1143,6 +1143,72 @@ if __name__ == "__main__":
 
 
 @command(
+    _actions(
+        add=(
+            "Offer a template file of this host to the front door's users (all, or --group's).",
+            [
+                arg("template_name", metavar="NAME", help="Its name on the site."),
+                arg("path", metavar="TEMPLATE", help="The template file."),
+                arg(
+                    "--group",
+                    dest="groups",
+                    metavar="G",
+                    action="append",
+                    default=[],
+                    help="Only for this group's users (repeat for more; admins see all).",
+                ),
+            ],
+        ),
+        list=("The site's templates.", [FORMAT]),
+        rm=(
+            "Stop offering a template (its studios keep running).",
+            [arg("template_name", metavar="NAME", help="Its name on the site.")],
+        ),
+    )
+)
+def templates(obj, action, template_name=None, path=None, groups=(), fmt="text"):
+    """The templates the front door's users start studios from: add, list, rm."""
+    from .names import DNS_LABEL
+    from .serve import accounts
+    from .serve.store import Store, Template
+
+    store = Store()
+    try:
+        if action == "add":
+            if not DNS_LABEL.fullmatch(template_name) or len(template_name) > 40:
+                raise BlockcError(
+                    f"template name {template_name!r} must be a DNS-1123 label of at most 40 "
+                    f"characters"
+                )
+            for g in groups:
+                accounts.check_name("group", g)
+            from .compiler import compile as compile_template
+
+            compile_template(path, registry=obj.registry)  # (every error, located)
+            made = Template(template_name, os.path.abspath(path), tuple(sorted(set(groups))))
+            store.put_template(made)
+            echo(
+                f"template {made.name}: {made.path}, for "
+                f"{'groups ' + ', '.join(made.groups) if made.groups else 'every user'}"
+            )
+        elif action == "list":
+            found = store.templates()
+            if fmt == "json":
+                echo(json.dumps([t.json() for t in found], indent=2))
+                return
+            if not found:
+                echo("no templates (add one: `blockc templates add NAME TEMPLATE`)")
+            for t in found:
+                echo(f"{t.name:<20} {t.path}  groups {','.join(t.groups) or '(all users)'}")
+        elif action == "rm":
+            if not store.remove_template(template_name):
+                raise BlockcError(f"no template named {template_name!r} on this site")
+            echo(f"template {template_name}: removed (its studios keep running)")
+    finally:
+        store.close()
+
+
+@command(
     arg(
         "--listen",
         metavar="HOST:PORT",

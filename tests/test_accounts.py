@@ -210,3 +210,18 @@ def test_users_set_changes_admin_and_groups(home):
     assert bad.returncode == 1 and "group name 'Bad Group'" in bad.stderr
     missing = blockc(home, "users", "set", "nobody", "--admin")
     assert missing.returncode == 1 and "no user named 'nobody'" in missing.stderr
+
+
+def test_templates_add_list_rm(home):
+    from compiler_support import EXAMPLES
+
+    out = blockc(home, "templates", "add", "mini", EXAMPLES / "minimal.yaml", "--group", "ml")
+    assert out.returncode == 0 and "template mini: " in out.stdout and "groups ml" in out.stdout
+    listed = json.loads(blockc(home, "templates", "list", "--format", "json").stdout)
+    assert listed == [{"name": "mini", "path": str(EXAMPLES / "minimal.yaml"), "groups": ["ml"]}]
+    bad = blockc(home, "templates", "add", "bad", home / "none.yaml")
+    assert bad.returncode == 1 and "none.yaml" in bad.stderr
+    assert blockc(home, "templates", "add", "Bad_Name", EXAMPLES / "minimal.yaml").returncode == 1
+    assert blockc(home, "templates", "rm", "mini").returncode == 0
+    gone = blockc(home, "templates", "rm", "mini")
+    assert gone.returncode == 1 and "no template named 'mini'" in gone.stderr

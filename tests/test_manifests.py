@@ -213,3 +213,35 @@ def test_on_kubernetes_only_the_front_door_reaches_a_studio(example, installed_r
         objects(artifact), artifact.studio, studio="s1", owner="o", image="i", podman=True
     )
     assert "NetworkPolicy" not in [o["kind"] for o in podman]
+
+
+def test_serve_manifests_run_the_front_door_with_least_privilege(cli):
+    proc = cli("serve", "--manifests", "--image", "reg.example/blockc:1", "--namespace", "studios")
+    assert proc.returncode == 0, proc.stderr
+    objs = list(yaml.safe_load_all(proc.stdout))
+    assert check_manifests(objs) == []
+    kinds = [o["kind"] for o in objs]
+    assert kinds == [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "Service",
+    ]
+    assert all(o["metadata"]["namespace"] == "studios" for o in objs)
+    dep = objs[4]
+    pod = dep["spec"]["template"]
+    # its pods are the ones each studio's NetworkPolicy admits
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "blockc-serve"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["image"] == "reg.example/blockc:1"
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+    role = objs[1]
+    assert {r["resources"][0] for r in role["rules"]} >= {"deployments", "networkpolicies"}
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in role["rules"])
+    # no image, no registry: asked for, not guessed
+    none = cli("serve", "--manifests")
+    assert none.returncode == 1 and "--image" in none.stderr

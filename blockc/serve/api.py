@@ -41,9 +41,10 @@ def problem(status: int, message: str, hint: str | None = None, **more) -> web.H
 
 
 class Api:
-    def __init__(self, store: Store, tasks: Tasks) -> None:
+    def __init__(self, store: Store, tasks: Tasks, last_activity) -> None:
         self.store = store
         self.tasks = tasks
+        self.last_activity = last_activity  # studio -> when it was last used
         self._document = json.dumps(document())
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -136,6 +137,7 @@ class Api:
             ],
             "task": task.id if task else None,
             "updated_at": studio.updated_at,
+            "last_activity": self.last_activity(studio),
         }
 
     def run(

@@ -444,6 +444,7 @@ class Gateway:
             back = asyncio.ensure_future(_relay(up, down, self.activity, route.studio))
             await _relay(down, up, self.activity, route.studio)
         finally:
+            self.activity[route.studio] = time.time()
             if back is not None:
                 back.cancel()
                 await asyncio.gather(back, return_exceptions=True)

@@ -291,6 +291,7 @@ def document() -> dict:
                 "apps": {"type": "array", "items": _ref("App")},
                 "task": nullable_string,
                 "updated_at": number,
+                "last_activity": number,
             },
         },
         "StudioList": {

@@ -96,7 +96,7 @@ class Server:
             trusted_header=settings.trusted_header,
             scheme=lambda request: "https" if self.secure(request) else "http",
         )
-        self.api = Api(self.store, self.tasks)
+        self.api = Api(self.store, self.tasks, self.last_activity)
         self.pages = Pages(self.store, self.auth, RateLimit(), secure=self.secure)
         self.started = time.time()
 
@@ -180,20 +180,26 @@ class Server:
         await self.gateway.close()
         self.store.close()
 
+    def last_activity(self, studio) -> float:
+        """When the studio was last used: a request or WebSocket message through the
+        gateway, else its start (or this server's, whichever came last)."""
+        return max(self.gateway.activity.get(studio.name, 0.0), studio.updated_at, self.started)
+
     async def reap_idle(self) -> None:
-        """Stop (syncing first) every running studio nobody used for ``idle_timeout``."""
+        """Stop (``blockc stop``: its files synced out first) every running studio nobody
+        used for ``idle_timeout``; one whose stop failed is tried again a timeout later."""
         assert self.idle_timeout
+        tried: dict[str, float] = {}
         while True:
             await asyncio.sleep(min(60.0, self.idle_timeout / 4))
             now = time.time()
             for studio in self.store.studios():
                 if studio.state != "RUNNING" or self.tasks.running_for(studio.name):
                     continue
-                last = max(
-                    self.gateway.activity.get(studio.name, 0.0), studio.updated_at, self.started
-                )
+                last = max(self.last_activity(studio), tried.get(studio.name, 0.0))
                 if now - last >= self.idle_timeout:
-                    log.info("studio %s idle for %.0f s: stopping it", studio.name, now - last)
+                    log.warning("studio %s idle for %.0f s: stopping it", studio.name, now - last)
+                    tried[studio.name] = now
                     self.tasks.start("stop", studio.name, "(idle)", ["stop", studio.name])
 
 

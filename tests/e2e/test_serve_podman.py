@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,52 @@ def test_the_cli_starts_a_studio_behind_the_gate_while_the_front_door_runs(
     assert status["apps"][0]["healthy"] is True
     assert site.request("GET", f"/studios/{name}/web/", token=site.tokens["alice"]).status == 200
     site.blockc("stop", name)
+
+
+def test_an_idle_studio_is_stopped_with_its_files_synced_out(tmp_path, studio_name, template):
+    site = Site(tmp_path / "home", {"idle_timeout": "4s"})
+    try:
+        site.users()
+        site.start()
+        name = studio_name("idle")
+        path = template(
+            tmp_path,
+            "idlegated",
+            """    - type: app
+      id: web
+      with:
+        command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
+        port: 8000
+    - type: file-sync
+      with:
+        zones:
+          - {name: work, host: work, container: /home/studio/work}
+""",
+        )
+        workspace = tmp_path / "ws"
+        workspace.mkdir()
+        site.blockc(
+            "start", str(path), "--studio", name, "--owner", "alice", "--workspace", str(workspace)
+        )
+        site.blockc("exec", name, "--", "sh", "-c", "echo written-inside > /home/studio/work/note")
+        token = site.token("alice")
+        # used: kept running past the timeout
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            assert site.request("GET", f"/studios/{name}/web/", token=token).status == 200
+            time.sleep(1)
+        studio = site.request("GET", f"/api/v1/studios/{name}", token=token).json()
+        assert studio["state"] == "RUNNING"
+        assert time.time() - studio["last_activity"] < 3
+        # left alone: stopped, its files synced out first
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            studio = site.request("GET", f"/api/v1/studios/{name}", token=token).json()
+            if studio["state"] == "STOPPED":
+                break
+            time.sleep(1)
+        assert studio["state"] == "STOPPED", studio
+        assert (workspace / "work" / "note").read_text() == "written-inside\n"
+        assert site.request("GET", f"/studios/{name}/web/", token=token).status == 503
+    finally:
+        site.close()
