@@ -19,7 +19,9 @@ runs) is reached at its one published port, with the secret it checks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
@@ -27,7 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from ..names import object_name
+from ..errors import BlockcError
 from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
 from ..value import Value
 from .auth import Auth, Identity
@@ -150,14 +152,24 @@ def unauthenticated(request: web.BaseRequest) -> web.Response:
 
 class Gateway:
     def __init__(
-        self, store: Store, auth: Auth, *, admins_enter: bool, trusted_header: str, scheme
+        self,
+        store: Store,
+        auth: Auth,
+        *,
+        admins_enter: bool,
+        trusted_header: str,
+        scheme,
+        settings=None,
     ) -> None:
         self.store = store
         self.auth = auth
         self.scheme = scheme  # request -> the scheme the browser used ("http" or "https")
         self.admins_enter = admins_enter
         self._routes: dict[tuple, Route] = {}
-        self._installation: str | None = None
+        self.settings = settings
+        self._kubernetes: Any = None  # (the runtime, for studios on Kubernetes)
+        self._k8s_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._services: dict[tuple, str] = {}
         self._generation = -1
         self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
@@ -165,6 +177,8 @@ class Gateway:
         self._pools: dict[tuple, Pool] = {}
 
     async def close(self) -> None:
+        if self._k8s_thread is not None:
+            self._k8s_thread.shutdown(wait=False)
         for pool in self._pools.values():
             pool.close()
         for session in self._sessions.values():
@@ -193,14 +207,21 @@ class Gateway:
             self._sessions[key] = session
         return session
 
-    def service_host(self, studio) -> str:
-        """The DNS name of a Kubernetes studio's Service (``blockc serve`` in its cluster)."""
-        if self._installation is None:
-            from ..run import state
+    async def service_address(self, studio) -> str:
+        """The cluster IP of a Kubernetes studio's Service (the front door in its cluster),
+        asked of the API once per start of the studio (in a thread: the runtime blocks)."""
+        key = (studio.name, studio.runtime_id, studio.updated_at)
+        if key not in self._services:
+            if self._kubernetes is None:
+                from ..run.runtimes import get_runtime
 
-            self._installation = state.installation_id()
-        namespace = studio.location.rpartition(" namespace ")[2] or "default"
-        return f"{object_name(studio.name, self._installation)}.{namespace}.svc"
+                self._kubernetes = get_runtime("kubernetes", self.settings)
+                self._k8s_thread = concurrent.futures.ThreadPoolExecutor(1, "blockc-kube")
+            loop = asyncio.get_running_loop()
+            self._services[key] = await loop.run_in_executor(
+                self._k8s_thread, self._kubernetes.service_address, studio.name
+            )
+        return self._services[key]
 
     def allowed(self, identity: Identity, owner: str) -> bool:
         return identity.user.name == owner or (identity.user.admin and self.admins_enter)
@@ -226,7 +247,7 @@ class Gateway:
         now = time.time()
         route = self._routes.get(cache_key)
         if route is None or now >= route.expires_at:
-            found = self._route(request, parts[0], parts[1])
+            found = await self._route(request, parts[0], parts[1])
             if isinstance(found, web.StreamResponse):
                 return found
             route = found
@@ -250,7 +271,7 @@ class Gateway:
             return await self._websocket(request, url, self._request_headers(request, route), route)
         return await self._http(request, url, self._request_headers(request, route), route)
 
-    def _route(self, request: web.BaseRequest, studio_name: str, app_id: str):
+    async def _route(self, request: web.BaseRequest, studio_name: str, app_id: str):
         """Whether the request may reach the app, and how: a :class:`Route`, or the error."""
         identity = self.auth.identify(request.headers, request.cookies, request.remote)
         if identity is None:
@@ -281,7 +302,12 @@ class Gateway:
             upstream = f"127.0.0.1:{studio.ports[app_id]}"
             pool = ("app", upstream)
         elif studio.runtime == "kubernetes":  # its Service, from inside the cluster
-            upstream = f"{self.service_host(studio)}:{app['port']}"
+            try:
+                host = await self.service_address(studio)
+            except BlockcError as exc:
+                message = "; ".join(d.message for d in exc.diagnostics)
+                return error(502, f"studio {studio_name!r} cannot be reached: {message}")
+            upstream = f"{host}:{app['port']}"
             pool = ("service", upstream)
         else:
             return error(502, f"studio {studio_name!r}: app {app_id!r} has no address")

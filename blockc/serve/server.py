@@ -95,6 +95,7 @@ class Server:
             admins_enter=admins_enter == "true",
             trusted_header=settings.trusted_header,
             scheme=lambda request: "https" if self.secure(request) else "http",
+            settings=settings,
         )
         self.api = Api(self.store, self.tasks, self.last_activity)
         self.pages = Pages(self.store, self.auth, RateLimit(), secure=self.secure)

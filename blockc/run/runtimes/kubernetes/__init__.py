@@ -421,6 +421,18 @@ class KubernetesRuntime(Runtime):
         self._check("Deployment", found, self.expected(studio))
         return "stopped"
 
+    def service_address(self, studio: str) -> str:
+        """The cluster IP of the studio's Service, its labels checked: where the front door,
+        in the cluster, reaches the studio's apps (a cluster need not resolve Service names)."""
+        found = self._read("Service", self.base(studio))
+        if found is None:
+            raise BlockcError(f"studio '{studio}': its Service is not there")
+        self._check("Service", found, self.expected(studio))
+        address = (found.get("spec") or {}).get("clusterIP")
+        if not address or address == "None":
+            raise BlockcError(f"studio '{studio}': its Service has no cluster IP")
+        return str(address)
+
     def ready(self, studio: str) -> bool | None:
         if studio not in self._ready:
             self._pod(studio, fresh=True)
