@@ -9,7 +9,7 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench bench-kubernetes clean
+.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench bench-gateway bench-kubernetes clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
@@ -21,6 +21,7 @@ help:
 	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
 	@echo "make bench      run the benchmarks"
+	@echo "make bench-gateway  the front door's gateway against configurable-http-proxy"
 	@echo "make bench-kubernetes  the Kubernetes runtime's benchmarks, on test clusters of their own"
 
 system:
@@ -102,10 +103,22 @@ golden: venv
 	BLOCKC_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
 	git diff --stat tests/golden
 
-bench: system venv base-image
+bench: system venv base-image bench-gateway
 	$(BIN)/python benchmarks/compile.py
 	$(BIN)/python benchmarks/build_run.py
 	$(BIN)/python benchmarks/sync.py
+
+# The front door's gateway against configurable-http-proxy (installed by the benchmark from
+# npm): nginx and wrk from Debian, the same backends for both.
+GATEWAY_BENCH_PACKAGES := wrk nginx-light nodejs npm
+bench-gateway: venv
+	@missing=""; for p in $(GATEWAY_BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(BIN)/python benchmarks/gateway.py
 
 # The Kubernetes runtime against kubectl, tar and rsync: on a level-2 test cluster of its own
 # (up, measured, always down), then the scale part on a level-1 cluster it brings up itself.
