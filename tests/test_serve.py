@@ -5,6 +5,7 @@ scripts reach them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -388,11 +389,19 @@ def test_every_api_route_refuses_the_wrong_credentials(site):
     assert set(ROUTES) <= documented
     revoked = site.token("alice")
     site.blockc("tokens", "revoke", revoked.split("_")[1])
+    expired, expired_csrf = site.login("alice")
+    with sqlite3.connect(site.home / "state.db") as db:
+        db.execute(
+            "UPDATE sessions SET expires_at = ? WHERE digest = ?",
+            (time.time() - 1, hashlib.sha256(expired.encode()).hexdigest()),
+        )
     cookie, csrf = site.login("alice")
     for method, template in ROUTES:
         path = template.format(name="alice-s", id="0123456789ab", template="t")
         assert site.request(method, path).status == 401, (method, path)
         assert site.request(method, path, token=revoked).status == 401, (method, path)
+        answer = site.request(method, path, cookie=expired, csrf=expired_csrf)
+        assert answer.status == 401, (method, path)
         if method != "GET":  # a change with the cookie and no CSRF token: refused, unchanged
             assert site.request(method, path, cookie=cookie).status == 403, (method, path)
             assert site.request(method, path, cookie=cookie, csrf="x" * 43).status == 403
