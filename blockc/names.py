@@ -18,8 +18,8 @@ LABEL_INSTALLATION = "blockc.dev/installation"
 OWNERSHIP = (LABEL_INSTALLATION, LABEL_STUDIO, LABEL_OWNER)
 GATE_PORT = 7750  # a studio's gate, in the studio (blockc/run/gate.py); no app may use it
 # the pods of the front door (`blockc serve --manifests`): on Kubernetes, the only pods a
-# studio's NetworkPolicy admits
-FRONT_DOOR_LABELS = {"app.kubernetes.io/name": "blockc-serve"}
+# studio's NetworkPolicy admits. A blockc.dev/ label: no template may set one on its pods
+FRONT_DOOR_LABELS = {"blockc.dev/role": "front-door"}
 
 # RFC 1123, as Kubernetes has it. Always fullmatch: `$` would let a final newline through
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -14,10 +14,13 @@ Whatever the path's prefix, its last part says what it does:
     …/close      answers, then closes the connection
     …/status     answers ?code= with no body
     …/early      answers 413 at once, reading none of the body
+    …/slow       streams ?n= chunks of "piece-N", 0.2 s apart
+    …/eof        answers with no length and closes the connection to end the body
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from aiohttp import web
@@ -60,6 +63,21 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return response
     if last == "status":
         return web.Response(status=int(request.query["code"]))
+    if last == "slow":
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for i in range(int(request.query["n"])):
+            await response.write(f"piece-{i}".encode())
+            await asyncio.sleep(0.2)
+        await response.write_eof()
+        return response
+    if last == "eof":  # (what an HTTP/1.0-minded app does; aiohttp itself would not)
+        request.transport.write(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n"
+            b"hello-until-eof"
+        )
+        request.transport.close()
+        raise asyncio.CancelledError
     if last == "early":
         response = web.Response(status=413, text="too big")
         response.force_close()

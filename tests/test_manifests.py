@@ -202,9 +202,7 @@ def test_on_kubernetes_only_the_front_door_reaches_a_studio(example, installed_r
     assert policy["metadata"]["labels"][LABEL_OWNER] == "o"
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [
-        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "blockc-serve"}}}
-    ]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"blockc.dev/role": "front-door"}}}]
     assert sorted(p["port"] for p in rule["ports"]) == sorted(
         a["port"] for a in artifact.studio["apps"]
     )
@@ -233,7 +231,7 @@ def test_serve_manifests_run_the_front_door_with_least_privilege(cli):
     dep = objs[4]
     pod = dep["spec"]["template"]
     # its pods are the ones each studio's NetworkPolicy admits
-    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "blockc-serve"
+    assert pod["metadata"]["labels"]["blockc.dev/role"] == "front-door"
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["spec"]["containers"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False

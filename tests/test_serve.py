@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from urllib.parse import quote
@@ -86,7 +87,8 @@ def test_the_app_sees_none_of_blockcs_credentials(site):
     seen = seen_headers(got)
     assert "blockc_session" not in " ".join(seen["cookie"]) and "theirs=1" in seen["cookie"][0]
     assert "also=2" in seen["cookie"][0]
-    assert "x-csrf-token" not in seen and "x-forwarded-user" not in seen
+    assert "x-forwarded-user" not in seen
+    assert seen["x-csrf-token"] == [csrf]  # (an app's own, say: worthless to blockc cookieless)
     assert "x-drop-me" not in seen
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
     assert seen["x-forwarded-host"] == [f"127.0.0.1:{site.port}"]
@@ -164,6 +166,7 @@ def test_redirects_and_cookies_stay_under_the_apps_prefix(site):
     assert location("pre", "/studios/alice-s/pre/tree") == "/studios/alice-s/pre/tree"
 
     sets = [
+        "=blockc_session=evil",
         "a=1; Path=/",
         "b=2; Domain=127.0.0.1; HttpOnly",
         "blockc_session=evil; Path=/",
@@ -745,3 +748,90 @@ def test_http_edges_through_the_gateway(site):
     # and the connection is still good for more
     assert call("GET", "/studios/alice-s/web/echo")[0].status == 200
     conn.close()
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_what_a_browser_or_an_app_breaks_off_leaves_nothing_behind(site):
+    """An answer the browser stops reading, an upload it breaks off, an answer that ends where
+    the app's connection does: the next request gets its own answer whole, and no connection
+    to the app is left open for nothing."""
+    import socket
+
+    auth = f"Authorization: Bearer {site.tokens['alice']}\r\n".encode()
+
+    def raw(request: bytes, read: int = 1 << 16) -> bytes:
+        with socket.create_connection(("127.0.0.1", site.port), timeout=30) as s:
+            s.sendall(request)
+            return s.recv(read) if read else b""
+
+    # a download the browser leaves after its first bytes: nothing of it reaches the next
+    first = raw(b"GET /studios/alice-s/web/slow?n=5 HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
+    assert first.startswith(b"HTTP/1.1 200")
+    time.sleep(1.5)  # (the app sends the rest meanwhile)
+    for _ in range(3):
+        got = echo(site, "/studios/alice-s/web/echo", token=site.tokens["alice"])
+        assert got["path"] == "/echo"
+    # a body that ends where the app's connection does comes whole, and ends
+    answer = site.request("GET", "/studios/alice-s/web/eof", token=site.tokens["alice"])
+    assert answer.status == 200 and answer.body == b"hello-until-eof"
+    # uploads broken off: no connection to the app is kept for them
+    before = open_fds(site.proc.pid)
+    for _ in range(20):
+        raw(
+            b"POST /studios/alice-s/web/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            + auth
+            + b"\r\n"
+            + b"x" * 10,
+            read=0,  # (and gone)
+        )
+    time.sleep(1)
+    assert open_fds(site.proc.pid) - before < 5
+
+
+def test_an_apps_page_may_not_use_the_api_as_its_viewer(site):
+    """Every app is served from the front door's own origin: a page of one could read the
+    viewer's CSRF token and act as them. The API refuses what a browser sends from an app's
+    page (its Referer), from another site, or without saying where from."""
+    cookie, csrf = site.login("alice")
+    me = f"http://127.0.0.1:{site.port}"
+    ok = site.request("GET", "/api/v1/me", cookie=cookie, headers={"Referer": me + "/"})
+    assert ok.status == 200
+    for headers in (
+        {"Referer": me + "/studios/alice-s/web/", "Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "same-origin"},  # (the app's page hid its address)
+        {"Sec-Fetch-Site": "cross-site", "Referer": "https://evil.example/"},
+        {"Origin": "https://evil.example"},
+    ):
+        assert site.request("GET", "/api/v1/me", cookie=cookie, headers=headers).status == 403
+        made = site.request(
+            "POST", "/api/v1/tokens", cookie=cookie, csrf=csrf, headers=headers, body={}
+        )
+        assert made.status == 403, headers
+    # a token is no browser's ambient credential: scripts go on working
+    assert (
+        site.request(
+            "GET",
+            "/api/v1/me",
+            token=site.tokens["alice"],
+            headers={"Sec-Fetch-Site": "same-origin"},
+        ).status
+        == 200
+    )
+    # and signing a browser in from another site is refused (login CSRF)
+    cross = site.request(
+        "POST",
+        "/login",
+        body={"user": "alice", "password": PASSWORDS["alice"]},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross.status == 403 and cross.header("Set-Cookie") is None
+
+
+def test_sign_in_bodies_are_bounded(site):
+    big = site.request("POST", "/login", body={"user": "u" * (1 << 20), "password": "x"})
+    assert big.status == 413
+    nameless = site.request("POST", "/login", body={"user": "Not A Name!", "password": "secret12"})
+    assert nameless.status == 401

@@ -245,15 +245,21 @@ class Api:
         }:
             raise problem(404, f"studio {studio.name!r} has no app {app!r}")
         argv = ["logs", studio.name, "--lines", str(lines)] + (["--app", app] if app else [])
+        env = dict(os.environ, BLOCKC_RESIDENT="0", NO_COLOR="1")
+        env.pop("BLOCKC_SERVER", None)  # (this home's, not through a front door)
         proc = await asyncio.create_subprocess_exec(
             *_blockc(),
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=dict(os.environ, BLOCKC_RESIDENT="0", NO_COLOR="1"),
+            env=env,
         )
-        out, err = await proc.communicate()
+        try:
+            out, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:  # (the browser went away: so does the command)
+                proc.kill()
         if proc.returncode:
             text = err.decode("utf-8", "replace").strip().removeprefix("error: ")
             raise problem(409, text or f"blockc logs failed ({proc.returncode})")

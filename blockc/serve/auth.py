@@ -99,7 +99,14 @@ class TrustedHeaderAuthenticator(Authenticator):
     def request_user(self, headers: Mapping[str, str], peer: str | None) -> str | None:
         if not is_in(peer, self.proxies):
             return None
-        name = headers.get(self.header, "").strip().lower()
+        given = (
+            headers.getall(self.header, [])
+            if hasattr(headers, "getall")
+            else [headers.get(self.header, "")]
+        )
+        if len(given) != 1:  # (none, or several: which would the proxy have meant?)
+            return None
+        name = given[0].strip().lower()
         return name if accounts.NAME.fullmatch(name) else None
 
 
@@ -247,15 +254,17 @@ class RateLimit:
         now = time.monotonic()
         wait = 0.0
         for key in keys:
-            q = self._recent(key, now)
-            if len(q) >= self.limits[key.split(":", 1)[0]]:
+            q = self._failures.get(key)  # (asking adds nothing)
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if q and len(q) >= self.limits[key.split(":", 1)[0]]:
                 wait = max(wait, q[0] + self.window - now)
         return wait
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 100_000:  # (a flood of names: forget the stale ones)
+        if len(self._failures) >= 10_000:  # (a flood of names: the stale ones go first)
             for key in [k for k in self._failures if not self._recent(k, now)]:
                 del self._failures[key]
+        for key in keys:
+            self._recent(key, now).append(now)

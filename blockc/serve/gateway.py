@@ -62,7 +62,6 @@ OURS = frozenset(
         "X-Forwarded-Prefix",
         "X-Forwarded-Port",
         "Forwarded",
-        "X-CSRF-Token",
         SECRET_HEADER,
         APP_PORT_HEADER,
     )
@@ -78,8 +77,10 @@ WS_HANDSHAKE = frozenset(
     )
 )
 APP_DOWN = APP_DOWN_HEADER.lower()
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 ROUTES_KEPT = 10_000  # decisions remembered (all dropped when the database changes)
 SMALL_BODY = 256 * 1024  # an answer this small is read whole and sent in one write
+WS_MAX_MESSAGE = 256 << 20  # a WebSocket message is held whole while relayed: not larger
 CHUNK = 256 * 1024
 
 
@@ -175,6 +176,7 @@ class Gateway:
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
         self._sessions: dict[tuple, aiohttp.ClientSession] = {}
         self._pools: dict[tuple, Pool] = {}
+        self._session_used: dict[tuple, float] = {}
 
     async def close(self) -> None:
         if self._k8s_thread is not None:
@@ -185,11 +187,27 @@ class Gateway:
             await session.close()
         self._sessions.clear()
 
+    async def sweep(self, now: float) -> None:
+        """Close idle connections kept too long, and the pools and clients of studios no
+        route uses any more (a restarted studio's gate has another secret: another pool)."""
+        used = {id(r.pool) for r in self._routes.values()}
+        used_clients = {id(r.client) for r in self._routes.values()}
+        for key, pool in list(self._pools.items()):
+            pool.sweep()
+            if id(pool) not in used and not pool.idle and now - pool.used > 600:
+                del self._pools[key]
+        for key, session in list(self._sessions.items()):
+            if id(session) not in used_clients and now - self._session_used.get(key, 0) > 600:
+                del self._sessions[key]
+                self._session_used.pop(key, None)
+                await session.close()
+
     def _pool(self, key: tuple, upstream: str) -> Pool:
         pool = self._pools.get(key)
         if pool is None:
             host, _, port = upstream.rpartition(":")
             pool = self._pools[key] = Pool(host, int(port))
+        pool.used = time.time()
         return pool
 
     def _client(self, key: tuple) -> aiohttp.ClientSession:
@@ -205,6 +223,7 @@ class Gateway:
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._sessions[key] = session
+        self._session_used[key] = time.time()
         return session
 
     async def service_address(self, studio) -> str:
@@ -375,6 +394,7 @@ class Gateway:
                 body,
                 chunked,
                 is_head=request.method == "HEAD",
+                idempotent=request.method in IDEMPOTENT,
             )
         except AppDown:
             return app_down(route)
@@ -403,8 +423,15 @@ class Gateway:
             if length is not None:
                 response.content_length = length
             await response.prepare(request)
-            async for chunk in answer.chunks():
-                await response.write(chunk)
+            try:
+                async for chunk in answer.chunks():
+                    await response.write(chunk)
+            except Broken:
+                # the answer has begun: no other can follow it; the browser sees the
+                # connection end before the body does, as it would have from the app
+                if request.transport is not None:
+                    request.transport.close()
+                return response
             await response.write_eof()
             return response
         except Broken as exc:
@@ -448,7 +475,7 @@ class Gateway:
                 headers=headers,
                 protocols=protocols,
                 autoping=False,
-                max_msg_size=0,
+                max_msg_size=WS_MAX_MESSAGE,
                 compress=0,
             )
         except aiohttp.WSServerHandshakeError as exc:
@@ -459,7 +486,7 @@ class Gateway:
         down = web.WebSocketResponse(
             protocols=(up.protocol,) if up.protocol else (),
             autoping=False,
-            max_msg_size=0,
+            max_msg_size=WS_MAX_MESSAGE,
             compress=False,  # (relayed as they come: no deflate state per connection)
         )
         # this handler relays what the browser sends, one task what the app sends; either
@@ -494,7 +521,9 @@ async def _relay(src, dst, activity: dict[str, float], studio: str) -> None:
             await dst.ping(msg.data)
         elif kind == pong:
             await dst.pong(msg.data)
-    await dst.close(code=src.close_code or 1000)
+    code = src.close_code
+    # (1005 and 1006 say that no close frame came: never sent in one)
+    await dst.close(code=code if code and code not in (1005, 1006) else 1000)
 
 
 def same_origin(origin: str, request: web.BaseRequest) -> bool:
@@ -535,8 +564,9 @@ def confine_cookie(value: str, prefix: str, strip: bool) -> str:
     """A ``Set-Cookie`` of an app, kept to the app's prefix; "" drops it (named like
     blockc's own cookies)."""
     name_value, *attrs = value.split(";")
-    if name_value.strip().lower().startswith("blockc_"):
-        return ""
+    name = name_value.partition("=")[0].strip()
+    if not name or name.lower().startswith("blockc_"):
+        return ""  # (a cookie of no name is sent back as its value: "=blockc_session=x")
     kept = [name_value]
     path = None
     for attr in attrs:

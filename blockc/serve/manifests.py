@@ -24,7 +24,7 @@ UID = 10001
 def front_door_manifests(
     namespace: str, image: str, *, registry: str | None = None, storage: str = "1Gi"
 ) -> list[dict]:
-    labels = dict(FRONT_DOOR_LABELS)
+    labels = {"app.kubernetes.io/name": NAME, **FRONT_DOOR_LABELS}
     meta = {"name": NAME, "namespace": namespace, "labels": dict(labels)}
     env = [
         {"name": "BLOCKC_HOME", "value": HOME},

@@ -11,15 +11,26 @@ import asyncio
 import html
 import json
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from aiohttp import web
 
+from . import accounts
 from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
 from .routes import Handler
 from .store import Store
 
 MAX_FORM = 16 * 1024
+
+
+def cross_site(request: web.BaseRequest) -> bool:
+    """Whether a browser sent the request from a page of another site (``Sec-Fetch-Site``,
+    else ``Origin``)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 def safe_next(value: str | None) -> str:
@@ -97,15 +108,18 @@ class Pages:
     async def login(self, request: web.BaseRequest) -> web.Response:
         self.store.refresh()
         as_json = request.content_type == "application/json"
-        if (request.content_length or 0) > MAX_FORM:
-            raise web.HTTPRequestEntityTooLarge(MAX_FORM, request.content_length or 0)
+        if cross_site(request):  # (login CSRF: signing a browser in as someone else)
+            return web.json_response({"error": "a sign-in from another site"}, status=403)
+        raw = await request.content.read(MAX_FORM + 1)  # (whatever the length says, or none)
+        if len(raw) > MAX_FORM:
+            return web.json_response({"error": "the sign-in is too large"}, status=413)
         try:
             if as_json:
-                data = json.loads(await request.read())
+                data = json.loads(raw)
                 if not isinstance(data, dict):
                     raise ValueError
             else:
-                data = dict(await request.post())
+                data = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "send user and password"}, status=400)
         user, password = data.get("user"), data.get("password")
@@ -115,6 +129,9 @@ class Pages:
         if not self.auth.authenticator.password_form:
             return self._refused(as_json, next_path, "this site has no passwords", 400)
         user = user.strip().lower()
+        if not accounts.NAME.fullmatch(user):  # (no user has such a name: nothing to check)
+            self.limit.failed(f"ip:{request.remote}")
+            return self._refused(as_json, next_path, "wrong user or password", 401)
         keys = (f"ip:{request.remote}", f"user:{user}")
         wait = self.limit.retry_after(*keys)
         if wait:

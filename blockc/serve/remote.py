@@ -22,6 +22,14 @@ from ..errors import BlockcError
 TIMEOUT = 30.0
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # (a redirect is an error: the Authorization header would follow it)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class Remote:
     def __init__(self, url: str, token: str | None) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -51,8 +59,14 @@ class Remote:
             },
         )
         try:
-            return urllib.request.urlopen(req, timeout=timeout)
+            return _OPENER.open(req, timeout=timeout)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise BlockcError(
+                    f"{self.base}: redirected to {exc.headers.get('Location')!r}: not followed "
+                    f"(the token would go along)",
+                    hint="give --server the front door's own URL (https, its final address)",
+                ) from None
             try:
                 detail = json.loads(exc.read(65536))
                 message, hint = str(detail["error"]), detail.get("hint")

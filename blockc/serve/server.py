@@ -20,6 +20,7 @@ import re
 import secrets
 import signal
 import time
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -30,7 +31,7 @@ from ..run.settings import Settings
 from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
 from .gateway import Gateway, unauthenticated
-from .pages import Pages
+from .pages import Pages, cross_site
 from .routes import Router
 from .store import Store
 from .tasks import Tasks
@@ -56,6 +57,16 @@ def server_key() -> bytes:
         f.write(key)
     os.replace(tmp, path)
     return key
+
+
+def from_a_studio(request: web.BaseRequest) -> bool:
+    """Whether a browser sent the request from an app's page (``Referer`` under /studios/ of
+    this site, or hidden by a browser that says it is one)."""
+    referer = request.headers.get("Referer")
+    if referer is None:
+        return request.headers.get("Sec-Fetch-Site") not in (None, "none")
+    parts = urlsplit(referer)
+    return parts.netloc.lower() == request.host.lower() and parts.path.startswith("/studios/")
 
 
 def parse_duration(text: str | None, setting: str) -> float | None:
@@ -128,6 +139,15 @@ class Server:
                 identity = self.auth.identify(request.headers, request.cookies, request.remote)
                 if identity is None:
                     return unauthenticated(request)
+                if identity.via != "token" and (cross_site(request) or from_a_studio(request)):
+                    # the browser's ambient credentials, used by a page of another site, or
+                    # by an app's page (same origin: it could read the CSRF token)
+                    raise problem(
+                        403,
+                        "the API takes no request made with your cookie from this page",
+                        hint="an app's pages (under /studios/) and other sites' may not act "
+                        "as you; scripts use a token",
+                    )
                 if request.method not in SAFE_METHODS and identity.via != "token":
                     given = request.headers.get(CSRF_HEADER, "")
                     if not identity.csrf or not hmac.compare_digest(
@@ -181,6 +201,15 @@ class Server:
         await self.gateway.close()
         self.store.close()
 
+    async def maintain(self) -> None:
+        """Every 30 s: idle connections to apps closed, unused pools dropped."""
+        while True:
+            await asyncio.sleep(30)
+            try:
+                await self.gateway.sweep(time.time())
+            except Exception:
+                log.exception("the gateway's sweep failed")
+
     def last_activity(self, studio) -> float:
         """When the studio was last used: a request or WebSocket message through the
         gateway, else its start (or this server's, whichever came last)."""
@@ -193,15 +222,23 @@ class Server:
         tried: dict[str, float] = {}
         while True:
             await asyncio.sleep(min(60.0, self.idle_timeout / 4))
-            now = time.time()
-            for studio in self.store.studios():
-                if studio.state != "RUNNING" or self.tasks.running_for(studio.name):
-                    continue
-                last = max(self.last_activity(studio), tried.get(studio.name, 0.0))
-                if now - last >= self.idle_timeout:
-                    log.warning("studio %s idle for %.0f s: stopping it", studio.name, now - last)
-                    tried[studio.name] = now
-                    self.tasks.start("stop", studio.name, "(idle)", ["stop", studio.name])
+            try:
+                self._reap_once(tried)
+            except Exception:  # (a pass that failed, the database busy say: the next one)
+                log.exception("the idle studios' pass failed")
+
+    def _reap_once(self, tried: dict[str, float]) -> None:
+        assert self.idle_timeout
+        now = time.time()
+        self.store.reload()
+        for studio in self.store.studios():
+            if studio.state != "RUNNING" or self.tasks.running_for(studio.name):
+                continue
+            last = max(self.last_activity(studio), tried.get(studio.name, 0.0))
+            if now - last >= self.idle_timeout:
+                log.warning("studio %s idle for %.0f s: stopping it", studio.name, now - last)
+                tried[studio.name] = now
+                self.tasks.start("stop", studio.name, "(idle)", ["stop", studio.name])
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -214,17 +251,17 @@ def listen_address(text: str) -> tuple[str, int]:
 def serve(settings: Settings, registry, listen: str, *, echo=print) -> None:
     host, port = listen_address(listen)
     server = Server(settings, registry)
-    bypass = open_studios(server.store)
-    if bypass:
-        raise BlockcError(
-            f"studios {', '.join(bypass)} publish their apps on 127.0.0.1 without the front "
-            f"door (started while it did not run): with them running, it could be bypassed",
-            hint=f"stop them first (`blockc stop {' '.join(bypass)}`); started again while "
-            f"blockc serve runs, they are reached through it only",
-        )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
-    with gate.hold_serving(url):
+    with gate.hold_serving(url):  # (first: a studio started from now on has a gate)
+        bypass = open_studios(server.store)
+        if bypass:
+            raise BlockcError(
+                f"studios {', '.join(bypass)} publish their apps on 127.0.0.1 without the front "
+                f"door (started while it did not run): with them running, it could be bypassed",
+                hint=f"stop them first (`blockc stop {' '.join(bypass)}`); started again while "
+                f"blockc serve runs, they are reached through it only",
+            )
         import uvloop  # (libuv's loop: ~5% more requests/s through the gateway)
 
         uvloop.run(_run(server, host, port, url, echo))
@@ -232,7 +269,8 @@ def serve(settings: Settings, registry, listen: str, *, echo=print) -> None:
 
 async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     runner = web.ServerRunner(
-        web.Server(server.handler(), access_log=None),
+        # (a browser gone cancels its request: nothing waits on the app for nobody)
+        web.Server(server.handler(), access_log=None, handler_cancellation=True),
         handle_signals=False,
     )
     await runner.setup()
@@ -247,11 +285,13 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    reaper = asyncio.ensure_future(server.reap_idle()) if server.idle_timeout else None
+    chores = [asyncio.ensure_future(server.maintain())]
+    if server.idle_timeout:
+        chores.append(asyncio.ensure_future(server.reap_idle()))
     try:
         await stop.wait()
     finally:
-        if reaper:
-            reaper.cancel()
+        for chore in chores:
+            chore.cancel()
         await runner.cleanup()
         await server.close()

@@ -138,11 +138,13 @@ class Store:
         token_id, secret = m.groups()
         cache = self._fresh()
         key = ("token", token_id)
-        if key not in cache:
-            cache[key] = self.conn.execute(
+        row = cache.get(key)
+        if row is None:  # (unknown ids are not remembered: anyone may send any number)
+            row = self.conn.execute(
                 "SELECT user, digest, expires_at FROM tokens WHERE id = ?", (token_id,)
             ).fetchone()
-        row = cache[key]
+            if row is not None:
+                cache[key] = row
         if row is None or not hmac.compare_digest(row[1], digest(secret)):  # type: ignore[index]
             return None
         now = time.time()
@@ -166,12 +168,14 @@ class Store:
             return None
         cache = self._fresh()
         key = ("session", cookie)
-        if key not in cache:
+        found = cache.get(key)
+        if found is None:  # (unknown cookies are not remembered: anyone may send any number)
             row = self.conn.execute(
                 "SELECT user, csrf, expires_at FROM sessions WHERE digest = ?", (digest(cookie),)
             ).fetchone()
-            cache[key] = Session(*row) if row else None
-        found = cache[key]
+            if row is None:
+                return None
+            found = cache[key] = Session(*row)
         if not isinstance(found, Session) or time.time() >= found.expires_at:
             return None
         return found

@@ -97,6 +97,8 @@ class Tasks:
         ended = [t for t in self.tasks.values() if t.state != "running"]
         for old in ended[: max(0, len(ended) - KEEP_ENDED)]:
             del self.tasks[old.id]
+            with contextlib.suppress(OSError):  # (its log goes with it)
+                os.unlink(os.path.join(private_home(), "tasks", f"{old.id}.log"))
         runner = asyncio.ensure_future(self._run(task, argv))
         self._procs.add(runner)
         runner.add_done_callback(self._procs.discard)

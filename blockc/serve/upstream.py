@@ -54,6 +54,9 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False  # (what the answer's headers say)
         self.head_request = False
         self.ignore_rest = False
+        self.until_close = False  # (an answer of no stated length: its body ends at close)
+        self.drained = False  # (its body read to the end: only then may it be reused)
+        self.sender: asyncio.Future | None = None
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -64,6 +67,11 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = True
         if self.ignore_rest:
             return
+        if self.head is None:  # (idle in the pool: an app says nothing unasked, but "408")
+            self.failed = Broken("the app spoke on an idle connection")
+            if self.transport is not None:
+                self.transport.close()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # (an answer that switches protocols: not here)
@@ -73,6 +81,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.transport = None
+        if not self.complete and self.until_close and self.head is not None and self.head.done():
+            self.complete = True  # (a body of no stated length ends where the connection does)
+            self._wake()
         if not self.complete:
             self._fail(Broken("the app closed the connection before its answer was whole"))
         if self.writable is not None and not self.writable.done():
@@ -89,7 +100,7 @@ class _Connection(asyncio.Protocol):
     # --- httptools ------------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.headers.append((name.decode("latin-1"), _text(value)))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -97,6 +108,12 @@ class _Connection(asyncio.Protocol):
             self.headers = []
             return
         self.keep_alive = self.parser.should_keep_alive()  # (llhttp knows it here, not after)
+        names = {name.lower() for name, _ in self.headers}
+        self.until_close = (
+            "content-length" not in names
+            and "transfer-encoding" not in names
+            and status not in (204, 304)
+        )
         if self.head_request:  # (no body, and the connection is not used again)
             self.ignore_rest = True
             self.complete = True
@@ -148,6 +165,7 @@ class _Connection(asyncio.Protocol):
                     self.transport.resume_reading()
                 yield chunk
             if self.complete:
+                self.drained = True
                 return
             if self.failed is not None:
                 raise self.failed
@@ -184,6 +202,7 @@ class Pool:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.idle: list[_Connection] = []
+        self.used = 0.0  # (time.time() a route last took it)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -195,6 +214,18 @@ class Pool:
         except (OSError, TimeoutError) as exc:
             raise AppDown(str(exc)) from None
         return conn
+
+    def sweep(self) -> None:
+        """Close the idle connections kept too long (an app closes its own after a while;
+        until then each holds a descriptor)."""
+        now = time.monotonic()
+        kept = []
+        for conn in self.idle:
+            if conn.transport is not None and now - conn.idle_since < IDLE_KEPT:
+                kept.append(conn)
+            elif conn.transport is not None:
+                conn.transport.close()
+        self.idle = kept
 
     def close(self) -> None:
         """Close the idle connections (those in use end with their answers)."""
@@ -214,8 +245,11 @@ class Pool:
         return None
 
     def release(self, conn: _Connection) -> None:
+        if conn.sender is not None and not conn.sender.done():
+            conn.sender.cancel()  # (no more of the request's body is read for it)
         keep = (
             conn.complete
+            and conn.drained
             and conn.reusable
             and conn.failed is None
             and conn.transport is not None
@@ -231,16 +265,26 @@ class Pool:
         conn.complete = False
         conn.got_bytes = False
         conn.keep_alive = False
+        conn.drained = False
+        conn.until_close = False
+        conn.sender = None
         conn.idle_since = time.monotonic()
         self.idle.append(conn)
 
     async def request(
-        self, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool, *, is_head=False
+        self,
+        head: bytes,
+        body: AsyncIterator[bytes] | None,
+        chunked: bool,
+        *,
+        is_head: bool = False,
+        idempotent: bool = True,
     ) -> Answer:
         """Send a request (``head``: its request line and headers, CRLF-terminated; ``body``:
         its bytes, sent chunked when ``chunked``) and return the answer once its headers are
-        in. A connection reused from the pool that turns out closed is replaced once, when the
-        request has no body (one with a body may have been read in part: never sent twice)."""
+        in. A connection reused from the pool that turns out closed is replaced once, for an
+        ``idempotent`` request without a body (any other may have been acted on: never sent
+        twice)."""
         for attempt in (0, 1):
             conn = self._reused() if attempt == 0 else None
             fresh = conn is None
@@ -253,7 +297,7 @@ class Pool:
             conn.transport.write(head)
             sender = None
             if body is not None:
-                sender = asyncio.ensure_future(_send(conn, body, chunked))
+                sender = conn.sender = asyncio.ensure_future(_send(conn, body, chunked))
             try:
                 if sender is None:
                     status = await conn.head
@@ -263,14 +307,22 @@ class Pool:
                         conn.head.cancel()
                         raise sender.exception()  # type: ignore[misc]
                     status = await conn.head
-            except Broken:
+            except BaseException as exc:
+                # (the app's failure, the request body's, or the browser gone: the
+                # connection is closed, never left to wait for the rest of a request)
                 if sender is not None:
                     sender.cancel()
                 if conn.transport is not None:
                     conn.transport.close()
-                if fresh or body is not None or conn.got_bytes:
-                    raise
-                continue  # (the app had closed the idle connection: once more, on a new one)
+                if (
+                    isinstance(exc, Broken)
+                    and not fresh
+                    and body is None
+                    and idempotent
+                    and not conn.got_bytes
+                ):
+                    continue  # (the app had closed the idle connection: once more, anew)
+                raise
             if sender is not None and not sender.done():
                 # the app answered before the whole body was sent: the rest goes on being
                 # sent (the app may read it still); a connection left so is not reused
@@ -286,6 +338,15 @@ def _retrieved(task: asyncio.Future) -> None:
 
 
 async def _send(conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> None:
+    try:
+        await _send_all(conn, body, chunked)
+    except (Broken, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # (the browser's upload broke off: so does this request)
+        raise Broken(f"the request's body broke off ({type(exc).__name__})") from None
+
+
+async def _send_all(conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> None:
     async for chunk in body:
         if not chunk:
             continue
@@ -302,6 +363,17 @@ async def _send(conn: _Connection, body: AsyncIterator[bytes], chunked: bool) ->
 
 
 def request_head(method: str, target: str, headers: list[tuple[str, str]]) -> bytes:
+    """The request line and headers, in the bytes they came in (aiohttp's server decoded
+    them as UTF-8 with surrogate escapes: encoded back the same way, bytes for bytes)."""
     lines = [f"{method} {target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def _text(value: bytes) -> str:
+    """A header value of an answer, as text aiohttp sends as the same bytes (UTF-8; other
+    bytes, rare in headers, as Latin-1, which it sends re-encoded rather than fail on)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

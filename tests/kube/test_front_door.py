@@ -51,7 +51,7 @@ def test_the_front_door_in_the_cluster_reaches_its_owners_studio(site, kubectl):
     assert spec["podSelector"]["matchLabels"]["blockc.dev/studio"] == "kfd"
     assert spec["ingress"] == [
         {
-            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "blockc-serve"}}}],
+            "from": [{"podSelector": {"matchLabels": {"blockc.dev/role": "front-door"}}}],
             "ports": [{"port": 8000, "protocol": "TCP"}],
         }
     ]
@@ -73,7 +73,7 @@ def test_the_front_door_in_the_cluster_reaches_its_owners_studio(site, kubectl):
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "blockc-serve", "labels": {"app.kubernetes.io/name": "blockc-serve"}},
+        "metadata": {"name": "blockc-serve", "labels": {"blockc.dev/role": "front-door"}},
         "spec": {
             "serviceAccountName": "blockc",
             "automountServiceAccountToken": True,

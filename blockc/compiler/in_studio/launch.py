@@ -151,9 +151,10 @@ def gate():
     """Relay connections from the front door to the apps, and nothing else.
 
     The first request of a connection must carry the studio's secret (GATE_SECRET_HEADER)
-    and the port of one of its apps (GATE_APP_HEADER), each once; both headers are taken out
-    and the connection is relayed, byte for byte, to that app on 127.0.0.1. Anything else is
-    answered 403 and closed. Only the front door opens connections to the gate, so what
+    and the port of one of its apps (GATE_APP_HEADER), each once; both headers are taken out of
+    that request and the connection is relayed, byte for byte, to that app on 127.0.0.1 (the
+    front door sends them on its later requests too: the app sees them there). Anything else
+    is answered 403 and closed. Only the front door opens connections to the gate, so what
     follows the first request on a connection is the front door's too.
     """
     secret = os.environ.pop(GATE_SECRET_ENV, "").encode()
