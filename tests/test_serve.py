@@ -212,6 +212,20 @@ def test_websockets_through_the_gateway(site):
             url, cookie=f"blockc_session={cookie}", origin="http://evil.example", timeout=10
         )
     assert refused.value.status_code == 403
+    # a WebSocket open when its token is revoked is closed
+    token = site.token("alice")
+    sock = websocket.create_connection(url, header=[f"Authorization: Bearer {token}"], timeout=15)
+    sock.send("still here")
+    assert sock.recv() == "still here"
+    site.blockc("tokens", "revoke", token.split("_")[1])
+    started = time.monotonic()
+    with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
+        while time.monotonic() - started < 12:
+            sock.send("x")
+            sock.recv()
+            time.sleep(0.2)
+    assert time.monotonic() - started < 12  # (seen within the front door's 5 s round)
+    sock.close()
     with pytest.raises(websocket.WebSocketBadStatusException) as other:
         websocket.create_connection(
             url, header=[f"Authorization: Bearer {site.tokens['bob']}"], timeout=10

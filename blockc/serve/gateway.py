@@ -167,6 +167,8 @@ class Gateway:
         self.scheme = scheme  # request -> the scheme the browser used ("http" or "https")
         self.admins_enter = admins_enter
         self._routes: dict[tuple, Route] = {}
+        # open WebSockets (by id of the browser's): (request, route, browser's, app's)
+        self._sockets: dict[int, tuple] = {}
         self.settings = settings
         self._kubernetes: Any = None  # (the runtime, for studios on Kubernetes)
         self._k8s_thread: concurrent.futures.ThreadPoolExecutor | None = None
@@ -186,6 +188,30 @@ class Gateway:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+    def check(self) -> None:
+        """Look at the database now (not waiting for a request) and act on a change."""
+        self.store.reload()
+        if self._generation != self.store.generation:
+            self.changed()
+
+    def changed(self) -> None:
+        """The database changed: decisions are made anew, and every open WebSocket whose
+        sender may no longer reach its app (a token revoked, a session ended, a user removed,
+        the studio stopped or given away) is closed."""
+        self._routes.clear()
+        self._generation = self.store.generation
+        for key, (request, route, down, up) in list(self._sockets.items()):
+            identity = self.auth.identify(request.headers, request.cookies, request.remote)
+            studio = self.store.studio(route.studio)
+            if (
+                identity is None
+                or studio is None
+                or not self.allowed(identity, studio.owner)
+                or studio.state != "RUNNING"
+            ):
+                del self._sockets[key]
+                asyncio.ensure_future(_close_both(down, up))
 
     async def sweep(self, now: float) -> None:
         """Close idle connections kept too long, and the pools and clients of studios no
@@ -259,8 +285,7 @@ class Gateway:
 
         self.store.refresh()  # (once per request: what follows reads the cache)
         if self._generation != self.store.generation:  # (the database changed)
-            self._routes.clear()
-            self._generation = self.store.generation
+            self.changed()
         headers = request.headers
         cache_key = (parts[0], parts[1], headers.get("Authorization"), headers.get("Cookie"))
         now = time.time()
@@ -492,11 +517,13 @@ class Gateway:
         # this handler relays what the browser sends, one task what the app sends; either
         # side closing closes the other
         back = None
+        self._sockets[id(down)] = (request, route, down, up)
         try:
             await down.prepare(request)
             back = asyncio.ensure_future(_relay(up, down, self.activity, route.studio))
             await _relay(down, up, self.activity, route.studio)
         finally:
+            self._sockets.pop(id(down), None)
             self.activity[route.studio] = time.time()
             if back is not None:
                 back.cancel()
@@ -504,6 +531,11 @@ class Gateway:
             await up.close()
             await down.close()
         return down
+
+
+async def _close_both(down, up) -> None:
+    await up.close()
+    await down.close(code=1008, message=b"no longer allowed")  # (1008: policy violation)
 
 
 async def _relay(src, dst, activity: dict[str, float], studio: str) -> None:

@@ -111,6 +111,7 @@ class Server:
         self.api = Api(self.store, self.tasks, self.last_activity)
         self.pages = Pages(self.store, self.auth, RateLimit(), secure=self.secure)
         self.started = time.time()
+        self.maintain_every = 5.0
 
     def secure(self, request: web.BaseRequest) -> bool:
         """Whether the browser reached the site over TLS (a trusted proxy's word counts)."""
@@ -202,10 +203,12 @@ class Server:
         self.store.close()
 
     async def maintain(self) -> None:
-        """Every 30 s: idle connections to apps closed, unused pools dropped."""
+        """Every few seconds: WebSockets no longer allowed closed (a revocation seen without
+        waiting for a request), idle connections to apps closed, unused pools dropped."""
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(self.maintain_every)
             try:
+                self.gateway.check()  # (a revocation on a quiet site: seen within the period)
                 await self.gateway.sweep(time.time())
             except Exception:
                 log.exception("the gateway's sweep failed")
