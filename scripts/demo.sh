@@ -21,6 +21,13 @@ if [ ! -f "$HOME_DIR/config.toml" ]; then
   mkdir -p "$HOME_DIR"
   printf 'containers_conf = "%s"\n' "$PWD/etc/containers.conf" > "$HOME_DIR/config.toml"
   echo "wrote $HOME_DIR/config.toml (containers_conf = etc/containers.conf)"
+else
+  # one written by a checkout since removed names a file that is gone: this one's instead
+  old=$(sed -n 's/^containers_conf = "\(.*\)"$/\1/p' "$HOME_DIR/config.toml")
+  if [ -n "$old" ] && [ ! -f "$old" ]; then
+    sed -i "s|^containers_conf = \".*\"$|containers_conf = \"$PWD/etc/containers.conf\"|" "$HOME_DIR/config.toml"
+    echo "$HOME_DIR/config.toml: containers_conf named $old, which is gone: now etc/containers.conf"
+  fi
 fi
 if [ ! -d "$WORKSPACE" ]; then
   mkdir -p "$WORKSPACE"
