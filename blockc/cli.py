@@ -1109,18 +1109,7 @@ def tokens(obj, action, user=None, expires=90.0, note="", token_id=None, fmt="te
         if fmt == "json":
             echo(
                 json.dumps(
-                    [
-                        {
-                            "id": t.id,
-                            "user": t.user,
-                            "created_at": t.created_at,
-                            "expires_at": t.expires_at,
-                            "last_used": t.last_used,
-                            "note": t.note,
-                            "expired": t.expired(),
-                        }
-                        for t in found
-                    ],
+                    [{**t.json(), "expired": t.expired()} for t in found],
                     indent=2,
                 )
             )

@@ -71,6 +71,16 @@ class Token(Value):
     last_used: float | None = None
     note: str = ""
 
+    def json(self) -> dict:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "last_used": self.last_used,
+            "note": self.note,
+        }
+
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (time.time() if now is None else now) >= (
             self.expires_at

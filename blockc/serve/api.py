@@ -329,7 +329,7 @@ class Api:
 
     async def list_tokens(self, request: web.BaseRequest) -> web.Response:
         user = self.who(request).user
-        return web.json_response({"tokens": [_token(t) for t in accounts.tokens(user.name)]})
+        return web.json_response({"tokens": [t.json() for t in accounts.tokens(user.name)]})
 
     async def create_token(self, request: web.BaseRequest) -> web.Response:
         user = self.who(request).user
@@ -344,7 +344,7 @@ class Api:
             token, raw = accounts.create_token(user.name, days=days, note=note)
         except BlockcError as exc:
             raise problem(400, *_said(exc)) from None
-        return web.json_response({**_token(token), "token": raw}, status=201)
+        return web.json_response({**token.json(), "token": raw}, status=201)
 
     async def revoke_token(self, request: web.BaseRequest) -> web.Response:
         user = self.who(request).user
@@ -377,17 +377,6 @@ def _said(exc: BlockcError) -> tuple[str, str | None]:
     message = "; ".join(d.message for d in exc.diagnostics)
     hints = [d.hint for d in exc.diagnostics if d.hint]
     return message, "; ".join(hints) or None
-
-
-def _token(t: accounts.Token) -> dict:
-    return {
-        "id": t.id,
-        "user": t.user,
-        "created_at": t.created_at,
-        "expires_at": t.expires_at,
-        "last_used": t.last_used,
-        "note": t.note,
-    }
 
 
 def _blockc() -> list[str]:

@@ -3,6 +3,7 @@ installation that made them)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 
@@ -24,3 +25,15 @@ def remove_studio_objects(name: str) -> None:
         subprocess.run(["podman", "network", "rm", "-f", network], capture_output=True)
     for image in studio_objects("image", name):
         subprocess.run(["podman", "image", "rm", "-f", image], capture_output=True)
+
+
+def studio_pod(name: str) -> dict:
+    """``podman pod inspect`` of the one pod labelled as studio ``name``'s."""
+    pods = studio_objects("pod", name)
+    assert len(pods) == 1, pods
+    info = json.loads(
+        subprocess.run(
+            ["podman", "pod", "inspect", pods[0]], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    return info[0] if isinstance(info, list) else info

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from podman_objects import studio_pod  # noqa: E402
 from serve_support import Site  # noqa: E402
 
 BASE = "localhost/blockc-base/debian-python:bookworm"
@@ -63,19 +64,7 @@ def run_task(site: Site, answer, token: str) -> None:
 
 def containers(name: str) -> dict[str, tuple]:
     """The studio's containers: name -> (id, started at, restart count, running)."""
-    pods = subprocess.run(
-        ["podman", "pod", "ps", "-q", "--filter", f"label=blockc.dev/studio={name}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert len(pods) == 1, pods
-    pod = json.loads(
-        subprocess.run(
-            ["podman", "pod", "inspect", pods[0]], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    pod = pod[0] if isinstance(pod, list) else pod
+    pod = studio_pod(name)
     ids = [c["Id"] for c in pod["Containers"]]
     info = json.loads(
         subprocess.run(

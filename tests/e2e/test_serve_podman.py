@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from podman_objects import studio_pod  # noqa: E402
 from serve_support import Site  # noqa: E402
 
 BASE = "localhost/blockc-base/debian-python:bookworm"
@@ -78,27 +79,7 @@ def follow(site, task_id: str, token: str) -> list[str]:
 
 def published(name: str) -> list[dict]:
     """The ports the studio's pod publishes on the host (all of them, any container)."""
-    pods = subprocess.run(
-        [
-            "podman",
-            "pod",
-            "ps",
-            "--filter",
-            f"label=blockc.dev/studio={name}",
-            "--format",
-            "{{.Id}}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert len(pods) == 1, pods
-    info = json.loads(
-        subprocess.run(
-            ["podman", "pod", "inspect", pods[0]], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    info = info[0] if isinstance(info, list) else info
+    info = studio_pod(name)
     bindings = info.get("InfraConfig", {}).get("PortBindings") or {}
     return [{"container": k, **b} for k, v in bindings.items() for b in v]
 
