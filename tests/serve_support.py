@@ -126,7 +126,7 @@ class Site:
 
     def close(self) -> None:
         if self.proc is not None:
-            self.stop()
+            print("blockc serve said:\n" + self.stop()[-20000:])  # (shown when a test failed)
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -36,6 +37,7 @@ from .auth import Auth, Identity
 from .store import Store
 from .upstream import AppDown, Broken, Pool, request_head
 
+log = logging.getLogger("blockc.serve")
 PREFIX = "/studios/"
 HOP_BY_HOP = frozenset(
     h.lower()
@@ -211,6 +213,7 @@ class Gateway:
                 or studio.state != "RUNNING"
             ):
                 del self._sockets[key]
+                log.warning("closing a WebSocket to %s: no longer allowed", route.prefix)
                 asyncio.ensure_future(_close_both(down, up))
 
     async def sweep(self, now: float) -> None:
