@@ -171,6 +171,13 @@ def start(
         if os.path.exists(workspace) and not os.path.isdir(workspace):
             raise BlockcError(f"workspace {workspace} is not a directory")
         artifact = compile(template, registry=registry, base_image=base_image)
+        if artifact.studio.get("zones") and not os.path.exists(workspace):
+            try:  # (a new one: made, as the zones' files will be synced out into it)
+                os.makedirs(workspace)
+            except OSError as exc:
+                raise BlockcError(
+                    f"cannot make the workspace {workspace}: {exc.strerror}"
+                ) from None
         if existing and existing.template != artifact.name:
             raise BlockcError(
                 f"studio '{name}' runs template '{existing.template}', not "

@@ -223,8 +223,7 @@ def test_an_idle_studio_is_stopped_with_its_files_synced_out(tmp_path, studio_na
           - {name: work, host: work, container: /home/studio/work}
 """,
         )
-        workspace = tmp_path / "ws"
-        workspace.mkdir()
+        workspace = tmp_path / "ws"  # (not there yet: start makes it)
         site.blockc(
             "start", str(path), "--studio", name, "--owner", "alice", "--workspace", str(workspace)
         )
