@@ -23,7 +23,7 @@ from .auth import Identity
 from .openapi import document
 from .routes import Handler, params
 from .store import Store, Template
-from .tasks import Task, Tasks
+from .tasks import BLOCKC, Task, Tasks, command_env
 
 IDENTITY = "blockc.identity"  # (the request key of its Identity)
 
@@ -245,15 +245,13 @@ class Api:
         }:
             raise problem(404, f"studio {studio.name!r} has no app {app!r}")
         argv = ["logs", studio.name, "--lines", str(lines)] + (["--app", app] if app else [])
-        env = dict(os.environ, BLOCKC_RESIDENT="0", NO_COLOR="1")
-        env.pop("BLOCKC_SERVER", None)  # (this home's, not through a front door)
         proc = await asyncio.create_subprocess_exec(
-            *_blockc(),
+            *BLOCKC,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
+            env=command_env(),
         )
         try:
             out, err = await proc.communicate()
@@ -377,12 +375,6 @@ def _said(exc: BlockcError) -> tuple[str, str | None]:
     message = "; ".join(d.message for d in exc.diagnostics)
     hints = [d.hint for d in exc.diagnostics if d.hint]
     return message, "; ".join(hints) or None
-
-
-def _blockc() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "blockc"]
 
 
 def _validate(path: str) -> str:

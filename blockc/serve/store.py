@@ -110,9 +110,6 @@ class Store:
     def _turn_ended(self) -> None:
         self._looked = False
 
-    def _fresh(self) -> dict[tuple, object]:
-        return self._cache
-
     def _changed(self) -> None:
         self._cache.clear()
         self.generation += 1
@@ -120,7 +117,7 @@ class Store:
     # --- who ------------------------------------------------------------------------------
 
     def user(self, name: str) -> accounts.User | None:
-        cache = self._fresh()
+        cache = self._cache
         key = ("user", name)
         if key not in cache:
             row = self.conn.execute(
@@ -136,7 +133,7 @@ class Store:
         if not m:
             return None
         token_id, secret = m.groups()
-        cache = self._fresh()
+        cache = self._cache
         key = ("token", token_id)
         row = cache.get(key)
         if row is None:  # (unknown ids are not remembered: anyone may send any number)
@@ -166,7 +163,7 @@ class Store:
     def session(self, cookie: str) -> Session | None:
         if not cookie or len(cookie) > 100:
             return None
-        cache = self._fresh()
+        cache = self._cache
         key = ("session", cookie)
         found = cache.get(key)
         if found is None:  # (unknown cookies are not remembered: anyone may send any number)
@@ -200,7 +197,7 @@ class Store:
     # --- what -----------------------------------------------------------------------------
 
     def studio(self, name: str) -> state.Studio | None:
-        cache = self._fresh()
+        cache = self._cache
         key = ("studio", name)
         if key not in cache:
             row = self.conn.execute("SELECT * FROM studios WHERE name = ?", (name,)).fetchone()
@@ -212,7 +209,7 @@ class Store:
 
     def studio_json(self, studio: state.Studio) -> dict | None:
         """The studio.json of the artifact it runs (None: gone)."""
-        cache = self._fresh()
+        cache = self._cache
         key = ("studio.json", studio.artifact_dir)
         if key not in cache:
             try:

@@ -21,8 +21,17 @@ import time
 from ..home import private_home
 from ..value import Value
 
+BLOCKC = (sys.executable, "-m", "blockc")  # (the CLI, as the server runs it)
 KEEP_LINES = 5000  # a task's lines kept for its followers (the file has all of them)
 KEEP_ENDED = 200  # ended tasks remembered
+
+
+def command_env() -> dict[str, str]:
+    """The environment of a ``blockc`` command the server runs: in a process of its own, on
+    this home (not through a front door), its progress in plain lines."""
+    env = dict(os.environ, BLOCKC_RESIDENT="0", NO_COLOR="1", TERM="dumb")
+    env.pop("BLOCKC_SERVER", None)
+    return env
 
 
 class Event(Value):
@@ -108,19 +117,15 @@ class Tasks:
         logs = os.path.join(private_home(), "tasks")
         os.makedirs(logs, mode=0o700, exist_ok=True)
         path = os.path.join(logs, f"{task.id}.log")
-        env = dict(os.environ, BLOCKC_RESIDENT="0", NO_COLOR="1", TERM="dumb")
-        env.pop("BLOCKC_SERVER", None)  # (the command acts on this home, not through us)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "blockc",
+                *BLOCKC,
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=fd,
                 stderr=fd,
-                env=env,
+                env=command_env(),
                 start_new_session=True,  # (not ended with the server, nor by its signals)
             )
         except OSError as exc:
