@@ -105,6 +105,12 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user and system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
 
@@ -350,9 +356,12 @@ def part_http(b: Bench, rounds: int, seconds: float) -> None:
 def part_ws(b: Bench, rounds: int, seconds: float) -> None:
     print("ws: 50 WebSockets, 64-byte echo round trips", flush=True)
     got: dict[str, list[float]] = {"chp": [], "gateway": []}
+    cpu: dict[str, list[float]] = {"chp": [], "gateway": []}  # the proxy's, per message
     for r in range(rounds):
         for w in ["chp", "gateway"] if r % 2 == 0 else ["gateway", "chp"]:
             hdr = [f"{k}={v}" for k, v in b.headers(w).items()]
+            pid = (b.chp if w == "chp" else b.gateway).pid
+            before = cpu_seconds(pid)
             out = subprocess.run(
                 [*BACKENDS, "ws-load", b.url(w, "ws", "ws") + "ws", str(seconds), "50", *hdr],
                 check=True,
@@ -360,13 +369,25 @@ def part_ws(b: Bench, rounds: int, seconds: float) -> None:
                 text=True,
             ).stdout
             got[w].append(float(out.split()[-1]))
-            print(f"    round {r + 1} {w:<8} {got[w][-1]:9.0f} msg/s", flush=True)
+            cpu[w].append((cpu_seconds(pid) - before) / (got[w][-1] * seconds) * 1e6)
+            print(
+                f"    round {r + 1} {w:<8} {got[w][-1]:9.0f} msg/s "
+                f"({cpu[w][-1]:.1f} us of the proxy's CPU per message)",
+                flush=True,
+            )
     ratio_line(
         "messages/s",
         statistics.median(got["gateway"]),
         statistics.median(got["chp"]),
         "msg/s",
         "goal >= 1.0x",
+    )
+    ratio_line(
+        "CPU per message",
+        statistics.median(cpu["gateway"]),
+        statistics.median(cpu["chp"]),
+        "us",
+        "(less is better)",
     )
 
 

@@ -7,7 +7,9 @@ Whatever the path's prefix, its last part says what it does:
     …/echo       JSON: the method, raw path, headers and body size it got, and from where
     …/redirect   302 to ?to=
     …/cookie     sets the cookies named in ?set= (name=value;attributes, one per query item)
-    …/ws         a WebSocket echo (its text, and "protocol:<p>" for "?")
+    …/ws         a WebSocket echo (its text, "protocol:<p>" for "?"; "bye" closes it with
+                 4001); with ?greet= it says that first, unasked
+    …/nows       refuses the WebSocket (403)
     …/sink       reads the body, answers its size
     …/big        streams ?mib= MiB of zeros (with a Content-Length)
     …/chunked    streams ?mib= MiB of zeros (chunked: no length said)
@@ -31,12 +33,18 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if last == "ws" and request.headers.get("Upgrade", "").lower() == "websocket":
         sock = web.WebSocketResponse(protocols=("chat.v1", "other.v2"), max_msg_size=0)
         await sock.prepare(request)
+        if "greet" in request.query:
+            await sock.send_str(request.query["greet"])
         async for msg in sock:
-            if msg.type == web.WSMsgType.TEXT:
+            if msg.type == web.WSMsgType.TEXT and msg.data == "bye":
+                await sock.close(code=4001, message=b"bye")
+            elif msg.type == web.WSMsgType.TEXT:
                 await sock.send_str(f"protocol:{sock.ws_protocol}" if msg.data == "?" else msg.data)
             elif msg.type == web.WSMsgType.BINARY:
                 await sock.send_bytes(msg.data)
         return sock
+    if last == "nows":
+        return web.Response(status=403, text="no WebSocket here")
     if last == "redirect":
         return web.Response(status=302, headers={"Location": request.query["to"]})
     if last == "cookie":

@@ -233,6 +233,44 @@ def test_websockets_through_the_gateway(site):
     assert other.value.status_code == 403
 
 
+def test_a_websocket_is_carried_as_it_comes(site):
+    """Bytes both ways as the two ends send them: what the app says unasked right after its
+    101, a message larger than any buffer, the app's own close code; an app that refuses
+    is a 502; every socket's two connections end with it."""
+    url = f"ws://127.0.0.1:{site.port}/studios/alice-s/web/ws"
+    auth = [f"Authorization: Bearer {site.tokens['alice']}"]
+    fds = len(os.listdir(f"/proc/{site.proc.pid}/fd"))
+    sock = websocket.create_connection(url + "?greet=first", header=auth, timeout=20)
+    try:
+        assert sock.recv() == "first"
+        big = os.urandom(24 << 20)
+        sock.send_binary(big)
+        assert sock.recv() == big
+    finally:
+        sock.close()
+    closed = websocket.WebSocket()
+    closed.connect(url, header=auth, timeout=10)
+    closed.send("bye")
+    frame = closed.recv_frame()
+    assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(frame.data[:2], "big") == 4001 and frame.data[2:] == b"bye"
+    closed.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url.replace("/ws", "/nows"), header=auth, timeout=10)
+    assert refused.value.status_code == 502
+    assert b"refused the WebSocket (403)" in refused.value.resp_body
+    # many opened and left by their clients (closed, or just dropped): none is kept
+    for i in range(150):
+        many = websocket.create_connection(url, header=auth, timeout=10)
+        many.send("x")
+        assert many.recv() == "x"
+        many.close() if i % 2 else many.sock.close()
+    deadline = time.monotonic() + 10
+    while len(os.listdir(f"/proc/{site.proc.pid}/fd")) > fds + 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(os.listdir(f"/proc/{site.proc.pid}/fd")) <= fds + 4
+
+
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     with open(f"/proc/{pid}/status") as f:
         line = next(x for x in f if x.startswith(field + ":"))

@@ -2,7 +2,8 @@
 
 Per request: who sends it (:mod:`.auth`), whether they own the studio, whether it runs, then
 HTTP or WebSocket to the app, bodies streamed both ways (an upload of any size takes a
-bounded amount of memory). What crosses is cleaned on the way:
+bounded amount of memory; a WebSocket is carried as bytes, :mod:`.tunnel`). What
+crosses is cleaned on the way:
 
 - to the app: no hop-by-hop header, none of blockc's own credentials (its session cookie,
   a ``Bearer blockc_…`` token, the trusted proxy's user header) and no ``X-Forwarded-*`` the
@@ -25,7 +26,6 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
@@ -35,6 +35,7 @@ from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
 from ..value import Value
 from .auth import Auth, Identity
 from .store import Store
+from .tunnel import Tunnel, open_tunnel, switching
 from .upstream import AppDown, Broken, Pool, request_head
 
 log = logging.getLogger("blockc.serve")
@@ -68,21 +69,10 @@ OURS = frozenset(
         APP_PORT_HEADER,
     )
 )
-WS_HANDSHAKE = frozenset(
-    h.lower()
-    for h in (
-        "Sec-WebSocket-Key",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Extensions",
-        "Sec-WebSocket-Protocol",
-        "Sec-WebSocket-Accept",
-    )
-)
 APP_DOWN = APP_DOWN_HEADER.lower()
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 ROUTES_KEPT = 10_000  # decisions remembered (all dropped when the database changes)
 SMALL_BODY = 256 * 1024  # an answer this small is read whole and sent in one write
-WS_MAX_MESSAGE = 256 << 20  # a WebSocket message is held whole while relayed: not larger
 CHUNK = 256 * 1024
 
 
@@ -96,8 +86,7 @@ class Route(Value):
     strip: bool
     origin: str  # http://<upstream>
     upstream: str  # host:port of the app (or the gate in front of it)
-    client: aiohttp.ClientSession  # (WebSockets and HEAD)
-    pool: Pool  # (every other request)
+    pool: Pool  # (its host and port are where WebSockets go too)
     extra: dict  # headers added to every request (X-Forwarded-Prefix, the gate's)
     expires_at: float
     token_id: str
@@ -169,8 +158,8 @@ class Gateway:
         self.scheme = scheme  # request -> the scheme the browser used ("http" or "https")
         self.admins_enter = admins_enter
         self._routes: dict[tuple, Route] = {}
-        # open WebSockets (by id of the browser's): (request, route, browser's, app's)
-        self._sockets: dict[int, tuple] = {}
+        # open WebSockets: (request, route, tunnel)
+        self._sockets: dict[int, tuple[web.BaseRequest, Route, Tunnel]] = {}
         self.settings = settings
         self._kubernetes: Any = None  # (the runtime, for studios on Kubernetes)
         self._k8s_thread: concurrent.futures.ThreadPoolExecutor | None = None
@@ -178,18 +167,13 @@ class Gateway:
         self._generation = -1
         self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
-        self._sessions: dict[tuple, aiohttp.ClientSession] = {}
         self._pools: dict[tuple, Pool] = {}
-        self._session_used: dict[tuple, float] = {}
 
     async def close(self) -> None:
         if self._k8s_thread is not None:
             self._k8s_thread.shutdown(wait=False)
         for pool in self._pools.values():
             pool.close()
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
 
     def check(self) -> None:
         """Look at the database now (not waiting for a request) and act on a change."""
@@ -203,7 +187,7 @@ class Gateway:
         the studio stopped or given away) is closed."""
         self._routes.clear()
         self._generation = self.store.generation
-        for key, (request, route, down, up) in list(self._sockets.items()):
+        for key, (request, route, tunnel) in list(self._sockets.items()):
             identity = self.auth.identify(request.headers, request.cookies, request.remote)
             studio = self.store.studio(route.studio)
             if (
@@ -214,22 +198,16 @@ class Gateway:
             ):
                 del self._sockets[key]
                 log.warning("closing a WebSocket to %s: no longer allowed", route.prefix)
-                asyncio.ensure_future(_close_both(down, up))
+                tunnel.close()
 
     async def sweep(self, now: float) -> None:
-        """Close idle connections kept too long, and the pools and clients of studios no
-        route uses any more (a restarted studio's gate has another secret: another pool)."""
+        """Close idle connections kept too long, and the pools of studios no route uses any
+        more (a restarted studio's gate has another secret: another pool)."""
         used = {id(r.pool) for r in self._routes.values()}
-        used_clients = {id(r.client) for r in self._routes.values()}
         for key, pool in list(self._pools.items()):
             pool.sweep()
             if id(pool) not in used and not pool.idle and now - pool.used > 600:
                 del self._pools[key]
-        for key, session in list(self._sessions.items()):
-            if id(session) not in used_clients and now - self._session_used.get(key, 0) > 600:
-                del self._sessions[key]
-                self._session_used.pop(key, None)
-                await session.close()
 
     def _pool(self, key: tuple, upstream: str) -> Pool:
         pool = self._pools.get(key)
@@ -238,22 +216,6 @@ class Gateway:
             pool = self._pools[key] = Pool(host, int(port))
         pool.used = time.time()
         return pool
-
-    def _client(self, key: tuple) -> aiohttp.ClientSession:
-        """One pool of connections per gate and app (a gate's connection is bound to the
-        app its first request named) or per app port."""
-        session = self._sessions.get(key)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-            self._sessions[key] = session
-        self._session_used[key] = time.time()
-        return session
 
     async def service_address(self, studio) -> str:
         """The cluster IP of a Kubernetes studio's Service (the front door in its cluster),
@@ -365,7 +327,6 @@ class Gateway:
             strip=app.get("path") == "strip",
             origin=f"http://{upstream}",
             upstream=upstream,
-            client=self._client(pool),
             pool=self._pool(pool, upstream),
             extra=extra,
             expires_at=identity.expires_at,
@@ -489,76 +450,40 @@ class Gateway:
         origin = request.headers.get("Origin")
         if origin is not None and not same_origin(origin, request):
             return error(403, f"a WebSocket from {origin!r} is not accepted here (cross-site)")
-        protocols = [
-            p.strip()
-            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-            if p.strip()
-        ]
-        for name in list(headers):
-            if name.lower() in WS_HANDSHAKE:
-                del headers[name]
+        if "Host" not in headers:
+            headers["Host"] = request.host
+        headers["Connection"] = "Upgrade"
+        headers["Upgrade"] = "websocket"
+        head = request_head("GET", url.raw_path_qs, list(headers.items()))
+        del headers  # (held for the connection's life otherwise)
+        activity, studio = self.activity, route.studio
+
+        def used() -> None:
+            activity[studio] = time.time()
+
         try:
-            up = await route.client.ws_connect(
-                url,
-                headers=headers,
-                protocols=protocols,
-                autoping=False,
-                max_msg_size=WS_MAX_MESSAGE,
-                compress=0,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            return error(502, f"the app refused the WebSocket ({exc.status} {exc.message})")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return error(502, f"the app is not answering ({type(exc).__name__})")
-        del headers, protocols  # (held for the connection's life otherwise)
-        down = web.WebSocketResponse(
-            protocols=(up.protocol,) if up.protocol else (),
-            autoping=False,
-            max_msg_size=WS_MAX_MESSAGE,
-            compress=False,  # (relayed as they come: no deflate state per connection)
-        )
-        # this handler relays what the browser sends, one task what the app sends; either
-        # side closing closes the other
-        back = None
-        self._sockets[id(down)] = (request, route, down, up)
+            tunnel = await open_tunnel(route.pool.host, route.pool.port, head, used)
+        except AppDown:
+            return app_down(route)
+        except Broken as exc:
+            return error(502, f"app {route.app!r} of studio {route.studio!r}: {exc}")
+        transport = request.transport
+        if tunnel.status != 101 or transport is None or transport.is_closing():
+            tunnel.close()
+            if tunnel.status == 502 and any(k.lower() == APP_DOWN for k, _ in tunnel.headers):
+                return app_down(route)
+            return error(502, f"the app refused the WebSocket ({tunnel.status})")
+        out = self._answer_headers(request, tunnel.headers, route)
+        out["Upgrade"] = "websocket"
+        out["Connection"] = "Upgrade"
+        self._sockets[id(tunnel)] = (request, route, tunnel)
         try:
-            await down.prepare(request)
-            back = asyncio.ensure_future(_relay(up, down, self.activity, route.studio))
-            await _relay(down, up, self.activity, route.studio)
-        finally:
-            self._sockets.pop(id(down), None)
+            await tunnel.join(transport, switching(list(out.items())))
+        finally:  # (the browser gone, or this handler cancelled: the server stopping)
+            self._sockets.pop(id(tunnel), None)
+            tunnel.close()
             self.activity[route.studio] = time.time()
-            if back is not None:
-                back.cancel()
-                await asyncio.gather(back, return_exceptions=True)
-            await up.close()
-            await down.close()
-        return down
-
-
-async def _close_both(down, up) -> None:
-    await up.close()
-    await down.close(code=1008, message=b"no longer allowed")  # (1008: policy violation)
-
-
-async def _relay(src, dst, activity: dict[str, float], studio: str) -> None:
-    """Every message of one WebSocket to the other, then its close."""
-    text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
-    ping, pong = aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG
-    async for msg in src:
-        activity[studio] = time.time()
-        kind = msg.type
-        if kind == text:
-            await dst.send_str(msg.data)
-        elif kind == binary:
-            await dst.send_bytes(msg.data)
-        elif kind == ping:
-            await dst.ping(msg.data)
-        elif kind == pong:
-            await dst.pong(msg.data)
-    code = src.close_code
-    # (1005 and 1006 say that no close frame came: never sent in one)
-    await dst.close(code=code if code and code not in (1005, 1006) else 1000)
+        return web.Response(status=101)  # (never sent: the connection is closed by now)
 
 
 def same_origin(origin: str, request: web.BaseRequest) -> bool:

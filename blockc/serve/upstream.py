@@ -1,15 +1,15 @@
 """HTTP/1.1 from the gateway to the apps: pooled keep-alive connections, parsed by llhttp
 (httptools), bodies streamed both ways with flow control.
 
-Why not aiohttp's client, which the gateway uses for WebSockets: per request it costs the
-gateway as much as the rest of its work together. A proxy built on it made 9.5k and 7.4k
-requests/s where one built on this made 13.6k and 20.4k (two rounds, same nginx, same wrk,
-side by side; benchmarks/gateway.py has the whole gateway against configurable-http-proxy).
+Why not aiohttp's client: per request it costs the gateway as much as the rest of its work
+together. A proxy built on it made 9.5k and 7.4k requests/s where one built on this made
+13.6k and 20.4k (two rounds, same nginx, same wrk, side by side; benchmarks/gateway.py has
+the whole gateway against configurable-http-proxy).
 
 An answer to HEAD has no body, whatever its headers say, and llhttp cannot be told so: it is
 taken as whole at its headers, and its connection is closed (never reused: an app that sent
 a body anyway would have it read as the next answer). Upgrades (WebSocket) are not done here:
-the gateway uses aiohttp's client for them.
+:mod:`.tunnel` does them.
 """
 
 from __future__ import annotations

@@ -244,7 +244,8 @@ def test_an_idle_studio_is_stopped_with_its_files_synced_out(tmp_path, studio_na
             if studio["state"] == "STOPPED":
                 break
             time.sleep(1)
-        assert studio["state"] == "STOPPED", studio
+        logs = "\n".join(p.read_text() for p in sorted((site.home / "tasks").glob("*.log")))
+        assert studio["state"] == "STOPPED", f"{studio}\n{logs}"
         assert (workspace / "work" / "note").read_text() == "written-inside\n"
         assert site.request("GET", f"/studios/{name}/web/", token=token).status == 503
     finally:
