@@ -9,7 +9,7 @@ APT_PACKAGES := buildah podman runc debootstrap rsync
 # podman/buildah settings that work on these machines (see etc/containers.conf)
 export CONTAINERS_CONF ?= $(CURDIR)/etc/containers.conf
 
-.PHONY: help system venv base-image editor-tools k8s-tools demo test test-fast lint format golden bench bench-gateway bench-kubernetes clean
+.PHONY: help system venv base-image editor-tools k8s-tools browser-tools screenshots demo test test-fast lint format golden bench bench-gateway bench-kubernetes clean
 
 help:
 	@echo "make demo       compile, build and start the example studio, print its URLs"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast  the tests that need no containers"
 	@echo "make editor-tools  the YAML language server the editor tests drive (build/editor/)"
 	@echo "make k8s-tools  the Kubernetes test cluster's packages and binaries (/var/cache/k8s-lab)"
+	@echo "make browser-tools  Debian's chromium, which the page tests drive (Playwright)"
 	@echo "make lint       ruff (lint and format check) and mypy"
 	@echo "make format     ruff's formatting and safe fixes, applied"
 	@echo "make golden     refresh the golden compiler outputs (review the diff!)"
@@ -81,14 +82,26 @@ k8s-tools: system
 	@test -x "$(GO)" || { echo "Go not found (no go on PATH, no /usr/local/go/bin/go): install Go >= 1.24 or pass GO=/path/to/go" >&2; exit 1; }
 	GO="$(GO)" scripts/k8s-lab/build.sh
 
+# Debian's chromium, driven by Playwright for Python in tests/test_ui.py and
+# tests/e2e/test_ui_podman.py (its own browser download cannot reach the internet here)
+browser-tools:
+	@dpkg -s chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package) for the page tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# docs/ui.md's screenshots, made by the page tests as they run
+screenshots: system venv base-image browser-tools
+	BLOCKC_UI_SCREENSHOTS=docs/ui $(BIN)/pytest -q tests/test_ui.py tests/e2e/test_ui_podman.py
+
 demo: system venv base-image
 	scripts/demo.sh
 
-test: system venv base-image editor-tools k8s-tools
+test: system venv base-image editor-tools k8s-tools browser-tools
 	$(BIN)/pytest -q
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not containers and not editor and not kubernetes"
+	$(BIN)/pytest -q -m "not containers and not editor and not kubernetes and not browser"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -89,7 +89,8 @@ if [ -f .demo/password ]; then
 else
   echo "  with your password (set another: .venv/bin/blockc users passwd $DEMO_USER)"
 fi
-echo "Your studio's apps are listed there, each at $URL/studios/demo/<app>/."
+echo "Your studio 'demo' is listed there: open it, then its JupyterLab tab (each app is also"
+echo "at $URL/studios/demo/<app>/)."
 echo
 echo "Try:  .venv/bin/blockc status demo | .venv/bin/blockc logs demo | .venv/bin/blockc exec demo -- python -V"
 echo "      .venv/bin/blockc sync demo | .venv/bin/blockc stop demo | .venv/bin/blockc rm demo"

@@ -10,6 +10,8 @@ Whatever the path's prefix, its last part says what it does:
     …/ws         a WebSocket echo (its text, "protocol:<p>" for "?"; "bye" closes it with
                  4001); with ?greet= it says that first, unasked
     …/nows       refuses the WebSocket (403)
+    …/raw101     a 101 as a broken app sends it: ?kind=noupgrade (no Upgrade header), or
+                 badlocation (a Location that is no URL, then a flood of bytes)
     …/sink       reads the body, answers its size
     …/big        streams ?mib= MiB of zeros (with a Content-Length)
     …/chunked    streams ?mib= MiB of zeros (chunked: no length said)
@@ -43,6 +45,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
             elif msg.type == web.WSMsgType.BINARY:
                 await sock.send_bytes(msg.data)
         return sock
+    if last == "raw101":
+        if request.query["kind"] == "noupgrade":
+            request.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        else:
+            request.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nLocation: http://[\r\n\r\n"
+            )
+            for _ in range(64):
+                request.transport.write(b"\x82\x7e\xff\xff" + b"\0" * 65535)
+                await asyncio.sleep(0)
+        await asyncio.sleep(2)
+        request.transport.close()
+        raise asyncio.CancelledError
     if last == "nows":
         return web.Response(status=403, text="no WebSocket here")
     if last == "redirect":

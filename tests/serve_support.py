@@ -89,6 +89,11 @@ class Site:
             assert proc.returncode == 0, proc.stderr
         return proc
 
+    def python(self, code: str) -> None:
+        """Run Python code in a process of its own on this home (as the CLI would act)."""
+        env = {**os.environ, "BLOCKC_HOME": str(self.home)}
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
     def start(self) -> None:
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(

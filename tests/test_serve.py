@@ -259,6 +259,45 @@ def test_a_websocket_is_carried_as_it_comes(site):
         websocket.create_connection(url.replace("/ws", "/nows"), header=auth, timeout=10)
     assert refused.value.status_code == 502
     assert b"refused the WebSocket (403)" in refused.value.resp_body
+    # an app that says 101 without an upgrade is refused; a Location that is no URL is
+    # passed on as it is (the gateway does not fail on it)
+    raw = url.replace("/ws", "/raw101")
+    with pytest.raises(websocket.WebSocketBadStatusException) as broken:
+        websocket.create_connection(raw + "?kind=noupgrade", header=auth, timeout=10)
+    assert broken.value.status_code == 502
+    assert b"101 without an upgrade" in broken.value.resp_body
+    import socket
+
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as flood:
+        flood.sendall(
+            b"GET /studios/alice-s/web/raw101?kind=badlocation HTTP/1.1\r\n"
+            b"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + auth[0].encode()
+            + b"\r\n\r\n"
+        )
+        got = b""
+        while chunk := flood.recv(1 << 20):  # (until the app closes, 2 s after its flood)
+            got += chunk
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101") and b"\r\nLocation: http://[" in head, head
+    assert len(rest) == 64 * (4 + 65535)  # (all of it, after the head)
+    # a WebSocket asked for without Connection: Upgrade is a 400, not an upgrade
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
+    conn.request(
+        "GET",
+        "/studios/alice-s/web/ws",
+        headers={
+            **dict(h.split(": ", 1) for h in auth),
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        },
+    )
+    assert conn.getresponse().status == 400
+    conn.close()
     # many opened and left by their clients (closed, or just dropped): none is kept
     for i in range(150):
         many = websocket.create_connection(url, header=auth, timeout=10)

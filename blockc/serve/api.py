@@ -141,12 +141,17 @@ class Api:
         }
 
     def run(
-        self, request: web.BaseRequest, action: str, studio: str, argv: list[str]
+        self,
+        request: web.BaseRequest,
+        action: str,
+        studio: str,
+        argv: list[str],
+        template: str = "",
     ) -> web.Response:
         busy = self.tasks.running_for(studio)
         if busy is not None:
             raise problem(409, f"studio {studio!r} is busy: {busy.action} runs (task {busy.id})")
-        task = self.tasks.start(action, studio, self.who(request).user.name, argv)
+        task = self.tasks.start(action, studio, self.who(request).user.name, argv, template)
         return web.json_response(
             task.json(), status=202, headers={"Location": f"/api/v1/tasks/{task.id}"}
         )
@@ -203,12 +208,12 @@ class Api:
         workspace = os.path.join(private_home(), "workspaces", user.name, name)
         os.makedirs(workspace, mode=0o700, exist_ok=True)
         argv = ["start", template.path, "--studio", name, "--owner", user.name]
-        return self.run(request, "start", name, argv + ["--workspace", workspace])
+        return self.run(request, "start", name, argv + ["--workspace", workspace], template.name)
 
     async def start_studio(self, request: web.BaseRequest) -> web.Response:
         studio = self.studio(request)
         argv = ["start", studio.template_path, "--studio", studio.name, "--owner", studio.owner]
-        return self.run(request, "start", studio.name, argv)
+        return self.run(request, "start", studio.name, argv, studio.template)
 
     async def stop_studio(self, request: web.BaseRequest) -> web.Response:
         studio = self.studio(request)
@@ -216,11 +221,15 @@ class Api:
 
     async def sync_studio(self, request: web.BaseRequest) -> web.Response:
         studio = self.studio(request)
-        data = await self.body(request, {"direction"})
+        data = await self.body(request, {"direction", "allow_mass_delete"})
         direction = data.get("direction", "both")
         if direction not in ("both", "pull", "push"):
             raise problem(400, "direction is both, pull or push")
+        mass = data.get("allow_mass_delete", False)
+        if not isinstance(mass, bool):
+            raise problem(400, "allow_mass_delete is true or false")
         argv = ["sync", studio.name] + ([] if direction == "both" else [f"--{direction}"])
+        argv += ["--allow-mass-delete"] if mass else []
         return self.run(request, "sync", studio.name, argv)
 
     async def remove_studio(self, request: web.BaseRequest) -> web.Response:

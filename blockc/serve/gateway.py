@@ -175,6 +175,11 @@ class Gateway:
         for pool in self._pools.values():
             pool.close()
 
+    def end_websockets(self) -> None:
+        """Cut every open WebSocket (the server stopping: their handlers end with them)."""
+        for _, _, tunnel in list(self._sockets.values()):
+            tunnel.close(grace=0)
+
     def check(self) -> None:
         """Look at the database now (not waiting for a request) and act on a change."""
         self.store.reload()
@@ -188,17 +193,21 @@ class Gateway:
         self._routes.clear()
         self._generation = self.store.generation
         for key, (request, route, tunnel) in list(self._sockets.items()):
-            identity = self.auth.identify(request.headers, request.cookies, request.remote)
-            studio = self.store.studio(route.studio)
-            if (
-                identity is None
-                or studio is None
-                or not self.allowed(identity, studio.owner)
-                or studio.state != "RUNNING"
-            ):
+            if not self.still_allowed(request, route):
                 del self._sockets[key]
                 log.warning("closing a WebSocket to %s: no longer allowed", route.prefix)
-                tunnel.close()
+                tunnel.close(grace=0)
+
+    def still_allowed(self, request: web.BaseRequest, route: Route) -> bool:
+        """Whether the sender of an open WebSocket may still reach its app."""
+        identity = self.auth.identify(request.headers, request.cookies, request.remote)
+        studio = self.store.studio(route.studio)
+        return (
+            identity is not None
+            and studio is not None
+            and self.allowed(identity, studio.owner)
+            and studio.state == "RUNNING"
+        )
 
     async def sweep(self, now: float) -> None:
         """Close idle connections kept too long, and the pools of studios no route uses any
@@ -450,6 +459,9 @@ class Gateway:
         origin = request.headers.get("Origin")
         if origin is not None and not same_origin(origin, request):
             return error(403, f"a WebSocket from {origin!r} is not accepted here (cross-site)")
+        asked = request.headers.get("Connection", "").lower().replace(" ", "").split(",")
+        if "upgrade" not in asked:  # (aiohttp would take what follows as another request)
+            return error(400, "a WebSocket is asked for with Connection: Upgrade")
         if "Host" not in headers:
             headers["Host"] = request.host
         headers["Connection"] = "Upgrade"
@@ -461,29 +473,38 @@ class Gateway:
         def used() -> None:
             activity[studio] = time.time()
 
+        generation = self.store.generation
         try:
             tunnel = await open_tunnel(route.pool.host, route.pool.port, head, used)
         except AppDown:
             return app_down(route)
         except Broken as exc:
             return error(502, f"app {route.app!r} of studio {route.studio!r}: {exc}")
-        transport = request.transport
-        if tunnel.status != 101 or transport is None or transport.is_closing():
-            tunnel.close()
-            if tunnel.status == 502 and any(k.lower() == APP_DOWN for k, _ in tunnel.headers):
-                return app_down(route)
-            return error(502, f"the app refused the WebSocket ({tunnel.status})")
-        out = self._answer_headers(request, tunnel.headers, route)
-        out["Upgrade"] = "websocket"
-        out["Connection"] = "Upgrade"
-        self._sockets[id(tunnel)] = (request, route, tunnel)
+        del head
         try:
-            await tunnel.join(transport, switching(list(out.items())))
-        finally:  # (the browser gone, or this handler cancelled: the server stopping)
+            transport = request.transport
+            if tunnel.status != 101 or transport is None or transport.is_closing():
+                if tunnel.status == 502 and any(k.lower() == APP_DOWN for k, _ in tunnel.headers):
+                    return app_down(route)
+                return error(502, f"the app refused the WebSocket ({tunnel.status})")
+            self.store.refresh()
+            if self.store.generation != generation:  # (a change while the app answered)
+                if self._generation != self.store.generation:
+                    self.changed()
+                if not self.still_allowed(request, route):
+                    return error(403, "no longer allowed")
+            out = self._answer_headers(request, tunnel.headers, route)
+            out["Upgrade"] = "websocket"
+            out["Connection"] = "Upgrade"
+            answer = switching(list(out.items()))
+            del out
+            self._sockets[id(tunnel)] = (request, route, tunnel)
+            await tunnel.join(transport, answer)
+        finally:  # (the browser gone, the app refused, or this handler cancelled)
             self._sockets.pop(id(tunnel), None)
             tunnel.close()
             self.activity[route.studio] = time.time()
-        return web.Response(status=101)  # (never sent: the connection is closed by now)
+        return web.Response(status=101)  # (not sent: the connection is aiohttp's no more)
 
 
 def same_origin(origin: str, request: web.BaseRequest) -> bool:
@@ -502,8 +523,12 @@ def _without_our_cookies(header: str) -> str:
 
 def rewrite_location(value: str, prefix: str, strip: bool, host: str, upstream: str) -> str:
     """A redirect of the app, as the browser must follow it: on the site's own host, under the
-    app's prefix. A redirect elsewhere (another site) is left alone."""
-    parts = urlsplit(value)
+    app's prefix. A redirect elsewhere (another site) is left alone, and so is one that is
+    no URL."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # (``http://[``: passed on as the app said it)
+        return value
     if parts.netloc:
         port = upstream.rpartition(":")[2]
         ours = {host.lower(), upstream.lower(), f"localhost:{port}"}

@@ -58,7 +58,11 @@ def document() -> dict:
             {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {"direction": {"enum": ["both", "pull", "push"]}},
+                "properties": {
+                    "direction": {"enum": ["both", "pull", "push"]},
+                    # (what the CLI's --allow-mass-delete lets through)
+                    "allow_mass_delete": {"type": "boolean"},
+                },
             },
         ),
     }

@@ -1,4 +1,4 @@
-"""Sign-in and sign-out (``/login``, ``/logout``) and the smallest home page (``/``).
+"""Sign-in and sign-out (``/login``, ``/logout``); the other pages are :mod:`.ui`'s.
 
 ``POST /login`` takes a form (a browser: a 303 to ``next`` with the session cookie) or JSON
 (a script: the user and the session's CSRF token). Failed sign-ins are rate-limited per
@@ -11,7 +11,7 @@ import asyncio
 import html
 import json
 import time
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from . import accounts
 from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
 from .routes import Handler
 from .store import Store
+from .ui import STATIC_URL
 
 MAX_FORM = 16 * 1024
 
@@ -53,8 +54,10 @@ def page(title: str, body: str, status: int = 200) -> web.Response:
         charset="utf-8",
         text=f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · blockc</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main>{body}</main></body></html>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="{STATIC_URL["blockc.css"]}"></head>
+<body><header class="top"><a class="brand" href="/">blockc</a></header>
+<main id="main" class="narrow">{body}</main></body></html>
 """,
         headers={
             "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
@@ -73,7 +76,6 @@ class Pages:
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
-            ("GET", "/", self.index),
             ("GET", "/login", self.login_page),
             ("POST", "/login", self.login),
             ("POST", "/logout", self.logout),
@@ -82,7 +84,7 @@ class Pages:
     def _form(self, next_path: str, message: str = "") -> str:
         note = f'<p role="alert">{html.escape(message)}</p>' if message else ""
         return f"""<h1>Sign in to blockc</h1>{note}
-<form method="post" action="/login">
+<form method="post" action="/login" class="card">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
 <label>User <input name="user" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password"
@@ -181,38 +183,6 @@ class Pages:
         response = web.Response(status=303, headers={"Location": "/login"})
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
-
-    async def index(self, request: web.BaseRequest) -> web.Response:
-        self.store.refresh()
-        who = self.auth.identify(request.headers, request.cookies, request.remote)
-        if who is None:
-            raise web.HTTPFound("/login?next=" + quote("/", safe=""))
-        user = who.user
-        rows = []
-        for studio in self.store.studios():
-            if studio.owner != user.name and not user.admin:
-                continue
-            spec = self.store.studio_json(studio) or {"apps": []}
-            links = " ".join(
-                f'<a href="/studios/{html.escape(studio.name)}/{html.escape(a["id"])}/">'
-                f"{html.escape(a.get('label') or a['id'])}</a>"
-                for a in spec["apps"]
-            )
-            rows.append(
-                f"<li><strong>{html.escape(studio.name)}</strong> "
-                f"({html.escape(studio.state.lower())}, {html.escape(studio.owner)}) {links}</li>"
-            )
-        logout = ""
-        if who.via == "session":
-            logout = (
-                '<form method="post" action="/logout"><input type="hidden" name="csrf" '
-                f'value="{html.escape(who.csrf)}"><button>Sign out</button></form>'
-            )
-        return page(
-            "Studios",
-            f"<h1>Studios of {html.escape(user.name)}</h1><ul>{''.join(rows)}</ul>{logout}"
-            '<p>The API: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>',
-        )
 
 
 def _equal(a: str, b: str) -> bool:

@@ -1,6 +1,6 @@
 """``blockc serve``: the front door of a site (SPEC §9), one process on the home's state.
 
-    /                        the home page (the pages of the web UI)
+    /, /s/<studio>, /admin/… the web pages (:mod:`.ui`)
     /login, /logout          sign in and out (:mod:`.pages`)
     /api/v1/…                the JSON API (:mod:`.api`), described at /api/v1/openapi.json
     /studios/<studio>/<app>/ the gateway to each app, for its owner only (:mod:`.gateway`)
@@ -35,6 +35,7 @@ from .pages import Pages, cross_site
 from .routes import Router
 from .store import Store
 from .tasks import Tasks
+from .ui import UI
 
 log = logging.getLogger("blockc.serve")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -110,6 +111,7 @@ class Server:
         )
         self.api = Api(self.store, self.tasks, self.last_activity)
         self.pages = Pages(self.store, self.auth, RateLimit(), secure=self.secure)
+        self.ui = UI(self.store, self.auth, self.tasks)
         self.started = time.time()
         self.maintain_every = 5.0
 
@@ -180,7 +182,7 @@ class Server:
 
     def router(self) -> Router:
         router = Router()
-        for method, path, handler in self.pages.routes():
+        for method, path, handler in self.pages.routes() + self.ui.routes():
             router.add(method, path, handler)
         for method, path, handler in self.api.routes():
             router.add(method, path, self.guarded(handler))
@@ -296,5 +298,6 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     finally:
         for chore in chores:
             chore.cancel()
+        server.gateway.end_websockets()  # (first: the runner would wait for each)
         await runner.cleanup()
         await server.close()

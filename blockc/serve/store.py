@@ -61,6 +61,14 @@ class Template(Value):
         return {"name": self.name, "path": self.path, "groups": list(self.groups)}
 
 
+class ZoneSync(Value):
+    zone: str
+    at: float  # (time.time(); 0: never)
+    mode: str
+    clean: bool
+    summary: str
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -217,6 +225,25 @@ class Store:
             except Exception:  # (a BlockcError: its artifact is gone)
                 cache[key] = None
         return cache[key]  # type: ignore[return-value]
+
+    def last_syncs(self) -> dict[str, list[ZoneSync]]:
+        """Each studio's zones as they last synced (what ``blockc sync`` records)."""
+        cache = self._cache
+        if ("syncs",) not in cache:
+            found: dict[str, list[ZoneSync]] = {}
+            try:
+                rows = self.conn.execute(
+                    "SELECT studio, zone, last_sync, last_mode, clean, summary FROM sync_zone "
+                    "ORDER BY studio, zone"
+                ).fetchall()
+            except sqlite3.OperationalError:  # (no sync yet on this home: no table)
+                rows = []
+            for r in rows:
+                found.setdefault(r[0], []).append(
+                    ZoneSync(r[1], r[2] or 0.0, r[3] or "", bool(r[4]), r[5] or "")
+                )
+            cache[("syncs",)] = found
+        return cache[("syncs",)]  # type: ignore[return-value]
 
     def templates(self) -> list[Template]:
         return [

@@ -17,6 +17,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 
 from ..home import private_home
 from ..value import Value
@@ -41,9 +42,10 @@ class Event(Value):
 
 
 class Task:
-    def __init__(self, action: str, studio: str, user: str) -> None:
+    def __init__(self, action: str, studio: str, user: str, template: str = "") -> None:
         self.id = secrets.token_hex(8)
         self.action, self.studio, self.user = action, studio, user
+        self.template = template  # (a start's: what a studio not made yet is made from)
         self.state = "running"  # running, succeeded, failed
         self.returncode: int | None = None
         self.started_at: float = time.time()
@@ -90,6 +92,7 @@ class Tasks:
     def __init__(self) -> None:
         self.tasks: dict[str, Task] = {}
         self._procs: set[asyncio.Task] = set()
+        self.on_change: Callable[[], None] | None = None  # (a task began or ended)
 
     def running_for(self, studio: str) -> Task | None:
         return next(
@@ -100,14 +103,18 @@ class Tasks:
     def get(self, task_id: str) -> Task | None:
         return self.tasks.get(task_id)
 
-    def start(self, action: str, studio: str, user: str, argv: list[str]) -> Task:
-        task = Task(action, studio, user)
+    def start(
+        self, action: str, studio: str, user: str, argv: list[str], template: str = ""
+    ) -> Task:
+        task = Task(action, studio, user, template)
         self.tasks[task.id] = task
         ended = [t for t in self.tasks.values() if t.state != "running"]
         for old in ended[: max(0, len(ended) - KEEP_ENDED)]:
             del self.tasks[old.id]
             with contextlib.suppress(OSError):  # (its log goes with it)
                 os.unlink(os.path.join(private_home(), "tasks", f"{old.id}.log"))
+        if self.on_change is not None:
+            self.on_change()
         runner = asyncio.ensure_future(self._run(task, argv))
         self._procs.add(runner)
         runner.add_done_callback(self._procs.discard)
@@ -159,6 +166,8 @@ class Tasks:
         task.state = "succeeded" if returncode == 0 else "failed"
         task.ended_at = time.time()
         task.add("end", {"state": task.state, "returncode": returncode})
+        if self.on_change is not None:
+            self.on_change()
 
     async def close(self) -> None:
         """Stop following (the commands themselves run on to their end)."""

@@ -21,6 +21,26 @@ from .upstream import CONNECT_TIMEOUT, AppDown, Broken
 
 HANDSHAKE_TIMEOUT = 60.0  # seconds an app may take to answer an upgrade
 MAX_HEAD = 64 * 1024  # bytes of an app's answer head
+KEPT_BEFORE_JOIN = 64 * 1024  # bytes the app sends after its 101 held before reading pauses
+CLOSE_GRACE = 10.0  # seconds a closed side has to take what was written to it, then cut
+
+
+def _close(end: _End | None, grace: float = CLOSE_GRACE) -> None:
+    """Close one side once what was written to it is sent; cut it after ``grace`` seconds
+    if its reader does not take it (a peer that stops reading holds nothing for ever)."""
+    if end is None or end.transport is None:
+        return
+    transport = end.transport
+    if grace <= 0:
+        transport.abort()
+        return
+    transport.close()
+    asyncio.get_running_loop().call_later(grace, _cut, end)
+
+
+def _cut(end: _End) -> None:
+    if end.transport is not None:  # (still not gone)
+        end.transport.abort()
 
 
 class _End(asyncio.Protocol):
@@ -42,9 +62,7 @@ class _End(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        peer = self.peer
-        if peer is not None and peer.transport is not None:
-            peer.transport.close()
+        _close(self.peer)
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
         if self.handed_from is not None:
@@ -70,6 +88,7 @@ class _App(_End):
         self.head: asyncio.Future = asyncio.get_running_loop().create_future()
         self.headers: list[tuple[str, str]] = []
         self.read = 0
+        self.status = 0
         self.rest = b""  # (sent by the app after its 101, before the tunnel was joined)
 
     def connection_made(self, transport) -> None:
@@ -80,8 +99,10 @@ class _App(_End):
 
     def data_received(self, data: bytes) -> None:
         if self.parser is None:
-            if self.peer is None:
+            if self.peer is None:  # (not joined yet: kept, and no more read for a while)
                 self.rest += data
+                if len(self.rest) > KEPT_BEFORE_JOIN and self.transport is not None:
+                    self.transport.pause_reading()
             else:
                 super().data_received(data)
             return
@@ -89,7 +110,8 @@ class _App(_End):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            self.rest = data[upgrade.args[0] :]
+            self.parser = None
+            self.data_received(data[upgrade.args[0] :])  # (kept for the browser)
             self._headed()
             return
         except httptools.HttpParserError as exc:
@@ -99,13 +121,21 @@ class _App(_End):
             self._failed(Broken(f"its answer's head is larger than {MAX_HEAD} bytes"))
 
     def on_headers_complete(self) -> None:
-        if self.parser is not None and not self.parser.should_upgrade():
+        assert self.parser is not None
+        status = self.parser.get_status_code()
+        if self.parser.should_upgrade():
+            self.status = status  # (the rest comes as HttpParserUpgrade)
+        elif status == 101:
+            self._failed(Broken("it answered 101 without an upgrade"))
+        elif 100 <= status < 200:  # (100 Continue, 103 Early Hints: not the answer)
+            self.headers = []
+        else:
+            self.status = status
             self._headed()  # (not an upgrade: its answer ends the tunnel before it began)
 
     def _headed(self) -> None:
         if not self.head.done():
-            assert self.parser is not None
-            self.head.set_result(self.parser.get_status_code())
+            self.head.set_result(self.status)
         self.parser = None
 
     def _failed(self, exc: Exception) -> None:
@@ -133,7 +163,7 @@ class Tunnel:
     def join(self, transport: asyncio.Transport, head: bytes) -> asyncio.Future:
         """Write ``head`` (the ``101`` as the browser gets it) on the browser's connection,
         then carry bytes both ways. The future is done when the browser's side has ended
-        (the app's side is closed by then)."""
+        (the app's side is closing by then)."""
         browser = _End(self.app.on_data)
         browser.handed_from = transport.get_protocol()
         transport.set_protocol(browser)
@@ -145,13 +175,15 @@ class Tunnel:
             transport.write(self.app.rest)
             self.app.rest = b""
         if self.app.transport is None:  # (the app closed already)
-            transport.close()
+            _close(browser)
+        else:
+            self.app.transport.resume_reading()  # (if what it sent early paused it)
         return browser.lost
 
-    def close(self) -> None:
-        for end in (self.app, self.app.peer):
-            if end is not None and end.transport is not None:
-                end.transport.close()
+    def close(self, grace: float = CLOSE_GRACE) -> None:
+        """End both sides (``grace`` 0: at once, whatever is unsent)."""
+        _close(self.app, grace)
+        _close(self.app.peer, grace)
 
 
 def switching(headers: list[tuple[str, str]]) -> bytes:
@@ -171,16 +203,17 @@ async def open_tunnel(host: str, port: int, head: bytes, on_data: Callable[[], N
         )
     except (OSError, TimeoutError) as exc:
         raise AppDown(str(exc)) from None
-    assert app.transport is not None
+    if app.transport is None:  # (it closed the connection at once)
+        raise Broken("it closed the connection before answering")
     app.transport.write(head)
     try:
         status = await asyncio.wait_for(asyncio.shield(app.head), HANDSHAKE_TIMEOUT)
     except BaseException as exc:
-        if app.transport is not None:
-            app.transport.close()
+        app.head.cancel()  # (nobody waits for it any more: no exception left unread)
+        _close(app, 0)
         if isinstance(exc, TimeoutError):
             raise Broken(f"it did not answer in {HANDSHAKE_TIMEOUT:.0f} s") from None
         raise
-    if status != 101 and app.transport is not None:
-        app.transport.close()  # (its body, if any, is not read)
+    if status != 101:
+        _close(app, 0)  # (its body, if any, is not read)
     return Tunnel(app, status)
