@@ -212,6 +212,11 @@ def test_websockets_through_the_gateway(site):
             url, cookie=f"blockc_session={cookie}", origin="http://evil.example", timeout=10
         )
     assert refused.value.status_code == 403
+    with pytest.raises(websocket.WebSocketBadStatusException) as nonsense:
+        websocket.create_connection(
+            url, cookie=f"blockc_session={cookie}", origin="http://[", timeout=10
+        )
+    assert nonsense.value.status_code == 403  # (an Origin that is no URL: no site's)
     # a WebSocket open when its token is revoked is closed
     token = site.token("alice")
     sock = websocket.create_connection(url, header=[f"Authorization: Bearer {token}"], timeout=15)
@@ -470,6 +475,7 @@ ROUTES = [
     ("GET", "/api/v1/templates"),
     ("PUT", "/api/v1/templates/{template}"),
     ("DELETE", "/api/v1/templates/{template}"),
+    ("POST", "/api/v1/templates/{template}/build"),
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("DELETE", "/api/v1/tokens/{id}"),
@@ -502,6 +508,14 @@ def test_every_api_route_refuses_the_wrong_credentials(site):
     assert site.request("GET", "/api/v1/me", cookie=cookie).status == 200
     mine = site.request("GET", "/api/v1/studios/alice-s", token=site.tokens["alice"]).json()
     assert mine["state"] == "RUNNING" and not mine["task"]
+
+
+def test_only_admins_build_templates(site):
+    path = "/api/v1/templates/nothing-here/build"
+    assert site.request("POST", path, token=site.tokens["alice"], body={}).status == 403
+    assert site.request("POST", path, token=site.tokens["root"], body={}).status == 404
+    bad = site.request("POST", path, token=site.tokens["root"], body={"no_cache": "yes"})
+    assert bad.status in (400, 404)
 
 
 def test_tokens_through_the_api(site):
@@ -895,6 +909,8 @@ def test_an_apps_page_may_not_use_the_api_as_its_viewer(site):
         {"Sec-Fetch-Site": "same-origin"},  # (the app's page hid its address)
         {"Sec-Fetch-Site": "cross-site", "Referer": "https://evil.example/"},
         {"Origin": "https://evil.example"},
+        {"Referer": "http://[", "Sec-Fetch-Site": "same-origin"},  # (no URL: the worst case)
+        {"Origin": "http://["},
     ):
         assert site.request("GET", "/api/v1/me", cookie=cookie, headers=headers).status == 403
         made = site.request(

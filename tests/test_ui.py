@@ -9,7 +9,7 @@ import re
 import pytest
 from compiler_support import ROOT
 from serve_support import PASSWORDS, Site
-from ui_support import DESKTOP, PHONE, launch, shot, sign_in
+from ui_support import DESKTOP, PHONE, launch, low_contrast, shot, sign_in
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
@@ -93,11 +93,30 @@ def test_a_studio_page_has_a_tab_per_app_and_its_details(site, page):
     sign_in(page, site.base, "alice", PASSWORDS["alice"], "/s/alice-s")
     tabs = page.get_by_role("navigation", name="Studio").get_by_role("link")
     expect(tabs).to_have_text(["WEB", "PRE", "Logs", "Sync", "Details"])
-    expect(tabs.first).to_have_attribute("aria-current", "page")
-    # the app, through the gateway, in the page
+    expect(tabs.last).to_have_attribute("aria-current", "page")
+    # the app, through the gateway, in a page of its own under /studios/
+    tabs.first.click()
+    page.wait_for_url(f"{site.base}/studios/alice-s/?app=web")
     frame = page.frame_locator("iframe.app")
     expect(frame.locator("body")).to_contain_text('"X-Forwarded-Prefix", "/studios/alice-s/web"')
     shot(page, "studio-app")
+    # the app can script the page that frames it (one origin): it finds no token there,
+    # and what it sends from there, the API refuses
+    assert page.locator('meta[name="csrf"]').count() == 0
+    app = next(f for f in page.frames if "/studios/alice-s/web/" in f.url)
+    for call in (
+        "parent.fetch('/api/v1/me').then(r => r.status)",
+        "parent.fetch('/api/v1/tokens', {method: 'POST', body: '{}', headers: "
+        "{'Content-Type': 'application/json'}}).then(r => r.status)",
+    ):
+        assert app.evaluate(call) == 403, call
+    # nor may it read your pages or your studios' events (the CSRF token is in every page)
+    for path in ("/", "/events", "/tokens"):
+        assert app.evaluate(f"fetch('{path}').then(r => r.status)") == 403, path
+    page.get_by_role("link", name="PRE").click()
+    expect(page.frame_locator("iframe.app").locator("body")).to_contain_text(
+        '"path": "/studios/alice-s/pre/"'
+    )
     page.get_by_role("link", name="Details").click()
     details = page.locator("dl.details")
     expect(details).to_contain_text(f"{site.base}/studios/alice-s/web/")
@@ -166,6 +185,7 @@ def test_admin_pages(site, page):
     shot(page, "admin-studios")
     page.goto(f"{site.base}/admin/templates?name=broken")
     expect(page.locator("figure.offending")).to_be_visible()
+    assert low_contrast(page) == []
     shot(page, "admin-templates")
     found = page.locator("figure.offending")  # (file:line:col, and the line itself)
     expect(found).to_have_count(1)
@@ -186,10 +206,11 @@ def test_keyboard_and_a_phone(site, browser):
     sign_in(page, site.base, "alice", PASSWORDS["alice"])
     page.keyboard.press("Tab")  # (the first stop: past the navigation, to the content)
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    for path in ("/", "/s/alice-s?tab=details", "/new", "/tokens"):
+    for path in ("/", "/s/alice-s?tab=details", "/s/alice-s?tab=sync", "/new", "/tokens"):
         page.goto(site.base + path)
         width = page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= PHONE["width"], f"{path}: {width} px wide on a {PHONE['width']} px phone"
+        assert low_contrast(page) == [], path
     page.goto(site.base + "/")
     shot(page, "studios-phone")
     context.close()

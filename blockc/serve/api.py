@@ -26,6 +26,7 @@ from .store import Store, Template
 from .tasks import BLOCKC, Task, Tasks, command_env
 
 IDENTITY = "blockc.identity"  # (the request key of its Identity)
+BUILD_KEY = "template:"  # a build's task is kept under this and its template's name
 
 
 def problem(status: int, message: str, hint: str | None = None, **more) -> web.HTTPException:
@@ -64,6 +65,7 @@ class Api:
             ("GET", "/api/v1/templates", self.list_templates),
             ("PUT", "/api/v1/templates/{template}", self.put_template),
             ("DELETE", "/api/v1/templates/{template}", self.remove_template),
+            ("POST", "/api/v1/templates/{template}/build", self.build_template),
             ("GET", "/api/v1/tokens", self.list_tokens),
             ("POST", "/api/v1/tokens", self.create_token),
             ("DELETE", "/api/v1/tokens/{id}", self.revoke_token),
@@ -147,11 +149,18 @@ class Api:
         studio: str,
         argv: list[str],
         template: str = "",
+        creates: bool = False,
     ) -> web.Response:
         busy = self.tasks.running_for(studio)
         if busy is not None:
-            raise problem(409, f"studio {studio!r} is busy: {busy.action} runs (task {busy.id})")
-        task = self.tasks.start(action, studio, self.who(request).user.name, argv, template)
+            what = (
+                f"template {studio.removeprefix(BUILD_KEY)!r}"
+                if studio.startswith(BUILD_KEY)
+                else f"studio {studio!r}"
+            )
+            raise problem(409, f"{what} is busy: {busy.action} runs (task {busy.id})")
+        user = self.who(request).user.name
+        task = self.tasks.start(action, studio, user, argv, template, creates)
         return web.json_response(
             task.json(), status=202, headers={"Location": f"/api/v1/tasks/{task.id}"}
         )
@@ -208,7 +217,8 @@ class Api:
         workspace = os.path.join(private_home(), "workspaces", user.name, name)
         os.makedirs(workspace, mode=0o700, exist_ok=True)
         argv = ["start", template.path, "--studio", name, "--owner", user.name]
-        return self.run(request, "start", name, argv + ["--workspace", workspace], template.name)
+        argv += ["--workspace", workspace]
+        return self.run(request, "start", name, argv, template.name, creates=True)
 
     async def start_studio(self, request: web.BaseRequest) -> web.Response:
         studio = self.studio(request)
@@ -275,7 +285,17 @@ class Api:
     def task(self, request: web.BaseRequest) -> Task:
         task = self.tasks.get(params(request)["id"])
         user = self.who(request).user
-        if task is None or not (user.admin or task.user == user.name):
+        studio = self.store.studio(task.studio) if task is not None else None
+        if task is None or not (
+            user.admin
+            or task.user == user.name
+            # (one on your studio, by an admin or the idle timeout: yours to follow too)
+            or (
+                studio is not None
+                and studio.owner == user.name
+                and task.started_at >= studio.created_at  # (not an earlier namesake's)
+            )
+        ):
             raise problem(404, "no such task of yours")
         return task
 
@@ -333,6 +353,19 @@ class Api:
         if not self.store.remove_template(params(request)["template"]):
             raise problem(404, "no such template")
         return web.Response(status=204)
+
+    async def build_template(self, request: web.BaseRequest) -> web.Response:
+        self.admin(request)
+        template = self.store.template(params(request)["template"])
+        if template is None:
+            raise problem(404, "no such template")
+        data = await self.body(request, {"no_cache"})
+        no_cache = data.get("no_cache", False)
+        if not isinstance(no_cache, bool):
+            raise problem(400, "no_cache is true or false")
+        argv = ["build", template.path] + (["--no-cache"] if no_cache else [])
+        # (one build of a template at a time, as one operation of a studio)
+        return self.run(request, "build", BUILD_KEY + template.name, argv, template.name)
 
     async def list_tokens(self, request: web.BaseRequest) -> web.Response:
         user = self.who(request).user

@@ -168,6 +168,7 @@ class Gateway:
         self.drop = HOP_BY_HOP | OURS | {trusted_header.lower()}
         self.activity: dict[str, float] = {}  # studio -> time.time() of its last request
         self._pools: dict[tuple, Pool] = {}
+        self.stopping = False
 
     async def close(self) -> None:
         if self._k8s_thread is not None:
@@ -176,7 +177,9 @@ class Gateway:
             pool.close()
 
     def end_websockets(self) -> None:
-        """Cut every open WebSocket (the server stopping: their handlers end with them)."""
+        """Cut every open WebSocket (the server stopping: their handlers end with them), and
+        open no more."""
+        self.stopping = True
         for _, _, tunnel in list(self._sockets.values()):
             tunnel.close(grace=0)
 
@@ -473,7 +476,6 @@ class Gateway:
         def used() -> None:
             activity[studio] = time.time()
 
-        generation = self.store.generation
         try:
             tunnel = await open_tunnel(route.pool.host, route.pool.port, head, used)
         except AppDown:
@@ -487,12 +489,13 @@ class Gateway:
                 if tunnel.status == 502 and any(k.lower() == APP_DOWN for k, _ in tunnel.headers):
                     return app_down(route)
                 return error(502, f"the app refused the WebSocket ({tunnel.status})")
-            self.store.refresh()
-            if self.store.generation != generation:  # (a change while the app answered)
-                if self._generation != self.store.generation:
-                    self.changed()
-                if not self.still_allowed(request, route):
-                    return error(403, "no longer allowed")
+            if self.stopping:
+                return error(503, "the front door is stopping")
+            self.store.refresh()  # (a change while the app answered: still allowed?)
+            if self._generation != self.store.generation:
+                self.changed()
+            if not self.still_allowed(request, route):
+                return error(403, "no longer allowed")
             out = self._answer_headers(request, tunnel.headers, route)
             out["Upgrade"] = "websocket"
             out["Connection"] = "Upgrade"
@@ -510,7 +513,10 @@ class Gateway:
 def same_origin(origin: str, request: web.BaseRequest) -> bool:
     """Whether a WebSocket's ``Origin`` is this site (what the browser was shown as its
     scheme and host), as JupyterLab and code-server check it too."""
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # (``http://[``: no site's)
+        return False
     return parts.netloc.lower() == request.host.lower() and parts.scheme in ("http", "https")
 
 

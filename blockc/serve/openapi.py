@@ -212,6 +212,24 @@ def document() -> dict:
                 tag="templates",
             ),
         },
+        "/api/v1/templates/{template}/build": {
+            "post": _op(
+                "(admins) build the template's image now (from scratch with no_cache)",
+                {
+                    **_task_accepted(),
+                    "403": _error("only admins build"),
+                    "404": _error("no such template"),
+                    "409": _error("a build of this template runs already"),
+                },
+                params=[{"name": "template", "in": "path", "required": True, "schema": NAME}],
+                body={
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"no_cache": {"type": "boolean"}},
+                },
+                tag="templates",
+            ),
+        },
         "/api/v1/tokens": {
             "get": _op("your API tokens", {"200": _json(_ref("TokenList"), "tokens")}, tag="users"),
             "post": _op(

@@ -11,27 +11,18 @@ import asyncio
 import html
 import json
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from . import accounts
 from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
+from .origins import cross_site
 from .routes import Handler
 from .store import Store
 from .ui import STATIC_URL
 
 MAX_FORM = 16 * 1024
-
-
-def cross_site(request: web.BaseRequest) -> bool:
-    """Whether a browser sent the request from a page of another site (``Sec-Fetch-Site``,
-    else ``Origin``)."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
-    origin = request.headers.get("Origin")
-    return origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 def safe_next(value: str | None) -> str:

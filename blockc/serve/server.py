@@ -20,7 +20,6 @@ import re
 import secrets
 import signal
 import time
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -31,7 +30,8 @@ from ..run.settings import Settings
 from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
 from .gateway import Gateway, unauthenticated
-from .pages import Pages, cross_site
+from .origins import cross_site, from_a_studio
+from .pages import Pages
 from .routes import Router
 from .store import Store
 from .tasks import Tasks
@@ -58,16 +58,6 @@ def server_key() -> bytes:
         f.write(key)
     os.replace(tmp, path)
     return key
-
-
-def from_a_studio(request: web.BaseRequest) -> bool:
-    """Whether a browser sent the request from an app's page (``Referer`` under /studios/ of
-    this site, or hidden by a browser that says it is one)."""
-    referer = request.headers.get("Referer")
-    if referer is None:
-        return request.headers.get("Sec-Fetch-Site") not in (None, "none")
-    parts = urlsplit(referer)
-    return parts.netloc.lower() == request.host.lower() and parts.path.startswith("/studios/")
 
 
 def parse_duration(text: str | None, setting: str) -> float | None:
@@ -191,9 +181,12 @@ class Server:
     def handler(self):
         """The front door's one handler: the gateway for /studios/…, the router for the rest."""
         gateway, resolve = self.gateway.handle, self.router().resolve
+        apps = self.ui.routes_under_studios()
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             if request.raw_path.startswith("/studios/"):
+                if request.path.count("/") == 3 and request.path.endswith("/"):
+                    return await apps(request)  # (/studios/<studio>/: the page of its apps)
                 return await gateway(request)
             return await resolve(request)(request)
 
@@ -298,6 +291,7 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     finally:
         for chore in chores:
             chore.cancel()
-        server.gateway.end_websockets()  # (first: the runner would wait for each)
+        server.gateway.end_websockets()  # (first: the runner would wait for each,
+        server.ui.close()  # and for each page's /events)
         await runner.cleanup()
         await server.close()

@@ -42,10 +42,13 @@ class Event(Value):
 
 
 class Task:
-    def __init__(self, action: str, studio: str, user: str, template: str = "") -> None:
+    def __init__(
+        self, action: str, studio: str, user: str, template: str = "", creates: bool = False
+    ) -> None:
         self.id = secrets.token_hex(8)
         self.action, self.studio, self.user = action, studio, user
-        self.template = template  # (a start's: what a studio not made yet is made from)
+        self.template = template  # (a start's or a build's)
+        self.creates = creates  # (a start that makes the studio: it has no record until then)
         self.state = "running"  # running, succeeded, failed
         self.returncode: int | None = None
         self.started_at: float = time.time()
@@ -104,9 +107,15 @@ class Tasks:
         return self.tasks.get(task_id)
 
     def start(
-        self, action: str, studio: str, user: str, argv: list[str], template: str = ""
+        self,
+        action: str,
+        studio: str,
+        user: str,
+        argv: list[str],
+        template: str = "",
+        creates: bool = False,
     ) -> Task:
-        task = Task(action, studio, user, template)
+        task = Task(action, studio, user, template, creates)
         self.tasks[task.id] = task
         ended = [t for t in self.tasks.values() if t.state != "running"]
         for old in ended[: max(0, len(ended) - KEEP_ENDED)]:

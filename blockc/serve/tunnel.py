@@ -170,14 +170,14 @@ class Tunnel:
         browser.transport = transport
         browser.lost = asyncio.get_running_loop().create_future()
         browser.peer, self.app.peer = self.app, browser
+        if self.app.transport is not None:  # (if what it sent early paused it; first: a
+            self.app.transport.resume_reading()  # browser slow to read pauses it anew)
         transport.write(head)
         if self.app.rest:
             transport.write(self.app.rest)
             self.app.rest = b""
         if self.app.transport is None:  # (the app closed already)
             _close(browser)
-        else:
-            self.app.transport.resume_reading()  # (if what it sent early paused it)
         return browser.lost
 
     def close(self, grace: float = CLOSE_GRACE) -> None:
@@ -204,6 +204,8 @@ async def open_tunnel(host: str, port: int, head: bytes, on_data: Callable[[], N
     except (OSError, TimeoutError) as exc:
         raise AppDown(str(exc)) from None
     if app.transport is None:  # (it closed the connection at once)
+        if app.head.done():
+            app.head.exception()  # (said here: not left unread)
         raise Broken("it closed the connection before answering")
     app.transport.write(head)
     try:

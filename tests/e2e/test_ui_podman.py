@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,7 @@ def test_a_studio_from_the_page(tmp_path, studio_name):
             page.get_by_role("navigation", name="Studio").get_by_role(
                 "link", name="JupyterLab"
             ).click()
+            page.wait_for_url(f"{base}/studios/{name}/?app=lab")
             lab = page.frame_locator("iframe.app")
             lab.locator('.jp-LauncherCard[data-category="Notebook"]').first.click(timeout=120_000)
             # (the kernel up first: keys typed before the notebook is ready go nowhere)
@@ -160,6 +162,76 @@ def test_a_build_error_shows_its_step_and_output(tmp_path, studio_name, template
             row = page.locator(f'li[data-studio="{name}"]')
             expect(row.locator("[data-state]")).to_have_text("failed")
             expect(row.locator("[data-message]")).to_contain_text("build failed at step")
+            # an admin builds it from the templates page: the live log, then why it failed
+            admin = browser.new_page(viewport=DESKTOP)
+            sign_in(admin, base, "root", PASSWORDS["root"], "/admin/templates?name=breaks")
+            admin.get_by_role("button", name="Build", exact=True).click()
+            log = admin.locator('[data-progress="build:breaks"] pre')
+            expect(log).to_contain_text("step 1/", timeout=300_000)
+            last = admin.locator("details.report summary").first
+            expect(last).to_contain_text("failed: ", timeout=300_000)
+            expect(last).to_contain_text("from block 'oops'")
+            shot(admin, "admin-template-build")
+            browser.close()
+    finally:
+        site.close()
+
+
+DELETABLE = """    - type: app
+      id: web
+      with:
+        command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
+        port: 8000
+    - type: file-sync
+      with:
+        zones:
+          - {name: work, host: work, container: /home/studio/work}
+"""
+
+
+def test_delete_says_what_would_be_lost_first(tmp_path, studio_name, template):
+    site = Site(tmp_path / "home")
+    name = studio_name("uidel")
+    path = template(tmp_path, "deletable", DELETABLE)
+    try:
+        site.users()
+        site.start()
+        base = f"http://127.0.0.1:{site.port}"
+        put = site.request(
+            "PUT", "/api/v1/templates/deletable", token=site.token("root"), body={"path": str(path)}
+        )
+        assert put.status == 200, put
+        alice = site.token("alice")
+        made = site.request(
+            "POST", "/api/v1/studios", token=alice, body={"name": name, "template": "deletable"}
+        )
+        assert made.status == 202, made
+        deadline = time.monotonic() + 600
+        while (
+            site.request("GET", f"/api/v1/tasks/{made.json()['id']}", token=alice).json()["state"]
+            == "running"
+            and time.monotonic() < deadline
+        ):
+            time.sleep(1)
+        # written in the studio, never synced out: what a delete would lose
+        site.blockc("exec", name, "--", "sh", "-c", "echo only-here > /home/studio/work/draft.txt")
+        with playwright.sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page(viewport=DESKTOP)
+            sign_in(page, base, "alice", PASSWORDS["alice"])
+            row = page.locator(f'li[data-studio="{name}"]')
+            expect(row.locator("[data-state]")).to_have_text("running")
+            row.get_by_role("button", name="Delete").click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_contain_text(f"Delete studio {name}?")
+            dialog.get_by_role("button", name="Delete").click()
+            # refused by `blockc rm`: the dialog again, with what would be lost
+            expect(dialog.locator("[data-lost]")).to_contain_text("draft.txt", timeout=120_000)
+            shot(page, "studio-delete")
+            assert site.request("GET", f"/api/v1/studios/{name}", token=alice).status == 200
+            dialog.get_by_role("button", name="Delete anyway, losing them").click()
+            expect(row).to_have_count(0, timeout=120_000)
+            assert site.request("GET", f"/api/v1/studios/{name}", token=alice).status == 404
             browser.close()
     finally:
         site.close()

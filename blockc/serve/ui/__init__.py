@@ -2,10 +2,12 @@
 
     /                  My studios: state (live), apps, last sync, Start / Stop / Sync / Delete
     /new               a new studio from a template open to you
-    /s/<studio>        a studio: a tab per app (the app through the gateway), Logs, Sync, Details
+    /s/<studio>        a studio: its apps, Logs, Sync, Details
+    /studios/<studio>/ its apps, a tab each, the app in the page (through the gateway)
     /tokens            your API tokens
     /admin/studios     every studio (admins), filtered by owner and state
-    /admin/templates   the site's templates (admins): validation, what each block gives
+    /admin/templates   the site's templates (admins): validation, what each block gives,
+                       builds (live log, rebuild)
     /admin/users       users (admins)
     /events            server-sent events: each studio you may see, when it changes
     /static/…          the stylesheet and the one script (no build step)
@@ -13,6 +15,11 @@
 Pages are rendered here (jinja2, autoescaped); actions are the API's, called by the page's
 script with the session's CSRF token, so a page does nothing the API would not let its user
 do. Every handler finds who asks first: no session, a redirect to the sign-in page.
+
+An app shown in a page is of this origin, as the pages are: it could script the page it is
+framed in. So the page that frames apps is under ``/studios/`` (the API refuses what a
+browser sends from there, as from the apps' own pages), has no CSRF token and no script, and
+links back to the studio's page for everything else.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from markupsafe import Markup
 
 from ...names import DNS_LABEL
 from ...run.instance import base_path
+from ..api import BUILD_KEY
 from ..auth import Auth, Identity
+from ..origins import from_a_studio
 from ..routes import Handler, params
 from ..store import Store
 from ..tasks import BLOCKC, Tasks, command_env
@@ -69,6 +78,7 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.globals["static"] = STATIC_URL
+    env.globals["bare"] = False  # (True: a page under /studios/, see above)
     env.filters["when"] = _when
     return env
 
@@ -91,6 +101,7 @@ class UI:
         self._changed = asyncio.Event()
         self._listeners = 0
         self._watching: asyncio.Task | None = None
+        self.stopping = False
         tasks.on_change = self.changed
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -109,11 +120,30 @@ class UI:
             )
         ]
 
+    def routes_under_studios(self) -> Handler:
+        """The page of a studio's apps, at ``/studios/<studio>/`` (GET only)."""
+        shown = self._shown(self.apps)
+
+        async def apps(request: web.BaseRequest) -> web.StreamResponse:
+            if request.method not in ("GET", "HEAD"):
+                return web.json_response(
+                    {"error": f"{request.method} is not allowed here"},
+                    status=405,
+                    headers={"Allow": "GET"},
+                )
+            return await shown(request)
+
+        return apps
+
     @staticmethod
     def _shown(handler: Handler) -> Handler:
         """A page that fails is a page saying so (the traceback goes to the server's log)."""
 
         async def shown(request: web.BaseRequest) -> web.StreamResponse:
+            if request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate" and (
+                from_a_studio(request) and not request.path.startswith("/static/")
+            ):  # (an app's page reading a page of yours, or your studios' events: refused)
+                return web.Response(status=403, text="not from an app's page", headers=HEADERS)
             try:
                 return await handler(request)
             except (web.HTTPException, asyncio.CancelledError, ConnectionResetError):
@@ -161,13 +191,15 @@ class UI:
         ]
 
     def making(self, who: Identity, everyone: bool = False) -> dict[str, dict]:
-        """Studios asked for here and not made yet (their first start builds the image: no
-        record until then), or whose making failed within the last hour: name -> row."""
+        """Studios asked for here (``POST /api/v1/studios``) and not made yet (their first
+        start builds the image: no record until then), or whose making failed within the
+        last hour: name -> row."""
         rows: dict[str, dict] = {}
         now = time.time()
         for task in self.tasks.tasks.values():
             if (
-                task.action != "start"
+                not task.creates
+                or task.state == "succeeded"  # (made, and maybe deleted since: not shown)
                 or not (task.user == who.user.name or (everyone and who.user.admin))
                 or (task.ended_at is not None and now - task.ended_at > MAKING_SHOWN)
                 or self.store.studio(task.studio) is not None
@@ -207,6 +239,7 @@ class UI:
                     "id": a["id"],
                     "label": a.get("label") or a["id"],
                     "url": base_path(studio.name, a["id"]),
+                    "view": app_view(studio.name, a["id"]),
                 }
                 for a in spec["apps"]
             ],
@@ -255,11 +288,15 @@ class UI:
         state = request.query.get("state", "")
         studios = self.visible(who, everyone=True)
         owners = sorted({s.owner for s in studios})
-        rows = [
-            self.row(s)
-            for s in studios
-            if (not owner or s.owner == owner) and (not state or s.state == state)
-        ]
+        rows = [self.row(s) for s in studios] + list(self.making(who, everyone=True).values())
+        rows = sorted(
+            (
+                r
+                for r in rows
+                if (not owner or r["owner"] == owner) and (not state or r["state"] == state)
+            ),
+            key=lambda r: r["name"],
+        )
         return self.page(
             "studios.html",
             who,
@@ -300,18 +337,17 @@ class UI:
                 message=f"You have no studio named {name!r}.",
             )
         row = self.row(studio)
-        tabs = [("app:" + a["id"], a["label"]) for a in row["apps"]]
-        tabs += [("logs", "Logs"), ("sync", "Sync"), ("details", "Details")]
-        default = tabs[0][0] if row["apps"] and studio.state == "RUNNING" else "details"
-        tab = request.query.get("tab", default)
+        tabs = [("logs", "Logs"), ("sync", "Sync"), ("details", "Details")]
+        tab = request.query.get("tab", "details")
+        if tab.startswith("app:"):  # (an app: shown by the page that frames them)
+            raise web.HTTPFound(app_view(studio.name, tab[4:]))
         if tab not in {t for t, _ in tabs}:
-            tab = default
-        app = next((a for a in row["apps"] if "app:" + a["id"] == tab), None)
+            tab = "details"
         spec = self.store.studio_json(studio) or {}
         syncs = [
-            self.ended(studio.name, "sync"),
-            self.ended(studio.name, "stop"),
-            self.ended(studio.name, "start"),
+            self.ended(studio, "sync"),
+            self.ended(studio, "stop"),
+            self.ended(studio, "start"),
         ]
         ended = sorted((t for ts in syncs for t in ts), key=lambda t: -t.started_at)[:5]
         reports = [report(t) for t in ended]
@@ -323,7 +359,6 @@ class UI:
             studio=studio,
             tabs=tabs,
             tab=tab,
-            app=app,
             image=spec.get("image", {}),
             zones=spec.get("zones", []),
             last_syncs=self.store.last_syncs().get(studio.name, []),
@@ -332,12 +367,16 @@ class UI:
             site=f"{request.scheme}://{request.host}",
         )
 
-    def ended(self, studio: str, action: str) -> list:
-        """The ended tasks of this action on the studio (their output: its sync reports)."""
+    def ended(self, studio, action: str) -> list:
+        """The ended tasks of this action on this studio (their output: its sync reports);
+        none of an earlier studio of the same name (deleted since)."""
         return [
             t
             for t in self.tasks.tasks.values()
-            if t.studio == studio and t.action == action and t.state != "running"
+            if t.studio == studio.name
+            and t.action == action
+            and t.ended_at is not None
+            and t.ended_at >= studio.created_at
         ]
 
     async def tokens(self, request: web.BaseRequest) -> web.Response:
@@ -377,6 +416,12 @@ class UI:
                 _blockc("validate", chosen.path), _blockc("explain", chosen.path)
             )
             checked["found"] = offending(chosen.path, checked["text"])
+        builds = []
+        if chosen is not None:
+            builds = sorted(
+                (t for t in self.tasks.tasks.values() if t.studio == BUILD_KEY + chosen.name),
+                key=lambda t: -t.started_at,
+            )
         return self.page(
             "templates.html",
             who,
@@ -385,6 +430,8 @@ class UI:
             chosen=chosen,
             checked=checked,
             explained=explained,
+            running=next((t for t in builds if t.state == "running"), None),
+            builds=[report(t) for t in builds if t.state != "running"][:3],
         )
 
     async def static(self, request: web.BaseRequest) -> web.Response:
@@ -400,9 +447,34 @@ class UI:
         response.enable_compression()
         return response
 
+    async def apps(self, request: web.BaseRequest) -> web.Response:
+        """``/studios/<studio>/``: the studio's apps, a tab each, the chosen one framed."""
+        who = self.who(request)
+        name = request.path.split("/")[2]
+        studio = self.store.studio(name) if DNS_LABEL.fullmatch(name) else None
+        if studio is None or not (studio.owner == who.user.name or who.user.admin):
+            return self.page(
+                "error.html",
+                who,
+                status=404,
+                title="No such studio",
+                message=f"You have no studio named {name!r}.",
+                bare=True,
+            )
+        row = self.row(studio)
+        app = next((a for a in row["apps"] if a["id"] == request.query.get("app")), None)
+        if app is None and row["apps"]:
+            app = row["apps"][0]
+        return self.page("apps.html", who, title=name, s=row, app=app, bare=True)
+
     # --- live -----------------------------------------------------------------------------
 
     def changed(self) -> None:
+        self._changed.set()
+
+    def close(self) -> None:
+        """End every page's /events (the server stopping)."""
+        self.stopping = True
         self._changed.set()
 
     async def _watch(self) -> None:
@@ -434,7 +506,7 @@ class UI:
             self._watching = asyncio.ensure_future(self._watch())
         sent: dict[str, dict] = {}
         try:
-            while True:
+            while not self.stopping:
                 changed = self._changed
                 self.store.refresh()
                 if self.auth.identify(request.headers, request.cookies, request.remote) is None:
@@ -454,8 +526,8 @@ class UI:
                     await asyncio.wait_for(changed.wait(), EVENTS_PING)
                 except TimeoutError:
                     pass
-                if changed is self._changed:  # (one new event for the next change)
-                    self._changed = asyncio.Event()
+                if changed.is_set() and changed is self._changed:  # (a new one, for the next
+                    self._changed = asyncio.Event()  # change: the others woke on this one)
         finally:
             self._listeners -= 1
         return response
@@ -466,6 +538,10 @@ CONFLICT = re.compile(
     r"^\s*conflict: '(?P<path>.+?)': (?P<reason>.*?)"
     r"(?:; the studio's version is kept as '(?P<copy>.+)')?$"
 )
+
+
+def app_view(studio: str, app: str) -> str:
+    return f"/studios/{studio}/?app={quote(app, safe='')}"
 
 
 def failing(lines: list[str]) -> str:
@@ -489,6 +565,7 @@ def report(task) -> dict:
         "conflicts": conflicts,
         "mass": mass and task.action == "sync",
         "refusal": refusal,
+        "failing": failing(lines) if task.state == "failed" else "",
     }
 
 

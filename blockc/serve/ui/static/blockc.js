@@ -84,9 +84,6 @@ function showStudio(row) {
       for (const p of place.querySelectorAll("[data-progress]")) follow(row.task.id, p, row.task.action);
     }
   }
-  if (row.state === "RUNNING" && document.querySelector("[data-reload-when-running]")) {
-    location.reload(); // (the app it waited for is there now)
-  }
   return true;
 }
 
@@ -160,8 +157,8 @@ function follow(taskId, box, action) {
       step.textContent = failing.length ? failing[failing.length - 1] : lines[lines.length - 1] || "failed";
       box.querySelector("details").open = true;
     }
-    box.dispatchEvent(new CustomEvent("ended", { detail: { state: end.state, lines: out.textContent } }));
-    if (action !== "delete" && document.querySelector("[data-reload-on-end]")) location.reload(); // (its report)
+    box.dispatchEvent(new CustomEvent("ended", { detail: { task: taskId, state: end.state, lines: out.textContent } }));
+    if (action !== "rm" && document.querySelector("[data-reload-on-end]")) location.reload(); // (its report)
   });
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) step.textContent += " (lost touch with the server)"; };
 }
@@ -170,40 +167,46 @@ function progressFor(name) {
   return document.querySelector(`[data-studio="${CSS.escape(name)}"] [data-progress], [data-progress="${CSS.escape(name)}"]`);
 }
 
-async function act(name, action, extra) {
+// an operation on a studio (the API's task actions: start, stop, sync, rm); ``ended`` is
+// called with how it ended and its output
+async function act(name, action, extra, ended) {
   let answer;
   const path = `/api/v1/studios/${encodeURIComponent(name)}`;
-  if (action === "delete") answer = await api("DELETE", path + (extra && extra.force ? "?force=true" : ""));
+  if (action === "rm") answer = await api("DELETE", path + (extra && extra.force ? "?force=true" : ""));
   else answer = await api("POST", `${path}/${action}`, action === "sync" ? extra || {} : undefined);
   if (answer.status !== 202) {
     notice(`${action} ${name}: ${said(answer.data)}`);
-    return null;
+    return;
   }
   notice("");
   const box = progressFor(name);
-  if (box) follow(answer.data.id, box, action);
-  return box;
+  if (!box) return;
+  if (ended) {
+    box.addEventListener("ended", (e) => {
+      if (e.detail.task === answer.data.id) ended(e.detail);
+    });
+  }
+  follow(answer.data.id, box, action);
 }
 
 function confirmDelete(name) {
   const dialog = document.getElementById("confirm-delete");
-  dialog.querySelector("[data-name]").textContent = name;
   const lost = dialog.querySelector("[data-lost]");
+  const button = dialog.querySelector('button[value="delete"]');
+  let force = false;
+  // (a dialog closed with Escape keeps its last returnValue: cleared before each showing)
+  const show = () => { dialog.returnValue = ""; dialog.showModal(); };
+  dialog.querySelector("[data-name]").textContent = name;
   lost.textContent = "";
   dialog.querySelector("[data-what]").textContent =
     "Its container and its state go. Files synced out stay in its workspace.";
-  const button = dialog.querySelector('button[value="delete"]');
   button.textContent = "Delete";
-  dialog.onclose = async () => {
+  dialog.onclose = () => {
     if (dialog.returnValue !== "delete") return;
-    const force = button.dataset.force === "1";
-    button.dataset.force = "";
-    const box = await act(name, "delete", { force });
-    if (!box) return;
-    box.addEventListener("ended", (e) => {
-      if (e.detail.state === "succeeded") return;
+    act(name, "rm", { force }, (end) => {
+      if (end.state === "succeeded" || force) return;
       // what `blockc rm` said would be lost: shown, and deleting anyway is one more choice
-      const lines = e.detail.lines.split("\n").filter((l) => /^\s{4}\S/.test(l));
+      const lines = end.lines.split("\n").filter((l) => /^\s{4}\S/.test(l));
       if (!lines.length) return;
       dialog.querySelector("[data-what]").textContent =
         "These changes are not synced out and would be lost:";
@@ -215,11 +218,11 @@ function confirmDelete(name) {
         lost.append(li);
       }
       button.textContent = "Delete anyway, losing them";
-      button.dataset.force = "1";
-      dialog.showModal();
-    }, { once: true });
+      force = true;
+      show();
+    });
   };
-  dialog.showModal();
+  show();
 }
 
 function wireActions() {
@@ -228,16 +231,16 @@ function wireActions() {
     if (!b) return;
     const name = b.dataset.studio || b.closest("[data-studio]").dataset.studio;
     const action = b.dataset.action;
-    if (action === "delete") return confirmDelete(name);
+    if (action === "rm") return confirmDelete(name);
     if (b.dataset.massDelete && !confirm("Sync, and delete the files its report lists?")) return;
     const extra = action === "sync" ? { direction: b.dataset.direction || "both" } : undefined;
     if (b.dataset.massDelete) extra.allow_mass_delete = true;
     b.disabled = true;
     act(name, action, extra);
   });
-  for (const a of document.querySelectorAll('a[aria-disabled="true"]')) {
-    a.addEventListener("click", (e) => { if (a.getAttribute("aria-disabled") === "true") e.preventDefault(); });
-  }
+  document.addEventListener("click", (e) => {
+    if (e.target.closest('a[aria-disabled="true"]')) e.preventDefault();
+  });
 }
 
 // --- forms ---------------------------------------------------------------------------------
@@ -265,6 +268,20 @@ function wireForms() {
     });
   }
   document.addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-build]");
+    if (!b) return;
+    const name = b.dataset.build;
+    for (const other of document.querySelectorAll("button[data-build]")) other.disabled = true;
+    const answer = await api("POST", `/api/v1/templates/${encodeURIComponent(name)}/build`, { no_cache: !!b.dataset.noCache });
+    if (answer.status !== 202) {
+      notice(`build ${name}: ${said(answer.data)}`);
+      return;
+    }
+    const box = document.querySelector(`[data-progress="build:${CSS.escape(name)}"]`);
+    follow(answer.data.id, box, "build");
+    box.addEventListener("ended", () => location.reload(), { once: true });
+  });
+  document.addEventListener("click", async (e) => {
     const b = e.target.closest("button[data-revoke]");
     if (!b || !confirm(`Revoke token ${b.dataset.revoke}? Whatever uses it stops working.`)) return;
     const answer = await api("DELETE", "/api/v1/tokens/" + encodeURIComponent(b.dataset.revoke));
@@ -281,19 +298,24 @@ function wireLogs() {
   const pre = document.querySelector("[data-log]");
   const name = form.dataset.logs;
   let timer = null;
-  const load = async () => {
+  let asked = 0; // (the newest request: an older answer arriving late is dropped)
+  const load = async (n) => {
     const app = form.elements.app.value;
     const q = new URLSearchParams({ lines: "500" });
     if (app) q.set("app", app);
     const resp = await fetch(`/api/v1/studios/${encodeURIComponent(name)}/logs?${q}`, { credentials: "same-origin" });
     const data = await resp.json();
+    if (n !== asked) return;
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
     pre.textContent = resp.ok ? data.log : said(data);
     if (atEnd) pre.scrollTop = pre.scrollHeight;
   };
   const again = () => {
     clearTimeout(timer);
-    load().finally(() => { if (form.elements.follow.checked) timer = setTimeout(again, 2000); });
+    const n = ++asked;
+    load(n).finally(() => {
+      if (n === asked && form.elements.follow.checked) timer = setTimeout(again, 2000);
+    });
   };
   form.addEventListener("change", again);
   form.addEventListener("submit", (e) => e.preventDefault());
