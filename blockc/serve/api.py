@@ -23,7 +23,7 @@ from .auth import Identity
 from .openapi import document
 from .routes import Handler, params
 from .store import Store, Template
-from .tasks import BLOCKC, Task, Tasks, command_env
+from .tasks import Task, Tasks, output
 
 IDENTITY = "blockc.identity"  # (the request key of its Identity)
 BUILD_KEY = "template:"  # a build's task is kept under this and its template's name
@@ -264,22 +264,10 @@ class Api:
         }:
             raise problem(404, f"studio {studio.name!r} has no app {app!r}")
         argv = ["logs", studio.name, "--lines", str(lines)] + (["--app", app] if app else [])
-        proc = await asyncio.create_subprocess_exec(
-            *BLOCKC,
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=command_env(),
-        )
-        try:
-            out, err = await proc.communicate()
-        finally:
-            if proc.returncode is None:  # (the browser went away: so does the command)
-                proc.kill()
-        if proc.returncode:
+        code, out, err = await output(*argv)
+        if code:
             text = err.decode("utf-8", "replace").strip().removeprefix("error: ")
-            raise problem(409, text or f"blockc logs failed ({proc.returncode})")
+            raise problem(409, text or f"blockc logs failed ({code})")
         return web.json_response({"log": out.decode("utf-8", "replace")})
 
     def task(self, request: web.BaseRequest) -> Task:

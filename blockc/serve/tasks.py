@@ -35,6 +35,25 @@ def command_env() -> dict[str, str]:
     return env
 
 
+async def output(*argv: str, timeout: float | None = None) -> tuple[int, bytes, bytes]:
+    """A short ``blockc`` command's exit code, stdout and stderr (``blockc logs``,
+    ``validate``...); killed if the caller goes away first (a browser that left)."""
+    proc = await asyncio.create_subprocess_exec(
+        *BLOCKC,
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=command_env(),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    return proc.returncode or 0, out, err
+
+
 class Event(Value):
     id: int
     kind: str  # "line" or "end"

@@ -45,7 +45,7 @@ from ..auth import Auth, Identity
 from ..origins import from_a_studio
 from ..routes import Handler, params
 from ..store import Store
-from ..tasks import BLOCKC, Tasks, command_env
+from ..tasks import Tasks, output
 
 log = logging.getLogger("blockc.serve")
 HERE = Path(__file__).parent
@@ -182,6 +182,17 @@ class UI:
         )
         response.enable_compression()  # (if the browser takes it: 200 studios, 234 -> 12 KiB)
         return response
+
+    def no_studio(self, who: Identity, name: str, bare: bool = False) -> web.Response:
+        """The same page for another user's studio and for none."""
+        return self.page(
+            "error.html",
+            who,
+            status=404,
+            title="No such studio",
+            message=f"You have no studio named {name!r}.",
+            bare=bare,
+        )
 
     def visible(self, who: Identity, everyone: bool = False):
         return [
@@ -328,14 +339,7 @@ class UI:
                 task = self.tasks.get(made["task"]["id"])
                 return self.page("making.html", who, title=name, s=made, task=task)
         if studio is None or not (studio.owner == who.user.name or who.user.admin):
-            # (the same page for another user's studio and for none)
-            return self.page(
-                "error.html",
-                who,
-                status=404,
-                title="No such studio",
-                message=f"You have no studio named {name!r}.",
-            )
+            return self.no_studio(who, name)
         row = self.row(studio)
         tabs = [("logs", "Logs"), ("sync", "Sync"), ("details", "Details")]
         tab = request.query.get("tab", "details")
@@ -453,14 +457,7 @@ class UI:
         name = request.path.split("/")[2]
         studio = self.store.studio(name) if DNS_LABEL.fullmatch(name) else None
         if studio is None or not (studio.owner == who.user.name or who.user.admin):
-            return self.page(
-                "error.html",
-                who,
-                status=404,
-                title="No such studio",
-                message=f"You have no studio named {name!r}.",
-                bare=True,
-            )
+            return self.no_studio(who, name, bare=True)
         row = self.row(studio)
         app = next((a for a in row["apps"] if a["id"] == request.query.get("app")), None)
         if app is None and row["apps"]:
@@ -605,18 +602,6 @@ def resources(studio) -> dict:
 
 
 async def _blockc(*argv: str) -> dict:
-    """A ``blockc`` command's output and exit code (validate, explain: read only)."""
-    proc = await asyncio.create_subprocess_exec(
-        *BLOCKC,
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=command_env(),
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    return {"code": proc.returncode, "text": out.decode("utf-8", "replace")}
+    """A ``blockc`` command's exit code and what it said (validate, explain: read only)."""
+    code, out, err = await output(*argv, timeout=60)
+    return {"code": code, "text": (out + err).decode("utf-8", "replace")}
