@@ -131,7 +131,12 @@ class Bench:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.home = tmp / "home"
-        self.env = dict(os.environ, BLOCKC_HOME=str(self.home), BLOCKC_RESIDENT="0")
+        self.env = dict(
+            os.environ,
+            BLOCKC_HOME=str(self.home),
+            BLOCKC_RESIDENT="0",
+            BLOCKC_APPS_PORT=str(free_port()),  # (the next port after its own may be taken)
+        )
         self.procs: list[subprocess.Popen] = []
 
     def spawn(self, argv, port: int, what: str, **kw) -> subprocess.Popen:
@@ -184,7 +189,7 @@ class Bench:
 
         # the gateway's home, and the one of the gateway without auth (one front door per home)
         self.home2 = self.tmp / "home2"
-        env2 = dict(self.env, BLOCKC_HOME=str(self.home2))
+        env2 = dict(self.env, BLOCKC_HOME=str(self.home2), BLOCKC_APPS_PORT=str(free_port()))
         self.blockc("users", "add", "alice", "--no-password")
         self.blockc("users", "add", "alice", "--no-password", env=env2)
         self.token = self.blockc("tokens", "create", "--user", "alice", "--expires", "1").split()[0]

@@ -69,6 +69,10 @@ class Site:
             "BLOCKC_RESIDENT": "0",
             **{f"BLOCKC_{k.upper()}": v for k, v in (settings or {}).items()},
         }
+        self.env.setdefault("BLOCKC_APPS_PORT", str(free_port()))  # (its next may be taken)
+        self.apps_port = (
+            int(self.env["BLOCKC_APPS_PORT"]) if self.env["BLOCKC_APPS_PORT"].isdigit() else 0
+        )
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
@@ -104,6 +108,8 @@ class Site:
             text=True,
         )
         wait_port(self.port, self.proc, "blockc serve")
+        if self.apps_port:
+            wait_port(self.apps_port, self.proc, "blockc serve's apps port")
 
     def stop(self) -> str:
         assert self.proc is not None

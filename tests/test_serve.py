@@ -506,6 +506,10 @@ def test_every_api_route_refuses_the_wrong_credentials(site):
             assert site.request(method, path, cookie=cookie).status == 403, (method, path)
             assert site.request(method, path, cookie=cookie, csrf="x" * 43).status == 403
     assert site.request("GET", "/api/v1/me", cookie=cookie).status == 200
+    # a second session cookie beside it (an app's script may add one): no one's
+    other, _ = site.login("bob")
+    both = {"Cookie": f"blockc_session={cookie}; blockc_session={other}"}
+    assert site.request("GET", "/api/v1/me", headers=both).status == 401
     mine = site.request("GET", "/api/v1/studios/alice-s", token=site.tokens["alice"]).json()
     assert mine["state"] == "RUNNING" and not mine["task"]
 
@@ -716,6 +720,10 @@ def test_a_bad_authenticator_setting_is_named(tmp_path):
     site = Site(tmp_path / "home", {"authenticator": "trusted-header"})
     out = site.blockc("serve", "--listen", f"127.0.0.1:{free_port()}", check=False)
     assert out.returncode == 1 and "trusted_proxies" in out.stderr
+    site = Site(tmp_path / "home", {"apps_port": "eighty"})
+    out = site.blockc("serve", "--listen", f"127.0.0.1:{free_port()}", check=False)
+    assert out.returncode == 1 and "setting apps_port: a port, or off" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 PLUGIN = """
@@ -942,3 +950,24 @@ def test_sign_in_bodies_are_bounded(site):
     assert big.status == 413
     nameless = site.request("POST", "/login", body={"user": "Not A Name!", "password": "secret12"})
     assert nameless.status == 401
+
+
+def test_an_app_that_lets_its_origin_frame_it_lets_the_front_door_frame_it():
+    from multidict import CIMultiDict
+
+    from blockc.serve.gateway import framed_by
+
+    front = "http://127.0.0.1:8750"
+    jupyter = CIMultiDict({"Content-Security-Policy": "frame-ancestors 'self'; report-uri /r"})
+    framed_by(jupyter, front)
+    assert jupyter["Content-Security-Policy"] == f"frame-ancestors 'self' {front}; report-uri /r"
+    never = CIMultiDict({"Content-Security-Policy": "frame-ancestors 'none'"})
+    framed_by(never, front)
+    assert never["Content-Security-Policy"] == "frame-ancestors 'none'"
+    sameorigin = CIMultiDict({"X-Frame-Options": "SAMEORIGIN"})
+    framed_by(sameorigin, front)
+    assert "X-Frame-Options" not in sameorigin
+    assert sameorigin["Content-Security-Policy"] == f"frame-ancestors 'self' {front}"
+    deny = CIMultiDict({"X-Frame-Options": "DENY"})
+    framed_by(deny, front)
+    assert deny["X-Frame-Options"] == "DENY" and "Content-Security-Policy" not in deny

@@ -96,6 +96,8 @@ def test_an_emptied_studio_zone_deletes_nothing_on_the_host_whatever_the_count(l
     with pytest.raises(MassDeletionRefused, match="holds no file") as exc:
         sync("pull")
     assert "--allow-mass-delete" in str(exc.value)
+    # (it names what it would delete: what the user confirms, at a shell or on the page)
+    assert "It would delete:\n    'a.txt'\n    'b.txt'\n    'd/c.txt'" in str(exc.value)
     assert _files(host) == before
     with pytest.raises(MassDeletionRefused):
         sync("both")

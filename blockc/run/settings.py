@@ -36,6 +36,9 @@ class Settings(Value):
     trusted_proxies: str | None = None  # (trusted-header) addresses/networks that may set it
     admins_enter: str = "false"  # admins may open other users' studios (true/false)
     idle_timeout: str | None = None  # stop a studio idle this long (e.g. 2h, 30m; none: never)
+    # the port the apps are served on, an origin of their own (default: the front door's
+    # port + 1; "off": on the front door's own, where an app's page could act as its viewer)
+    apps_port: str | None = None
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own

@@ -34,6 +34,7 @@ from ..errors import BlockcError
 from ..run.gate import APP_DOWN_HEADER, APP_PORT_HEADER, SECRET_HEADER
 from ..value import Value
 from .auth import Auth, Identity
+from .origins import DROPPED_FROM_APPS
 from .store import Store
 from .tunnel import Tunnel, open_tunnel, switching
 from .upstream import AppDown, Broken, Pool, request_head
@@ -126,9 +127,13 @@ def wants_page(request: web.BaseRequest) -> bool:
     )
 
 
+FRONT_DOOR = "blockc.front_door"  # (the request key of the front door's origin, on the apps' port)
+
+
 def login_redirect(request: web.BaseRequest) -> web.Response:
+    at = request.get(FRONT_DOOR, "")
     return web.Response(
-        status=302, headers={"Location": "/login?next=" + quote(request.raw_path, safe="")}
+        status=302, headers={"Location": f"{at}/login?next=" + quote(request.raw_path, safe="")}
     )
 
 
@@ -442,7 +447,7 @@ class Gateway:
 
     def _answer_headers(self, request: web.BaseRequest, headers, route: Route) -> CIMultiDict[str]:
         out = CIMultiDict(headers)
-        for name in HOP_BY_HOP:
+        for name in HOP_BY_HOP | DROPPED_FROM_APPS:
             if name in out:
                 del out[name]
         if "Location" in out:
@@ -454,6 +459,9 @@ class Gateway:
                 value = confine_cookie(value, route.prefix, route.strip)
                 if value:
                     out.add("Set-Cookie", value)
+        front = request.get(FRONT_DOOR)
+        if front:  # (on the apps' own origin: the front door's pages frame the app)
+            framed_by(out, front)
         return out
 
     async def _websocket(
@@ -508,6 +516,24 @@ class Gateway:
             tunnel.close()
             self.activity[route.studio] = time.time()
         return web.Response(status=101)  # (not sent: the connection is aiohttp's no more)
+
+
+def framed_by(headers: CIMultiDict[str], front: str) -> None:
+    """An app that lets its own origin frame it (``frame-ancestors 'self'``, JupyterLab's
+    default; ``X-Frame-Options: SAMEORIGIN``) lets the front door's pages frame it too, as
+    they did when apps shared their origin. One that allows no frame keeps it so."""
+    policies = headers.popall("Content-Security-Policy", [])
+    for policy in policies:
+        directives = [d.strip() for d in policy.split(";")]
+        for i, directive in enumerate(directives):
+            words = directive.split()
+            if words and words[0].lower() == "frame-ancestors" and "'self'" in words:
+                directives[i] = f"{directive} {front}"
+        headers.add("Content-Security-Policy", "; ".join(d for d in directives if d))
+    if headers.get("X-Frame-Options", "").strip().upper() == "SAMEORIGIN":
+        del headers["X-Frame-Options"]
+        if not any("frame-ancestors" in p.lower() for p in policies):
+            headers.add("Content-Security-Policy", f"frame-ancestors 'self' {front}")
 
 
 def same_origin(origin: str, request: web.BaseRequest) -> bool:

@@ -74,7 +74,11 @@ def front_door_manifests(
                                 "image": image,
                                 "command": ["blockc", "serve", "--listen", f"0.0.0.0:{PORT}"],
                                 "env": env,
-                                "ports": [{"name": "http", "containerPort": PORT}],
+                                "ports": [
+                                    {"name": "http", "containerPort": PORT},
+                                    # (the apps' own origin: blockc/serve/origins.py)
+                                    {"name": "apps", "containerPort": PORT + 1},
+                                ],
                                 "readinessProbe": {
                                     "httpGet": {"path": "/api/v1/openapi.json", "port": "http"},
                                     "periodSeconds": 5,
@@ -107,7 +111,10 @@ def front_door_manifests(
             "metadata": dict(meta),
             "spec": {
                 "selector": dict(labels),
-                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": "http"},
+                    {"name": "apps", "port": PORT + 1, "targetPort": "apps"},
+                ],
             },
         },
     ]

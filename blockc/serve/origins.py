@@ -1,9 +1,16 @@
-"""Where a browser's request comes from: another site, or an app's page on this one.
+"""Where a browser's request comes from, and the apps' own origin.
 
-Every app is served from the front door's own origin (under ``/studios/``): a page of an
-app could read what a page of the site shows its viewer and act as them. So what a browser
-sends with its ambient credentials (the session cookie, a trusted proxy's header) from an
-app's page, or from another site, is refused where it matters (the API, the pages' reads).
+A page's scripts may do anything the page's origin may: read what its other pages show (the
+CSRF token in every one), and send any request with any ``Referer`` of that origin. So the
+apps are not served on the front door's origin: they are on its port ``apps_port`` (by
+default the next one), an origin of their own, from which the browser's requests to the
+front door are cross-origin (unreadable) and cross-site by ``Sec-Fetch-Site`` (refused with
+a cookie by the API). On the front door's own port, a browser that navigates to an app is
+sent there; scripts and API clients (no ``Sec-Fetch-*``) reach apps on either port.
+
+Ports are not a cookie boundary: the session cookie reaches the apps' port (that is how the
+gateway knows who opens an app) and an app's script may add cookies the front door receives;
+a request with two session cookies is refused (:mod:`.auth`).
 """
 
 from __future__ import annotations
@@ -12,10 +19,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+NAVIGATIONS = frozenset({"document", "iframe", "frame", "embed", "object"})
+# what an app may not say to the browser about the site: it is not the app's
+DROPPED_FROM_APPS = frozenset({"service-worker-allowed", "clear-site-data"})
+
 
 def cross_site(request: web.BaseRequest) -> bool:
-    """Whether a browser sent the request from a page of another site (``Sec-Fetch-Site``,
-    else ``Origin``)."""
+    """Whether a browser sent the request from a page of another origin (``Sec-Fetch-Site``,
+    else ``Origin``): another site, or the apps' port."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
         return fetch_site not in ("same-origin", "none")
@@ -29,8 +40,10 @@ def cross_site(request: web.BaseRequest) -> bool:
 
 
 def from_a_studio(request: web.BaseRequest) -> bool:
-    """Whether a browser sent the request from an app's page (``Referer`` under /studios/ of
-    this site, or hidden by a browser that says it is one)."""
+    """Whether a browser sent the request from an app's page on the front door's own origin
+    (``Referer`` under /studios/, or hidden by a browser that says it is one). Only a second
+    line: a script of that origin may send another ``Referer``; the apps' own port is what
+    keeps them apart (above)."""
     referer = request.headers.get("Referer")
     if referer is None:
         return request.headers.get("Sec-Fetch-Site") not in (None, "none")
@@ -39,3 +52,14 @@ def from_a_studio(request: web.BaseRequest) -> bool:
     except ValueError:  # (no URL: taken as the worst case)
         return True
     return parts.netloc.lower() == request.host.lower() and parts.path.startswith("/studios/")
+
+
+def with_port(request: web.BaseRequest, scheme: str, port: int) -> str:
+    """This site's origin with another port: the host the browser used, its scheme."""
+    host = request.host
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return f"{scheme}://{name}:{port}"
+
+
+def a_browser_navigates(request: web.BaseRequest) -> bool:
+    return request.headers.get("Sec-Fetch-Dest", "") in NAVIGATIONS

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from . import accounts
 from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
-from .origins import cross_site
+from .origins import cross_site, from_a_studio
 from .routes import Handler
 from .store import Store
 from .ui import STATIC_URL
@@ -101,7 +101,8 @@ class Pages:
     async def login(self, request: web.BaseRequest) -> web.Response:
         self.store.refresh()
         as_json = request.content_type == "application/json"
-        if cross_site(request):  # (login CSRF: signing a browser in as someone else)
+        if cross_site(request) or from_a_studio(request):  # (login CSRF: signing a browser
+            # in as someone else, from another site or an app's page)
             return web.json_response({"error": "a sign-in from another site"}, status=403)
         raw = await request.content.read(MAX_FORM + 1)  # (whatever the length says, or none)
         if len(raw) > MAX_FORM:

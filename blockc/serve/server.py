@@ -29,8 +29,8 @@ from ..run import gate
 from ..run.settings import Settings
 from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
-from .gateway import Gateway, unauthenticated
-from .origins import cross_site, from_a_studio
+from .gateway import FRONT_DOOR, Gateway, unauthenticated
+from .origins import a_browser_navigates, cross_site, from_a_studio, with_port
 from .pages import Pages
 from .routes import Router
 from .store import Store
@@ -91,6 +91,13 @@ class Server:
         if admins_enter not in ("true", "false"):
             raise BlockcError("setting admins_enter: true or false")
         self.idle_timeout = parse_duration(settings.idle_timeout, "idle_timeout")
+        apps_port = (settings.apps_port or "").strip().lower()
+        if apps_port not in ("", "off") and not (
+            apps_port.isdigit() and 0 < int(apps_port) < 65536
+        ):
+            raise BlockcError("setting apps_port: a port, or off (apps on the front door's own)")
+        # (None: on the front door's own port; 0: the next one, known when it listens)
+        self.apps_port: int | None = None if apps_port == "off" else int(apps_port or 0)
         self.gateway = Gateway(
             self.store,
             self.auth,
@@ -101,7 +108,7 @@ class Server:
         )
         self.api = Api(self.store, self.tasks, self.last_activity)
         self.pages = Pages(self.store, self.auth, RateLimit(), secure=self.secure)
-        self.ui = UI(self.store, self.auth, self.tasks)
+        self.ui = UI(self.store, self.auth, self.tasks, self.apps_origin)
         self.started = time.time()
         self.maintain_every = 5.0
 
@@ -187,8 +194,36 @@ class Server:
             if request.raw_path.startswith("/studios/"):
                 if request.path.count("/") == 3 and request.path.endswith("/"):
                     return await apps(request)  # (/studios/<studio>/: the page of its apps)
+                if self.apps_port and "Sec-Fetch-Dest" in request.headers:
+                    # a browser: apps are on their own origin, never on this one
+                    there = self.apps_origin(request) + request.raw_path
+                    if a_browser_navigates(request):
+                        return web.Response(status=307, headers={"Location": there})
+                    return web.json_response(
+                        {"error": f"apps are served at {self.apps_origin(request)}"}, status=403
+                    )
                 return await gateway(request)
             return await resolve(request)(request)
+
+        return handle
+
+    def apps_origin(self, request: web.BaseRequest) -> str:
+        """Where the browser reaches the apps ("": on this origin, apps_port off)."""
+        if not self.apps_port:
+            return ""
+        return with_port(request, "https" if self.secure(request) else "http", self.apps_port)
+
+    def apps_handler(self, main_port: int):
+        """The apps' port: the gateway, and for anything else the front door's own."""
+        gateway = self.gateway.handle
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            front = with_port(request, "https" if self.secure(request) else "http", main_port)
+            parts = request.path.split("/")
+            if request.raw_path.startswith("/studios/") and len(parts) > 3 and parts[3]:
+                request[FRONT_DOOR] = front  # (signing in is the front door's; it frames the apps)
+                return await gateway(request)
+            return web.Response(status=307, headers={"Location": front + request.raw_path})
 
         return handle
 
@@ -265,20 +300,34 @@ def serve(settings: Settings, registry, listen: str, *, echo=print) -> None:
         uvloop.run(_run(server, host, port, url, echo))
 
 
-async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
+async def _listen(handler, host: str, port: int, runners: list) -> None:
     runner = web.ServerRunner(
         # (a browser gone cancels its request: nothing waits on the app for nobody)
-        web.Server(server.handler(), access_log=None, handler_cancellation=True),
+        web.Server(handler, access_log=None, handler_cancellation=True),
         handle_signals=False,
     )
     await runner.setup()
+    runners.append(runner)
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()
         raise BlockcError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
+    runners: list[web.ServerRunner] = []
+    await _listen(server.handler(), host, port, runners)
+    if server.apps_port == 0:
+        server.apps_port = port + 1 if port < 65535 else port - 1
+    if server.apps_port:
+        await _listen(server.apps_handler(port), host, server.apps_port, runners)
     echo(f"blockc serve: {url}/ (sign in at {url}/login)")
+    if server.apps_port:
+        apps = url.rsplit(":", 1)[0] + f":{server.apps_port}"
+        echo(f"  its studios' apps: {apps}/studios/<studio>/<app>/ (an origin of their own)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -293,5 +342,6 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
             chore.cancel()
         server.gateway.end_websockets()  # (first: the runner would wait for each,
         server.ui.close()  # and for each page's /events)
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
         await server.close()

@@ -46,6 +46,7 @@ from .report import (
     SyncError,
     SyncProgress,
     SyncReport,
+    quoted,
     shown,
 )
 from .session import Session, start_agent
@@ -56,6 +57,7 @@ Progress = Callable[[SyncProgress], None]
 
 MASS_DELETE_MIN = 10  # more than this many files ...
 MASS_DELETE_SHARE = 0.5  # ... and more than this share of the zone's files: refused
+MASS_NAMED = 20  # files a refused mass deletion names (the first, by name)
 BATCH_FILES = 2000  # files per put/get request (the baseline is recorded after each)
 BATCH_BYTES = 256 << 20
 RECORD_EVERY = 2.0  # seconds between baseline commits while pulling
@@ -894,7 +896,8 @@ class _Sync:
             ("studio", plan.studio_deletes, "in the studio", "host"),
             ("host", plan.host_deletes, "on the host", "studio"),
         ):
-            n = sum(1 for op in deletes if op.change is not None and op.change.type == "f")
+            files = [op.path for op in deletes if op.change is not None and op.change.type == "f"]
+            n = len(files)
             if not n:
                 continue
             if n > MASS_DELETE_MIN and n > MASS_DELETE_SHARE * total:
@@ -912,13 +915,15 @@ class _Sync:
                     + " (refused without allow_mass_delete)",
                 )
                 continue
+            named = "".join(f"\n    {quoted(path)}" for path in sorted(files)[:MASS_NAMED])
+            if n > MASS_NAMED:
+                named += f"\n    ... and {n - MASS_NAMED} more"
             raise MassDeletionRefused(
                 f"zone {self.spec.name}: "
                 + (f"{why}, and " if why else "")
                 + f"this sync would delete {n} of the zone's {total} files {where}; "
-                "nothing was changed",
-                hint="if that is really wanted, sync again allowing mass deletion "
-                "(--allow-mass-delete)",
+                "nothing was changed (if that is really wanted, sync again allowing mass "
+                f"deletion: --allow-mass-delete). It would delete:{named}",
             )
 
     def _holds_files(

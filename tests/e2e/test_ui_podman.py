@@ -213,12 +213,35 @@ def test_delete_says_what_would_be_lost_first(tmp_path, studio_name, template):
             and time.monotonic() < deadline
         ):
             time.sleep(1)
-        # written in the studio, never synced out: what a delete would lose
-        site.blockc("exec", name, "--", "sh", "-c", "echo only-here > /home/studio/work/draft.txt")
+        # every file of the zone deleted in the studio: a sync refuses to delete them all on
+        # the host until asked to, naming them
+        work = site.home / "workspaces" / "alice" / name / "work"
+        work.mkdir(exist_ok=True)
+        for f in ("a.txt", "b.txt"):
+            (work / f).write_text(f)
+        site.blockc("sync", name, "--push")
+        site.blockc("exec", name, "--", "sh", "-c", "rm /home/studio/work/*.txt")
         with playwright.sync_playwright() as p:
             browser = launch(p)
             page = browser.new_page(viewport=DESKTOP)
-            sign_in(page, base, "alice", PASSWORDS["alice"])
+            sign_in(page, base, "alice", PASSWORDS["alice"], f"/s/{name}?tab=sync")
+            page.get_by_role("button", name="Both").click()
+            warning = page.locator(".report .warning").first
+            expect(warning).to_contain_text("would delete 2 of the zone's 2 files", timeout=120_000)
+            expect(warning.locator("li")).to_have_text(["'a.txt'", "'b.txt'"])
+            assert sorted(os.listdir(work)) == ["a.txt", "b.txt"]  # (nothing deleted yet)
+            shot(page, "studio-sync-mass-delete")
+            page.once("dialog", lambda d: d.accept())
+            warning.get_by_role("button", name="Sync again, deleting them").click()
+            deadline = time.monotonic() + 120
+            while os.listdir(work) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert os.listdir(work) == []
+            # written in the studio, never synced out: what a delete would lose
+            site.blockc(
+                "exec", name, "--", "sh", "-c", "echo only-here > /home/studio/work/draft.txt"
+            )
+            page.goto(base + "/")
             row = page.locator(f'li[data-studio="{name}"]')
             expect(row.locator("[data-state]")).to_have_text("running")
             row.get_by_role("button", name="Delete").click()

@@ -16,10 +16,10 @@ Pages are rendered here (jinja2, autoescaped); actions are the API's, called by 
 script with the session's CSRF token, so a page does nothing the API would not let its user
 do. Every handler finds who asks first: no session, a redirect to the sign-in page.
 
-An app shown in a page is of this origin, as the pages are: it could script the page it is
-framed in. So the page that frames apps is under ``/studios/`` (the API refuses what a
-browser sends from there, as from the apps' own pages), has no CSRF token and no script, and
-links back to the studio's page for everything else.
+Apps are on an origin of their own (:mod:`..origins`), so an app framed in a page cannot
+script it. Where the site turns that off (``apps_port = "off"``) they are framed by a page
+under ``/studios/`` with no CSRF token and no script, which links back to the studio's page
+for everything else (what an app could do with it is no more than it can do alone).
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def _when(t: float | None) -> Markup:
 
 
 class UI:
-    def __init__(self, store: Store, auth: Auth, tasks: Tasks) -> None:
+    def __init__(self, store: Store, auth: Auth, tasks: Tasks, apps_origin=None) -> None:
+        self.apps_origin = apps_origin or (lambda request: "")  # request -> origin ("": ours)
         self.store = store
         self.auth = auth
         self.tasks = tasks
@@ -368,7 +369,7 @@ class UI:
             last_syncs=self.store.last_syncs().get(studio.name, []),
             reports=reports,
             resources=resources(studio),
-            site=f"{request.scheme}://{request.host}",
+            site=self.apps_origin(request) or f"{request.scheme}://{request.host}",
         )
 
     def ended(self, studio, action: str) -> list:
@@ -462,7 +463,13 @@ class UI:
         app = next((a for a in row["apps"] if a["id"] == request.query.get("app")), None)
         if app is None and row["apps"]:
             app = row["apps"][0]
-        return self.page("apps.html", who, title=name, s=row, app=app, bare=True)
+        at = self.apps_origin(request)
+        response = self.page("apps.html", who, title=name, s=row, app=app, bare=True, apps_at=at)
+        if at:  # (the apps' own origin may be framed here)
+            response.headers["Content-Security-Policy"] = HEADERS[
+                "Content-Security-Policy"
+            ].replace("frame-src 'self'", f"frame-src {at}")
+        return response
 
     # --- live -----------------------------------------------------------------------------
 
@@ -552,8 +559,21 @@ def report(task) -> dict:
     its conflicts (both versions named), and whether it stopped short of a mass deletion."""
     lines = [e.data["text"] for e in task.events if e.kind == "line"]
     conflicts = [m.groupdict() for m in map(CONFLICT.match, lines) if m]
-    mass = task.state == "failed" and any("--allow-mass-delete" in x for x in lines)
-    refusal = next((x for x in lines if "would delete" in x), "") if mass else ""
+    # (blockc's own error line: a file name in the report may say anything)
+    said = [
+        i
+        for i, x in enumerate(lines)
+        if x.startswith("error: ") and "would delete" in x and "--allow-mass-delete" in x
+    ]
+    mass = task.state == "failed" and bool(said)
+    refusal, doomed = "", []  # (what it said, and the files it named)
+    if mass:
+        at = said[-1]
+        refusal = lines[at].removeprefix("error: ").split(" It would delete:")[0]
+        for x in lines[at + 1 :]:
+            if not x.startswith("    "):
+                break
+            doomed.append(x.strip())
     return {
         "action": task.action,
         "started_at": task.started_at,
@@ -562,6 +582,7 @@ def report(task) -> dict:
         "conflicts": conflicts,
         "mass": mass and task.action == "sync",
         "refusal": refusal,
+        "doomed": doomed,
         "failing": failing(lines) if task.state == "failed" else "",
     }
 

@@ -201,10 +201,12 @@ function confirmDelete(name) {
   dialog.querySelector("[data-what]").textContent =
     "Its container and its state go. Files synced out stay in its workspace.";
   button.textContent = "Delete";
+  dialog.dataset.studio = name;
   dialog.onclose = () => {
     if (dialog.returnValue !== "delete") return;
     act(name, "rm", { force }, (end) => {
-      if (end.state === "succeeded" || force) return;
+      // (not if the dialog was opened for another studio meanwhile)
+      if (end.state === "succeeded" || force || dialog.dataset.studio !== name || dialog.open) return;
       // what `blockc rm` said would be lost: shown, and deleting anyway is one more choice
       const lines = end.lines.split("\n").filter((l) => /^\s{4}\S/.test(l));
       if (!lines.length) return;
