@@ -23,6 +23,12 @@ LAUNCH = ROOT / "blockc" / "compiler" / "in_studio" / "launch.py"
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 
 
+def an_app(path: str) -> bool:
+    """``/studios/<studio>/<app>…`` (what the front door serves on the apps' port)."""
+    parts = path.partition("?")[0].split("/")
+    return len(parts) > 3 and parts[1] == "studios" and bool(parts[3])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -251,6 +257,8 @@ class Site:
             hdrs["Cookie"] = f"blockc_session={cookie}"
         if csrf:
             hdrs["X-CSRF-Token"] = csrf
+        if port is None and not token and self.apps_port and an_app(path):
+            port = self.apps_port  # (an app, without a token: on its own origin, as browsers)
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=hdrs)

@@ -91,7 +91,7 @@ def test_the_app_sees_none_of_blockcs_credentials(site):
     assert seen["x-csrf-token"] == [csrf]  # (an app's own, say: worthless to blockc cookieless)
     assert "x-drop-me" not in seen
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
-    assert seen["x-forwarded-host"] == [f"127.0.0.1:{site.port}"]
+    assert seen["x-forwarded-host"] == [f"127.0.0.1:{site.apps_port}"]  # (the apps' origin)
     got = echo(site, "/studios/alice-s/web/echo", token=site.tokens["alice"])
     assert "authorization" not in seen_headers(got)
     # an app's own credentials go through
@@ -109,7 +109,13 @@ def test_who_gets_what_status(site):
     # no credentials: a browser page goes to the login page, anything else gets 401
     page = site.request("GET", path, headers={"Accept": "text/html"})
     assert page.status == 302
-    assert page.header("Location") == "/login?next=" + quote(path, safe="")
+    # (on the apps' origin: signing in is the front door's, on its own)
+    login = f"http://127.0.0.1:{site.port}/login?next=" + quote(path, safe="")
+    assert page.header("Location") == login
+    # a browser sent to an app on the front door's own port goes to the apps' one
+    there = site.request("GET", path, port=site.port, headers={"Accept": "text/html"})
+    assert there.status == 307
+    assert there.header("Location") == f"http://127.0.0.1:{site.apps_port}{path}"
     api = site.request("GET", path)
     assert api.status == 401 and api.header("WWW-Authenticate")
     xhr = site.request("GET", path, headers={"Accept": "text/html", "Sec-Fetch-Mode": "cors"})
@@ -197,16 +203,20 @@ def test_websockets_through_the_gateway(site):
         assert sock.recv() == b"\x00\x01" * 70000
     finally:
         sock.close()
-    # a page of this site may open one; a page of another site may not (the browser sends
-    # the session cookie along: that would be cross-site WebSocket hijacking)
+    # an app's page (on the apps' origin) may open one; a page of another site may not (the
+    # browser sends the session cookie along: that would be cross-site WebSocket hijacking)
     cookie, _ = site.login("alice")
+    apps = f"http://127.0.0.1:{site.apps_port}"
+    url = url.replace(f":{site.port}/", f":{site.apps_port}/")  # (browsers: the apps' port)
     own = websocket.create_connection(
-        url,
-        cookie=f"blockc_session={cookie}",
-        origin=f"http://127.0.0.1:{site.port}",
-        timeout=10,
+        url, cookie=f"blockc_session={cookie}", origin=apps, timeout=10
     )
     own.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as front:
+        websocket.create_connection(
+            url, cookie=f"blockc_session={cookie}", origin=f"http://127.0.0.1:{site.port}"
+        )
+    assert front.value.status_code == 403  # (not even from the front door's own pages)
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(
             url, cookie=f"blockc_session={cookie}", origin="http://evil.example", timeout=10
@@ -510,6 +520,9 @@ def test_every_api_route_refuses_the_wrong_credentials(site):
     other, _ = site.login("bob")
     both = {"Cookie": f"blockc_session={cookie}; blockc_session={other}"}
     assert site.request("GET", "/api/v1/me", headers=both).status == 401
+    # the sign-in page has the browser drop them (it would be locked out otherwise)
+    assert site.request("GET", "/login", headers=both).header("Clear-Site-Data") == '"cookies"'
+    assert site.request("GET", "/login").header("Clear-Site-Data") is None
     mine = site.request("GET", "/api/v1/studios/alice-s", token=site.tokens["alice"]).json()
     assert mine["state"] == "RUNNING" and not mine["task"]
 
@@ -918,6 +931,9 @@ def test_an_apps_page_may_not_use_the_api_as_its_viewer(site):
         {"Sec-Fetch-Site": "cross-site", "Referer": "https://evil.example/"},
         {"Origin": "https://evil.example"},
         {"Referer": "http://[", "Sec-Fetch-Site": "same-origin"},  # (no URL: the worst case)
+        # an app's page on the apps' origin, from a browser that sends no Sec-Fetch-* (plain
+        # HTTP to an address it does not trust, an older one): its Referer says where from
+        {"Referer": f"http://127.0.0.1:{site.apps_port}/studios/alice-s/web/"},
         {"Origin": "http://["},
     ):
         assert site.request("GET", "/api/v1/me", cookie=cookie, headers=headers).status == 403

@@ -39,6 +39,10 @@ class Settings(Value):
     # the port the apps are served on, an origin of their own (default: the front door's
     # port + 1; "off": on the front door's own, where an app's page could act as its viewer)
     apps_port: str | None = None
+    # the public addresses of the two, when a proxy maps them (default: the host the browser
+    # used, with the ports blockc serve listens on)
+    site_url: str | None = None
+    apps_url: str | None = None
 
     def effective_ca_bundle(self) -> str | None:
         """The CA bundle mounted into build steps: the setting, or by default the host's own

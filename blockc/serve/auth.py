@@ -186,7 +186,7 @@ def make_authenticator(settings: Settings, registry) -> Authenticator:
         ) from None
 
 
-def _more_than_one(headers: Mapping[str, str], name: str) -> bool:
+def more_than_one(headers: Mapping[str, str], name: str) -> bool:
     getall = getattr(headers, "getall", None)
     values = getall("Cookie", []) if getall else [headers.get("Cookie", "")]
     named = [p for v in values for p in v.split(";") if p.strip().startswith(name + "=")]
@@ -216,7 +216,7 @@ class Auth:
                     return None
                 return Identity(found[0], "token", expires_at=found[2], token_id=found[1])
         cookie = cookies.get(SESSION_COOKIE)
-        if cookie and _more_than_one(headers, SESSION_COOKIE):
+        if cookie and more_than_one(headers, SESSION_COOKIE):
             # (an app's script may add cookies the site receives, ports being no cookie
             # boundary: one session of its choosing, sent beside the viewer's, is no one's)
             cookie = None

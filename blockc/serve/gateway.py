@@ -526,11 +526,12 @@ def framed_by(headers: CIMultiDict[str], front: str) -> None:
     for policy in policies:
         directives = [d.strip() for d in policy.split(";")]
         for i, directive in enumerate(directives):
-            words = directive.split()
-            if words and words[0].lower() == "frame-ancestors" and "'self'" in words:
+            words = [w.lower() for w in directive.split()]
+            if words and words[0] == "frame-ancestors" and "'self'" in words:
                 directives[i] = f"{directive} {front}"
         headers.add("Content-Security-Policy", "; ".join(d for d in directives if d))
-    if headers.get("X-Frame-Options", "").strip().upper() == "SAMEORIGIN":
+    given = [v.strip().upper() for v in headers.getall("X-Frame-Options", [])]
+    if given and all(v == "SAMEORIGIN" for v in given):  # (any other value: kept, as it is)
         del headers["X-Frame-Options"]
         if not any("frame-ancestors" in p.lower() for p in policies):
             headers.add("Content-Security-Policy", f"frame-ancestors 'self' {front}")

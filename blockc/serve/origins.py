@@ -5,8 +5,9 @@ CSRF token in every one), and send any request with any ``Referer`` of that orig
 apps are not served on the front door's origin: they are on its port ``apps_port`` (by
 default the next one), an origin of their own, from which the browser's requests to the
 front door are cross-origin (unreadable) and cross-site by ``Sec-Fetch-Site`` (refused with
-a cookie by the API). On the front door's own port, a browser that navigates to an app is
-sent there; scripts and API clients (no ``Sec-Fetch-*``) reach apps on either port.
+a cookie by the API). On the front door's own port an app is served only to a client that
+sends its token (``Authorization``: a script, the CLI); anything else (a browser, whatever
+headers it sends or omits) is sent to the apps' port.
 
 Ports are not a cookie boundary: the session cookie reaches the apps' port (that is how the
 gateway knows who opens an app) and an app's script may add cookies the front door receives;
@@ -30,11 +31,13 @@ def cross_site(request: web.BaseRequest) -> bool:
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
         return fetch_site not in ("same-origin", "none")
-    origin = request.headers.get("Origin")
-    if origin is None:
+    # (no Sec-Fetch-*: an older browser, or a site it does not trust, plain HTTP not on
+    # localhost: the Origin, else the Referer, says where from)
+    said = request.headers.get("Origin") or request.headers.get("Referer")
+    if said is None:
         return False
     try:
-        return urlsplit(origin).netloc.lower() != request.host.lower()
+        return urlsplit(said).netloc.lower() != request.host.lower()
     except ValueError:  # (no URL: no page of this site sent it)
         return True
 
@@ -61,5 +64,7 @@ def with_port(request: web.BaseRequest, scheme: str, port: int) -> str:
     return f"{scheme}://{name}:{port}"
 
 
-def a_browser_navigates(request: web.BaseRequest) -> bool:
-    return request.headers.get("Sec-Fetch-Dest", "") in NAVIGATIONS
+def an_app(request: web.BaseRequest) -> bool:
+    """Whether the path is an app's (``/studios/<studio>/<app>…``), as the gateway reads it."""
+    parts = request.raw_path.partition("?")[0].split("/")
+    return len(parts) > 3 and parts[1] == "studios" and bool(parts[3])

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from . import accounts
-from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit
+from .auth import CSRF_HEADER, SESSION_COOKIE, Auth, RateLimit, more_than_one
 from .origins import cross_site, from_a_studio
 from .routes import Handler
 from .store import Store
@@ -96,7 +96,12 @@ class Pages:
                 "open it through the address your organisation gave you.</p>",
                 status=401,
             )
-        return page("Sign in", self._form(next_path))
+        answer = page("Sign in", self._form(next_path))
+        if more_than_one(request.headers, SESSION_COOKIE):
+            # (an app's script added a session cookie beside the user's: refused, so the user
+            # lands here; the browser drops this site's cookies, and signing in works again)
+            answer.headers["Clear-Site-Data"] = '"cookies"'
+        return answer
 
     async def login(self, request: web.BaseRequest) -> web.Response:
         self.store.refresh()

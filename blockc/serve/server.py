@@ -30,7 +30,7 @@ from ..run.settings import Settings
 from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
 from .gateway import FRONT_DOOR, Gateway, unauthenticated
-from .origins import a_browser_navigates, cross_site, from_a_studio, with_port
+from .origins import an_app, cross_site, from_a_studio, with_port
 from .pages import Pages
 from .routes import Router
 from .store import Store
@@ -194,14 +194,11 @@ class Server:
             if request.raw_path.startswith("/studios/"):
                 if request.path.count("/") == 3 and request.path.endswith("/"):
                     return await apps(request)  # (/studios/<studio>/: the page of its apps)
-                if self.apps_port and "Sec-Fetch-Dest" in request.headers:
-                    # a browser: apps are on their own origin, never on this one
+                if self.apps_port and "Authorization" not in request.headers and an_app(request):
+                    # (not a client with its token: a browser, whatever it sends or omits.
+                    # Apps are on their own origin, never on this one)
                     there = self.apps_origin(request) + request.raw_path
-                    if a_browser_navigates(request):
-                        return web.Response(status=307, headers={"Location": there})
-                    return web.json_response(
-                        {"error": f"apps are served at {self.apps_origin(request)}"}, status=403
-                    )
+                    return web.Response(status=307, headers={"Location": there})
                 return await gateway(request)
             return await resolve(request)(request)
 
@@ -211,6 +208,8 @@ class Server:
         """Where the browser reaches the apps ("": on this origin, apps_port off)."""
         if not self.apps_port:
             return ""
+        if self.settings.apps_url:
+            return self.settings.apps_url.rstrip("/")
         return with_port(request, "https" if self.secure(request) else "http", self.apps_port)
 
     def apps_handler(self, main_port: int):
@@ -218,9 +217,10 @@ class Server:
         gateway = self.gateway.handle
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            front = with_port(request, "https" if self.secure(request) else "http", main_port)
-            parts = request.path.split("/")
-            if request.raw_path.startswith("/studios/") and len(parts) > 3 and parts[3]:
+            front = (self.settings.site_url or "").rstrip("/") or with_port(
+                request, "https" if self.secure(request) else "http", main_port
+            )
+            if an_app(request):
                 request[FRONT_DOOR] = front  # (signing in is the front door's; it frames the apps)
                 return await gateway(request)
             return web.Response(status=307, headers={"Location": front + request.raw_path})
@@ -323,7 +323,13 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     if server.apps_port == 0:
         server.apps_port = port + 1 if port < 65535 else port - 1
     if server.apps_port:
-        await _listen(server.apps_handler(port), host, server.apps_port, runners)
+        try:
+            await _listen(server.apps_handler(port), host, server.apps_port, runners)
+        except BlockcError as exc:
+            raise BlockcError(
+                f"{exc.diagnostics[0].message} (the apps' own port)",
+                hint="the site setting apps_port picks another (off: none, apps on this one)",
+            ) from None
     echo(f"blockc serve: {url}/ (sign in at {url}/login)")
     if server.apps_port:
         apps = url.rsplit(":", 1)[0] + f":{server.apps_port}"

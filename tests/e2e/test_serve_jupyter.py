@@ -346,7 +346,7 @@ def test_fifty_kernel_sessions_through_the_gateway_and_a_restart(site, studio_na
     assert containers(name) == running  # the same containers, not started again
 
     async def after() -> float:
-        async with Lab(site.port, name, session=cookie) as lab:
+        async with Lab(site.apps_port, name, session=cookie) as lab:  # (a browser: apps port)
             return await kernels_remember(lab, kernels)
 
     timings[f"ask {KERNELS} kernels again (cookie)"] = asyncio.run(after())
