@@ -107,7 +107,7 @@ def _length(headers: CIMultiDict[str]) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _is_blockc_token(value: str) -> bool:
+def is_blockc_token(value: str) -> bool:
     scheme, _, credentials = value.partition(" ")
     return scheme.lower() == "bearer" and credentials.strip().startswith("blockc_")
 
@@ -362,7 +362,7 @@ class Gateway:
                 headers.popall(name.strip(), None)
         if "Authorization" in headers:
             kept = [
-                v for v in headers.popall("Authorization") if not _is_blockc_token(v)
+                v for v in headers.popall("Authorization") if not is_blockc_token(v)
             ]  # (a blockc token is blockc's alone; an app's own credentials go through)
             for value in kept:
                 headers.add("Authorization", value)

@@ -96,12 +96,15 @@ class Pages:
                 "open it through the address your organisation gave you.</p>",
                 status=401,
             )
-        answer = page("Sign in", self._form(next_path))
+        note = ""
         if more_than_one(request.headers, SESSION_COOKIE):
             # (an app's script added a session cookie beside the user's: refused, so the user
-            # lands here; the browser drops this site's cookies, and signing in works again)
-            answer.headers["Clear-Site-Data"] = '"cookies"'
-        return answer
+            # lands here. Which paths they are on, the request does not say: the user is told)
+            note = (
+                "Your browser holds two blockc sessions for this site (an app may have added "
+                "one): none is taken. Delete this site's cookies in your browser, then sign in."
+            )
+        return page("Sign in", self._form(next_path, note))
 
     async def login(self, request: web.BaseRequest) -> web.Response:
         self.store.refresh()

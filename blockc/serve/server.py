@@ -29,7 +29,7 @@ from ..run import gate
 from ..run.settings import Settings
 from .api import IDENTITY, Api, _said, problem
 from .auth import CSRF_HEADER, Auth, RateLimit, is_in, make_authenticator, parse_networks
-from .gateway import FRONT_DOOR, Gateway, unauthenticated
+from .gateway import FRONT_DOOR, Gateway, is_blockc_token, unauthenticated
 from .origins import an_app, cross_site, from_a_studio, with_port
 from .pages import Pages
 from .routes import Router
@@ -194,9 +194,11 @@ class Server:
             if request.raw_path.startswith("/studios/"):
                 if request.path.count("/") == 3 and request.path.endswith("/"):
                     return await apps(request)  # (/studios/<studio>/: the page of its apps)
-                if self.apps_port and "Authorization" not in request.headers and an_app(request):
-                    # (not a client with its token: a browser, whatever it sends or omits.
-                    # Apps are on their own origin, never on this one)
+                token = is_blockc_token(request.headers.get("Authorization", ""))
+                if self.apps_port and not token and an_app(request):
+                    # (not a client with its blockc token: a browser, whatever it sends or
+                    # omits, a proxy's Basic credentials included. Apps are on their own
+                    # origin, never on this one)
                     there = self.apps_origin(request) + request.raw_path
                     return web.Response(status=307, headers={"Location": there})
                 return await gateway(request)
