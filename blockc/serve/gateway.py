@@ -102,6 +102,11 @@ def app_down(route: Route) -> web.Response:
     )
 
 
+def said_down(status: int, headers) -> bool:
+    """Whether the studio's gate answered that the app behind it does not answer."""
+    return status == 502 and any(k.lower() == APP_DOWN for k, _ in headers)
+
+
 def _length(headers: CIMultiDict[str]) -> int | None:
     value = headers.get("Content-Length")
     return int(value) if value is not None and value.isdigit() else None
@@ -191,6 +196,10 @@ class Gateway:
     def check(self) -> None:
         """Look at the database now (not waiting for a request) and act on a change."""
         self.store.reload()
+        self._follow()
+
+    def _follow(self) -> None:
+        """Act on a change of the database the store has seen (once per change)."""
         if self._generation != self.store.generation:
             self.changed()
 
@@ -266,8 +275,7 @@ class Gateway:
             return web.Response(status=307, headers={"Location": location})
 
         self.store.refresh()  # (once per request: what follows reads the cache)
-        if self._generation != self.store.generation:  # (the database changed)
-            self.changed()
+        self._follow()
         headers = request.headers
         cache_key = (parts[0], parts[1], headers.get("Authorization"), headers.get("Cookie"))
         now = time.time()
@@ -407,7 +415,7 @@ class Gateway:
         except Broken as exc:
             return error(502, f"app {route.app!r} of studio {route.studio!r}: {exc}")
         try:
-            if answer.status == 502 and any(k.lower() == APP_DOWN for k, _ in answer.headers):
+            if said_down(answer.status, answer.headers):
                 return app_down(route)
             out = self._answer_headers(request, answer.headers, route)
             length = _length(out)
@@ -494,14 +502,13 @@ class Gateway:
         try:
             transport = request.transport
             if tunnel.status != 101 or transport is None or transport.is_closing():
-                if tunnel.status == 502 and any(k.lower() == APP_DOWN for k, _ in tunnel.headers):
+                if said_down(tunnel.status, tunnel.headers):
                     return app_down(route)
                 return error(502, f"the app refused the WebSocket ({tunnel.status})")
             if self.stopping:
                 return error(503, "the front door is stopping")
             self.store.refresh()  # (a change while the app answered: still allowed?)
-            if self._generation != self.store.generation:
-                self.changed()
+            self._follow()
             if not self.still_allowed(request, route):
                 return error(403, "no longer allowed")
             out = self._answer_headers(request, tunnel.headers, route)

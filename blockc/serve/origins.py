@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-NAVIGATIONS = frozenset({"document", "iframe", "frame", "embed", "object"})
 # what an app may not say to the browser about the site: it is not the app's
 DROPPED_FROM_APPS = frozenset({"service-worker-allowed", "clear-site-data"})
 

@@ -103,7 +103,7 @@ class Server:
             self.auth,
             admins_enter=admins_enter == "true",
             trusted_header=settings.trusted_header,
-            scheme=lambda request: "https" if self.secure(request) else "http",
+            scheme=self.scheme,
             settings=settings,
         )
         self.api = Api(self.store, self.tasks, self.last_activity)
@@ -120,6 +120,10 @@ class Server:
             is_in(request.remote, self.proxies)
             and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
         )
+
+    def scheme(self, request: web.BaseRequest) -> str:
+        """The scheme the browser used ("https" behind a trusted TLS proxy)."""
+        return "https" if self.secure(request) else "http"
 
     def guarded(self, handler):
         """An API handler behind the API's checks: who sends the request (401 without), the
@@ -212,7 +216,7 @@ class Server:
             return ""
         if self.settings.apps_url:
             return self.settings.apps_url.rstrip("/")
-        return with_port(request, "https" if self.secure(request) else "http", self.apps_port)
+        return with_port(request, self.scheme(request), self.apps_port)
 
     def apps_handler(self, main_port: int):
         """The apps' port: the gateway, and for anything else the front door's own."""
@@ -220,7 +224,7 @@ class Server:
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             front = (self.settings.site_url or "").rstrip("/") or with_port(
-                request, "https" if self.secure(request) else "http", main_port
+                request, self.scheme(request), main_port
             )
             if an_app(request):
                 request[FRONT_DOOR] = front  # (signing in is the front door's; it frames the apps)
@@ -324,6 +328,7 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
     await _listen(server.handler(), host, port, runners)
     if server.apps_port == 0:
         server.apps_port = port + 1 if port < 65535 else port - 1
+    said = [f"blockc serve: {url}/ (sign in at {url}/login)"]
     if server.apps_port:
         try:
             await _listen(server.apps_handler(port), host, server.apps_port, runners)
@@ -332,10 +337,10 @@ async def _run(server: Server, host: str, port: int, url: str, echo) -> None:
                 f"{exc.diagnostics[0].message} (the apps' own port)",
                 hint="the site setting apps_port picks another (off: none, apps on this one)",
             ) from None
-    echo(f"blockc serve: {url}/ (sign in at {url}/login)")
-    if server.apps_port:
         apps = url.rsplit(":", 1)[0] + f":{server.apps_port}"
-        echo(f"  its studios' apps: {apps}/studios/<studio>/<app>/ (an origin of their own)")
+        said.append(f"  its studios' apps: {apps}/studios/<studio>/<app>/ (an origin of their own)")
+    for line in said:  # (once it listens on both)
+        echo(line)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

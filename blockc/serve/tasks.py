@@ -93,8 +93,12 @@ class Task:
             "returncode": self.returncode,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
-            "lines": [e.data["text"] for e in self.events if e.kind == "line"][-20:],
+            "lines": self.lines()[-20:],
         }
+
+    def lines(self) -> list[str]:
+        """What its command printed (the lines kept)."""
+        return [e.data["text"] for e in self.events if e.kind == "line"]
 
     async def follow(self, after: int = 0):
         """Every event after the one numbered ``after``, as they come, until the end."""

@@ -38,6 +38,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from ...errors import Diagnostic
 from ...names import DNS_LABEL
 from ...run.instance import base_path
 from ..api import BUILD_KEY
@@ -66,6 +67,7 @@ HEADERS = {
 }
 EVENTS_POLL = 0.25  # seconds between looks at the database while a page listens
 EVENTS_PING = 15.0  # a comment this often keeps proxies from closing a quiet stream
+SYNCING = frozenset({"sync", "start", "stop"})  # the operations whose output is a sync report
 MAKING_SHOWN = 3600.0  # seconds a studio whose making failed stays listed (with why)
 
 
@@ -217,7 +219,7 @@ class UI:
                 or self.store.studio(task.studio) is not None
             ):
                 continue
-            lines = [e.data["text"] for e in task.events if e.kind == "line"]
+            lines = task.lines()
             failed = task.state == "failed"
             rows[task.studio] = {
                 "name": task.studio,
@@ -349,12 +351,7 @@ class UI:
         if tab not in {t for t, _ in tabs}:
             tab = "details"
         spec = self.store.studio_json(studio) or {}
-        syncs = [
-            self.ended(studio, "sync"),
-            self.ended(studio, "stop"),
-            self.ended(studio, "start"),
-        ]
-        ended = sorted((t for ts in syncs for t in ts), key=lambda t: -t.started_at)[:5]
+        ended = sorted(self.ended(studio, SYNCING), key=lambda t: -t.started_at)[:5]
         reports = [report(t) for t in ended]
         return self.page(
             "studio.html",
@@ -372,14 +369,14 @@ class UI:
             site=self.apps_origin(request) or f"{request.scheme}://{request.host}",
         )
 
-    def ended(self, studio, action: str) -> list:
-        """The ended tasks of this action on this studio (their output: its sync reports);
+    def ended(self, studio, actions: frozenset[str]) -> list:
+        """The ended tasks of these actions on this studio (their output: its sync reports);
         none of an earlier studio of the same name (deleted since)."""
         return [
             t
             for t in self.tasks.tasks.values()
             if t.studio == studio.name
-            and t.action == action
+            and t.action in actions
             and t.ended_at is not None
             and t.ended_at >= studio.created_at
         ]
@@ -404,25 +401,24 @@ class UI:
     async def templates(self, request: web.BaseRequest) -> web.Response:
         who = self.who(request, admin=True)
         name = request.query.get("name")
-        rows = []
-        for t in self.store.templates():
-            rows.append(
-                {
-                    "name": t.name,
-                    "path": t.path,
-                    "groups": t.groups,
-                    "description": self.description(t.path),
-                }
-            )
-        chosen = next((t for t in self.store.templates() if t.name == name), None)
+        rows = [
+            {
+                "name": t.name,
+                "path": t.path,
+                "groups": t.groups,
+                "description": self.description(t.path),
+            }
+            for t in self.store.templates()
+        ]
+        chosen = self.store.template(name) if name else None
         checked = explained = None
-        if chosen is not None:
-            checked, explained = await asyncio.gather(
-                _blockc("validate", chosen.path), _blockc("explain", chosen.path)
-            )
-            checked["found"] = offending(chosen.path, checked["text"])
         builds = []
         if chosen is not None:
+            (_, said, err), explained = await asyncio.gather(
+                output("validate", "--format", "json", chosen.path, timeout=60),
+                _blockc("explain", chosen.path),
+            )
+            checked = validation(chosen.path, said, err)
             builds = sorted(
                 (t for t in self.tasks.tasks.values() if t.studio == BUILD_KEY + chosen.name),
                 key=lambda t: -t.started_at,
@@ -557,7 +553,7 @@ def failing(lines: list[str]) -> str:
 def report(task) -> dict:
     """An ended sync (or start, or stop: they sync too) as the Sync tab shows it: its lines,
     its conflicts (both versions named), and whether it stopped short of a mass deletion."""
-    lines = [e.data["text"] for e in task.events if e.kind == "line"]
+    lines = task.lines()
     conflicts = [m.groupdict() for m in map(CONFLICT.match, lines) if m]
     # (blockc's own error line: a file name in the report may say anything)
     said = [
@@ -587,19 +583,39 @@ def report(task) -> dict:
     }
 
 
-def offending(path: str, said: str) -> list[dict]:
-    """Each ``path:line:col: message`` of a validation, with the line it names."""
+def validation(path: str, said: bytes, err: bytes) -> dict:
+    """What ``blockc validate --format json`` said of a template: whether it is valid, its
+    diagnostics as the CLI prints them, and each located one with the line it names."""
+    try:
+        result = json.loads(said)
+        errors = result["results"][0]["errors"]
+        diagnostics = [Diagnostic(**{**e, "path": tuple(e["path"])}) for e in errors]
+    except (ValueError, KeyError, IndexError, TypeError):  # (it failed some other way)
+        return {"ok": False, "text": (said + err).decode("utf-8", "replace"), "found": []}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         lines = []
     found = []
-    for m in re.finditer(rf"^{re.escape(path)}:(\d+):(\d+): (.*)$", said, re.MULTILINE):
-        number, column = int(m.group(1)), int(m.group(2))
-        source = lines[number - 1] if 0 < number <= len(lines) else ""
-        found.append({"line": number, "column": column, "message": m.group(3), "source": source})
-    return found
+    for d in diagnostics:
+        if d.line is None:
+            continue
+        where = d.location()
+        found.append(
+            {
+                "where": where,
+                "line": d.line,
+                "column": d.col or 1,
+                "message": d.format().removeprefix(where + ": "),
+                "source": lines[d.line - 1] if 0 < d.line <= len(lines) else "",
+            }
+        )
+    return {
+        "ok": bool(result.get("ok")),
+        "text": "\n".join(d.format() for d in diagnostics),
+        "found": found,
+    }
 
 
 def resources(studio) -> dict:
